@@ -1,0 +1,6 @@
+/**
+ * posix-ipc: POSIX inter-process communication for Node.js.
+ * @module
+ */
+export { AbortError, isSystemError, type SystemError } from './errors.js';
+export * from './fd.js';

@@ -1,0 +1,61 @@
+/**
+ * The raw surface of the native addon, declared in one place. Nothing outside
+ * `lib/` imports this: the public API validates arguments and applies policy
+ * before calling into it.
+ * @internal
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque handle to a wait running on a dedicated native thread. */
+export type WaitHandle = { readonly __brand: 'WaitHandle' };
+/** Callback of a native wait: `err` is a SystemError or null. */
+export type WaitCallback = (err: Error | null, result: number) => void;
+
+export interface NativeBinding {
+  // waiter.cc
+  cancelWait(handle: WaitHandle): void;
+
+  // fd.cc
+  pipe(cloexec: boolean, nonBlockingRead: boolean, nonBlockingWrite: boolean): [number, number];
+  getPipeCapacity(fd: number): number;
+  setPipeCapacity(fd: number, size: number): number;
+  mkfifo(path: string, mode: number): void;
+  openFifo(path: string, writeEnd: boolean): number;
+  read(fd: number, buffer: Uint8Array): number | null;
+  write(fd: number, buffer: Uint8Array): number | null;
+  close(fd: number): void;
+  poll(fd: number, wantWrite: boolean, timeoutMs: number): boolean;
+  setNonBlocking(fd: number, on: boolean): void;
+  setCloexec(fd: number, on: boolean): void;
+  getFlags(fd: number): { nonBlocking: boolean; cloexec: boolean };
+
+  // process.cc — declared by the process work
+
+  // semaphore.cc — declared by the semaphore work
+
+  // shared_memory.cc — declared by the shared-memory work
+}
+
+const require = createRequire(import.meta.url);
+const loadBinding = require('node-gyp-build') as (dir: string) => unknown;
+
+/** The package root: this file lives in `lib/internal/` (source) or `dist/internal/` (built). */
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+function load(): NativeBinding {
+  try {
+    return loadBinding(packageRoot) as NativeBinding;
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    throw new Error(
+      `posix-ipc: could not load its native addon (${detail}). ` +
+        `Looked in ${packageRoot}prebuilds/ and ${packageRoot}build/. ` +
+        'Build it from source with `npm rebuild posix-ipc` (needs python3, make and a C++17 compiler).',
+      { cause },
+    );
+  }
+}
+
+export const native: NativeBinding = load();

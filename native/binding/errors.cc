@@ -1,0 +1,91 @@
+#include "errors.h"
+
+#include <uv.h>
+
+#include <cstring>
+#include <string>
+
+namespace binding {
+
+Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path) {
+  // libuv's codes are the negated errno on Unix, so its tables give the same
+  // names and descriptions Node prints for its own errors.
+  const int uv_code = -s.err;
+  std::string code = uv_err_name(uv_code);
+  std::string text = uv_strerror(uv_code);
+  if (code.rfind("Unknown", 0) == 0) {
+    code = "E" + std::to_string(s.err);
+    text = std::strerror(s.err);
+  }
+  std::string message = code + ": " + text + ", " + (s.syscall ? s.syscall : "unknown");
+  if (path != nullptr) message += std::string(" '") + path + "'";
+  Napi::Error error = Napi::Error::New(env, message);
+  Napi::Object obj = error.Value();
+  obj.Set("errno", Napi::Number::New(env, uv_code));
+  obj.Set("code", Napi::String::New(env, code));
+  obj.Set("syscall", Napi::String::New(env, s.syscall ? s.syscall : "unknown"));
+  if (path != nullptr) obj.Set("path", Napi::String::New(env, path));
+  return error;
+}
+
+static Napi::Value Arg(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() ? info[i] : info.Env().Undefined();
+}
+
+static Napi::TypeError WrongType(Napi::Env env, const char* name, const char* want) {
+  return Napi::TypeError::New(env, std::string("The \"") + name + "\" argument must be " + want);
+}
+
+double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = Arg(info, i);
+  if (!v.IsNumber()) throw WrongType(info.Env(), name, "a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  double d = ArgNumber(info, i, name);
+  if (d != double(int32_t(d))) {
+    throw Napi::RangeError::New(info.Env(), std::string("The \"") + name + "\" argument must be a 32-bit integer");
+  }
+  return int32_t(d);
+}
+
+uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  double d = ArgNumber(info, i, name);
+  if (!(d >= 0) || d != double(uint32_t(d))) {
+    throw Napi::RangeError::New(info.Env(), std::string("The \"") + name + "\" argument must be an unsigned 32-bit integer");
+  }
+  return uint32_t(d);
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = Arg(info, i);
+  if (!v.IsBoolean()) throw WrongType(info.Env(), name, "a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = Arg(info, i);
+  if (!v.IsString()) throw WrongType(info.Env(), name, "a string");
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) {
+    throw WrongType(info.Env(), name, "a string without null bytes");
+  }
+  return s;
+}
+
+Napi::Uint8Array ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = Arg(info, i);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw WrongType(info.Env(), name, "a Uint8Array");
+  }
+  return v.As<Napi::Uint8Array>();
+}
+
+Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = Arg(info, i);
+  if (!v.IsFunction()) throw WrongType(info.Env(), name, "a function");
+  return v.As<Napi::Function>();
+}
+
+}  // namespace binding

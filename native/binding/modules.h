@@ -1,0 +1,14 @@
+// One Init function per binding file; addon.cc calls them all.
+#pragma once
+
+#include <napi.h>
+
+namespace binding {
+
+void InitWaiter(Napi::Env env, Napi::Object exports);
+void InitFd(Napi::Env env, Napi::Object exports);
+void InitProcess(Napi::Env env, Napi::Object exports);
+void InitSemaphore(Napi::Env env, Napi::Object exports);
+void InitSharedMemory(Napi::Env env, Napi::Object exports);
+
+}  // namespace binding

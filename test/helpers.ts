@@ -1,0 +1,38 @@
+// Shared test helpers: unique names, temporary FIFO paths, a watchdog.
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A unique object name with the prefix the leak gate watches: `/pipc-<tag>-<random>`. */
+export function uniqueName(tag: string): string {
+  return `/pipc-${tag}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A unique path in the temporary directory with the watched prefix. */
+export function tempPath(tag: string): string {
+  return join(tmpdir(), `pipc-${tag}-${randomBytes(4).toString('hex')}`);
+}
+
+export function removePath(path: string): void {
+  rmSync(path, { force: true });
+}
+
+/** Rejects after `ms`: race it against a multi-process step so nothing hangs. */
+export function watchdog(ms: number, what: string): { promise: Promise<never>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`watchdog: ${what} took longer than ${ms} ms`)), ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Awaits `p`, failing the test instead of hanging when it takes longer than `ms`. */
+export async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  const dog = watchdog(ms, what);
+  try {
+    return await Promise.race([p, dog.promise]);
+  } finally {
+    dog.cancel();
+  }
+}
