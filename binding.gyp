@@ -8,10 +8,12 @@
         "native/posix/semaphore.cc",
         "native/posix/shm.cc",
         "native/posix/futex.cc",
+        "native/posix/socket.cc",
         "native/binding/addon.cc",
         "native/binding/errors.cc",
         "native/binding/waiter.cc",
         "native/binding/fd.cc",
+        "native/binding/poller.cc",
         "native/binding/process.cc",
         "native/binding/semaphore.cc",
         "native/binding/shared_memory.cc"

@@ -13,6 +13,19 @@ export type WaitHandle = { readonly __brand: 'WaitHandle' };
 /** Callback of a native wait: `err` is a SystemError or null. */
 export type WaitCallback = (err: Error | null, result: number) => void;
 
+/** A libuv poll handle on one descriptor (native/binding/poller.cc). */
+export interface NativeFdPoller {
+  /** Starts (or changes) watching: bit 1 readable, bit 2 writable. */
+  start(events: number): void;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
+
 export interface NativeBinding {
   // waiter.cc
   cancelWait(handle: WaitHandle): void;
@@ -25,11 +38,21 @@ export interface NativeBinding {
   openFifo(path: string, writeEnd: boolean): number;
   read(fd: number, buffer: Uint8Array): number | null;
   write(fd: number, buffer: Uint8Array): number | null;
+  writev(fd: number, buffers: Uint8Array[]): number | null;
   close(fd: number): void;
   poll(fd: number, wantWrite: boolean, timeoutMs: number): boolean;
   setNonBlocking(fd: number, on: boolean): void;
   setCloexec(fd: number, on: boolean): void;
   getFlags(fd: number): { nonBlocking: boolean; cloexec: boolean };
+
+  // poller.cc: readiness of a descriptor on the event loop, UNIX-domain sockets
+  FdPoller: new (fd: number, callback: (err: Error | null, events: number) => void) => NativeFdPoller;
+  unixListen(path: string, backlog: number, mode: number): number;
+  unixAccept(fd: number): number;
+  unixConnect(path: string): [fd: number, inProgress: boolean];
+  finishConnect(fd: number): void;
+  socketPair(): [number, number];
+  shutdown(fd: number, read: boolean, write: boolean): void;
 
   // process.cc — declared by the process work
 

@@ -9,6 +9,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitWaiter(env, exports);
   binding::InitFd(env, exports);
+  binding::InitPoller(env, exports);
   binding::InitProcess(env, exports);
   binding::InitSemaphore(env, exports);
   binding::InitSharedMemory(env, exports);

@@ -1,0 +1,11 @@
+/**
+ * Channels: one typed message API over message passing (pipe, FIFO, UNIX
+ * socket) and shared memory.
+ * @module
+ */
+export * from './types.js';
+export * from './codec.js';
+export { StreamSender, StreamReceiver, DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream-channel.js';
+export * from './fd-channel.js';
+export * from './fifo-channel.js';
+export * from './unix-channel.js';
