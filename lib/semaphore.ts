@@ -196,7 +196,7 @@ export class Semaphore implements Disposable {
     return this.#closed;
   }
 
-  #open(): NativeNamedSemaphore {
+  #live(): NativeNamedSemaphore {
     if (this.#closed) throw closedError(`Semaphore ${this.name}`);
     return this.#handle;
   }
@@ -206,12 +206,12 @@ export class Semaphore implements Disposable {
    * at {@link Semaphore.VALUE_MAX}.
    */
   post(): void {
-    this.#open().post();
+    this.#live().post();
   }
 
   /** Decrements the count if it is above zero: true if so, false (never blocks) otherwise. */
   tryWait(): boolean {
-    return this.#open().tryWait();
+    return this.#live().tryWait();
   }
 
   /**
@@ -221,7 +221,7 @@ export class Semaphore implements Disposable {
    * workers; event-loop code uses {@link Semaphore.wait}.
    */
   waitSync(options?: SemaphoreWaitSyncOptions): boolean {
-    const handle = this.#open();
+    const handle = this.#live();
     const opts = validateOptions(options);
     return handle.waitSync(validateTimeout(opts.timeoutMs));
   }
@@ -237,7 +237,7 @@ export class Semaphore implements Disposable {
    * took while the cancellation was on its way is given back (within 50 ms).
    */
   async wait(options?: SemaphoreWaitOptions): Promise<boolean> {
-    const handle = this.#open();
+    const handle = this.#live();
     const opts = validateOptions(options);
     const timeoutMs = validateTimeout(opts.timeoutMs);
     const signal = validateAbortSignal(opts.signal);
@@ -269,7 +269,9 @@ export class Semaphore implements Disposable {
       const result = await nativeWait(start, controller.signal);
       if (result === WAIT_ACQUIRED) return true;
       if (result === WAIT_TIMED_OUT) return false;
-      throw closedError(`Semaphore ${this.name}`); // cancelled natively: environment teardown
+      // WAIT_CANCELLED without our controller aborting: not expected, but a
+      // wait that did not acquire must not resolve as if it had.
+      throw closedError(`Semaphore ${this.name}`);
     } catch (err) {
       if (controller.signal.reason === CLOSED) throw closedError(`Semaphore ${this.name}`);
       throw err;
@@ -285,7 +287,7 @@ export class Semaphore implements Disposable {
    * `sem_getvalue`.
    */
   get value(): number {
-    return this.#open().getValue();
+    return this.#live().getValue();
   }
 
   /**
