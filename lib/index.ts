@@ -4,4 +4,5 @@
  */
 export { AbortError, isSystemError, type SystemError } from './errors.js';
 export * from './fd.js';
+export * from './semaphore.js';
 export * from './channels/index.js';

@@ -56,9 +56,33 @@ export interface NativeBinding {
 
   // process.cc — declared by the process work
 
-  // semaphore.cc — declared by the semaphore work
+  // semaphore.cc
+  /**
+   * Opens a named semaphore: `create` true is `O_CREAT | O_EXCL` with an exact
+   * `mode` (EEXIST when the name exists); false opens an existing one (ENOENT
+   * otherwise) and ignores `mode` and `initialValue`.
+   */
+  NamedSemaphore: new (name: string, create: boolean, mode: number, initialValue: number) => NativeNamedSemaphore;
+  semUnlink(name: string): void;
+  /** The largest count a semaphore can hold (glibc: 2147483647, macOS: 32767). */
+  SEM_VALUE_MAX: number;
 
   // shared_memory.cc — declared by the shared-memory work
+}
+
+/** A sem_open() handle (native/binding/semaphore.cc). */
+export interface NativeNamedSemaphore {
+  post(): void;
+  /** False when the count was 0. */
+  tryWait(): boolean;
+  /** Blocks the calling thread: true when acquired, false on timeout (Infinity: no limit). */
+  waitSync(timeoutMs: number): boolean;
+  /** A cancellable wait on a dedicated thread; `result` is a wait.ts WAIT_* code. */
+  startWait(timeoutMs: number, callback: WaitCallback): WaitHandle;
+  /** ENOSYS on macOS. */
+  getValue(): number;
+  /** Idempotent; sem_close runs once the last pending wait thread has finished. */
+  close(): void;
 }
 
 const require = createRequire(import.meta.url);
