@@ -105,7 +105,7 @@ function corrupt(what: string): ChannelError {
 }
 
 /** Writes a fresh header; `state` becomes ready last, so an opener never sees half a header as ready. */
-export function initRing(memory: ArrayBuffer, capacity: number, maxMessage: number): void {
+export function initRing(memory: ArrayBufferLike, capacity: number, maxMessage: number): void {
   const h = new Int32Array(memory, 0, DATA_OFFSET / 4);
   h.fill(0);
   h[I_MAGIC] = MAGIC;
@@ -118,7 +118,7 @@ export function initRing(memory: ArrayBuffer, capacity: number, maxMessage: numb
 }
 
 /** The checked geometry of an existing ring, or an error saying what is wrong. */
-export function readGeometry(memory: ArrayBuffer): { capacity: number; maxMessage: number } {
+export function readGeometry(memory: ArrayBufferLike): { capacity: number; maxMessage: number } {
   if (memory.byteLength < DATA_OFFSET + 8) throw corrupt(`segment of ${memory.byteLength} bytes is too small`);
   const h = new Int32Array(memory, 0, DATA_OFFSET / 4);
   const magic = h[I_MAGIC]! >>> 0;
@@ -146,7 +146,7 @@ abstract class RingSide {
   protected readonly mask: number;
   protected readonly waker: Waker;
 
-  constructor(memory: ArrayBuffer, waker: Waker) {
+  constructor(memory: ArrayBufferLike, waker: Waker) {
     const { capacity, maxMessage } = readGeometry(memory);
     this.capacity = capacity;
     this.maxMessage = maxMessage;
@@ -181,18 +181,23 @@ export class RingProducer extends RingSide {
   #write: number; // our own index: the peer never writes it, but we re-validate against read
   #readSeen: number; // last read index loaded; reloaded only when space seems short
 
-  constructor(memory: ArrayBuffer, waker: Waker) {
+  constructor(memory: ArrayBufferLike, waker: Waker) {
     super(memory, waker);
     this.#write = Atomics.load(this.h, I_WRITE) >>> 0;
     this.#readSeen = Atomics.load(this.h, I_READ) >>> 0;
     this.checkUsed(this.#write, this.#readSeen);
   }
 
-  /** Bytes a payload of `len` takes, counting a possible wrap marker. */
-  #need(len: number, pos: number): number {
+  /**
+   * The free bytes the next step needs: the frame, or first the wrap marker
+   * when the frame does not fit before the end. Writing the marker on its own
+   * guarantees progress: once the consumer passes it, a frame as large as the
+   * whole ring fits at position 0.
+   */
+  #need(len: number): number {
     const frame = FRAME_HEADER + align8(len);
-    const tail = this.capacity - pos;
-    return frame <= tail ? frame : tail + frame;
+    const tail = this.capacity - (this.#write & this.mask);
+    return frame <= tail ? frame : tail;
   }
 
   /** Free bytes, reloading the consumer's index (once) when the cached one is not enough. */
@@ -207,23 +212,26 @@ export class RingProducer extends RingSide {
 
   /**
    * Copies one message in if it fits now. Does not publish: call
-   * {@link publish} after one or many writes. The caller checked `len <= maxMessage`.
+   * {@link publish} after one or many writes, and always before sleeping (a
+   * wrap marker may have been written even when this returns false). The
+   * caller checked `len <= maxMessage`.
    */
   tryWrite(bytes: Uint8Array): boolean {
     const len = bytes.byteLength;
-    const pos = this.#write & this.mask;
-    const need = this.#need(len, pos);
-    if (this.#free(need) < need) return false;
-    let at = pos;
-    if (FRAME_HEADER + align8(len) > this.capacity - pos) {
-      this.words[at >>> 2] = WRAP;
-      this.#write = (this.#write + (this.capacity - pos)) >>> 0;
-      at = 0;
+    const frame = FRAME_HEADER + align8(len);
+    let pos = this.#write & this.mask;
+    const tail = this.capacity - pos;
+    if (frame > tail) {
+      if (this.#free(tail) < tail) return false;
+      this.words[pos >>> 2] = WRAP;
+      this.#write = (this.#write + tail) >>> 0;
+      pos = 0;
     }
-    this.words[at >>> 2] = len;
-    this.words[(at >>> 2) + 1] = 0;
-    this.data.set(bytes, at + FRAME_HEADER);
-    this.#write = (this.#write + FRAME_HEADER + align8(len)) >>> 0;
+    if (this.#free(frame) < frame) return false;
+    this.words[pos >>> 2] = len;
+    this.words[(pos >>> 2) + 1] = 0;
+    this.data.set(bytes, pos + FRAME_HEADER);
+    this.#write = (this.#write + frame) >>> 0;
     return true;
   }
 
@@ -242,7 +250,7 @@ export class RingProducer extends RingSide {
    * or null when space appeared meanwhile (no sleep needed).
    */
   prepareSleep(len: number): number | null {
-    const need = this.#need(len, this.#write & this.mask);
+    const need = this.#need(len);
     const seq = Atomics.load(this.h, I_SPACE_SEQ);
     Atomics.store(this.h, I_PRODUCER_NEED, need);
     if (this.#free(need) >= need) {
@@ -267,7 +275,7 @@ export class RingConsumer extends RingSide {
   #read: number;
   #writeSeen: number;
 
-  constructor(memory: ArrayBuffer, waker: Waker) {
+  constructor(memory: ArrayBufferLike, waker: Waker) {
     super(memory, waker);
     this.#read = Atomics.load(this.h, I_READ) >>> 0;
     this.#writeSeen = Atomics.load(this.h, I_WRITE) >>> 0;
@@ -353,6 +361,6 @@ export class RingConsumer extends RingSide {
 }
 
 /** Header words for liveness and close flags, shared by both sides. */
-export function headerWords(memory: ArrayBuffer): Int32Array {
+export function headerWords(memory: ArrayBufferLike): Int32Array {
   return new Int32Array(memory, 0, DATA_OFFSET / 4);
 }
