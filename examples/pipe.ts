@@ -1,0 +1,16 @@
+// A pipe within one process: the classic "Message in a pipe" C example.
+// Run: npx tsx examples/pipe.ts
+import { closeSync, pipe, readSync, writeSync } from '../lib/index.js';
+
+const msg = Buffer.from('Message in a pipe.\n\0');
+const [readFd, writeFd] = pipe(); // pipe_fd[0], pipe_fd[1]
+
+const written = writeSync(writeFd, msg);
+console.log(`Sent: ${msg.toString().trimEnd()} [${msg.length}, ${written}]`);
+
+const buf = Buffer.alloc(100);
+const read = readSync(readFd, buf)!;
+console.log(`Rcvd: ${buf.subarray(0, read).toString().trimEnd()} [${read}]`);
+
+closeSync(writeFd);
+closeSync(readFd);
