@@ -4,3 +4,4 @@
  */
 export { AbortError, isSystemError, type SystemError } from './errors.js';
 export * from './fd.js';
+export * from './process.js';
