@@ -300,7 +300,7 @@ export function spawn(file: string, args?: readonly string[], options?: SpawnOpt
 // Node options that belong to the parent alone: running code given on the
 // command line, a debugger port, a file watcher, the test runner.
 const PARENT_ONLY_WITH_VALUE = new Set([
-  '--eval', '-e', '--print', '-p', '--input-type', '--inspect-port', '--debug-port', '--watch-path',
+  '--eval', '-e', '--print', '-p', '-pe', '-ep', '--input-type', '--inspect-port', '--debug-port', '--watch-path',
   '--test-reporter', '--test-reporter-destination', '--test-name-pattern', '--test-skip-pattern',
   '--test-concurrency', '--test-timeout', '--test-shard', '--test-coverage-include', '--test-coverage-exclude',
 ]);

@@ -12,6 +12,7 @@
 //   a thread-safe function.
 #include "../posix/process.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -441,9 +442,24 @@ void Teardown(void* arg) {
   penv->pending.clear();
 }
 
+// Reaper threads and uv close callbacks may outlive a worker's environment,
+// and Node dlclose()s an addon when the last environment using it goes: the
+// code they run must stay mapped. Reopening ourselves with RTLD_NODELETE pins
+// the library for the life of the process.
+void PinAddon() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&PinAddon), &info) != 0 && info.dli_fname != nullptr) {
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);  // never closed, on purpose
+    }
+  });
+}
+
 }  // namespace
 
 void InitProcess(Napi::Env env, Napi::Object exports) {
+  PinAddon();
   auto penv = std::make_shared<ProcessEnv>();
   if (napi_get_uv_event_loop(env, &penv->loop) != napi_ok) {
     throw Napi::Error::New(env, "posix-ipc: no libuv loop for this environment");
