@@ -132,6 +132,19 @@ describe('spawn: exit status, signals, waitSync', () => {
     expect(await child.exited).toEqual({ code: 0, signal: null });
   });
 
+  it('inherits process.env by default', async () => {
+    process.env.PIPC_PROCESS_TEST = 'inherited';
+    try {
+      const [r, w] = pipe();
+      const child = spawn('/bin/sh', ['-c', 'printf %s "$PIPC_PROCESS_TEST"'], { fds: { 1: w } });
+      closeSync(w);
+      expect((await within(5000, 'output', readAll(r))).toString()).toBe('inherited');
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      delete process.env.PIPC_PROCESS_TEST;
+    }
+  });
+
   it('kill() delivers signals while the child runs and returns false once it is reaped', async () => {
     const child = spawn('/bin/sleep', ['10'], { fds: {} });
     expect(child.kill(0)).toBe(true);
@@ -256,6 +269,11 @@ describe('spawn: exact descriptor map', () => {
     }
   });
 
+  it('reports a target the child cannot place (above RLIMIT_NOFILE) and reaps that child', () => {
+    expect(() => spawn('/bin/true', [], { fds: { 100_000_000: 0 } })).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'fcntl' }));
+    expect(zombies()).toEqual([]);
+  });
+
   it('refuses a map naming a parent fd that is not open, before forking', () => {
     const [r, w] = pipe();
     closeSync(r);
@@ -309,7 +327,7 @@ describe('spawn: exec failures are thrown, with no child left behind', () => {
 
   it('ENOEXEC for an executable without a #! line (no /bin/sh fallback)', () => {
     const garbage = join(dir, 'garbage');
-    writeFileSync(garbage, randomBytes(64), { mode: 0o755 });
+    writeFileSync(garbage, 'neither ELF nor #!\n', { mode: 0o755 });
     chmodSync(garbage, 0o755);
     expectSpawnError(() => spawn(garbage), { code: 'ENOEXEC', syscall: 'execve', path: garbage });
   });

@@ -224,6 +224,9 @@ Status Spawn(const SpawnSpec& spec, pid_t* out) {
   p.keep = p.targets;
   std::sort(p.keep.begin(), p.keep.end());
   if (std::adjacent_find(p.keep.begin(), p.keep.end()) != p.keep.end()) return Status::Fail("dup2", EINVAL);
+  // The child copies sources above the highest target (F_DUPFD rejects INT_MAX
+  // the same way: no room above it).
+  if (!p.keep.empty() && p.keep.back() == INT_MAX) return Status::Fail("fcntl", EINVAL);
   p.min_free = p.keep.empty() ? 0 : p.keep.back() + 1;
   p.keep.push_back(-1);  // the child's error pipe goes here
   p.max_fd = sysconf(_SC_OPEN_MAX);
