@@ -4,5 +4,6 @@
  */
 export { AbortError, isSystemError, type SystemError } from './errors.js';
 export * from './fd.js';
+export * from './process.js';
 export * from './semaphore.js';
 export * from './channels/index.js';

@@ -12,6 +12,10 @@ import { fileURLToPath } from 'node:url';
 export type WaitHandle = { readonly __brand: 'WaitHandle' };
 /** Callback of a native wait: `err` is a SystemError or null. */
 export type WaitCallback = (err: Error | null, result: number) => void;
+/** An opaque handle to a child process started by spawnChild. */
+export type ChildHandle = { readonly __brand: 'ChildHandle' };
+/** Exit report of a child: `code` is -1 when `signal` (a number) killed it; `err` if the wait failed. */
+export type ExitCallback = (err: Error | null, code: number, signal: number) => void;
 
 /** A libuv poll handle on one descriptor (native/binding/poller.cc). */
 export interface NativeFdPoller {
@@ -54,7 +58,22 @@ export interface NativeBinding {
   socketPair(): [number, number];
   shutdown(fd: number, read: boolean, write: boolean): void;
 
-  // process.cc — declared by the process work
+  // process.cc
+  /** fdMap is flat: [childFd, parentFd, ...]; cwd '' keeps the parent's. Returns [handle, pid]. */
+  spawnChild(
+    file: string,
+    candidates: string[],
+    argv: string[],
+    env: string[],
+    cwd: string,
+    fdMap: number[],
+    usePidfd: boolean,
+    onExit: ExitCallback,
+  ): [ChildHandle, number];
+  childKill(handle: ChildHandle, signal: number): boolean;
+  /** Blocks until the child exits: [code, signal] as in ExitCallback. */
+  childWaitSync(handle: ChildHandle): [number, number];
+  childSetRef(handle: ChildHandle, on: boolean): void;
 
   // semaphore.cc
   /**
