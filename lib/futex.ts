@@ -16,7 +16,7 @@
  *   (50 us to 5 ms) and `futexWake` returns 0.
  * @module
  */
-import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './errors.js';
+import { abortError, validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './errors.js';
 import { native } from './internal/native.js';
 import { segmentOf, segmentWait, validateSlice } from './internal/segment.js';
 import type { SharedMemory } from './shm.js';
@@ -63,6 +63,8 @@ export function futexWaitSync(shm: SharedMemory, byteOffset: number, expected: n
   validateSlice(state, byteOffset, 4, 4);
   const value = validateExpected(expected);
   const timeout = validateTimeout(timeoutMs);
+  // The kernel would say the same, for the price of a system call.
+  if (Atomics.load(state.words, byteOffset >>> 2) !== value) return 'not-equal';
   return RESULTS[native.futexWaitSync(handle, byteOffset, value, timeout)]!;
 }
 
@@ -84,6 +86,9 @@ export function futexWait(shm: SharedMemory, byteOffset: number, expected: numbe
   const opts = validateOptions(options);
   const timeout = validateTimeout(opts.timeoutMs);
   const signal = validateAbortSignal(opts.signal);
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  // No thread to start when the word has already moved on.
+  if (Atomics.load(state.words, byteOffset >>> 2) !== value) return Promise.resolve('not-equal');
   return segmentWait(state, byteOffset + 4, (cb) => native.futexWait(handle, byteOffset, value, timeout, cb), signal).then(
     (code) => RESULTS[code]!,
   );

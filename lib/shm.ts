@@ -107,7 +107,7 @@ export class SharedMemory implements Disposable {
     this.name = name;
     this.created = created;
     this.#buffer = native.shmBuffer(handle);
-    this.#state = new SegmentState(handle, this.#buffer.byteLength);
+    this.#state = new SegmentState(handle, this.#buffer);
   }
 
   /**
@@ -244,7 +244,7 @@ export class SharedMemory implements Disposable {
     }
     const buffer = native.shmResize(handle, bytes, bufferConstants.MAX_LENGTH);
     this.#buffer = buffer;
-    this.#state.size = buffer.byteLength;
+    this.#state.setBuffer(buffer);
     return buffer;
   }
 

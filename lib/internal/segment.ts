@@ -21,11 +21,20 @@ export class SegmentState {
   handle: ShmHandle | null;
   /** The size this process maps (the ArrayBuffer's length). */
   size: number;
+  /** An Int32Array over the whole mapping (over its first size & ~3 bytes). */
+  words: Int32Array;
   readonly waits = new Set<PendingWait>();
 
-  constructor(handle: ShmHandle, size: number) {
+  constructor(handle: ShmHandle, buffer: ArrayBuffer) {
     this.handle = handle;
-    this.size = size;
+    this.size = buffer.byteLength;
+    this.words = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+
+  /** After a remap. */
+  setBuffer(buffer: ArrayBuffer): void {
+    this.size = buffer.byteLength;
+    this.words = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
   }
 
   /** The native handle; throws `ERR_POSIX_IPC_CLOSED` once closed. */
