@@ -1,5 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
-import { existsSync, statfsSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { futexWake, futexWaitSync, SharedMemory } from '../lib/index.js';
@@ -97,6 +98,30 @@ describe('SharedMemory.open creation modes', () => {
     } finally {
       process.umask(old);
     }
+  });
+});
+
+describe('a segment its creator has not sized yet', () => {
+  it('is waited for while another process sizes it', async () => {
+    const name = shmName('empty');
+    // What a creator looks like between shm_open and ftruncate.
+    writeFileSync(devShm(name), '', { mode: 0o600 });
+    const sizer = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').truncateSync(${JSON.stringify(devShm(name))}, 8192), 300)`]);
+    const exited = new Promise((resolve) => sizer.on('close', resolve));
+    const t = performance.now();
+    using shm = SharedMemory.open(name);
+    expect(performance.now() - t).toBeGreaterThan(100);
+    expect(shm.size).toBe(8192);
+    expect(shm.created).toBe(false);
+    await within(5_000, 'sizer exit', exited);
+  });
+
+  it('gives up after 2 s with EINVAL (syscall mmap) when nobody sizes it', () => {
+    const name = shmName('empty');
+    writeFileSync(devShm(name), '', { mode: 0o600 });
+    const t = performance.now();
+    expectSystemError(() => SharedMemory.open(name, { create: 'open-or-create', size: 64 }), 'EINVAL', 'mmap', name);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(1900);
   });
 });
 
