@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 /** An opaque handle to a wait running on a dedicated native thread. */
 export type WaitHandle = { readonly __brand: 'WaitHandle' };
+/** An opaque handle to a shared-memory segment (native/binding/shared_memory.cc). */
+export type ShmHandle = { readonly __brand: 'ShmHandle' };
 /** Callback of a native wait: `err` is a SystemError or null. */
 export type WaitCallback = (err: Error | null, result: number) => void;
 /** An opaque handle to a child process started by spawnChild. */
@@ -86,7 +88,32 @@ export interface NativeBinding {
   /** The largest count a semaphore can hold (glibc: 2147483647, macOS: 32767). */
   SEM_VALUE_MAX: number;
 
-  // shared_memory.cc — declared by the shared-memory work
+  // shared_memory.cc — `maxBytes` is buffer.constants.MAX_LENGTH.
+  /** Creates exclusively (`create`) or opens; null when an existing segment still has size 0. */
+  shmOpen(name: string, create: boolean, size: number, mode: number, maxBytes: number): ShmHandle | null;
+  shmBuffer(handle: ShmHandle): ArrayBuffer;
+  /** Resizes and remaps; the old ArrayBuffer is detached. */
+  shmResize(handle: ShmHandle, size: number, maxBytes: number): ArrayBuffer;
+  /** Detaches the ArrayBuffer, drops this owner of the mapping, closes the fd. Idempotent. */
+  shmClose(handle: ShmHandle): void;
+  shmUnlink(name: string): void;
+
+  // futex.cc — results 0 'ok', 1 'not-equal', 2 'timed-out'
+  futexWaitSync(handle: ShmHandle, byteOffset: number, expected: number, timeoutMs: number): number;
+  futexWait(handle: ShmHandle, byteOffset: number, expected: number, timeoutMs: number, callback: WaitCallback): WaitHandle;
+  futexWake(handle: ShmHandle, byteOffset: number, count: number): number;
+
+  // unnamed_semaphore.cc — wait results as in wait.ts (0 acquired, 1 timed out)
+  readonly unnamedSemSupported: boolean;
+  readonly unnamedSemBytes: number;
+  readonly unnamedSemAlignment: number;
+  unnamedSemInit(handle: ShmHandle, byteOffset: number, value: number): void;
+  unnamedSemDestroy(handle: ShmHandle, byteOffset: number): void;
+  unnamedSemPost(handle: ShmHandle, byteOffset: number): void;
+  unnamedSemTryWait(handle: ShmHandle, byteOffset: number): boolean;
+  unnamedSemGetValue(handle: ShmHandle, byteOffset: number): number;
+  unnamedSemWaitSync(handle: ShmHandle, byteOffset: number, timeoutMs: number): number;
+  unnamedSemWait(handle: ShmHandle, byteOffset: number, timeoutMs: number, callback: WaitCallback): WaitHandle;
 }
 
 /** A sem_open() handle (native/binding/semaphore.cc). */

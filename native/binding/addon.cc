@@ -13,6 +13,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitProcess(env, exports);
   binding::InitSemaphore(env, exports);
   binding::InitSharedMemory(env, exports);
+  binding::InitFutex(env, exports);
+  binding::InitUnnamedSemaphore(env, exports);
   return exports;
 }
 

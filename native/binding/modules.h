@@ -11,5 +11,7 @@ void InitPoller(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitSemaphore(Napi::Env env, Napi::Object exports);
 void InitSharedMemory(Napi::Env env, Napi::Object exports);
+void InitFutex(Napi::Env env, Napi::Object exports);
+void InitUnnamedSemaphore(Napi::Env env, Napi::Object exports);
 
 }  // namespace binding
