@@ -12,8 +12,9 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 
-import { closedError, isSystemError, systemError, validateInteger, validateMode, validateOptions, validateString } from './errors.js';
+import { closedError, isSystemError, systemError, validateInteger, validateMode, validateOptions } from './errors.js';
 import { sleepSync } from './fd.js';
+import { validateIpcName } from './internal/names.js';
 import { native, type ShmHandle } from './internal/native.js';
 import { registerSegmentAccess, SegmentState } from './internal/segment.js';
 
@@ -43,37 +44,10 @@ export interface SharedMemoryOpenOptions {
   mode?: number;
 }
 
-/** The longest name, leading `'/'` included: NAME_MAX on Linux, PSHMNAMLEN on macOS. */
-const NAME_MAX_BYTES = process.platform === 'darwin' ? 31 : 255;
-
 /** How long an opener waits for a segment that still has size 0 (its creator is sizing it). */
 const EMPTY_SEGMENT_WAIT_MS = 2000;
 
 const CREATE_MODES: readonly ShmCreateMode[] = ['exclusive', 'open-or-create', 'open'];
-
-/**
- * Checks a shared-memory object name: `'/'` then 1 or more bytes with no
- * other `'/'`, at most 255 bytes in all on Linux and 31 on macOS.
- * TypeError for a malformed name, RangeError for a too long one.
- * @internal
- */
-function validateShmName(name: unknown, argName = 'name'): string {
-  validateString(name, argName);
-  const value = name as string;
-  if (value.length < 2 || value[0] !== '/' || value.indexOf('/', 1) !== -1) {
-    throw new TypeError(
-      `The "${argName}" argument must be '/' followed by at least one character and no other '/'. Received '${value}'`,
-    );
-  }
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > NAME_MAX_BYTES) {
-    throw new RangeError(
-      `The "${argName}" argument must be at most ${NAME_MAX_BYTES} bytes long (its leading '/' included) ` +
-        `on ${process.platform}. Received ${bytes} bytes`,
-    );
-  }
-  return value;
-}
 
 const kConstruct = Symbol('SharedMemory.construct');
 
@@ -134,7 +108,7 @@ export class SharedMemory implements Disposable {
    * - `EPERM`/`EFBIG`/`EINVAL` (syscall `ftruncate`), `ENOMEM` (syscall `mmap`).
    */
   static open(name: string, options?: SharedMemoryOpenOptions): SharedMemory {
-    validateShmName(name);
+    validateIpcName(name, 'name', 'shm');
     const opts = validateOptions(options);
     const create = opts.create === undefined ? 'open' : opts.create;
     if (!CREATE_MODES.includes(create as ShmCreateMode)) {
@@ -187,7 +161,7 @@ export class SharedMemory implements Disposable {
    * (syscall `shm_unlink`).
    */
   static unlink(name: string): void {
-    native.shmUnlink(validateShmName(name));
+    native.shmUnlink(validateIpcName(name, 'name', 'shm'));
   }
 
   /**

@@ -7,6 +7,8 @@ import {
   duplexFromFd,
   openFifoReceiver,
   openFifoSender,
+  openShmReceiver,
+  openShmSender,
   pipe,
   pipeChannel,
   socketPair,
@@ -15,7 +17,7 @@ import {
   type Sender,
   type StreamChannelOptions,
 } from '../lib/index.js';
-import { removePath, tempPath } from './helpers.js';
+import { removePath, tempPath, uniqueName } from './helpers.js';
 
 export interface Pair<T> {
   sender: Sender<T>;
@@ -24,8 +26,10 @@ export interface Pair<T> {
   cleanup(): Promise<void>;
 }
 
-export type TransportName = 'pipe' | 'socketpair' | 'fifo' | 'unix';
-export const TRANSPORTS: TransportName[] = ['pipe', 'socketpair', 'fifo', 'unix'];
+export type TransportName = 'pipe' | 'socketpair' | 'fifo' | 'unix' | 'shm';
+export const TRANSPORTS: TransportName[] = ['pipe', 'socketpair', 'fifo', 'unix', 'shm'];
+/** Ring capacity used by the tests: small, so wrap-around and full rings happen often. */
+export const TEST_RING = 512 * 1024;
 
 async function closeAll<T>(sender: Sender<T>, receiver: Receiver<T>): Promise<void> {
   receiver.close();
@@ -58,6 +62,13 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
       const path = tempPath('fifo');
       const receiver = await openFifoReceiver<T>(path, { ...options, create: true });
       const sender = await openFifoSender<T>(path, { ...options, timeoutMs: 5000 });
+      return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
+    }
+    case 'shm': {
+      const name = uniqueName('ring');
+      const { highWaterMark: _hw, ...rest } = (options ?? {}) as StreamChannelOptions<T>;
+      const receiver = await openShmReceiver<T>(name, { capacity: TEST_RING, ...rest, create: true });
+      const sender = await openShmSender<T>(name, rest);
       return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
     }
     case 'unix': {
@@ -113,6 +124,11 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
     [mine, fd] = local === 'sender' ? [w, r] : [r, w];
   } else if (transport === 'socketpair') {
     [mine, fd] = socketPair();
+  } else if (transport === 'shm') {
+    path = uniqueName('rring');
+    localEnd = (local === 'sender'
+      ? openShmSender(path, { create: true, capacity: TEST_RING })
+      : openShmReceiver(path, { create: true, capacity: TEST_RING })) as unknown as Promise<T>;
   } else if (transport === 'fifo') {
     path = tempPath('rfifo');
     localEnd = (local === 'sender' ? openFifoSender(path, { create: true, timeoutMs: 10_000 }) : openFifoReceiver(path, { create: true })) as unknown as Promise<T>;
@@ -152,7 +168,7 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
       if (closeLocal) await closeLocal().catch(() => undefined);
       else if ('receive' in end) (end as Receiver<Uint8Array>).close();
       else await (end as Sender<Uint8Array>).close().catch(() => undefined);
-      if (path) removePath(path);
+      if (path && transport !== 'shm') removePath(path);
     },
   };
 }

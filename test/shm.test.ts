@@ -128,16 +128,16 @@ describe('a segment its creator has not sized yet', () => {
 describe('names', () => {
   it('must be "/" then at least one byte and no other "/"', () => {
     for (const bad of ['noslash', '/', '/a/b', '//a', '']) {
-      expect(() => SharedMemory.open(bad, { create: 'exclusive', size: 1 }), bad).toThrow(TypeError);
-      expect(() => SharedMemory.unlink(bad), bad).toThrow(TypeError);
+      expect(() => SharedMemory.open(bad, { create: 'exclusive', size: 1 }), bad).toThrow(RangeError);
+      expect(() => SharedMemory.unlink(bad), bad).toThrow(RangeError);
     }
     expect(() => SharedMemory.open(42 as never)).toThrow(TypeError);
     expect(() => SharedMemory.open('/a\0b')).toThrow(TypeError);
   });
 
-  it('may be 255 bytes long on Linux, leading "/" included, and no longer (RangeError naming the limit)', () => {
+  it('may have 255 bytes after the "/" on Linux (NAME_MAX), and no more (RangeError naming the limit)', () => {
     const base = shmName('long');
-    const name = base + 'x'.repeat(255 - base.length);
+    const name = base + 'x'.repeat(256 - base.length);
     names.push(name);
     SharedMemory.open(name, { create: 'exclusive', size: 1 }).close();
     SharedMemory.unlink(name);

@@ -9,3 +9,4 @@ export { StreamSender, StreamReceiver, DEFAULT_STREAM_MAX_MESSAGE, type StreamCh
 export * from './fd-channel.js';
 export * from './fifo-channel.js';
 export * from './unix-channel.js';
+export * from './shm-channel.js';

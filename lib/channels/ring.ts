@@ -8,7 +8,7 @@
  *
  *   0  magic 'PIPC'      4  version        8  capacity     12 data offset
  *  16  max message      20  state (0 initialising, 1 ready, 2 poisoned)
- *  24  creator pid      32  producer pid  36  consumer pid
+ *  24  creator pid      28  creation nonce 32  producer pid  36  consumer pid
  *  40  producer closed  44  consumer closed
  *  64  write index      68  space seq (futex: producer sleeps)   72 producer need
  * 128  read index      132  data seq (futex: consumer sleeps)   136 consumer sleeping
@@ -63,6 +63,7 @@ const I_DATA_OFFSET = 3;
 const I_MAX_MESSAGE = 4;
 export const I_STATE = 5;
 export const I_CREATOR_PID = 6;
+export const I_NONCE = 7;
 export const I_PRODUCER_PID = 8;
 export const I_CONSUMER_PID = 9;
 export const I_PRODUCER_CLOSED = 10;
@@ -105,7 +106,7 @@ function corrupt(what: string): ChannelError {
 }
 
 /** Writes a fresh header; `state` becomes ready last, so an opener never sees half a header as ready. */
-export function initRing(memory: ArrayBufferLike, capacity: number, maxMessage: number): void {
+export function initRing(memory: ArrayBufferLike, capacity: number, maxMessage: number, nonce = 0): void {
   const h = new Int32Array(memory, 0, DATA_OFFSET / 4);
   h.fill(0);
   h[I_MAGIC] = MAGIC;
@@ -114,6 +115,7 @@ export function initRing(memory: ArrayBufferLike, capacity: number, maxMessage: 
   h[I_DATA_OFFSET] = DATA_OFFSET;
   h[I_MAX_MESSAGE] = maxMessage;
   h[I_CREATOR_PID] = process.pid;
+  h[I_NONCE] = nonce;
   Atomics.store(h, I_STATE, STATE_READY);
 }
 
