@@ -1,9 +1,11 @@
 // Every transport behind one factory, so each channel test runs on all of them.
-import { spawn as cpSpawn, type ChildProcess } from 'node:child_process';
 
 import {
   closeSync,
   connectUnix,
+  forkNode,
+  streamFromFd,
+  type Child,
   duplexFromFd,
   openFifoReceiver,
   openFifoSender,
@@ -94,7 +96,7 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
 const PEER = new URL('./fixtures/channel-peer.ts', import.meta.url).pathname;
 
 export interface Remote<T> {
-  child: ChildProcess;
+  child: Child;
   /** Our end, once the child connected. */
   end: T;
   /** Everything the child wrote to stdout. */
@@ -140,10 +142,19 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
       return (local === 'sender' ? d.sender : d.receiver) as unknown as T;
     });
   }
-  const stdio: Array<'ignore' | 'pipe' | 'inherit' | number> = ['ignore', 'pipe', 'inherit'];
-  if (fd !== undefined) stdio.push(fd);
-  const child = cpSpawn(process.execPath, ['--import', 'tsx', PEER, transport, role, ...args.concat(['0', '1']).slice(0, 2), path], { stdio });
-  if (fd !== undefined) closeSync(fd);
+  // The child gets the channel's other end as fd 3 (pipe, socket pair) or its
+  // name in argv, and its stdout is a pipe back to us.
+  const [outRead, outWrite] = pipe();
+  const fds: Record<number, number> = { 1: outWrite, 2: 2 };
+  if (fd !== undefined) fds[3] = fd;
+  let child: Child;
+  try {
+    child = forkNode(PEER, { args: [transport, role, ...args.concat(['0', '1']).slice(0, 2), path], fds, execArgv: ['--import', 'tsx'] });
+  } finally {
+    closeSync(outWrite);
+    if (fd !== undefined) closeSync(fd);
+  }
+  const stdout = streamFromFd(outRead, 'r');
   if (mine !== undefined) {
     const d = transport === 'socketpair' ? duplexFromFd(mine) : undefined;
     if (d) closeLocal = () => d.close();
@@ -153,8 +164,8 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
     );
   }
   let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = child.exited.then((status) => status.code);
   const end = await localEnd!;
   server?.close();
   return {
@@ -163,8 +174,9 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
     stdout: () => out,
     exited,
     cleanup: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      child.kill('SIGKILL');
       await exited;
+      stdout.destroy();
       if (closeLocal) await closeLocal().catch(() => undefined);
       else if ('receive' in end) (end as Receiver<Uint8Array>).close();
       else await (end as Sender<Uint8Array>).close().catch(() => undefined);

@@ -29,6 +29,7 @@ function pattern(size: number, seed: number): Uint8Array {
 }
 
 describe.each(TRANSPORTS)('%s channel', (transport) => {
+  // Cross-process cases run the peer in a child started with forkNode.
   it('delivers random sequences of messages intact and in order (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
