@@ -13,7 +13,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 
 import { closedError, isSystemError, systemError, validateInteger, validateMode, validateOptions } from './errors.js';
-import { sleepSync } from './fd.js';
+import { sleepSync } from './internal/sleep.js';
 import { validateIpcName } from './internal/names.js';
 import { native, type ShmHandle } from './internal/native.js';
 import { registerSegmentAccess, SegmentState } from './internal/segment.js';

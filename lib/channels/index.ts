@@ -4,9 +4,9 @@
  * @module
  */
 export * from './types.js';
-export * from './codec.js';
+export { codecs, defineCodec, type Codec } from './codec.js';
 export { StreamSender, StreamReceiver, DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream-channel.js';
-export * from './fd-channel.js';
+export { senderFromFd, receiverFromFd, duplexFromFd, socketPair, pipeChannel, type Duplex } from './fd-channel.js';
 export * from './fifo-channel.js';
 export * from './unix-channel.js';
 export * from './shm-channel.js';
