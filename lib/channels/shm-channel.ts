@@ -258,7 +258,15 @@ class ShmEnd {
     return Atomics.load(this.h, this.#peerPid) !== 0;
   }
 
-  /** Null while the peer can still act; otherwise why it cannot. */
+  /** The peer's closed flag: one atomic load, cheap enough for every message. */
+  peerClosed(): boolean {
+    return Atomics.load(this.h, this.#peerClosed) !== 0;
+  }
+
+  /**
+   * Null while the peer can still act; otherwise why it cannot. Costs a
+   * `kill(pid, 0)` syscall: used only when a side would wait, never per message.
+   */
   peerState(): 'closed' | 'exited' | null {
     if (Atomics.load(this.h, this.#peerClosed) !== 0) return 'closed';
     const pid = Atomics.load(this.h, this.#peerPid);
@@ -426,9 +434,10 @@ export class ShmSender<T> implements Sender<T> {
   trySend(message: T): boolean {
     this.#check();
     const bytes = this.#encode(message);
-    this.#checkPeer();
+    if (this.#end.peerClosed()) this.#checkPeer();
     const ok = this.#write(bytes);
     this.#ring.publish();
+    if (!ok) this.#checkPeer(); // full: is anybody still reading?
     return ok;
   }
 
@@ -437,8 +446,9 @@ export class ShmSender<T> implements Sender<T> {
     try {
       this.#check();
       bytes = this.#encode(message);
-      // Fast path: room now and nobody queued ahead.
-      if (this.#tail === this.#settled && this.#end.peerState() === null && this.#write(bytes)) {
+      // Fast path: room now and nobody queued ahead. A receiver that died
+      // without closing is noticed when the ring fills and we would wait.
+      if (this.#tail === this.#settled && !this.#end.peerClosed() && this.#write(bytes)) {
         this.#ring.publish();
         return Promise.resolve();
       }
@@ -463,12 +473,13 @@ export class ShmSender<T> implements Sender<T> {
   async #sendSlow(bytes: Uint8Array): Promise<void> {
     for (;;) {
       this.#check();
-      this.#checkPeer();
+      if (this.#end.peerClosed()) this.#checkPeer();
       if (this.#write(bytes)) {
         this.#ring.publish();
         return;
       }
       this.#ring.publish(); // a wrap marker may be pending; the consumer must see it
+      this.#checkPeer(); // about to wait: is anybody still reading?
       await this.#waitForSpace(bytes.byteLength);
     }
   }
@@ -501,10 +512,13 @@ export class ShmSender<T> implements Sender<T> {
       let i = 0;
       while (i < encoded.length) {
         this.#check();
-        this.#checkPeer();
+        if (this.#end.peerClosed()) this.#checkPeer();
         while (i < encoded.length && this.#write(encoded[i]!)) i++;
         this.#ring.publish(); // one index store and at most one wake for the batch
-        if (i < encoded.length) await this.#waitForSpace(encoded[i]!.byteLength);
+        if (i < encoded.length) {
+          this.#checkPeer();
+          await this.#waitForSpace(encoded[i]!.byteLength);
+        }
       }
     });
   }
@@ -515,12 +529,13 @@ export class ShmSender<T> implements Sender<T> {
     const bytes = this.#encode(message);
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      this.#checkPeer();
+      if (this.#end.peerClosed()) this.#checkPeer();
       if (this.#write(bytes)) {
         this.#ring.publish();
         return;
       }
       this.#ring.publish();
+      this.#checkPeer();
       const spinUntil = nowNs() + SPIN_SYNC_NS;
       let seq: number | null = null;
       while ((seq = this.#ring.prepareSleep(bytes.byteLength)) !== null && nowNs() < spinUntil) this.#ring.endSleep();
@@ -555,8 +570,12 @@ export class ShmReceiver<T> implements Receiver<T> {
   readonly #end: ShmEnd;
   readonly #ring: RingConsumer;
   readonly #codec: Codec<T>;
-  /** With a zero-copy codec the previous view stays valid until the next receive. */
-  readonly #deferRelease: boolean;
+  /**
+   * With a zero-copy codec, views stay valid until the next receive call:
+   * their frames are released locally at once but the read index is
+   * published (and the space handed back to the producer) only then.
+   */
+  readonly #zeroCopy: boolean;
   #held = false;
   #ended = false;
   #failure: Error | undefined;
@@ -567,7 +586,7 @@ export class ShmReceiver<T> implements Receiver<T> {
     this.#end = new ShmEnd(name, opened, 'consumer');
     this.#ring = new RingConsumer(opened.shm.buffer, this.#end.waker);
     this.#codec = codec;
-    this.#deferRelease = codec.name === 'bytesView';
+    this.#zeroCopy = codec.name === 'bytesView';
   }
 
   get ended(): boolean {
@@ -583,17 +602,16 @@ export class ShmReceiver<T> implements Receiver<T> {
     if (this.#failure) throw this.#failure;
   }
 
+  /** Hands the frames of views given out by the previous call back to the producer. */
   #releaseHeld(): void {
     if (this.#held) {
       this.#held = false;
-      this.#ring.release();
       this.#ring.publish();
     }
   }
 
-  /** One message if there is one: `{ value }`; `null` when empty now. */
+  /** One message if there is one: `{ value }`; `null` when empty now. Call #releaseHeld first. */
   #take(): { value: T | undefined } | null {
-    this.#releaseHeld();
     let view: Uint8Array | null;
     try {
       view = this.#ring.peek();
@@ -602,10 +620,11 @@ export class ShmReceiver<T> implements Receiver<T> {
       throw err;
     }
     if (view === null) {
-      this.#ring.publish(); // space of skipped wrap markers
+      if (!this.#held) this.#ring.publish(); // space of skipped wrap markers
       // The producer publishes before it sets its closed flag: empty after
-      // seeing the flag means everything was received.
-      if (this.#end.peerState() !== null && this.#ring.empty) {
+      // seeing the flag means everything was received. (A producer that died
+      // without closing is noticed by the sleeping path.)
+      if (this.#end.peerClosed() && this.#ring.empty) {
         this.#ended = true;
         return { value: undefined };
       }
@@ -615,12 +634,9 @@ export class ShmReceiver<T> implements Receiver<T> {
     try {
       value = this.#codec.decode(view);
     } finally {
-      if (this.#deferRelease) {
-        this.#held = true;
-      } else {
-        this.#ring.release();
-        this.#ring.publish();
-      }
+      this.#ring.release();
+      if (this.#zeroCopy) this.#held = true;
+      else this.#ring.publish();
     }
     return { value };
   }
@@ -628,6 +644,7 @@ export class ShmReceiver<T> implements Receiver<T> {
   tryReceive(): T | undefined {
     this.#check();
     if (this.#ended) return undefined;
+    this.#releaseHeld();
     return this.#take()?.value;
   }
 
@@ -636,6 +653,7 @@ export class ShmReceiver<T> implements Receiver<T> {
       this.#check();
       if (this.#ended) return Promise.resolve(undefined);
       if (this.#tail === this.#settled) {
+        this.#releaseHeld();
         const got = this.#take();
         if (got !== null) return Promise.resolve(got.value);
       }
@@ -654,11 +672,13 @@ export class ShmReceiver<T> implements Receiver<T> {
   readonly #settled: Promise<unknown> = this.#tail;
 
   async #receiveSlow(): Promise<T | undefined> {
+    this.#releaseHeld();
     for (;;) {
       this.#check();
       if (this.#ended) return undefined;
       const got = this.#take();
       if (got !== null) return got.value;
+      if (this.#producerGone()) continue; // re-take: drains, then ends
       const spinUntil = nowNs() + SPIN_ASYNC_NS;
       while (this.#ring.empty && nowNs() < spinUntil) {
         // a short spin: a producer in the middle of a burst answers within it
@@ -679,9 +699,8 @@ export class ShmReceiver<T> implements Receiver<T> {
     const first = await this.receive();
     if (first === undefined && this.#ended) return [];
     const out: T[] = [first as T];
-    // Drain what is there; the deferred view of a zero-copy codec would be
-    // overwritten, so with bytesView only one message is returned.
-    while (out.length < max && !this.#deferRelease) {
+    // Drain what is there (zero-copy views all stay valid until the next call).
+    while (out.length < max) {
       const got = this.#take();
       if (got === null || (got.value === undefined && this.#ended)) break;
       out.push(got.value as T);
@@ -692,11 +711,13 @@ export class ShmReceiver<T> implements Receiver<T> {
   receiveSync(options?: SyncOptions): T | undefined {
     const timeoutMs = validateTimeout(validateOptions(options).timeoutMs);
     const deadline = performance.now() + timeoutMs;
+    this.#releaseHeld();
     for (;;) {
       this.#check();
       if (this.#ended) return undefined;
       const got = this.#take();
       if (got !== null) return got.value;
+      if (this.#producerGone()) continue;
       const spinUntil = nowNs() + SPIN_SYNC_NS;
       while (this.#ring.empty && nowNs() < spinUntil) {
         // spin briefly before paying for a futex sleep and wake
@@ -712,6 +733,17 @@ export class ShmReceiver<T> implements Receiver<T> {
       futexWaitSync(this.#end.shm, DATA_SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS));
       this.#ring.endSleep();
     }
+  }
+
+  /**
+   * Before sleeping on an empty ring: a producer that died without closing
+   * counts as closed (everything it published is still delivered first).
+   */
+  #producerGone(): boolean {
+    if (this.#end.peerState() === null) return false;
+    if (!this.#ring.empty) return true;
+    this.#ended = true;
+    return true;
   }
 
   /** Stops receiving: a sender still sending gets `ERR_CHANNEL_PEER_GONE`. Idempotent. */
