@@ -50,6 +50,9 @@ import {
 } from './ring.js';
 import { ChannelError, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
 
+/** Messages `receiveMany()` returns at most by default: bounds the batch's memory. */
+const RECEIVE_MANY_DEFAULT = 1024;
+
 /** Longest a waiting side goes without checking that its peer is alive. */
 export const LIVENESS_SLICE_MS = 100;
 /** Default ring capacity: 1 MiB. */
@@ -602,7 +605,12 @@ export class ShmReceiver<T> implements Receiver<T> {
     if (this.#failure) throw this.#failure;
   }
 
-  /** Hands the frames of views given out by the previous call back to the producer. */
+  /** After a call that copied its messages out: hand their space back now. */
+  #publishCopies(): void {
+    if (!this.#zeroCopy) this.#releaseHeld();
+  }
+
+  /** Hands the frames of messages given out by the previous call back to the producer. */
   #releaseHeld(): void {
     if (this.#held) {
       this.#held = false;
@@ -634,9 +642,10 @@ export class ShmReceiver<T> implements Receiver<T> {
     try {
       value = this.#codec.decode(view);
     } finally {
+      // Freed locally; the read index is published once per call (copies)
+      // or at the start of the next call (zero-copy views).
       this.#ring.release();
-      if (this.#zeroCopy) this.#held = true;
-      else this.#ring.publish();
+      this.#held = true;
     }
     return { value };
   }
@@ -645,7 +654,9 @@ export class ShmReceiver<T> implements Receiver<T> {
     this.#check();
     if (this.#ended) return undefined;
     this.#releaseHeld();
-    return this.#take()?.value;
+    const got = this.#take();
+    this.#publishCopies();
+    return got?.value;
   }
 
   receive(): Promise<T | undefined> {
@@ -655,6 +666,7 @@ export class ShmReceiver<T> implements Receiver<T> {
       if (this.#tail === this.#settled) {
         this.#releaseHeld();
         const got = this.#take();
+        this.#publishCopies();
         if (got !== null) return Promise.resolve(got.value);
       }
     } catch (err) {
@@ -677,6 +689,7 @@ export class ShmReceiver<T> implements Receiver<T> {
       this.#check();
       if (this.#ended) return undefined;
       const got = this.#take();
+      this.#publishCopies();
       if (got !== null) return got.value;
       if (this.#producerGone()) continue; // re-take: drains, then ends
       const spinUntil = nowNs() + SPIN_ASYNC_NS;
@@ -694,8 +707,8 @@ export class ShmReceiver<T> implements Receiver<T> {
     }
   }
 
-  async receiveMany(max = Infinity): Promise<T[]> {
-    if (max !== Infinity) validateInteger(max, 'max', 1);
+  async receiveMany(max = RECEIVE_MANY_DEFAULT): Promise<T[]> {
+    validateInteger(max, 'max', 1);
     const first = await this.receive();
     if (first === undefined && this.#ended) return [];
     const out: T[] = [first as T];
@@ -705,6 +718,7 @@ export class ShmReceiver<T> implements Receiver<T> {
       if (got === null || (got.value === undefined && this.#ended)) break;
       out.push(got.value as T);
     }
+    this.#publishCopies();
     return out;
   }
 
@@ -716,6 +730,7 @@ export class ShmReceiver<T> implements Receiver<T> {
       this.#check();
       if (this.#ended) return undefined;
       const got = this.#take();
+      this.#publishCopies();
       if (got !== null) return got.value;
       if (this.#producerGone()) continue;
       const spinUntil = nowNs() + SPIN_SYNC_NS;

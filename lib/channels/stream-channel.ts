@@ -477,8 +477,8 @@ export class StreamReceiver<T> implements Receiver<T> {
     }
   }
 
-  async receiveMany(max = Infinity): Promise<T[]> {
-    if (max !== Infinity) validateInteger(max, 'max', 1);
+  async receiveMany(max = 1024): Promise<T[]> {
+    validateInteger(max, 'max', 1);
     const first = await this.receive();
     if (first === undefined && this.#ended) return [];
     const out: T[] = [first as T];

@@ -48,7 +48,10 @@ export interface Receiver<T> extends AsyncIterable<T> {
    * `ERR_CHANNEL_CORRUPT` when the bytes are not a valid frame.
    */
   receive(): Promise<T | undefined>;
-  /** Every message already available, waiting for at least one; `[]` at end-of-stream. */
+  /**
+   * The messages already available, up to `max` (default 1024), waiting for
+   * at least one; `[]` at end-of-stream.
+   */
   receiveMany(max?: number): Promise<T[]>;
   /** The next message if one is available now, else `undefined` (see {@link Receiver.ended}). */
   tryReceive(): T | undefined;
