@@ -20,7 +20,7 @@ import { MIN_SIZE } from './lib/payload.js';
 import { BATCH_LIMIT, MATRICES, type Matrix, type Mode, ceilingCells, transportCells } from './lib/plan.js';
 import { Progress } from './lib/progress.js';
 import { loadTransports } from './lib/registry.js';
-import { type Report, type TransportInfo, annotate, fmtMB, fmtRate, fmtSize, fmtUs, renderTerminal } from './lib/report.js';
+import { type Report, type TransportInfo, annotate, busyWarning, fmtMB, fmtRate, fmtSize, fmtUs, renderTerminal } from './lib/report.js';
 import type { CeilingKind, CellFailure, CellResult } from './lib/types.js';
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -160,6 +160,8 @@ async function main(): Promise<number> {
   const totalMs = cCells.length * (cellMs + 20) + hostPlans.reduce((a, p) => a + p.cells.reduce((b, c) => b + expectedMs(c), 0) + 300, 0);
   const progress = new Progress(totalMs, totalCells);
   progress.note(`posix-ipc benchmarks, ${mode}${custom ? ' (custom)' : ''}: ${totalCells} cells, about ${Math.ceil(totalMs / 1000)} s`);
+  const busy = busyWarning(machine);
+  if (busy) progress.note(`Warning: ${busy}`);
 
   const results: CellResult[] = [];
   const failures: CellFailure[] = [];

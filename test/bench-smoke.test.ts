@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { receiverFromChannel, receiverInto, senderFromChannel } from '../benchmarks/lib/channel-adapter.js';
 import { FrameParser, encodeFrames } from '../benchmarks/lib/framing.js';
 import { MessageBuffer, StreamVerifier, VerificationError } from '../benchmarks/lib/payload.js';
 import { HEAD, RingReader, RingWriter, TAIL, createRing } from '../benchmarks/lib/sab-ring.js';
+import { consumeStream, produceStream } from '../benchmarks/lib/workloads.js';
 import { tempPath, within } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -194,5 +196,63 @@ describe('verification building blocks', () => {
     await r.consume(v.onMessage);
     expect(v.count).toBe(30);
     expect(Atomics.load(ctrl, HEAD)).toBe(Atomics.load(ctrl, TAIL));
+  });
+
+  /** A bounded in-process queue with the channel API's shape: what a posix-ipc channel adapter sees. */
+  class Queue {
+    private q: Uint8Array[] = [];
+    private closed = false;
+    private waiter: (() => void) | undefined;
+    constructor(private readonly cap: number) {}
+    private wake(): void {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.();
+    }
+    trySend(m: Uint8Array): boolean {
+      if (this.q.length >= this.cap) return false;
+      this.q.push(m.slice());
+      this.wake();
+      return true;
+    }
+    async send(m: Uint8Array): Promise<void> {
+      while (this.q.length >= this.cap) await new Promise((r) => setTimeout(r, 0));
+      this.trySend(m);
+    }
+    close(): void {
+      this.closed = true;
+      this.wake();
+    }
+    tryReceive(): Uint8Array | undefined {
+      return this.q.shift();
+    }
+    async receive(): Promise<Uint8Array | undefined> {
+      for (;;) {
+        const m = this.q.shift();
+        if (m) return m;
+        if (this.closed) return undefined;
+        await new Promise<void>((r) => (this.waiter = r));
+      }
+    }
+  }
+
+  it('drives a channel-shaped Sender/Receiver through the adapters, fast paths or not', async () => {
+    const timing = { warmupMs: 2, durationMs: 5, reps: 2, minRoundTrips: 1 };
+    for (const fast of [true, false]) {
+      const q = new Queue(8);
+      const sender = senderFromChannel(fast ? q : { send: (m) => q.send(m), close: () => q.close() });
+      const receiver = fast
+        ? receiverFromChannel(q)
+        : receiverInto(64, async (buf) => {
+            const m = await q.receive();
+            if (!m) return undefined;
+            buf.set(m);
+            return m.length;
+          });
+      const [sent, got] = await Promise.all([produceStream(sender, 64, 1, timing), consumeStream(receiver, 64, 1, timing)]);
+      expect(got.messages).toBe(sent.messages);
+      expect(got.checksum).toBe(sent.checksum);
+      expect(got.reps).toHaveLength(2);
+    }
   });
 });

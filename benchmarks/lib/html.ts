@@ -13,6 +13,7 @@ import {
   fmtRate,
   fmtSize,
   fmtUs,
+  busyWarning,
   fmtX,
   orderedTransports,
   sig3,
@@ -157,6 +158,8 @@ export function renderHtml(report: Report, charts: Charts): string {
   const m = report.machine;
   const t = report.matrix.timing;
   const notes: string[] = [];
+  const busy = busyWarning(m);
+  if (busy) notes.push(`<p class="warn">Warning: ${esc(busy)}</p>`);
   if (!report.ceiling.available && report.ceiling.note) notes.push(`<p class="warn">${esc(report.ceiling.note)}</p>`);
   for (const s of report.skipped) notes.push(`<p class="warn">Skipped ${esc(s.transport)}: ${esc(s.reason)}</p>`);
   for (const f of report.failures) notes.push(`<p class="fail">FAILED ${esc(f.transport)} ${esc(f.workload)} ${esc(fmtSize(f.size))}${f.batch > 1 ? ` ×${f.batch}` : ''}: <code>${esc(f.error)}</code></p>`);

@@ -46,6 +46,13 @@ export interface Report {
 
 export const REFERENCE = 'fork-json';
 
+/** A warning when other work shared the machine: then every figure is noisy. */
+export function busyWarning(m: MachineInfo): string | undefined {
+  const start = m.loadAverage.start;
+  if (start < 0.5) return undefined;
+  return `the machine was busy when the run started (1-minute load average ${start.toFixed(2)} on ${m.cores} cores): figures are noisy, rerun on an idle machine`;
+}
+
 /** Adds `relative` to every stream and latency result of a Node transport. */
 export function annotate(results: CellResult[], transports: readonly TransportInfo[]): AnnotatedResult[] {
   const byKey = new Map<string, CellResult>();
@@ -241,6 +248,8 @@ export function renderTerminal(report: Report, width = 160): string {
     out.push(renderTable('Round-trip latency, ping-pong (median and p99: medians over repetitions; max: over all)', 'transport', groups, latRows, width));
   }
 
+  const busy = busyWarning(report.machine);
+  if (busy) out.push(`Warning: ${busy}`);
   if (!report.ceiling.available && report.ceiling.note) out.push(`Note: ${report.ceiling.note}`);
   for (const s of report.skipped) out.push(`Skipped ${s.transport}: ${s.reason}`);
   for (const f of report.failures) out.push(`FAILED ${f.transport} ${f.workload} ${fmtSize(f.size)}${f.batch > 1 ? ` x${f.batch}` : ''}: ${f.error.split('\n')[0]}`);
