@@ -121,11 +121,12 @@ async function main(): Promise<number> {
   }
   const selected = all.filter((t) => !wanted || wanted.includes(t.transport.name));
   const skipped: Report['skipped'] = [];
-  const runnable = selected.filter((t) => {
-    const ok = t.transport.available?.() ?? true;
-    if (ok !== true) skipped.push({ transport: t.transport.name, reason: ok });
-    return ok === true;
-  });
+  const runnable: typeof selected = [];
+  for (const t of selected) {
+    const ok = (await t.transport.available?.()) ?? true;
+    if (ok === true) runnable.push(t);
+    else skipped.push({ transport: t.transport.name, reason: ok });
+  }
   const kinds = new Set<CeilingKind>();
   if (!values['no-ceiling']) {
     for (const t of runnable) if (t.transport.ceiling) kinds.add(t.transport.ceiling);

@@ -186,7 +186,7 @@ describe('verification building blocks', () => {
     Atomics.store(ctrl, TAIL, start);
     Atomics.store(ctrl, HEAD, start);
     const w = new RingWriter(sab);
-    const r = new RingReader(sab);
+    const r = new RingReader(sab, 100);
     const msgs = stream(100, 30);
     const v = new StreamVerifier(100, 1);
     w.sendMany(msgs.slice(0, 3));

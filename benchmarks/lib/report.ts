@@ -228,7 +228,7 @@ export function renderTerminal(report: Report, width = 160): string {
         return r ? [fmtPct(r.relative?.pctOfCeiling), fmtX(r.relative?.vsForkJson)] : [];
       }),
     }));
-  if (relRows.length) {
+  if (relRows.some((r) => r.cells.some((c) => c.some(Boolean)))) {
     const groups = relPairs.map(([size, batch]) => ({ title: batch > 1 ? `${fmtSize(size)} x${batch}` : fmtSize(size), sub: ['% C', 'x json'] }));
     out.push(renderTable('Relative throughput: % of the matching C ceiling (same batching), x child_process.fork json (one message per send)', 'transport', groups, relRows, width));
   }

@@ -136,15 +136,23 @@ export class RingWriter extends RingEnd implements BenchSender {
 }
 
 /**
- * The consuming end: hands each frame to the handler in place (a view into
- * the ring, no copy, no allocation), gives space back a quarter ring at a
- * time or whenever it catches up with the writer.
+ * The consuming end: copies each frame out into one reused buffer (as the C
+ * ceiling's consumer and posix-ipc's receive-into-reused-memory do) and
+ * hands that to the handler, so the ring space can be given back at once;
+ * gives space back a quarter ring at a time or whenever it catches up with
+ * the writer. Small frames are copied word by word: a subarray view per
+ * message would cost an allocation.
  */
 export class RingReader extends RingEnd implements BenchReceiver {
   private unreleased = 0;
+  private readonly out: Uint8Array;
+  private readonly out32: Uint32Array;
 
-  constructor(sab: SharedArrayBuffer) {
+  constructor(sab: SharedArrayBuffer, maxMessage: number) {
     super(sab, HEAD, TAIL);
+    const buf = new ArrayBuffer((maxMessage + 7) & ~7);
+    this.out = new Uint8Array(buf);
+    this.out32 = new Uint32Array(buf);
   }
 
   private release(): void {
@@ -156,6 +164,8 @@ export class RingReader extends RingEnd implements BenchReceiver {
   async consume(onMessage: MessageHandler): Promise<void> {
     const words = this.words;
     const data = this.data;
+    const out = this.out;
+    const out32 = this.out32;
     const quarter = this.cap >>> 2;
     for (;;) {
       if (this.pos === this.peer) {
@@ -180,12 +190,19 @@ export class RingReader extends RingEnd implements BenchReceiver {
       }
       const need = frameBytes(len);
       // Never trust the other side: the frame must lie inside what it published.
-      if (len > this.cap - idx - 8 || need > ((this.peer - this.pos) >>> 0)) throw new VerificationError(`ring frame length ${len} out of bounds`);
-      const r = onMessage(data, idx + 8, len);
-      if (r) await r;
+      if (len > this.cap - idx - 8 || need > ((this.peer - this.pos) >>> 0) || len > out.length) throw new VerificationError(`ring frame length ${len} out of bounds`);
+      if (len <= 256) {
+        // The padding to 8 bytes lies inside the frame: whole words are safe to read.
+        const s = (idx + 8) >>> 2;
+        for (let k = 0, n = (len + 3) >>> 2; k < n; k++) out32[k] = words[s + k]!;
+      } else {
+        out.set(data.subarray(idx + 8, idx + 8 + len));
+      }
       this.pos = (this.pos + need) >>> 0;
       this.unreleased += need;
       if (this.unreleased >= quarter) this.release();
+      const r = onMessage(out, 0, len);
+      if (r) await r;
     }
   }
 }

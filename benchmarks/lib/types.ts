@@ -115,7 +115,7 @@ export interface Transport {
   /** Sort order in tables (lower first); default 100. */
   readonly order?: number;
   /** Why it cannot run here (e.g. the addon is not built), or `true`. Checked in the orchestrator. */
-  available?(): true | string;
+  available?(): true | string | Promise<true | string>;
   /** False for cells it cannot run (e.g. a message larger than it allows). */
   supports?(cell: CellSpec): boolean;
   /** In the host, before peer B starts: make the kernel objects both ends need. */

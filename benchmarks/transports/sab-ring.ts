@@ -22,7 +22,7 @@ const transport: Transport = {
   },
   open(ctx): Ends {
     const { rx, tx } = ctx.params as Rings;
-    return { sender: tx && new RingWriter(tx), receiver: rx && new RingReader(rx) };
+    return { sender: tx && new RingWriter(tx), receiver: rx && new RingReader(rx, ctx.spec.size) };
   },
 };
 
