@@ -8,13 +8,17 @@
         "native/posix/semaphore.cc",
         "native/posix/shm.cc",
         "native/posix/futex.cc",
+        "native/posix/socket.cc",
         "native/binding/addon.cc",
         "native/binding/errors.cc",
         "native/binding/waiter.cc",
         "native/binding/fd.cc",
+        "native/binding/poller.cc",
         "native/binding/process.cc",
         "native/binding/semaphore.cc",
-        "native/binding/shared_memory.cc"
+        "native/binding/shared_memory.cc",
+        "native/binding/futex.cc",
+        "native/binding/unnamed_semaphore.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -25,6 +25,7 @@ import {
   validateTimeout,
 } from './errors.js';
 import { native } from './internal/native.js';
+import { sleepSync } from './internal/sleep.js';
 
 /** The two ends of a pipe: `[readFd, writeFd]`, as `pipe_fd[0]` and `pipe_fd[1]` in C. */
 export type PipeFds = readonly [readFd: number, writeFd: number];
@@ -207,12 +208,6 @@ export function openFifoSync(path: string, end: FifoEnd, options?: Omit<OpenFifo
     throw err;
   }
   return fd;
-}
-
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-/** Blocks the calling thread for `ms` milliseconds. @internal */
-export function sleepSync(ms: number): void {
-  Atomics.wait(sleepCell, 0, 0, ms);
 }
 
 function validateRange(buffer: Uint8Array, offset: unknown, length: unknown): Uint8Array {

@@ -4,3 +4,9 @@
  */
 export { AbortError, isSystemError, type SystemError } from './errors.js';
 export * from './fd.js';
+export * from './shm.js';
+export * from './futex.js';
+export * from './unnamed-semaphore.js';
+export * from './process.js';
+export * from './semaphore.js';
+export * from './channels/index.js';

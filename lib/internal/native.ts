@@ -10,8 +10,27 @@ import { fileURLToPath } from 'node:url';
 
 /** An opaque handle to a wait running on a dedicated native thread. */
 export type WaitHandle = { readonly __brand: 'WaitHandle' };
+/** An opaque handle to a shared-memory segment (native/binding/shared_memory.cc). */
+export type ShmHandle = { readonly __brand: 'ShmHandle' };
 /** Callback of a native wait: `err` is a SystemError or null. */
 export type WaitCallback = (err: Error | null, result: number) => void;
+/** An opaque handle to a child process started by spawnChild. */
+export type ChildHandle = { readonly __brand: 'ChildHandle' };
+/** Exit report of a child: `code` is -1 when `signal` (a number) killed it; `err` if the wait failed. */
+export type ExitCallback = (err: Error | null, code: number, signal: number) => void;
+
+/** A libuv poll handle on one descriptor (native/binding/poller.cc). */
+export interface NativeFdPoller {
+  /** Starts (or changes) watching: bit 1 readable, bit 2 writable. */
+  start(events: number): void;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
 
 export interface NativeBinding {
   // waiter.cc
@@ -25,17 +44,91 @@ export interface NativeBinding {
   openFifo(path: string, writeEnd: boolean): number;
   read(fd: number, buffer: Uint8Array): number | null;
   write(fd: number, buffer: Uint8Array): number | null;
+  writev(fd: number, buffers: Uint8Array[]): number | null;
   close(fd: number): void;
   poll(fd: number, wantWrite: boolean, timeoutMs: number): boolean;
   setNonBlocking(fd: number, on: boolean): void;
   setCloexec(fd: number, on: boolean): void;
   getFlags(fd: number): { nonBlocking: boolean; cloexec: boolean };
 
-  // process.cc — declared by the process work
+  // poller.cc: readiness of a descriptor on the event loop, UNIX-domain sockets
+  FdPoller: new (fd: number, callback: (err: Error | null, events: number) => void) => NativeFdPoller;
+  unixListen(path: string, backlog: number, mode: number): number;
+  unixAccept(fd: number): number;
+  unixConnect(path: string): [fd: number, inProgress: boolean];
+  finishConnect(fd: number): void;
+  socketPair(): [number, number];
+  shutdown(fd: number, read: boolean, write: boolean): void;
 
-  // semaphore.cc — declared by the semaphore work
+  // process.cc
+  /** fdMap is flat: [childFd, parentFd, ...]; cwd '' keeps the parent's. Returns [handle, pid]. */
+  spawnChild(
+    file: string,
+    candidates: string[],
+    argv: string[],
+    env: string[],
+    cwd: string,
+    fdMap: number[],
+    usePidfd: boolean,
+    onExit: ExitCallback,
+  ): [ChildHandle, number];
+  childKill(handle: ChildHandle, signal: number): boolean;
+  /** Blocks until the child exits: [code, signal] as in ExitCallback. */
+  childWaitSync(handle: ChildHandle): [number, number];
+  childSetRef(handle: ChildHandle, on: boolean): void;
 
-  // shared_memory.cc — declared by the shared-memory work
+  // semaphore.cc
+  /**
+   * Opens a named semaphore: `create` true is `O_CREAT | O_EXCL` with an exact
+   * `mode` (EEXIST when the name exists); false opens an existing one (ENOENT
+   * otherwise) and ignores `mode` and `initialValue`.
+   */
+  NamedSemaphore: new (name: string, create: boolean, mode: number, initialValue: number) => NativeNamedSemaphore;
+  semUnlink(name: string): void;
+  /** The largest count a semaphore can hold (glibc: 2147483647, macOS: 32767). */
+  SEM_VALUE_MAX: number;
+
+  // shared_memory.cc — `maxBytes` is buffer.constants.MAX_LENGTH.
+  /** Creates exclusively (`create`) or opens; null when an existing segment still has size 0. */
+  shmOpen(name: string, create: boolean, size: number, mode: number, maxBytes: number): ShmHandle | null;
+  shmBuffer(handle: ShmHandle): ArrayBuffer;
+  /** Resizes and remaps; the old ArrayBuffer is detached. */
+  shmResize(handle: ShmHandle, size: number, maxBytes: number): ArrayBuffer;
+  /** Detaches the ArrayBuffer, drops this owner of the mapping, closes the fd. Idempotent. */
+  shmClose(handle: ShmHandle): void;
+  shmUnlink(name: string): void;
+
+  // futex.cc — results 0 'ok', 1 'not-equal', 2 'timed-out'
+  futexWaitSync(handle: ShmHandle, byteOffset: number, expected: number, timeoutMs: number): number;
+  futexWait(handle: ShmHandle, byteOffset: number, expected: number, timeoutMs: number, callback: WaitCallback): WaitHandle;
+  futexWake(handle: ShmHandle, byteOffset: number, count: number): number;
+
+  // unnamed_semaphore.cc — wait results as in wait.ts (0 acquired, 1 timed out)
+  readonly unnamedSemSupported: boolean;
+  readonly unnamedSemBytes: number;
+  readonly unnamedSemAlignment: number;
+  unnamedSemInit(handle: ShmHandle, byteOffset: number, value: number): void;
+  unnamedSemDestroy(handle: ShmHandle, byteOffset: number): void;
+  unnamedSemPost(handle: ShmHandle, byteOffset: number): void;
+  unnamedSemTryWait(handle: ShmHandle, byteOffset: number): boolean;
+  unnamedSemGetValue(handle: ShmHandle, byteOffset: number): number;
+  unnamedSemWaitSync(handle: ShmHandle, byteOffset: number, timeoutMs: number): number;
+  unnamedSemWait(handle: ShmHandle, byteOffset: number, timeoutMs: number, callback: WaitCallback): WaitHandle;
+}
+
+/** A sem_open() handle (native/binding/semaphore.cc). */
+export interface NativeNamedSemaphore {
+  post(): void;
+  /** False when the count was 0. */
+  tryWait(): boolean;
+  /** Blocks the calling thread: true when acquired, false on timeout (Infinity: no limit). */
+  waitSync(timeoutMs: number): boolean;
+  /** A cancellable wait on a dedicated thread; `result` is a wait.ts WAIT_* code. */
+  startWait(timeoutMs: number, callback: WaitCallback): WaitHandle;
+  /** ENOSYS on macOS. */
+  getValue(): number;
+  /** Idempotent; sem_close runs once the last pending wait thread has finished. */
+  close(): void;
 }
 
 const require = createRequire(import.meta.url);

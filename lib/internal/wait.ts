@@ -17,10 +17,14 @@ export const WAIT_ABORTED = -1;
 /**
  * Starts a native wait and resolves with its result code. When `signal`
  * aborts, the native wait is cancelled (it notices within one slice, 50 ms at
- * most) and the promise rejects with an AbortError at once; a count the wait
- * acquired after the abort is given back by the native side.
+ * most) and the promise rejects with an AbortError at once.
+ *
+ * A count the native side acquires after noticing the cancel flag is given
+ * back there; but the thread may acquire just before the flag is set, after
+ * the promise already rejected. `giveBack` runs in that case, so a counting
+ * wait (a semaphore) never loses a count.
  */
-export function nativeWait(start: (callback: WaitCallback) => WaitHandle, signal?: AbortSignal): Promise<number> {
+export function nativeWait(start: (callback: WaitCallback) => WaitHandle, signal?: AbortSignal, giveBack?: () => void): Promise<number> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise<number>((resolve, reject) => {
     let settled = false;
@@ -32,7 +36,10 @@ export function nativeWait(start: (callback: WaitCallback) => WaitHandle, signal
     };
     const handle = start((err, result) => {
       signal?.removeEventListener('abort', onAbort);
-      if (settled) return;
+      if (settled) {
+        if (err === null && result === WAIT_ACQUIRED) giveBack?.();
+        return;
+      }
       settled = true;
       if (err) reject(err);
       else resolve(result);

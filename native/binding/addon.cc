@@ -9,9 +9,12 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitWaiter(env, exports);
   binding::InitFd(env, exports);
+  binding::InitPoller(env, exports);
   binding::InitProcess(env, exports);
   binding::InitSemaphore(env, exports);
   binding::InitSharedMemory(env, exports);
+  binding::InitFutex(env, exports);
+  binding::InitUnnamedSemaphore(env, exports);
   return exports;
 }
 

@@ -2,10 +2,25 @@
 
 #include <uv.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
 namespace binding {
+
+// errno values libuv has no name for (Node 20's libuv), which POSIX IPC calls
+// do produce: an exec of a non-program, a child reaped elsewhere, robust locks.
+static const char* ExtraErrnoName(int err) {
+  switch (err) {
+    case ENOEXEC: return "ENOEXEC";
+    case ECHILD: return "ECHILD";
+    case EDEADLK: return "EDEADLK";
+    case EIDRM: return "EIDRM";
+    case EOWNERDEAD: return "EOWNERDEAD";
+    case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
+    default: return nullptr;
+  }
+}
 
 Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path) {
   // libuv's codes are the negated errno on Unix, so its tables give the same
@@ -14,7 +29,8 @@ Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path)
   std::string code = uv_err_name(uv_code);
   std::string text = uv_strerror(uv_code);
   if (code.rfind("Unknown", 0) == 0) {
-    code = "E" + std::to_string(s.err);
+    const char* extra = ExtraErrnoName(s.err);
+    code = extra != nullptr ? extra : "E" + std::to_string(s.err);
     text = std::strerror(s.err);
   }
   std::string message = code + ": " + text + ", " + (s.syscall ? s.syscall : "unknown");

@@ -75,6 +75,32 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(n));
 }
 
+// writev(fd, [bytes, ...]) -> bytes written, or null when a non-blocking
+// descriptor has no room. At most 8 buffers (a header and a payload is the
+// use), so no allocation is needed.
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  int fd = ArgInt32(info, 0, "fd");
+  if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "The \"buffers\" argument must be an array");
+  Napi::Array arr = info[1].As<Napi::Array>();
+  uint32_t count = arr.Length();
+  if (count == 0 || count > 8) throw Napi::RangeError::New(info.Env(), "The \"buffers\" argument must hold 1 to 8 buffers");
+  iovec iov[8];
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(info.Env(), "The \"buffers\" argument must hold Uint8Arrays");
+    }
+    Napi::Uint8Array b = v.As<Napi::Uint8Array>();
+    iov[i].iov_base = b.Data();
+    iov[i].iov_len = b.ByteLength();
+  }
+  ssize_t n = 0;
+  bool would_block = false;
+  Check(info.Env(), posix::Writev(fd, iov, int(count), &n, &would_block));
+  if (would_block) return info.Env().Null();
+  return Napi::Number::New(info.Env(), double(n));
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Check(info.Env(), posix::Close(ArgInt32(info, 0, "fd")));
   return info.Env().Undefined();
@@ -121,6 +147,7 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("openFifo", Napi::Function::New(env, OpenFifo, "openFifo"));
   exports.Set("read", Napi::Function::New(env, Read, "read"));
   exports.Set("write", Napi::Function::New(env, Write, "write"));
+  exports.Set("writev", Napi::Function::New(env, Writev, "writev"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("poll", Napi::Function::New(env, Poll, "poll"));
   exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking, "setNonBlocking"));

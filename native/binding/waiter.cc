@@ -12,11 +12,17 @@ namespace binding {
 
 namespace {
 
+struct Registry;
+
 struct Wait {
   std::atomic<bool> cancelled{false};
   WaitWork work;
   WaitOutcome outcome;
   Napi::ThreadSafeFunction tsfn;
+  // Shared with the environment: the thread may touch `tsfn` only while the
+  // registry says the environment is alive, because Node frees thread-safe
+  // functions during teardown.
+  std::shared_ptr<Registry> registry;
 };
 
 // Pending waits of one environment (main thread or a worker), so that its
@@ -24,23 +30,27 @@ struct Wait {
 struct Registry {
   std::mutex mu;
   std::set<std::shared_ptr<Wait>> pending;
+  bool alive = true;  // false once the environment's teardown began
 };
 
-// Runs at environment teardown (process exit, worker termination): pending
-// waits are told to stop; their threads exit within one wait slice. Threads
-// never touch the registry (only the loop-thread callback does, and it cannot
-// run after teardown), so it can be freed here.
-void FinalizeRegistry(Napi::Env, Registry* registry) {
-  {
-    std::lock_guard<std::mutex> lock(registry->mu);
-    for (auto& w : registry->pending) w->cancelled.store(true);
-  }
-  delete registry;
-}
+// Each environment (main thread, each worker) runs on its own thread, so its
+// registry can be found through a thread-local.
+thread_local std::shared_ptr<Registry>* tls_registry = nullptr;
 
-Registry* GetRegistry(Napi::Env env) {
-  auto* registry = env.GetInstanceData<Registry>();
-  return registry;
+// Runs at the start of environment teardown (process exit, worker
+// termination), before Node frees the thread-safe functions: pending waits are
+// told to stop (their threads exit within one slice) and, from now on, no
+// thread delivers through its thread-safe function.
+void CleanupRegistry(void* arg) {
+  auto* holder = static_cast<std::shared_ptr<Registry>*>(arg);
+  {
+    std::lock_guard<std::mutex> lock((*holder)->mu);
+    (*holder)->alive = false;
+    for (auto& w : (*holder)->pending) w->cancelled.store(true);
+    (*holder)->pending.clear();
+  }
+  if (tls_registry == holder) tls_registry = nullptr;
+  delete holder;
 }
 
 void* ThreadMain(void* arg) {
@@ -49,14 +59,16 @@ void* ThreadMain(void* arg) {
   delete holder;
   wait->outcome = wait->work(wait->cancelled);
   wait->work = nullptr;  // drop captured resources (mappings, handles) promptly
+  std::lock_guard<std::mutex> lock(wait->registry->mu);
+  if (!wait->registry->alive) return nullptr;  // teardown: the tsfn may be freed
   auto* keep = new std::shared_ptr<Wait>(wait);
-  napi_status st = wait->tsfn.BlockingCall(keep, [](Napi::Env env, Napi::Function cb, std::shared_ptr<Wait>* data) {
+  napi_status st = wait->tsfn.NonBlockingCall(keep, [](Napi::Env env, Napi::Function cb, std::shared_ptr<Wait>* data) {
     std::shared_ptr<Wait> w = *data;
     delete data;
     if (env == nullptr) return;  // the environment is going away
-    if (Registry* registry = GetRegistry(env)) {
-      std::lock_guard<std::mutex> lock(registry->mu);
-      registry->pending.erase(w);
+    {
+      std::lock_guard<std::mutex> lock(w->registry->mu);
+      w->registry->pending.erase(w);
     }
     if (cb.IsEmpty()) return;
     Napi::Value err = env.Null();
@@ -73,6 +85,8 @@ void* ThreadMain(void* arg) {
 Napi::Value StartWait(Napi::Env env, Napi::Function callback, WaitWork work) {
   auto wait = std::make_shared<Wait>();
   wait->work = std::move(work);
+  if (tls_registry == nullptr) throw Napi::Error::New(env, "posix-ipc: the environment is shutting down");
+  wait->registry = *tls_registry;
   wait->tsfn = Napi::ThreadSafeFunction::New(env, callback, "posix-ipc:wait", 0, 1);
 
   // Small stacks: a thousand pending waits must not reserve gigabytes.
@@ -89,9 +103,9 @@ Napi::Value StartWait(Napi::Env env, Napi::Function callback, WaitWork work) {
     wait->tsfn.Release();
     throw SystemError(env, posix::Status::Fail("pthread_create", rc));
   }
-  if (Registry* registry = GetRegistry(env)) {
-    std::lock_guard<std::mutex> lock(registry->mu);
-    registry->pending.insert(wait);
+  {
+    std::lock_guard<std::mutex> lock(wait->registry->mu);
+    wait->registry->pending.insert(wait);
   }
   // The handle holds a weak reference: cancelling a finished wait is a no-op.
   auto* weak = new std::weak_ptr<Wait>(wait);
@@ -107,7 +121,8 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
 }
 
 void InitWaiter(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData<Registry, FinalizeRegistry>(new Registry());
+  tls_registry = new std::shared_ptr<Registry>(std::make_shared<Registry>());
+  napi_add_env_cleanup_hook(env, CleanupRegistry, tls_registry);
   exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
 }
 

@@ -178,6 +178,21 @@ Status Write(int fd, const void* buf, size_t len, ssize_t* out, bool* would_bloc
   return Status::Ok();
 }
 
+Status Writev(int fd, const struct iovec* iov, int count, ssize_t* out, bool* would_block) {
+  *would_block = false;
+  ssize_t r = RetryEintr([&] { return writev(fd, iov, count); });
+  if (r == -1) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *would_block = true;
+      *out = 0;
+      return Status::Ok();
+    }
+    return Status::Fail("writev");
+  }
+  *out = r;
+  return Status::Ok();
+}
+
 Status Close(int fd) {
   if (close(fd) == -1 && errno != EINTR) return Status::Fail("close");
   return Status::Ok();

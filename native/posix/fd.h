@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +32,8 @@ Status OpenFifo(const char* path, bool write_end, int* out, bool* not_fifo);
 // with EAGAIN on a non-blocking descriptor.
 Status Read(int fd, void* buf, size_t len, ssize_t* out, bool* would_block);
 Status Write(int fd, const void* buf, size_t len, ssize_t* out, bool* would_block);
+// writev(): a frame header and a large payload in one syscall, without a copy.
+Status Writev(int fd, const struct iovec* iov, int count, ssize_t* out, bool* would_block);
 
 // close() is not retried on EINTR: on Linux the descriptor is gone anyway and
 // retrying could close a descriptor another thread just received.

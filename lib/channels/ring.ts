@@ -1,0 +1,368 @@
+/**
+ * A single-producer, single-consumer ring of variable-length messages in
+ * memory that two processes share. Pure TypeScript on the hot path: the
+ * indices are published with `Atomics` and a native call happens only to put
+ * a side to sleep or to wake a sleeper (see {@link Waker}).
+ *
+ * Layout (byte offsets; each side's hot words on its own cache line):
+ *
+ *   0  magic 'PIPC'      4  version        8  capacity     12 data offset
+ *  16  max message      20  state (0 initialising, 1 ready, 2 poisoned)
+ *  24  creator pid      28  creation nonce 32  producer pid  36  consumer pid
+ *  40  producer closed  44  consumer closed
+ *  64  write index      68  space seq (futex: producer sleeps)   72 producer need
+ * 128  read index      132  data seq (futex: consumer sleeps)   136 consumer sleeping
+ * 256  data: `capacity` bytes (a power of two)
+ *
+ * Indices are free-running 32-bit byte counters: position = index & (capacity - 1),
+ * bytes in use = (write - read) mod 2^32. A frame is an 8-byte header (u32
+ * payload length, u32 reserved) and the payload, padded to 8 bytes, so every
+ * frame and payload starts 8-byte aligned (V8 copies aligned memory fast). A
+ * frame never wraps: where it would not fit before the end, the producer
+ * writes a wrap marker (length 0xFFFFFFFF) and continues at position 0, so a
+ * received payload is always one contiguous view.
+ *
+ * Memory ordering: the producer writes the frame, then stores the write index
+ * (Atomics.store, sequentially consistent, so it also releases the frame's
+ * bytes); the consumer loads the write index (acquire) before it reads the
+ * frame. Symmetrically for the read index and the space it frees.
+ *
+ * Wake protocol (no lost wake-up, no wake per message): a side that finds
+ * nothing to do reads its futex word's sequence, then announces that it
+ * sleeps, then re-checks the index, and only then waits on the word for that
+ * sequence. The other side stores its index first and then reads the
+ * announcement: with sequentially consistent Atomics one of the two sees the
+ * other's store. A waker bumps the sequence before waking, so a wait that
+ * starts late returns at once. The consumer wakes a sleeping producer only
+ * once the free space reaches the producer's need and half the ring
+ * (hysteresis), so a full ring costs one wake per half ring, not per message.
+ *
+ * The other process can write anything here. Every index and length is
+ * loaded once into a local and checked before use; a violation poisons the
+ * channel (ERR_CHANNEL_CORRUPT) and never reads or writes outside the ring.
+ * @internal
+ * @module
+ */
+import { ChannelError } from './types.js';
+
+export const MAGIC = 0x43504950; // 'PIPC' little-endian
+export const VERSION = 1;
+export const DATA_OFFSET = 256;
+export const FRAME_HEADER = 8;
+const WRAP = 0xffffffff;
+
+export const STATE_INIT = 0;
+export const STATE_READY = 1;
+export const STATE_POISONED = 2;
+
+// Int32 indices of the header words.
+const I_MAGIC = 0;
+const I_VERSION = 1;
+const I_CAPACITY = 2;
+const I_DATA_OFFSET = 3;
+const I_MAX_MESSAGE = 4;
+export const I_STATE = 5;
+export const I_CREATOR_PID = 6;
+export const I_NONCE = 7;
+export const I_PRODUCER_PID = 8;
+export const I_CONSUMER_PID = 9;
+export const I_PRODUCER_CLOSED = 10;
+export const I_CONSUMER_CLOSED = 11;
+const I_WRITE = 16;
+export const I_SPACE_SEQ = 17;
+const I_PRODUCER_NEED = 18;
+const I_READ = 32;
+export const I_DATA_SEQ = 33;
+const I_CONSUMER_SLEEPING = 34;
+
+/** Byte offsets of the futex words, for the native wait and wake. */
+export const SPACE_SEQ_OFFSET = I_SPACE_SEQ * 4;
+export const DATA_SEQ_OFFSET = I_DATA_SEQ * 4;
+
+/** How a ring side sleeps and wakes the other: a futex on a word of the segment. */
+export interface Waker {
+  /** Sleeps while the word at `byteOffset` equals `expected`, for at most `timeoutMs`. */
+  waitSync(byteOffset: number, expected: number, timeoutMs: number): void;
+  wait(byteOffset: number, expected: number, timeoutMs: number): Promise<void>;
+  wake(byteOffset: number): void;
+}
+
+/** Segment bytes needed for a ring with `capacity` data bytes. */
+export function segmentSize(capacity: number): number {
+  return DATA_OFFSET + capacity;
+}
+
+/** The largest payload a ring of `capacity` bytes carries: one frame fills it. */
+export function maxPayload(capacity: number): number {
+  return capacity - FRAME_HEADER;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+function corrupt(what: string): ChannelError {
+  return new ChannelError('ERR_CHANNEL_CORRUPT', `The shared ring is corrupt: ${what}`);
+}
+
+/** Writes a fresh header; `state` becomes ready last, so an opener never sees half a header as ready. */
+export function initRing(memory: ArrayBufferLike, capacity: number, maxMessage: number, nonce = 0): void {
+  const h = new Int32Array(memory, 0, DATA_OFFSET / 4);
+  h.fill(0);
+  h[I_MAGIC] = MAGIC;
+  h[I_VERSION] = VERSION;
+  h[I_CAPACITY] = capacity;
+  h[I_DATA_OFFSET] = DATA_OFFSET;
+  h[I_MAX_MESSAGE] = maxMessage;
+  h[I_CREATOR_PID] = process.pid;
+  h[I_NONCE] = nonce;
+  Atomics.store(h, I_STATE, STATE_READY);
+}
+
+/** The checked geometry of an existing ring, or an error saying what is wrong. */
+export function readGeometry(memory: ArrayBufferLike): { capacity: number; maxMessage: number } {
+  if (memory.byteLength < DATA_OFFSET + 8) throw corrupt(`segment of ${memory.byteLength} bytes is too small`);
+  const h = new Int32Array(memory, 0, DATA_OFFSET / 4);
+  const magic = h[I_MAGIC]! >>> 0;
+  const version = h[I_VERSION]!;
+  const capacity = h[I_CAPACITY]! >>> 0;
+  const dataOffset = h[I_DATA_OFFSET]! >>> 0;
+  const maxMessage = h[I_MAX_MESSAGE]! >>> 0;
+  if (magic !== MAGIC) throw corrupt(`bad magic 0x${magic.toString(16)}`);
+  if (version !== VERSION) throw corrupt(`unsupported version ${version}`);
+  if (dataOffset !== DATA_OFFSET) throw corrupt(`bad data offset ${dataOffset}`);
+  if (capacity < 64 || (capacity & (capacity - 1)) !== 0 || capacity > memory.byteLength - DATA_OFFSET) {
+    throw corrupt(`bad capacity ${capacity} for a ${memory.byteLength}-byte segment`);
+  }
+  if (maxMessage > maxPayload(capacity)) throw corrupt(`bad max message ${maxMessage}`);
+  return { capacity, maxMessage };
+}
+
+/** One side's view of the ring's memory. */
+abstract class RingSide {
+  protected readonly h: Int32Array;
+  protected readonly data: Uint8Array;
+  protected readonly words: Uint32Array;
+  readonly capacity: number;
+  readonly maxMessage: number;
+  protected readonly mask: number;
+  protected readonly waker: Waker;
+
+  constructor(memory: ArrayBufferLike, waker: Waker) {
+    const { capacity, maxMessage } = readGeometry(memory);
+    this.capacity = capacity;
+    this.maxMessage = maxMessage;
+    this.mask = capacity - 1;
+    this.h = new Int32Array(memory, 0, DATA_OFFSET / 4);
+    this.data = new Uint8Array(memory, DATA_OFFSET, capacity);
+    this.words = new Uint32Array(memory, DATA_OFFSET, capacity / 4);
+    this.waker = waker;
+  }
+
+  poison(reason: ChannelError): ChannelError {
+    Atomics.store(this.h, I_STATE, STATE_POISONED);
+    return reason;
+  }
+
+  get poisoned(): boolean {
+    return Atomics.load(this.h, I_STATE) === STATE_POISONED;
+  }
+
+  /** Checks that `used` bytes between two indices is possible; returns it. */
+  protected checkUsed(write: number, read: number): number {
+    const used = (write - read) >>> 0;
+    if (used > this.capacity || (write & 7) !== 0 || (read & 7) !== 0) {
+      throw this.poison(corrupt(`indices write=${write >>> 0} read=${read >>> 0} out of range`));
+    }
+    return used;
+  }
+}
+
+/** The producing side: reserve, copy, publish; wakes the consumer only when it sleeps. */
+export class RingProducer extends RingSide {
+  #write: number; // our own index: the peer never writes it, but we re-validate against read
+  #readSeen: number; // last read index loaded; reloaded only when space seems short
+
+  constructor(memory: ArrayBufferLike, waker: Waker) {
+    super(memory, waker);
+    this.#write = Atomics.load(this.h, I_WRITE) >>> 0;
+    this.#readSeen = Atomics.load(this.h, I_READ) >>> 0;
+    this.checkUsed(this.#write, this.#readSeen);
+  }
+
+  /**
+   * The free bytes the next step needs: the frame, or first the wrap marker
+   * when the frame does not fit before the end. Writing the marker on its own
+   * guarantees progress: once the consumer passes it, a frame as large as the
+   * whole ring fits at position 0.
+   */
+  #need(len: number): number {
+    const frame = FRAME_HEADER + align8(len);
+    const tail = this.capacity - (this.#write & this.mask);
+    return frame <= tail ? frame : tail;
+  }
+
+  /** Free bytes, reloading the consumer's index (once) when the cached one is not enough. */
+  #free(need: number): number {
+    let free = this.capacity - this.checkUsed(this.#write, this.#readSeen);
+    if (free < need) {
+      this.#readSeen = Atomics.load(this.h, I_READ) >>> 0;
+      free = this.capacity - this.checkUsed(this.#write, this.#readSeen);
+    }
+    return free;
+  }
+
+  /**
+   * Copies one message in if it fits now. Does not publish: call
+   * {@link publish} after one or many writes, and always before sleeping (a
+   * wrap marker may have been written even when this returns false). The
+   * caller checked `len <= maxMessage`.
+   */
+  tryWrite(bytes: Uint8Array): boolean {
+    const len = bytes.byteLength;
+    const frame = FRAME_HEADER + align8(len);
+    let pos = this.#write & this.mask;
+    const tail = this.capacity - pos;
+    if (frame > tail) {
+      if (this.#free(tail) < tail) return false;
+      this.words[pos >>> 2] = WRAP;
+      this.#write = (this.#write + tail) >>> 0;
+      pos = 0;
+    }
+    if (this.#free(frame) < frame) return false;
+    this.words[pos >>> 2] = len;
+    this.words[(pos >>> 2) + 1] = 0;
+    this.data.set(bytes, pos + FRAME_HEADER);
+    this.#write = (this.#write + frame) >>> 0;
+    return true;
+  }
+
+  /** Makes written frames visible, and wakes the consumer if it announced sleep. */
+  publish(): void {
+    Atomics.store(this.h, I_WRITE, this.#write | 0);
+    if (Atomics.load(this.h, I_CONSUMER_SLEEPING) !== 0) {
+      Atomics.store(this.h, I_CONSUMER_SLEEPING, 0);
+      Atomics.add(this.h, I_DATA_SEQ, 1);
+      this.waker.wake(DATA_SEQ_OFFSET);
+    }
+  }
+
+  /**
+   * Prepares to sleep until `len` bytes fit: returns the sequence to wait on,
+   * or null when space appeared meanwhile (no sleep needed).
+   */
+  prepareSleep(len: number): number | null {
+    const need = this.#need(len);
+    const seq = Atomics.load(this.h, I_SPACE_SEQ);
+    Atomics.store(this.h, I_PRODUCER_NEED, need);
+    if (this.#free(need) >= need) {
+      Atomics.store(this.h, I_PRODUCER_NEED, 0);
+      return null;
+    }
+    return seq;
+  }
+
+  endSleep(): void {
+    Atomics.store(this.h, I_PRODUCER_NEED, 0);
+  }
+
+  /** Bytes queued that the consumer has not taken. */
+  get queued(): number {
+    return (this.#write - (Atomics.load(this.h, I_READ) >>> 0)) >>> 0;
+  }
+}
+
+/** The consuming side: loads the write index, validates each frame, frees space. */
+export class RingConsumer extends RingSide {
+  #read: number;
+  #writeSeen: number;
+
+  constructor(memory: ArrayBufferLike, waker: Waker) {
+    super(memory, waker);
+    this.#read = Atomics.load(this.h, I_READ) >>> 0;
+    this.#writeSeen = Atomics.load(this.h, I_WRITE) >>> 0;
+    this.checkUsed(this.#writeSeen, this.#read);
+  }
+
+  /**
+   * The next payload as a view into the ring, or null when empty. The bytes
+   * stay valid until {@link release} frees them.
+   */
+  peek(): Uint8Array | null {
+    for (;;) {
+      let used = this.checkUsed(this.#writeSeen, this.#read);
+      if (used === 0) {
+        this.#writeSeen = Atomics.load(this.h, I_WRITE) >>> 0;
+        used = this.checkUsed(this.#writeSeen, this.#read);
+        if (used === 0) return null;
+      }
+      const pos = this.#read & this.mask;
+      const tail = this.capacity - pos;
+      const len = this.words[pos >>> 2]!; // loaded once; only this local is used below
+      if (len === WRAP) {
+        if (tail > used) throw this.poison(corrupt(`wrap marker at ${pos} beyond the published bytes`));
+        this.#read = (this.#read + tail) >>> 0;
+        continue;
+      }
+      if (len > this.maxMessage) throw this.poison(corrupt(`frame length ${len} over the maximum ${this.maxMessage}`));
+      const frame = FRAME_HEADER + align8(len);
+      if (frame > tail || frame > used) throw this.poison(corrupt(`frame of ${frame} bytes at ${pos} overruns the ring`));
+      this.#pending = frame;
+      return this.data.subarray(pos + FRAME_HEADER, pos + FRAME_HEADER + len);
+    }
+  }
+
+  #pending = 0;
+
+  /** Frees the frame returned by the last {@link peek} (not yet visible to the producer: see publish). */
+  release(): void {
+    this.#read = (this.#read + this.#pending) >>> 0;
+    this.#pending = 0;
+  }
+
+  /** Makes freed space visible, and wakes the producer once enough is free. */
+  publish(): void {
+    Atomics.store(this.h, I_READ, this.#read | 0);
+    const need = Atomics.load(this.h, I_PRODUCER_NEED);
+    if (need !== 0) {
+      const free = this.capacity - ((this.#writeSeen - this.#read) >>> 0);
+      if (free >= need && free >= this.capacity >>> 1) {
+        Atomics.store(this.h, I_PRODUCER_NEED, 0);
+        Atomics.add(this.h, I_SPACE_SEQ, 1);
+        this.waker.wake(SPACE_SEQ_OFFSET);
+      }
+    }
+  }
+
+  /** Wakes a sleeping producer whatever the hysteresis (used on close). */
+  wakeProducer(): void {
+    Atomics.add(this.h, I_SPACE_SEQ, 1);
+    this.waker.wake(SPACE_SEQ_OFFSET);
+  }
+
+  /** Prepares to sleep until data arrives: the sequence to wait on, or null when data appeared. */
+  prepareSleep(): number | null {
+    const seq = Atomics.load(this.h, I_DATA_SEQ);
+    Atomics.store(this.h, I_CONSUMER_SLEEPING, 1);
+    this.#writeSeen = Atomics.load(this.h, I_WRITE) >>> 0;
+    if (this.checkUsed(this.#writeSeen, this.#read) !== 0) {
+      Atomics.store(this.h, I_CONSUMER_SLEEPING, 0);
+      return null;
+    }
+    return seq;
+  }
+
+  endSleep(): void {
+    Atomics.store(this.h, I_CONSUMER_SLEEPING, 0);
+  }
+
+  /** True when the producer published nothing we have not consumed. */
+  get empty(): boolean {
+    return this.checkUsed(Atomics.load(this.h, I_WRITE) >>> 0, this.#read) === 0;
+  }
+}
+
+/** Header words for liveness and close flags, shared by both sides. */
+export function headerWords(memory: ArrayBufferLike): Int32Array {
+  return new Int32Array(memory, 0, DATA_OFFSET / 4);
+}

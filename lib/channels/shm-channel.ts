@@ -1,0 +1,733 @@
+/**
+ * A channel through a ring buffer in POSIX shared memory (see ./ring.ts for
+ * the layout, frame format, memory ordering and wake protocol).
+ *
+ * Lifecycle of the name: one side creates the segment (`create: true`), the
+ * other opens it by name and attaches. As soon as both sides are attached the
+ * opener unlinks the name: the mapping lives on in both processes, and a
+ * later crash of either leaves nothing behind in /dev/shm. A creator that
+ * closes before any peer attached leaves the name in place (a receiver may
+ * still come and drain what was sent) and removes it when its process exits,
+ * if the name still refers to its own segment. What a SIGKILL before
+ * attachment leaves is removed by {@link removeStaleShmChannel}, or replaced
+ * by the next exclusive creation of that name.
+ *
+ * Peer death: each side records its pid in the header and sets a closed flag
+ * on close. A waiting side wakes at least every {@link LIVENESS_SLICE_MS} to
+ * check the flag and whether the peer's pid still exists, so a `kill -9`ed
+ * peer is noticed within that bound.
+ * @module
+ */
+import { randomInt } from 'node:crypto';
+
+import { closedError, isSystemError, systemError, validateAbortSignal, validateBoolean, validateInteger, validateMode, validateOptions, validateTimeout, abortError } from '../errors.js';
+import { futexWait, futexWaitSync, futexWake } from '../futex.js';
+import { removeAtExit } from '../internal/cleanup.js';
+import { SharedMemory } from '../shm.js';
+import { validateCodec, type Codec } from './codec.js';
+import {
+  DATA_SEQ_OFFSET,
+  headerWords,
+  I_CONSUMER_CLOSED,
+  I_CONSUMER_PID,
+  I_CREATOR_PID,
+  I_DATA_SEQ,
+  I_NONCE,
+  I_PRODUCER_CLOSED,
+  I_PRODUCER_PID,
+  I_SPACE_SEQ,
+  I_STATE,
+  initRing,
+  maxPayload,
+  readGeometry,
+  RingConsumer,
+  RingProducer,
+  segmentSize,
+  SPACE_SEQ_OFFSET,
+  STATE_INIT,
+  STATE_POISONED,
+  type Waker,
+} from './ring.js';
+import { ChannelError, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
+
+/** Longest a waiting side goes without checking that its peer is alive. */
+export const LIVENESS_SLICE_MS = 100;
+/** Default ring capacity: 1 MiB. */
+export const DEFAULT_RING_CAPACITY = 1 << 20;
+/** How long an opener waits for a creator to finish writing the header. */
+const INIT_BOUND_MS = 2000;
+/** Busy-wait before sleeping: a peer that answers within this never pays a futex round trip. */
+const SPIN_SYNC_NS = 50_000n;
+const SPIN_ASYNC_NS = 10_000n;
+
+/** Options of {@link openShmSender} and {@link openShmReceiver}. */
+export interface ShmChannelOptions<T> extends ChannelOptions<T> {
+  /**
+   * Create the segment (exclusively; a stale one left by a killed process is
+   * replaced, a live one is `EEXIST`). Default `false`: open an existing one,
+   * waiting for it to appear up to `timeoutMs`.
+   */
+  create?: boolean;
+  /** Ring data bytes when creating: a power of two from 64 bytes to 1 GiB. Default 1 MiB. */
+  capacity?: number;
+  /** Permissions of a created segment. Default `0o600`. */
+  mode?: number;
+  /** How long an opener waits for the segment to be created. Default: no limit. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+function isAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isSystemError(err, 'EPERM'); // exists, owned by another user
+  }
+}
+
+function peerGone(detail: string): ChannelError {
+  return new ChannelError('ERR_CHANNEL_PEER_GONE', `The peer ${detail}`);
+}
+
+function corruptHeader(detail: string): ChannelError {
+  return new ChannelError('ERR_CHANNEL_CORRUPT', `The shared ring is corrupt: ${detail}`);
+}
+
+/** True when a segment left at `name` has no live creator or attached process. */
+function isStale(shm: SharedMemory): boolean {
+  if (shm.size < segmentSize(64)) return true;
+  const h = headerWords(shm.buffer);
+  const pids = [h[I_CREATOR_PID]!, h[I_PRODUCER_PID]!, h[I_CONSUMER_PID]!];
+  return !pids.some((pid) => pid !== process.pid && isAlive(pid));
+}
+
+/**
+ * Removes a channel's segment if nobody alive uses it (what a `kill -9`
+ * leaves). Returns true when it removed one. A live channel is left alone.
+ */
+export function removeStaleShmChannel(name: string): boolean {
+  let shm: SharedMemory;
+  try {
+    shm = SharedMemory.open(name, { create: 'open' });
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return false;
+    throw err;
+  }
+  try {
+    if (!isStale(shm)) return false;
+    SharedMemory.unlink(name);
+    return true;
+  } finally {
+    shm.close();
+  }
+}
+
+interface Opened {
+  shm: SharedMemory;
+  created: boolean;
+  /** Identifies the creator's segment, so its exit hook never removes a successor's. */
+  nonce?: number;
+}
+
+/** Unlinks `name` only while it still names the segment this process created with `nonce`. */
+function unlinkIfOurs(name: string, nonce: number): void {
+  let shm: SharedMemory;
+  try {
+    shm = SharedMemory.open(name, { create: 'open' });
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return;
+    throw err;
+  }
+  try {
+    if (shm.size < segmentSize(64)) return;
+    const h = headerWords(shm.buffer);
+    if (h[I_CREATOR_PID] === process.pid && h[I_NONCE] === nonce) SharedMemory.unlink(name);
+  } finally {
+    shm.close();
+  }
+}
+
+function createSegment(name: string, capacity: number, mode: number, maxMessage: number): Opened {
+  for (let attempt = 0; ; attempt++) {
+    let shm: SharedMemory;
+    try {
+      shm = SharedMemory.open(name, { create: 'exclusive', size: segmentSize(capacity), mode });
+    } catch (err) {
+      if (!isSystemError(err, 'EEXIST') || attempt > 0 || !removeStaleShmChannel(name)) throw err;
+      continue;
+    }
+    const nonce = randomInt(1, 2 ** 31 - 1);
+    try {
+      initRing(shm.buffer, capacity, maxMessage, nonce);
+    } catch (err) {
+      shm.close();
+      SharedMemory.unlink(name);
+      throw err;
+    }
+    return { shm, created: true, nonce };
+  }
+}
+
+async function openSegment(name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Opened> {
+  const deadline = performance.now() + timeoutMs;
+  let initSeen: number | undefined;
+  let pause = 1;
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    let shm: SharedMemory | undefined;
+    try {
+      shm = SharedMemory.open(name, { create: 'open' });
+    } catch (err) {
+      if (!isSystemError(err, 'ENOENT')) throw err;
+    }
+    if (shm) {
+      // The creator sets the size and then the header; state becomes ready last.
+      const ready = shm.size >= segmentSize(64) && Atomics.load(headerWords(shm.buffer), I_STATE) !== STATE_INIT;
+      if (ready) return { shm, created: false };
+      shm.close();
+      initSeen ??= performance.now();
+      if (performance.now() - initSeen > INIT_BOUND_MS) {
+        throw corruptHeader(`'${name}' stayed half-initialised for ${INIT_BOUND_MS} ms (its creator died?); remove it with removeStaleShmChannel()`);
+      }
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) throw systemError('ETIMEDOUT', 'shm_open', name, 'the channel was not created in time');
+    await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+    pause = Math.min(pause * 2, 20);
+  }
+}
+
+/** What both ends share: the segment, the name's fate, the peer's liveness. */
+class ShmEnd {
+  readonly name: string;
+  readonly shm: SharedMemory;
+  readonly h: Int32Array;
+  readonly waker: Waker;
+  readonly #myPid: number;
+  readonly #peerPid: number;
+  readonly #myClosed: number;
+  readonly #peerClosed: number;
+  readonly #removeName: (() => void) | undefined;
+  readonly #created: boolean;
+  #closed = false;
+
+  constructor(name: string, opened: Opened, role: 'producer' | 'consumer') {
+    this.name = name;
+    this.shm = opened.shm;
+    this.h = headerWords(opened.shm.buffer);
+    [this.#myPid, this.#peerPid, this.#myClosed, this.#peerClosed] =
+      role === 'producer'
+        ? [I_PRODUCER_PID, I_CONSUMER_PID, I_PRODUCER_CLOSED, I_CONSUMER_CLOSED]
+        : [I_CONSUMER_PID, I_PRODUCER_PID, I_CONSUMER_CLOSED, I_PRODUCER_CLOSED];
+    const previous = Atomics.compareExchange(this.h, this.#myPid, 0, process.pid);
+    if (previous !== 0) {
+      throw systemError('EBUSY', 'attach', name, `the channel already has a ${role === 'producer' ? 'sender' : 'receiver'} (pid ${previous})`);
+    }
+    const shm = opened.shm;
+    this.waker = {
+      waitSync: (offset, expected, timeoutMs) => void futexWaitSync(shm, offset, expected, timeoutMs),
+      wait: async (offset, expected, timeoutMs) => void (await futexWait(shm, offset, expected, { timeoutMs })),
+      wake: (offset) => void futexWake(shm, offset, 1),
+    };
+    this.#created = opened.created;
+    if (!opened.created) {
+      // Both sides are attached: the name has served its purpose.
+      this.#unlinkQuietly();
+    } else {
+      const nonce = opened.nonce ?? 0;
+      this.#removeName = removeAtExit(`shm-channel:${name}:${nonce}`, () => unlinkIfOurs(name, nonce));
+    }
+  }
+
+  #unlinkQuietly(): void {
+    try {
+      SharedMemory.unlink(this.name);
+    } catch (err) {
+      if (!isSystemError(err, 'ENOENT')) throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether the peer attached yet. */
+  get peerAttached(): boolean {
+    return Atomics.load(this.h, this.#peerPid) !== 0;
+  }
+
+  /** Null while the peer can still act; otherwise why it cannot. */
+  peerState(): 'closed' | 'exited' | null {
+    if (Atomics.load(this.h, this.#peerClosed) !== 0) return 'closed';
+    const pid = Atomics.load(this.h, this.#peerPid);
+    if (pid !== 0 && !isAlive(pid)) {
+      // Re-check the flag: a peer that closed and then exited is a clean close.
+      return Atomics.load(this.h, this.#peerClosed) !== 0 ? 'closed' : 'exited';
+    }
+    return null;
+  }
+
+  poisoned(): boolean {
+    return Atomics.load(this.h, I_STATE) === STATE_POISONED;
+  }
+
+  /**
+   * Marks this side closed, wakes the peer, unmaps. A creator whose peer
+   * attached has nothing left to remove (the peer unlinked the name); one
+   * whose peer never came keeps the name until exit, so a late receiver can
+   * still drain what was sent.
+   */
+  close(wakeIndex: number, wakeOffset: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    Atomics.store(this.h, this.#myClosed, 1);
+    Atomics.add(this.h, wakeIndex, 1);
+    futexWake(this.shm, wakeOffset, Infinity);
+    if (this.#created && this.peerAttached) this.#removeName?.();
+    this.shm.close();
+  }
+}
+
+function resolveOpenOptions<T>(options: ShmChannelOptions<T> | undefined): {
+  codec: Codec<T>;
+  create: boolean;
+  capacity: number;
+  mode: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  maxMessageSize: number | undefined;
+} {
+  const opts = validateOptions(options);
+  const capacity = opts.capacity === undefined ? DEFAULT_RING_CAPACITY : validateInteger(opts.capacity, 'options.capacity', 64, 2 ** 30);
+  if ((capacity & (capacity - 1)) !== 0) {
+    throw new RangeError(`The value of "options.capacity" must be a power of two. Received ${capacity}`);
+  }
+  return {
+    codec: validateCodec<T>(opts.codec),
+    create: opts.create === undefined ? false : validateBoolean(opts.create, 'options.create'),
+    capacity,
+    mode: opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode'),
+    timeoutMs: validateTimeout(opts.timeoutMs),
+    signal: validateAbortSignal(opts.signal),
+    maxMessageSize: opts.maxMessageSize === undefined ? undefined : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 0, maxPayload(capacity)),
+  };
+}
+
+async function openEnd<T>(name: string, options: ShmChannelOptions<T> | undefined) {
+  const o = resolveOpenOptions(options);
+  const opened = o.create
+    ? createSegment(name, o.capacity, o.mode, o.maxMessageSize ?? maxPayload(o.capacity))
+    : await openSegment(name, o.timeoutMs, o.signal);
+  return { o, opened };
+}
+
+function nowNs(): bigint {
+  return process.hrtime.bigint();
+}
+
+/**
+ * Opens the sending end of a shared-memory channel.
+ * Throws `EEXIST` (creating a name a live channel uses), `ENOENT`/`ETIMEDOUT`
+ * (opening one never created), `EBUSY` (it already has a sender),
+ * `ERR_CHANNEL_CORRUPT` (not a ring, or never finished by its creator), and
+ * the errors of {@link SharedMemory.open} (`ENOSPC`, `EACCES`, names).
+ */
+export async function openShmSender<T = Uint8Array>(name: string, options?: ShmChannelOptions<T>): Promise<ShmSender<T>> {
+  const { o, opened } = await openEnd(name, options);
+  try {
+    return new ShmSender<T>(name, opened, o.codec, o.maxMessageSize);
+  } catch (err) {
+    if (opened.created) SharedMemory.unlink(name);
+    opened.shm.close();
+    throw err;
+  }
+}
+
+/** Opens the receiving end of a shared-memory channel. Errors as {@link openShmSender}. */
+export async function openShmReceiver<T = Uint8Array>(name: string, options?: ShmChannelOptions<T>): Promise<ShmReceiver<T>> {
+  const { o, opened } = await openEnd(name, options);
+  try {
+    return new ShmReceiver<T>(name, opened, o.codec, o.maxMessageSize);
+  } catch (err) {
+    if (opened.created) SharedMemory.unlink(name);
+    opened.shm.close();
+    throw err;
+  }
+}
+
+/** The sending end of a shared-memory channel. */
+export class ShmSender<T> implements Sender<T> {
+  readonly #end: ShmEnd;
+  readonly #ring: RingProducer;
+  readonly #codec: Codec<T>;
+  readonly #max: number;
+  #failure: Error | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** @internal Use {@link openShmSender}. */
+  constructor(name: string, opened: Opened, codec: Codec<T>, maxMessageSize: number | undefined) {
+    const geometry = readGeometry(opened.shm.buffer);
+    this.#end = new ShmEnd(name, opened, 'producer');
+    this.#ring = new RingProducer(opened.shm.buffer, this.#end.waker);
+    this.#codec = codec;
+    this.#max = Math.min(maxMessageSize ?? geometry.maxMessage, geometry.maxMessage);
+  }
+
+  /** The ring's data capacity in bytes. */
+  get capacity(): number {
+    return this.#ring.capacity;
+  }
+
+  /** The largest message this channel carries (a larger one is a RangeError). */
+  get maxMessageSize(): number {
+    return this.#max;
+  }
+
+  get closed(): boolean {
+    return this.#end.closed;
+  }
+
+  /** Bytes in the ring that the receiver has not taken yet (the ring is the only buffer). */
+  get queuedBytes(): number {
+    return this.#end.closed ? 0 : this.#ring.queued;
+  }
+
+  #check(): void {
+    if (this.#end.closed) throw closedError('Sender');
+    if (this.#failure) throw this.#failure;
+    if (this.#end.poisoned()) throw (this.#failure = corruptHeader('poisoned by the other side'));
+  }
+
+  #encode(message: T): Uint8Array {
+    const bytes = this.#codec.encode(message);
+    if (bytes.byteLength > this.#max) {
+      throw new RangeError(`The message is ${bytes.byteLength} bytes, more than maxMessageSize (${this.#max}) of this ring`);
+    }
+    return bytes;
+  }
+
+  #write(bytes: Uint8Array): boolean {
+    try {
+      return this.#ring.tryWrite(bytes);
+    } catch (err) {
+      this.#failure = err as Error;
+      throw err;
+    }
+  }
+
+  /** Fails when the receiver can no longer take anything. */
+  #checkPeer(): void {
+    const state = this.#end.peerState();
+    if (state !== null) throw (this.#failure = peerGone(state === 'closed' ? 'closed its receiving end' : 'exited'));
+  }
+
+  trySend(message: T): boolean {
+    this.#check();
+    const bytes = this.#encode(message);
+    this.#checkPeer();
+    const ok = this.#write(bytes);
+    this.#ring.publish();
+    return ok;
+  }
+
+  send(message: T): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      this.#check();
+      bytes = this.#encode(message);
+      // Fast path: room now and nobody queued ahead.
+      if (this.#tail === this.#settled && this.#end.peerState() === null && this.#write(bytes)) {
+        this.#ring.publish();
+        return Promise.resolve();
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(() => this.#sendSlow(bytes));
+  }
+
+  readonly #settled: Promise<unknown> = this.#tail;
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const p = this.#tail.then(task);
+    const settled = p.catch(() => undefined);
+    this.#tail = settled;
+    void settled.then(() => {
+      if (this.#tail === settled) this.#tail = this.#settled;
+    });
+    return p;
+  }
+
+  async #sendSlow(bytes: Uint8Array): Promise<void> {
+    for (;;) {
+      this.#check();
+      this.#checkPeer();
+      if (this.#write(bytes)) {
+        this.#ring.publish();
+        return;
+      }
+      this.#ring.publish(); // a wrap marker may be pending; the consumer must see it
+      await this.#waitForSpace(bytes.byteLength);
+    }
+  }
+
+  async #waitForSpace(len: number): Promise<void> {
+    const spinUntil = nowNs() + SPIN_ASYNC_NS;
+    while (nowNs() < spinUntil) {
+      if (this.#ring.prepareSleep(len) === null) return;
+      this.#ring.endSleep();
+    }
+    const seq = this.#ring.prepareSleep(len);
+    if (seq === null) return;
+    try {
+      await futexWait(this.#end.shm, SPACE_SEQ_OFFSET, seq, { timeoutMs: LIVENESS_SLICE_MS });
+    } finally {
+      if (!this.#end.closed) this.#ring.endSleep();
+    }
+  }
+
+  sendMany(messages: Iterable<T>): Promise<void> {
+    let encoded: Uint8Array[];
+    try {
+      this.#check();
+      const list = Array.isArray(messages) ? (messages as T[]) : [...messages];
+      encoded = list.map((m) => this.#encode(m));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(async () => {
+      let i = 0;
+      while (i < encoded.length) {
+        this.#check();
+        this.#checkPeer();
+        while (i < encoded.length && this.#write(encoded[i]!)) i++;
+        this.#ring.publish(); // one index store and at most one wake for the batch
+        if (i < encoded.length) await this.#waitForSpace(encoded[i]!.byteLength);
+      }
+    });
+  }
+
+  sendSync(message: T, options?: SyncOptions): void {
+    this.#check();
+    const timeoutMs = validateTimeout(validateOptions(options).timeoutMs);
+    const bytes = this.#encode(message);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      this.#checkPeer();
+      if (this.#write(bytes)) {
+        this.#ring.publish();
+        return;
+      }
+      this.#ring.publish();
+      const spinUntil = nowNs() + SPIN_SYNC_NS;
+      let seq: number | null = null;
+      while ((seq = this.#ring.prepareSleep(bytes.byteLength)) !== null && nowNs() < spinUntil) this.#ring.endSleep();
+      if (seq === null) continue;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.#ring.endSleep();
+        throw systemError('ETIMEDOUT', 'futex_wait', this.#end.name, 'the ring stayed full; nothing was sent');
+      }
+      futexWaitSync(this.#end.shm, SPACE_SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS));
+      this.#ring.endSleep();
+    }
+  }
+
+  /**
+   * Marks the end of the stream: the receiver drains what was sent and then
+   * sees `undefined`. Waits for queued async sends first. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#end.closed) return;
+    await this.#tail;
+    this.#end.close(I_DATA_SEQ, DATA_SEQ_OFFSET);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** The receiving end of a shared-memory channel. */
+export class ShmReceiver<T> implements Receiver<T> {
+  readonly #end: ShmEnd;
+  readonly #ring: RingConsumer;
+  readonly #codec: Codec<T>;
+  /** With a zero-copy codec the previous view stays valid until the next receive. */
+  readonly #deferRelease: boolean;
+  #held = false;
+  #ended = false;
+  #failure: Error | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** @internal Use {@link openShmReceiver}. */
+  constructor(name: string, opened: Opened, codec: Codec<T>, _maxMessageSize: number | undefined) {
+    this.#end = new ShmEnd(name, opened, 'consumer');
+    this.#ring = new RingConsumer(opened.shm.buffer, this.#end.waker);
+    this.#codec = codec;
+    this.#deferRelease = codec.name === 'bytesView';
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get closed(): boolean {
+    return this.#end.closed;
+  }
+
+  #check(): void {
+    if (this.#end.closed) throw closedError('Receiver');
+    if (this.#failure) throw this.#failure;
+  }
+
+  #releaseHeld(): void {
+    if (this.#held) {
+      this.#held = false;
+      this.#ring.release();
+      this.#ring.publish();
+    }
+  }
+
+  /** One message if there is one: `{ value }`; `null` when empty now. */
+  #take(): { value: T | undefined } | null {
+    this.#releaseHeld();
+    let view: Uint8Array | null;
+    try {
+      view = this.#ring.peek();
+    } catch (err) {
+      this.#failure = err as Error;
+      throw err;
+    }
+    if (view === null) {
+      this.#ring.publish(); // space of skipped wrap markers
+      // The producer publishes before it sets its closed flag: empty after
+      // seeing the flag means everything was received.
+      if (this.#end.peerState() !== null && this.#ring.empty) {
+        this.#ended = true;
+        return { value: undefined };
+      }
+      return null;
+    }
+    let value: T;
+    try {
+      value = this.#codec.decode(view);
+    } finally {
+      if (this.#deferRelease) {
+        this.#held = true;
+      } else {
+        this.#ring.release();
+        this.#ring.publish();
+      }
+    }
+    return { value };
+  }
+
+  tryReceive(): T | undefined {
+    this.#check();
+    if (this.#ended) return undefined;
+    return this.#take()?.value;
+  }
+
+  receive(): Promise<T | undefined> {
+    try {
+      this.#check();
+      if (this.#ended) return Promise.resolve(undefined);
+      if (this.#tail === this.#settled) {
+        const got = this.#take();
+        if (got !== null) return Promise.resolve(got.value);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const p = this.#tail.then(() => this.#receiveSlow());
+    const settled = p.catch(() => undefined);
+    this.#tail = settled;
+    void settled.then(() => {
+      if (this.#tail === settled) this.#tail = this.#settled;
+    });
+    return p;
+  }
+
+  readonly #settled: Promise<unknown> = this.#tail;
+
+  async #receiveSlow(): Promise<T | undefined> {
+    for (;;) {
+      this.#check();
+      if (this.#ended) return undefined;
+      const got = this.#take();
+      if (got !== null) return got.value;
+      const spinUntil = nowNs() + SPIN_ASYNC_NS;
+      while (this.#ring.empty && nowNs() < spinUntil) {
+        // a short spin: a producer in the middle of a burst answers within it
+      }
+      if (!this.#ring.empty) continue;
+      const seq = this.#ring.prepareSleep();
+      if (seq === null) continue;
+      try {
+        await futexWait(this.#end.shm, DATA_SEQ_OFFSET, seq, { timeoutMs: LIVENESS_SLICE_MS });
+      } finally {
+        if (!this.#end.closed) this.#ring.endSleep();
+      }
+    }
+  }
+
+  async receiveMany(max = Infinity): Promise<T[]> {
+    if (max !== Infinity) validateInteger(max, 'max', 1);
+    const first = await this.receive();
+    if (first === undefined && this.#ended) return [];
+    const out: T[] = [first as T];
+    // Drain what is there; the deferred view of a zero-copy codec would be
+    // overwritten, so with bytesView only one message is returned.
+    while (out.length < max && !this.#deferRelease) {
+      const got = this.#take();
+      if (got === null || (got.value === undefined && this.#ended)) break;
+      out.push(got.value as T);
+    }
+    return out;
+  }
+
+  receiveSync(options?: SyncOptions): T | undefined {
+    const timeoutMs = validateTimeout(validateOptions(options).timeoutMs);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      this.#check();
+      if (this.#ended) return undefined;
+      const got = this.#take();
+      if (got !== null) return got.value;
+      const spinUntil = nowNs() + SPIN_SYNC_NS;
+      while (this.#ring.empty && nowNs() < spinUntil) {
+        // spin briefly before paying for a futex sleep and wake
+      }
+      if (!this.#ring.empty) continue;
+      const seq = this.#ring.prepareSleep();
+      if (seq === null) continue;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.#ring.endSleep();
+        throw systemError('ETIMEDOUT', 'futex_wait', this.#end.name, 'no message arrived in time');
+      }
+      futexWaitSync(this.#end.shm, DATA_SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS));
+      this.#ring.endSleep();
+    }
+  }
+
+  /** Stops receiving: a sender still sending gets `ERR_CHANNEL_PEER_GONE`. Idempotent. */
+  close(): void {
+    this.#end.close(I_SPACE_SEQ, SPACE_SEQ_OFFSET);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const msg = await this.receive();
+      if (msg === undefined && this.#ended) return;
+      yield msg as T;
+    }
+  }
+}

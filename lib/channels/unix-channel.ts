@@ -1,0 +1,190 @@
+/**
+ * Channels over UNIX-domain stream sockets: a server at a path accepts many
+ * clients; each connection is a {@link Duplex} (a sender and a receiver).
+ * @module
+ */
+import { unlinkSync } from 'node:fs';
+
+import {
+  abortError,
+  closedError,
+  isSystemError,
+  validateAbortSignal,
+  validateInteger,
+  validateMode,
+  validateOptions,
+  validateString,
+  validateTimeout,
+  systemError,
+} from '../errors.js';
+import { removeAtExit } from '../internal/cleanup.js';
+import { native } from '../internal/native.js';
+import { FdEndpoint } from './fd-endpoint.js';
+import { duplexFromFd, type Duplex } from './fd-channel.js';
+import type { StreamChannelOptions } from './stream-channel.js';
+
+/** The longest socket path (`sun_path` less its terminating NUL): 107 bytes on Linux, 103 on macOS. */
+export const MAX_SOCKET_PATH = process.platform === 'darwin' ? 103 : 107;
+
+function validateSocketPath(path: unknown): string {
+  const p = validateString(path, 'path');
+  const bytes = Buffer.byteLength(p);
+  if (bytes === 0 || bytes > MAX_SOCKET_PATH) {
+    throw new RangeError(`The "path" argument must be 1 to ${MAX_SOCKET_PATH} bytes long (a UNIX socket address limit). Received ${bytes} bytes`);
+  }
+  return p;
+}
+
+/** Options of {@link UnixServer.listen}. */
+export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
+  /** Permissions of the socket file, set before `listen()`. Default `0o600`. */
+  mode?: number;
+  /** Pending connections the kernel queues. Default 128. */
+  backlog?: number;
+}
+
+/**
+ * A listening UNIX-domain socket. `listen()` replaces a stale socket file (one
+ * nobody listens on, as a killed server leaves) but never a live one
+ * (`EADDRINUSE`). The server removes its path on `close()` and at process exit.
+ */
+export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
+  readonly path: string;
+  readonly #ep: FdEndpoint;
+  readonly #options: StreamChannelOptions<T>;
+  readonly #remove: () => void;
+  #closed = false;
+
+  private constructor(path: string, fd: number, options: StreamChannelOptions<T>) {
+    this.path = path;
+    this.#ep = new FdEndpoint(fd, 1);
+    this.#options = options;
+    this.#remove = removeAtExit(`unix:${path}`, () => removeSocketFile(path));
+  }
+
+  /** Binds and listens at `path`. Throws `EADDRINUSE` when a live server has it, `EACCES`, `ENOENT` (no directory). */
+  static listen<T = Uint8Array>(path: string, options?: UnixServerOptions<T>): UnixServer<T> {
+    const p = validateSocketPath(path);
+    const opts = validateOptions(options);
+    const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
+    const backlog = opts.backlog === undefined ? 128 : validateInteger(opts.backlog, 'options.backlog', 1, 65535);
+    let fd: number;
+    try {
+      fd = native.unixListen(p, backlog, mode);
+    } catch (err) {
+      if (!isSystemError(err, 'EADDRINUSE') || !isStaleSocket(p)) throw err;
+      removeSocketFile(p);
+      fd = native.unixListen(p, backlog, mode);
+    }
+    return new UnixServer<T>(p, fd, options ?? {});
+  }
+
+  /** Waits for the next client; its connection is a duplex channel. Rejects after `close()`. */
+  async accept(options?: { signal?: AbortSignal }): Promise<Duplex<T>> {
+    const signal = validateAbortSignal(validateOptions(options).signal);
+    for (;;) {
+      if (this.#closed) throw closedError('UnixServer');
+      if (signal?.aborted) throw abortError(signal);
+      const fd = native.unixAccept(this.#ep.fd);
+      if (fd !== -1) return duplexFromFd<T>(fd, this.#options);
+      const ready = this.#ep.readable();
+      if (signal) {
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = (): void => reject(abortError(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+          ready.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+        }).catch((err: unknown) => {
+          if (this.#closed) throw closedError('UnixServer');
+          throw err;
+        });
+      } else {
+        await ready.catch(() => {
+          throw closedError('UnixServer');
+        });
+      }
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Duplex<T>> {
+    while (!this.#closed) {
+      try {
+        yield await this.accept();
+      } catch (err) {
+        if (this.#closed) return;
+        throw err;
+      }
+    }
+  }
+
+  /** Stops listening and removes the socket file. Open connections are not affected. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ep.release();
+    this.#remove();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function removeSocketFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (!isSystemError(err, 'ENOENT')) throw err;
+  }
+}
+
+/** True when a socket file exists at `path` but nobody accepts connections on it. */
+function isStaleSocket(path: string): boolean {
+  try {
+    const [fd] = native.unixConnect(path);
+    native.close(fd);
+    return false;
+  } catch (err) {
+    return isSystemError(err, 'ECONNREFUSED');
+  }
+}
+
+/** Options of {@link connectUnix}. */
+export interface ConnectUnixOptions<T> extends StreamChannelOptions<T> {
+  /** Give up after this long (`ETIMEDOUT`) when the server's backlog is full. Default: no limit. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Connects to a {@link UnixServer}. Throws `ENOENT` (no such path),
+ * `ECONNREFUSED` (nobody listens), `EACCES`.
+ */
+export async function connectUnix<T = Uint8Array>(path: string, options?: ConnectUnixOptions<T>): Promise<Duplex<T>> {
+  const p = validateSocketPath(path);
+  const opts = validateOptions(options);
+  const timeoutMs = validateTimeout(opts.timeoutMs);
+  const signal = validateAbortSignal(opts.signal);
+  const [fd, inProgress] = native.unixConnect(p);
+  if (inProgress) {
+    // The backlog was full: wait for the connection to complete.
+    const ep = new FdEndpoint(fd, 1);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        ep.writable(),
+        new Promise<never>((_, reject) => {
+          if (timeoutMs !== Infinity) timer = setTimeout(() => reject(systemError('ETIMEDOUT', 'connect', p)), timeoutMs);
+          signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true });
+        }),
+      ]);
+      native.finishConnect(fd);
+    } catch (err) {
+      ep.release();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return duplexFromFd<T>(ep.detach(), options);
+  }
+  return duplexFromFd<T>(fd, options);
+}

@@ -1,0 +1,195 @@
+// FdPoller: readiness of one descriptor from the event loop (uv_poll_t), for
+// the message-passing channels that drive their own non-blocking fds. Reads
+// and writes stay in JavaScript-owned buffers; only "ready" crosses here.
+#include <uv.h>
+
+#include <set>
+
+#include "../posix/socket.h"
+#include "errors.h"
+#include "modules.h"
+
+namespace binding {
+
+namespace {
+
+constexpr int kReadable = 1;
+constexpr int kWritable = 2;
+
+class FdPoller;
+
+// Pollers still open in an environment, closed at its teardown so no handle
+// outlives its loop.
+struct PollerSet {
+  std::set<FdPoller*> open;
+};
+
+// Each environment (main thread, each worker) runs on its own thread, so the
+// set of its open pollers can live in a thread-local.
+thread_local PollerSet* tls_pollers = nullptr;
+
+class FdPoller : public Napi::ObjectWrap<FdPoller> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FdPoller",
+                       {InstanceMethod<&FdPoller::Start>("start"), InstanceMethod<&FdPoller::Stop>("stop"),
+                        InstanceMethod<&FdPoller::Close>("close"), InstanceMethod<&FdPoller::Ref>("ref"),
+                        InstanceMethod<&FdPoller::Unref>("unref")});
+  }
+
+  // new FdPoller(fd, callback(err, events))
+  explicit FdPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdPoller>(info) {
+    Napi::Env env = info.Env();
+    int fd = ArgInt32(info, 0, "fd");
+    callback_ = Napi::Persistent(ArgFunction(info, 1, "callback"));
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
+    handle_ = new uv_poll_t;
+    int rc = uv_poll_init(loop, handle_, fd);
+    if (rc != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      throw SystemError(env, posix::Status::Fail("uv_poll_init", -rc));
+    }
+    handle_->data = this;
+    env_ = env;
+    set_ = tls_pollers;
+    if (set_ != nullptr) set_->open.insert(this);
+  }
+
+  ~FdPoller() override { CloseHandle(); }
+
+  // Closes the libuv handle; safe to call more than once. The handle memory is
+  // freed by libuv's close callback, after the loop no longer refers to it.
+  void CloseHandle() {
+    if (handle_ == nullptr) return;
+    if (set_ != nullptr) set_->open.erase(this);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    CheckOpen(info.Env());
+    int want = ArgInt32(info, 0, "events");
+    int events = ((want & kReadable) ? UV_READABLE : 0) | ((want & kWritable) ? UV_WRITABLE : 0) | UV_DISCONNECT;
+    int rc = uv_poll_start(handle_, events, OnPoll);
+    if (rc != 0) throw SystemError(info.Env(), posix::Status::Fail("uv_poll_start", -rc));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_poll_stop(handle_);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    CloseHandle();
+    callback_.Reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+    return info.Env().Undefined();
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (handle_ == nullptr) throw Napi::Error::New(env, "FdPoller is closed");
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<FdPoller*>(handle->data);
+    if (self == nullptr || self->callback_.IsEmpty()) return;
+    Napi::Env env = self->env_;
+    Napi::HandleScope scope(env);
+    Napi::Value err = env.Null();
+    if (status < 0) err = SystemError(env, posix::Status::Fail("poll", -status)).Value();
+    int out = ((events & UV_READABLE) ? kReadable : 0) | ((events & UV_WRITABLE) ? kWritable : 0) |
+              ((events & UV_DISCONNECT) ? kReadable : 0);
+    // MakeCallback runs the microtask queue afterwards, so promises resolved
+    // by the callback settle before the loop polls again.
+    self->callback_.MakeCallback(self->Value(), {err, Napi::Number::New(env, out)});
+  }
+
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  Napi::Env env_ = nullptr;
+  PollerSet* set_ = nullptr;
+};
+
+Napi::Value UnixListen(const Napi::CallbackInfo& info) {
+  std::string path = ArgString(info, 0, "path");
+  int fd = -1;
+  Check(info.Env(), posix::UnixListen(path.c_str(), ArgInt32(info, 1, "backlog"), ArgUint32(info, 2, "mode"), &fd),
+        path.c_str());
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value UnixAccept(const Napi::CallbackInfo& info) {
+  int fd = -1;
+  Check(info.Env(), posix::UnixAccept(ArgInt32(info, 0, "fd"), &fd));
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// Returns [fd, inProgress].
+Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
+  std::string path = ArgString(info, 0, "path");
+  int fd = -1;
+  bool in_progress = false;
+  Check(info.Env(), posix::UnixConnect(path.c_str(), &fd, &in_progress), path.c_str());
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, fd);
+  out.Set(1u, in_progress);
+  return out;
+}
+
+Napi::Value FinishConnect(const Napi::CallbackInfo& info) {
+  Check(info.Env(), posix::FinishConnect(ArgInt32(info, 0, "fd")));
+  return info.Env().Undefined();
+}
+
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int fds[2];
+  Check(info.Env(), posix::UnixSocketPair(fds));
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, fds[0]);
+  out.Set(1u, fds[1]);
+  return out;
+}
+
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  Check(info.Env(), posix::Shutdown(ArgInt32(info, 0, "fd"), ArgBool(info, 1, "read"), ArgBool(info, 2, "write")));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitPoller(Napi::Env env, Napi::Object exports) {
+  exports.Set("FdPoller", FdPoller::Define(env));
+  exports.Set("unixListen", Napi::Function::New(env, UnixListen, "unixListen"));
+  exports.Set("unixAccept", Napi::Function::New(env, UnixAccept, "unixAccept"));
+  exports.Set("unixConnect", Napi::Function::New(env, UnixConnect, "unixConnect"));
+  exports.Set("finishConnect", Napi::Function::New(env, FinishConnect, "finishConnect"));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  // Pollers are closed when the environment is torn down (worker exit).
+  tls_pollers = new PollerSet();
+  napi_add_env_cleanup_hook(
+      env,
+      [](void* arg) {
+        auto* set = static_cast<PollerSet*>(arg);
+        for (FdPoller* p : std::set<FdPoller*>(set->open)) p->CloseHandle();
+        if (tls_pollers == set) tls_pollers = nullptr;
+        delete set;
+      },
+      tls_pollers);
+}
+
+}  // namespace binding

@@ -1,0 +1,153 @@
+#include "socket.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "fd.h"
+
+namespace posix {
+
+namespace {
+
+// Linux and the BSDs take the flags in socket()/accept4(); macOS needs fcntl.
+Status MakeSocket(int* out) {
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd == -1) return Status::Fail("socket");
+#else
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd == -1) return Status::Fail("socket");
+  Status s = SetCloexec(fd, true);
+  if (s.ok()) s = SetNonBlocking(fd, true);
+  if (!s.ok()) {
+    close(fd);
+    return s;
+  }
+#endif
+#if defined(SO_NOSIGPIPE)
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  *out = fd;
+  return Status::Ok();
+}
+
+Status MakeAddress(const char* path, sockaddr_un* addr) {
+  std::memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  size_t len = std::strlen(path);
+  if (len == 0 || len >= sizeof addr->sun_path) return Status::Fail("bind", ENAMETOOLONG);
+  std::memcpy(addr->sun_path, path, len);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status UnixListen(const char* path, int backlog, unsigned mode, int* out) {
+  sockaddr_un addr;
+  Status s = MakeAddress(path, &addr);
+  if (!s.ok()) return s;
+  int fd = -1;
+  s = MakeSocket(&fd);
+  if (!s.ok()) return s;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
+    s = Status::Fail("bind");
+    close(fd);
+    return s;
+  }
+  if (chmod(path, mode_t(mode)) == -1) {
+    s = Status::Fail("chmod");
+  } else if (listen(fd, backlog) == -1) {
+    s = Status::Fail("listen");
+  }
+  if (!s.ok()) {
+    close(fd);
+    unlink(path);
+    return s;
+  }
+  *out = fd;
+  return Status::Ok();
+}
+
+Status UnixAccept(int listen_fd, int* out) {
+  *out = -1;
+#if defined(__linux__)
+  int fd = RetryEintr([&] { return accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); });
+#else
+  int fd = RetryEintr([&] { return accept(listen_fd, nullptr, nullptr); });
+#endif
+  if (fd == -1) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return Status::Ok();
+    return Status::Fail("accept");
+  }
+#if !defined(__linux__)
+  Status s = SetCloexec(fd, true);
+  if (s.ok()) s = SetNonBlocking(fd, true);
+  if (!s.ok()) {
+    close(fd);
+    return s;
+  }
+#endif
+  *out = fd;
+  return Status::Ok();
+}
+
+Status UnixConnect(const char* path, int* out, bool* in_progress) {
+  *in_progress = false;
+  sockaddr_un addr;
+  Status s = MakeAddress(path, &addr);
+  if (!s.ok()) return Status::Fail("connect", s.err);
+  int fd = -1;
+  s = MakeSocket(&fd);
+  if (!s.ok()) return s;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
+    // EINTR on a non-blocking connect: the connection goes on asynchronously.
+    if (errno == EINPROGRESS || errno == EAGAIN || errno == EINTR) {
+      *in_progress = true;
+    } else {
+      s = Status::Fail("connect");
+      close(fd);
+      return s;
+    }
+  }
+  *out = fd;
+  return Status::Ok();
+}
+
+Status FinishConnect(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) return Status::Fail("getsockopt");
+  if (err != 0) return Status::Fail("connect", err);
+  return Status::Ok();
+}
+
+Status UnixSocketPair(int out[2]) {
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) == -1) return Status::Fail("socketpair");
+#else
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, out) == -1) return Status::Fail("socketpair");
+  for (int i = 0; i < 2; i++) {
+    Status s = SetCloexec(out[i], true);
+    if (!s.ok()) {
+      close(out[0]);
+      close(out[1]);
+      return s;
+    }
+  }
+#endif
+  return Status::Ok();
+}
+
+Status Shutdown(int fd, bool read_side, bool write_side) {
+  int how = read_side && write_side ? SHUT_RDWR : read_side ? SHUT_RD : SHUT_WR;
+  if (shutdown(fd, how) == -1) return Status::Fail("shutdown");
+  return Status::Ok();
+}
+
+}  // namespace posix

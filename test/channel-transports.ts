@@ -1,0 +1,186 @@
+// Every transport behind one factory, so each channel test runs on all of them.
+
+import {
+  closeSync,
+  connectUnix,
+  forkNode,
+  streamFromFd,
+  type Child,
+  duplexFromFd,
+  openFifoReceiver,
+  openFifoSender,
+  openShmReceiver,
+  openShmSender,
+  pipe,
+  pipeChannel,
+  socketPair,
+  UnixServer,
+  type Receiver,
+  type Sender,
+  type StreamChannelOptions,
+} from '../lib/index.js';
+import { removePath, tempPath, uniqueName } from './helpers.js';
+
+export interface Pair<T> {
+  sender: Sender<T>;
+  receiver: Receiver<T>;
+  /** Closes whatever is still open and removes names. */
+  cleanup(): Promise<void>;
+}
+
+export type TransportName = 'pipe' | 'socketpair' | 'fifo' | 'unix' | 'shm';
+export const TRANSPORTS: TransportName[] = ['pipe', 'socketpair', 'fifo', 'unix', 'shm'];
+/** Ring capacity used by the tests: small, so wrap-around and full rings happen often. */
+export const TEST_RING = 512 * 1024;
+
+async function closeAll<T>(sender: Sender<T>, receiver: Receiver<T>): Promise<void> {
+  receiver.close();
+  await sender.close().catch(() => undefined);
+}
+
+/** Both ends of a channel in this process. */
+export async function openPair<T = Uint8Array>(transport: TransportName, options?: StreamChannelOptions<T>): Promise<Pair<T>> {
+  switch (transport) {
+    case 'pipe': {
+      const { sender, receiver } = pipeChannel<T>(options);
+      return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
+    }
+    case 'socketpair': {
+      const [a, b] = socketPair();
+      const left = duplexFromFd<T>(a, options);
+      const right = duplexFromFd<T>(b, options);
+      return {
+        sender: left.sender,
+        receiver: right.receiver,
+        cleanup: async () => {
+          // The receiving side first, so a sender with bytes still queued
+          // fails fast (EPIPE) instead of waiting for a reader.
+          await right.close().catch(() => undefined);
+          await left.close().catch(() => undefined);
+        },
+      };
+    }
+    case 'fifo': {
+      const path = tempPath('fifo');
+      const receiver = await openFifoReceiver<T>(path, { ...options, create: true });
+      const sender = await openFifoSender<T>(path, { ...options, timeoutMs: 5000 });
+      return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
+    }
+    case 'shm': {
+      const name = uniqueName('ring');
+      const { highWaterMark: _hw, ...rest } = (options ?? {}) as StreamChannelOptions<T>;
+      const receiver = await openShmReceiver<T>(name, { capacity: TEST_RING, ...rest, create: true });
+      const sender = await openShmSender<T>(name, rest);
+      return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
+    }
+    case 'unix': {
+      const path = tempPath('sock');
+      const server = UnixServer.listen<T>(path, options);
+      const accepted = server.accept();
+      const client = await connectUnix<T>(path, options);
+      const conn = await accepted;
+      server.close();
+      return {
+        sender: client.sender,
+        receiver: conn.receiver,
+        cleanup: async () => {
+          await conn.close().catch(() => undefined);
+          await client.close().catch(() => undefined);
+          removePath(path);
+        },
+      };
+    }
+  }
+}
+
+const PEER = new URL('./fixtures/channel-peer.ts', import.meta.url).pathname;
+
+export interface Remote<T> {
+  child: Child;
+  /** Our end, once the child connected. */
+  end: T;
+  /** Everything the child wrote to stdout. */
+  stdout: () => string;
+  exited: Promise<number | null>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Starts the fixture peer in its own process with the channel's other end.
+ * `local` is 'receiver' when the child sends (role produce/idle), 'sender' otherwise.
+ */
+export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Array>>(
+  transport: TransportName,
+  local: 'sender' | 'receiver',
+  role: string,
+  args: string[] = [],
+): Promise<Remote<T>> {
+  let fd: number | undefined;
+  let mine: number | undefined;
+  let path = '';
+  let server: UnixServer | undefined;
+  let localEnd: Promise<T> | undefined;
+  let closeLocal: (() => Promise<void>) | undefined;
+  if (transport === 'pipe') {
+    const [r, w] = pipe();
+    [mine, fd] = local === 'sender' ? [w, r] : [r, w];
+  } else if (transport === 'socketpair') {
+    [mine, fd] = socketPair();
+  } else if (transport === 'shm') {
+    path = uniqueName('rring');
+    localEnd = (local === 'sender'
+      ? openShmSender(path, { create: true, capacity: TEST_RING })
+      : openShmReceiver(path, { create: true, capacity: TEST_RING })) as unknown as Promise<T>;
+  } else if (transport === 'fifo') {
+    path = tempPath('rfifo');
+    localEnd = (local === 'sender' ? openFifoSender(path, { create: true, timeoutMs: 10_000 }) : openFifoReceiver(path, { create: true })) as unknown as Promise<T>;
+  } else {
+    path = tempPath('rsock');
+    server = UnixServer.listen(path);
+    localEnd = server.accept().then((d) => {
+      closeLocal = () => d.close();
+      return (local === 'sender' ? d.sender : d.receiver) as unknown as T;
+    });
+  }
+  // The child gets the channel's other end as fd 3 (pipe, socket pair) or its
+  // name in argv, and its stdout is a pipe back to us.
+  const [outRead, outWrite] = pipe();
+  const fds: Record<number, number> = { 1: outWrite, 2: 2 };
+  if (fd !== undefined) fds[3] = fd;
+  let child: Child;
+  try {
+    child = forkNode(PEER, { args: [transport, role, ...args.concat(['0', '1']).slice(0, 2), path], fds, execArgv: ['--import', 'tsx'] });
+  } finally {
+    closeSync(outWrite);
+    if (fd !== undefined) closeSync(fd);
+  }
+  const stdout = streamFromFd(outRead, 'r');
+  if (mine !== undefined) {
+    const d = transport === 'socketpair' ? duplexFromFd(mine) : undefined;
+    if (d) closeLocal = () => d.close();
+    const { receiverFromFd, senderFromFd } = await import('../lib/index.js');
+    localEnd = Promise.resolve(
+      (d ? (local === 'sender' ? d.sender : d.receiver) : local === 'sender' ? senderFromFd(mine) : receiverFromFd(mine)) as unknown as T,
+    );
+  }
+  let out = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = child.exited.then((status) => status.code);
+  const end = await localEnd!;
+  server?.close();
+  return {
+    child,
+    end,
+    stdout: () => out,
+    exited,
+    cleanup: async () => {
+      child.kill('SIGKILL');
+      await exited;
+      stdout.destroy();
+      if (closeLocal) await closeLocal().catch(() => undefined);
+      else if ('receive' in end) (end as Receiver<Uint8Array>).close();
+      else await (end as Sender<Uint8Array>).close().catch(() => undefined);
+      if (path && transport !== 'shm') removePath(path);
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// The examples are part of the documentation: each must run and print what
+// its C original prints.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+import { tempPath } from './helpers.js';
+
+const run = promisify(execFile);
+const dir = new URL('../examples/', import.meta.url).pathname;
+
+async function example(name: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', `${dir}${name}.ts`, ...args], { timeout: 30_000 });
+  return stdout;
+}
+
+describe('examples', () => {
+  it('pipe', async () => {
+    expect(await example('pipe')).toBe('Sent: Message in a pipe. [20, 20]\nRcvd: Message in a pipe. [20]\n');
+  });
+
+  it('fork-pipe', async () => {
+    const out = await example('fork-pipe');
+    expect(out).toContain('Parent: Greetings from your parent! [27, 27]');
+    expect(out).toContain('Child Rcvd: Greetings from your parent! [27]');
+    expect(out).toContain('Child exited with code 0');
+  });
+
+  it('fifo writer and reader', async () => {
+    const path = tempPath('example-fifo');
+    const writer = example('fifo-writer', path);
+    // The reader may start before the writer created the FIFO: retry briefly.
+    let out = '';
+    for (let i = 0; i < 100 && out === ''; i++) {
+      try {
+        out = await example('fifo-reader', path);
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    await writer;
+    expect(out).toBe('Received message: Hello, Named Pipe!\n');
+  });
+
+  it('semaphore-mutex', async () => {
+    expect(await example('semaphore-mutex')).toBe('4 processes x 50000 increments = 200000 (expected 200000)\n');
+  });
+
+  it('shm-producer-consumer', async () => {
+    const out = await example('shm-producer-consumer');
+    expect(out).toContain('consumer: received 1000 items, sum 500500');
+    expect(out).toContain('producer: sent 1000 items, sum 500500');
+  });
+
+  it('channels', async () => {
+    expect(await example('channels')).toBe(
+      "parent got { hello: 'parent', i: 1 }\nparent got { hello: 'parent', i: 2 }\nparent got { hello: 'parent', i: 3 }\n",
+    );
+  });
+});
