@@ -159,7 +159,7 @@ async function main(): Promise<number> {
   const cellMs = matrix.timing.warmupMs + matrix.timing.reps * matrix.timing.durationMs;
   const totalCells = cCells.length + hostPlans.reduce((a, p) => a + p.cells.length, 0);
   const totalMs = cCells.length * (cellMs + 20) + hostPlans.reduce((a, p) => a + p.cells.reduce((b, c) => b + expectedMs(c), 0) + 300, 0);
-  const progress = new Progress(totalMs, totalCells);
+  const progress = new Progress(mode === 'smoke' ? totalMs / 2 : totalMs, totalCells);
   progress.note(`posix-ipc benchmarks, ${mode}${custom ? ' (custom)' : ''}: ${totalCells} cells, about ${Math.ceil(totalMs / 1000)} s`);
   const busy = busyWarning(machine);
   if (busy) progress.note(`Warning: ${busy}`);
@@ -178,40 +178,49 @@ async function main(): Promise<number> {
       const [w, k, s, b] = cell.split(':');
       return w === 'memcpy' ? cellLabel('c-memcpy', 'memcpy', Number(k), 1) : cellLabel(`c-${k}`, w!, Number(s), Number(b ?? 1));
     };
-    progress.begin(describe(cCells[0]!), cellMs);
+    let ticket = progress.begin(describe(cCells[0]!), cellMs);
     try {
       await runCeiling(ceiling.binary, cCells, matrix.timing, (r) => {
         results.push(r);
-        progress.end(summary(r));
+        progress.end(ticket, summary(r));
         i++;
-        if (i < cCells.length) progress.begin(describe(cCells[i]!), cellMs);
+        if (i < cCells.length) ticket = progress.begin(describe(cCells[i]!), cellMs);
       });
     } catch (err) {
-      progress.end('FAILED');
+      progress.end(ticket, 'FAILED');
       const [w, k, s, b] = (cCells[i] ?? 'ceiling:?:0:1').split(':');
       failures.push({ transport: w === 'memcpy' ? 'c-memcpy' : `c-${k}`, workload: w!, size: Number(w === 'memcpy' ? k : s), batch: Number(b ?? 1), error: (err as Error).message });
       progress.note(`C ceiling FAILED: ${(err as Error).message}`);
     }
   }
 
-  for (const { t, cells } of hostPlans) {
+  const runTransport = async ({ t, cells }: (typeof hostPlans)[number]): Promise<void> => {
     const session = new HostSession(t.file, t.transport.name);
     for (const cell of cells as CellPlan[]) {
       const label = cellLabel(cell.transport, cell.workload, cell.size, cell.batch);
-      progress.begin(label, expectedMs(cell));
+      const ticket = progress.begin(label, expectedMs(cell));
       try {
         const r = await session.run(cell);
         results.push(r);
-        progress.end(summary(r));
+        progress.end(ticket, summary(r));
       } catch (err) {
         const error = (err as Error).message;
         failures.push({ transport: cell.transport, workload: cell.workload, size: cell.size, batch: cell.batch, error });
-        progress.end('FAILED');
+        progress.end(ticket, 'FAILED');
         progress.note(`FAILED ${label}: ${error}`);
       }
     }
     await session.close();
-  }
+  };
+  // Measurements run one at a time: two would share the 2 cores. A smoke run
+  // only proves the paths work, so it runs two transports at once.
+  const queue = [...hostPlans];
+  const jobs = mode === 'smoke' ? 2 : 1;
+  await Promise.all(
+    Array.from({ length: jobs }, async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) await runTransport(next);
+    }),
+  );
   progress.stop();
 
   machine.loadAverage.end = loadavg()[0]!;

@@ -42,7 +42,7 @@ export const MATRICES: Record<Mode, Matrix> = {
   },
   smoke: {
     mode: 'smoke',
-    sizes: [64, KiB],
+    sizes: [64],
     batchedSizes: [64],
     latencySizes: [64],
     timing: { warmupMs: 10, durationMs: 20, reps: 1, minRoundTrips: 50 },

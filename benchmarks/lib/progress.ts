@@ -5,11 +5,18 @@
  * when cells differ in length.
  * @module
  */
+interface Running {
+  label: string;
+  expectedMs: number;
+  startedAt: number;
+}
+
 export class Progress {
   private doneMs = 0;
-  private current: { label: string; expectedMs: number; startedAt: number } | undefined;
   private finished = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private nextId = 0;
+  private readonly running = new Map<number, Running>();
+  private readonly timer: NodeJS.Timeout | undefined;
   private readonly startedAt = performance.now();
   private readonly tty: boolean;
 
@@ -17,53 +24,51 @@ export class Progress {
     private readonly totalMs: number,
     private readonly totalCells: number,
     private readonly out: NodeJS.WriteStream = process.stderr,
-    enabled = true,
   ) {
-    this.tty = enabled && out.isTTY === true;
+    this.tty = out.isTTY === true;
     if (this.tty) {
       this.timer = setInterval(() => this.draw(), 200);
       this.timer.unref();
     }
-    this.enabled = enabled;
   }
 
-  private readonly enabled: boolean;
-
-  /** A cell starts. */
-  begin(label: string, expectedMs: number): void {
-    this.current = { label, expectedMs, startedAt: performance.now() };
+  /** A cell starts; returns its ticket for `end`. */
+  begin(label: string, expectedMs: number): number {
+    const id = this.nextId++;
+    this.running.set(id, { label, expectedMs, startedAt: performance.now() });
     if (this.tty) this.draw();
+    return id;
   }
 
-  /** The current cell ended; `summary` is a short figure or FAILED. */
-  end(summary: string): void {
-    const c = this.current;
-    this.current = undefined;
+  /** A cell ended; `summary` is a short figure or FAILED. */
+  end(id: number, summary: string): void {
+    const c = this.running.get(id);
+    this.running.delete(id);
     this.finished++;
     if (c) this.doneMs += c.expectedMs;
-    if (!this.enabled) return;
     if (this.tty) this.draw();
     else this.out.write(`[${String(this.finished).padStart(String(this.totalCells).length)}/${this.totalCells}] ${c?.label ?? ''}: ${summary}\n`);
   }
 
   /** A plain message, above the bar. */
   note(text: string): void {
-    if (!this.enabled) return;
     if (this.tty) this.out.write('\r\x1b[K');
     this.out.write(`${text}\n`);
     if (this.tty) this.draw();
   }
 
   private draw(): void {
-    const inCell = this.current ? Math.min(this.current.expectedMs, performance.now() - this.current.startedAt) : 0;
-    const frac = Math.min(1, (this.doneMs + inCell) / Math.max(1, this.totalMs));
+    const now = performance.now();
+    let inCells = 0;
+    for (const c of this.running.values()) inCells += Math.min(c.expectedMs, now - c.startedAt);
+    const frac = Math.min(1, (this.doneMs + inCells) / Math.max(1, this.totalMs));
     const width = 28;
     const filled = Math.round(frac * width);
-    const elapsed = (performance.now() - this.startedAt) / 1000;
+    const elapsed = (now - this.startedAt) / 1000;
     const left = frac > 0.02 ? Math.max(0, elapsed / frac - elapsed) : this.totalMs / 1000;
-    const label = this.current?.label ?? '';
+    const labels = [...this.running.values()].map((c) => c.label).join(', ');
     const cols = this.out.columns ?? 100;
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}% ${this.finished}/${this.totalCells} ~${Math.ceil(left)}s left  ${label}`;
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}% ${this.finished}/${this.totalCells} ~${Math.ceil(left)}s left  ${labels}`;
     this.out.write(`\r\x1b[K${line.slice(0, cols - 1)}`);
   }
 

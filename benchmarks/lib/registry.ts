@@ -72,7 +72,12 @@ export async function loadTransport(file: string, name: string): Promise<Transpo
   return t;
 }
 
-/** `node` arguments that load TypeScript (tsx), resolved so any working directory works. */
+/**
+ * `node` arguments for hosts and peer processes: load TypeScript (tsx, resolved
+ * so any working directory works), plus POSIX_IPC_BENCH_NODE_ARGS (space
+ * separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a transport.
+ */
 export function tsxExecArgv(): string[] {
-  return ['--import', import.meta.resolve('tsx')];
+  const extra = (process.env.POSIX_IPC_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return ['--import', import.meta.resolve('tsx'), ...extra];
 }
