@@ -119,7 +119,7 @@ async function main(): Promise<number> {
     const unknown = wanted.filter((n) => !known.has(n));
     if (unknown.length) throw new UsageError(`unknown transport${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
   }
-  const selected = all.filter((t) => !wanted || wanted.includes(t.transport.name));
+  const selected = all.filter((t) => (wanted ? wanted.includes(t.transport.name) : mode !== 'quick' || !t.transport.fullOnly));
   const skipped: Report['skipped'] = [];
   const runnable: typeof selected = [];
   for (const t of selected) {

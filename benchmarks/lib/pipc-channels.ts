@@ -10,13 +10,24 @@ export interface ClosableReceiver extends ChannelReceiverLike {
   close(): void;
 }
 
+export interface DuplexLike {
+  sender: ChannelSenderLike;
+  receiver: ClosableReceiver;
+  close(): Promise<void>;
+}
+
 export interface ChannelLib {
   pipe(): readonly [number, number];
   socketPair(): readonly [number, number];
   closeSync(fd: number): void;
   senderFromFd(fd: number, options?: object): ChannelSenderLike;
   receiverFromFd(fd: number, options?: object): ClosableReceiver;
-  duplexFromFd(fd: number, options?: object): { sender: ChannelSenderLike; receiver: ClosableReceiver; close(): Promise<void> };
+  duplexFromFd(fd: number, options?: object): DuplexLike;
+  mkfifo(path: string, mode?: number): void;
+  openFifoSender(path: string, options?: object): Promise<ChannelSenderLike>;
+  openFifoReceiver(path: string, options?: object): Promise<ClosableReceiver>;
+  UnixServer: { listen(path: string, options?: object): { accept(): Promise<DuplexLike>; close(): void } };
+  connectUnix(path: string, options?: object): Promise<DuplexLike>;
   openShmSender(name: string, options?: object): Promise<ChannelSenderLike>;
   openShmReceiver(name: string, options?: object): Promise<ClosableReceiver>;
   removeStaleShmChannel(name: string): boolean;
@@ -24,6 +35,7 @@ export interface ChannelLib {
 }
 
 const NEEDED = ['pipe', 'socketPair', 'senderFromFd', 'receiverFromFd', 'duplexFromFd', 'openShmSender', 'openShmReceiver', 'removeStaleShmChannel'];
+const NEEDED_PATHS = ['mkfifo', 'openFifoSender', 'openFifoReceiver', 'connectUnix'];
 
 let loaded: Promise<ChannelLib> | undefined;
 
@@ -41,7 +53,8 @@ export async function channelsAvailable(): Promise<true | string> {
   } catch (err) {
     return `posix-ipc did not load (${(err as Error).message.split('\n')[0]}); build it with npm run build:native`;
   }
-  const missing = NEEDED.filter((n) => typeof lib[n] !== 'function');
+  const missing = [...NEEDED, ...NEEDED_PATHS].filter((n) => typeof lib[n] !== 'function');
+  if (typeof (lib.UnixServer as { listen?: unknown } | undefined)?.listen !== 'function') missing.push('UnixServer');
   if (missing.length || typeof lib.codecs !== 'object') return `this build of posix-ipc has no channel API (missing ${missing.join(', ') || 'codecs'})`;
   return true;
 }

@@ -114,6 +114,8 @@ export interface Transport {
   readonly ceiling?: CeilingKind;
   /** Sort order in tables (lower first); default 100. */
   readonly order?: number;
+  /** True: left out of the quick matrix (close to another transport); runs with --full, --smoke, or when named. */
+  readonly fullOnly?: boolean;
   /** Why it cannot run here (e.g. the addon is not built), or `true`. Checked in the orchestrator. */
   available?(): true | string | Promise<true | string>;
   /** False for cells it cannot run (e.g. a message larger than it allows). */
