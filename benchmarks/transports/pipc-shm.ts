@@ -1,6 +1,6 @@
 // posix-ipc shared-memory channel: an SPSC ring in a POSIX shared-memory
 // segment, opened by name from both processes. Each direction's receiver
-// creates its ring (capacity as the C ceiling's ring: payload/lib ringCapacity);
+// creates its ring (the C ceiling ring's capacity: ringCapacity in lib/payload.ts);
 // the other side opens it by name. Receiver: codecs.bytesView (zero copy).
 import { receiverFromChannel, senderFromChannel } from '../lib/channel-adapter.js';
 import { ringCapacity } from '../lib/payload.js';
@@ -11,8 +11,6 @@ interface Names {
   fwd: string; // B -> A
   back?: string; // A -> B
 }
-
-const OPEN_TIMEOUT_MS = 10_000;
 
 const transport: Transport = {
   name: 'pipc-shm',
@@ -37,11 +35,12 @@ const transport: Transport = {
     const ipc = await loadChannels();
     const { fwd, back } = ctx.params as Names;
     const create = { create: true, capacity: ringCapacity(ctx.spec.size), codec: ipc.codecs.bytesView };
-    const attach = { timeoutMs: OPEN_TIMEOUT_MS };
+    const attach = { timeoutMs: 10_000 };
     const [rxName, txName] = ctx.role === 'a' ? [fwd, back] : [back, fwd];
-    const rx = rxName ? ipc.openShmReceiver(rxName, create) : undefined;
-    const tx = txName ? ipc.openShmSender(txName, attach) : undefined;
-    const [receiver, sender] = await Promise.all([rx, tx]);
+    const [receiver, sender] = await Promise.all([
+      rxName ? ipc.openShmReceiver(rxName, create) : undefined, // each receiver creates its ring
+      txName ? ipc.openShmSender(txName, attach) : undefined, // the sender waits for it to appear
+    ]);
     return {
       receiver: receiver && receiverFromChannel(receiver),
       sender: sender && senderFromChannel(sender),
