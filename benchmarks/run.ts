@@ -159,8 +159,11 @@ async function main(): Promise<number> {
   const cellMs = matrix.timing.warmupMs + matrix.timing.reps * matrix.timing.durationMs;
   const totalCells = cCells.length + hostPlans.reduce((a, p) => a + p.cells.length, 0);
   const totalMs = cCells.length * (cellMs + 20) + hostPlans.reduce((a, p) => a + p.cells.reduce((b, c) => b + expectedMs(c), 0) + 300, 0);
-  const progress = new Progress(mode === 'smoke' ? totalMs / 2 : totalMs, totalCells);
-  progress.note(`posix-ipc benchmarks, ${mode}${custom ? ' (custom)' : ''}: ${totalCells} cells, about ${Math.ceil(totalMs / 1000)} s`);
+  // Measurements run one at a time: two would share the 2 cores. A smoke run
+  // only proves the paths work, so it runs three transports at once.
+  const jobs = mode === 'smoke' ? 3 : 1;
+  const progress = new Progress(totalMs / jobs, totalCells);
+  progress.note(`posix-ipc benchmarks, ${mode}${custom ? ' (custom)' : ''}: ${totalCells} cells, about ${Math.ceil(totalMs / jobs / 1000)} s`);
   const busy = busyWarning(machine);
   if (busy) progress.note(`Warning: ${busy}`);
 
@@ -212,10 +215,7 @@ async function main(): Promise<number> {
     }
     await session.close();
   };
-  // Measurements run one at a time: two would share the 2 cores. A smoke run
-  // only proves the paths work, so it runs three transports at once.
   const queue = [...hostPlans];
-  const jobs = mode === 'smoke' ? 3 : 1;
   await Promise.all(
     Array.from({ length: jobs }, async () => {
       for (let next = queue.shift(); next; next = queue.shift()) await runTransport(next);
