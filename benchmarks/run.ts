@@ -5,7 +5,7 @@
  * a transport.
  * @module
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,7 @@ between two processes (or threads), next to a native C ceiling.
 
 Matrix:
   (default)             quick: 64 B, 1 KiB, 16 KiB, 64 KiB, 1 MiB; batched 64 B and 1 KiB;
-                        latency 64 B and 4 KiB; 3 x 150 ms per cell (about 1.5 minutes)
+                        latency 64 B and 4 KiB; 3 x 120 ms per cell (about 1.5 minutes)
   --full                adds 256 B, 4 KiB, 256 KiB, 4 MiB (and batched 256 B, 4 KiB); 5 x 300 ms
   --smoke               64 B and 1 KiB, 1 x 20 ms: proves every path works (CI); figures meaningless
 
@@ -45,6 +45,7 @@ Options:
   --out dir             where results go (default: bench-results/ in the repository)
   --json                print the result JSON on stdout instead of tables
   --no-ceiling          skip the C ceiling
+  --from results.json   measure nothing: print the tables and write the report of an earlier run
   --help                this text
 
 Transports: %TRANSPORTS%
@@ -81,6 +82,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-ceiling': { type: 'boolean', default: false },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -91,6 +93,14 @@ async function main(): Promise<number> {
   if (values.help) {
     process.stdout.write(USAGE.replace('%TRANSPORTS%', all.map((t) => t.transport.name).join(', ')));
     return 0;
+  }
+  if (values.from) {
+    const earlier = JSON.parse(readFileSync(resolve(values.from), 'utf8')) as Report;
+    if (earlier.schema !== 'posix-ipc-bench/1') throw new UsageError(`${values.from} is not a result file of this harness`);
+    earlier.results = annotate(earlier.results, earlier.transports);
+    const outDir = values.out ? resolve(values.out) : fileURLToPath(new URL('../bench-results/', import.meta.url));
+    writeOutputs(earlier, outDir, values.json ?? false, false);
+    return earlier.failures.length ? 1 : 0;
   }
   if (values.full && values.smoke) throw new UsageError('--full and --smoke exclude each other');
   const mode: Mode = values.full ? 'full' : values.smoke ? 'smoke' : 'quick';
@@ -233,7 +243,14 @@ async function main(): Promise<number> {
       ...(name === 'c-memcpy' ? {} : { ceiling: name.slice(2) as CeilingKind }),
       order: i,
     })),
-    ...all.map((t) => ({ name: t.transport.name, label: t.transport.label, kind: t.transport.kind, ceiling: t.transport.ceiling, order: t.transport.order ?? 100 })),
+    ...all.map((t) => ({
+      name: t.transport.name,
+      label: t.transport.label,
+      kind: t.transport.kind,
+      ceiling: t.transport.ceiling,
+      order: t.transport.order ?? 100,
+      ...(t.transport.coalesces ? { coalesces: true } : {}),
+    })),
   ].filter((t) => results.some((r) => r.transport === t.name) || failures.some((f) => f.transport === t.name));
   const report: Report = {
     schema: 'posix-ipc-bench/1',
@@ -250,24 +267,32 @@ async function main(): Promise<number> {
     skipped,
   };
 
-  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  writeFileSync(join(outDir, 'results.json'), json);
-  copyFileSync(join(outDir, 'results.json'), join(outDir, `results-${stamp}.json`));
-  const charts = buildCharts(report);
-  writeFileSync(join(outDir, 'report.html'), renderHtml(report, charts));
-  for (const [name, svg] of Object.entries(charts)) if (svg) writeFileSync(join(outDir, `${name}.svg`), `${svg}\n`);
-
-  if (values.json) process.stdout.write(json);
-  else {
-    process.stdout.write(`${renderTerminal(report, process.stdout.columns ?? 160)}\n\n`);
-    process.stdout.write(`Results: ${join(outDir, 'results.json')}\nReport:  ${join(outDir, 'report.html')}\n`);
-  }
+  writeOutputs(report, outDir, values.json ?? false, true);
   if (failures.length) {
     process.stderr.write(`\n${failures.length} cell${failures.length > 1 ? 's' : ''} FAILED: see above; their figures are not reported.\n`);
     return 1;
   }
   return 0;
+}
+
+/** Writes results.json (and a dated copy), report.html and the SVG charts; prints tables or JSON. */
+function writeOutputs(report: Report, outDir: string, json: boolean, fresh: boolean): void {
+  mkdirSync(outDir, { recursive: true });
+  const text = `${JSON.stringify(report, null, 2)}\n`;
+  if (fresh) {
+    const stamp = report.startedAt.replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+    writeFileSync(join(outDir, 'results.json'), text);
+    copyFileSync(join(outDir, 'results.json'), join(outDir, `results-${stamp}.json`));
+  }
+  const charts = buildCharts(report);
+  writeFileSync(join(outDir, 'report.html'), renderHtml(report, charts));
+  for (const [name, svg] of Object.entries(charts)) if (svg) writeFileSync(join(outDir, `${name}.svg`), `${svg}\n`);
+  if (json) process.stdout.write(text);
+  else {
+    process.stdout.write(`${renderTerminal(report, process.stdout.columns ?? 160)}\n\n`);
+    if (fresh) process.stdout.write(`Results: ${join(outDir, 'results.json')}\n`);
+    process.stdout.write(`Report:  ${join(outDir, 'report.html')}\n`);
+  }
 }
 
 process.on('SIGINT', () => {

@@ -109,7 +109,8 @@ function streamTable(report: Report, batched: boolean): string {
         const r = streams.find((x) => x.transport === t.name && x.size === size && x.batch === batch);
         if (!r) return '<td></td>';
         const rel = r.relative;
-        const extra = [`±${spreadPct(r.msgsPerSec).toFixed(0)}%`, rel?.pctOfCeiling !== undefined ? `${fmtPct(rel.pctOfCeiling)} of C` : '', rel?.vsForkJson !== undefined ? `${fmtX(rel.vsForkJson)} json` : '']
+        const ofC = rel?.pctOfCeiling !== undefined ? `${fmtPct(rel.pctOfCeiling)} of C${rel.ceilingBatched ? ' batched' : ''}` : '';
+        const extra = [`±${spreadPct(r.msgsPerSec).toFixed(0)}%`, ofC, rel?.vsForkJson !== undefined ? `${fmtX(rel.vsForkJson)} json` : '']
           .filter(Boolean)
           .join(' · ');
         return `<td><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<br>${fmtRate(r.msgsPerSec.median)} msg/s<div class="sub">${extra}</div></td>`;
@@ -211,7 +212,7 @@ ${latencyTable(report)}
 <li>Stream: peer B sends unmarked messages during the warm-up, then each repetition opens with a START-flagged and closes with an END-flagged message; the consumer times between them. Messages that arrived with the first batch of a repetition are not counted.</li>
 <li>Every message carries a sequence number, a tail word and a stamp every 4 KiB; the receiver checks each and keeps a checksum that must match the sender's; counts must match. Any mismatch fails the run.</li>
 <li>Latency: every round trip is timed on the initiator with <code>process.hrtime.bigint()</code> (C: <code>clock_gettime(CLOCK_MONOTONIC)</code>); a repetition lasts its duration and at least ${t.minRoundTrips} round trips.</li>
-<li>“% of C” divides by the C figure of the same mechanism (pipe, UNIX socket, shared-memory ring) and the same batching; for latency it is C's median over this median. “× json” divides by <code>child_process.fork</code> with JSON serialization, one message per send, same size.</li>
+<li>“% of C” divides by the C figure of the same mechanism (pipe, UNIX socket, shared-memory ring) and the same batching (“of C batched”: a transport that coalesces separate sends into one write is compared with the batched C figure); for latency it is C's median over this median. “× json” divides by <code>child_process.fork</code> with JSON serialization, one message per send, same size.</li>
 <li>Spread: ± is half the min-max range across repetitions, relative to the median; whiskers in the charts show min to max (throughput) and the p99 (latency).</li>
 </ul>
 <h2>All repetitions</h2>

@@ -31,7 +31,7 @@ export const MATRICES: Record<Mode, Matrix> = {
     sizes: [64, KiB, 16 * KiB, 64 * KiB, MiB],
     batchedSizes: [64, KiB],
     latencySizes: [64, 4 * KiB],
-    timing: { warmupMs: 100, durationMs: 150, reps: 3, minRoundTrips: 1000 },
+    timing: { warmupMs: 80, durationMs: 120, reps: 3, minRoundTrips: 1000 },
   },
   full: {
     mode: 'full',

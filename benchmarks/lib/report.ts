@@ -15,12 +15,15 @@ export interface TransportInfo {
   kind: 'process' | 'thread' | 'native';
   ceiling?: CeilingKind;
   order: number;
+  coalesces?: boolean;
 }
 
 /** Derived figures of a stream or latency result. */
 export interface Relative {
   /** The C result it is compared with (`c-pipe`, `c-socket`, `c-shm`). */
   ceiling?: string;
+  /** True when that C result is the batched one (the transport coalesces sends itself). */
+  ceilingBatched?: boolean;
   /** Throughput: this / C x 100. Latency: C / this x 100 (both: higher is better, 100 = as fast as C). */
   pctOfCeiling?: number;
   /** Throughput: this / fork-json (one message per send, same size). Latency: fork-json / this. */
@@ -64,7 +67,14 @@ export function annotate(results: CellResult[], transports: readonly TransportIn
     if (!t || t.kind === 'native' || r.workload === 'memcpy') return r;
     const rel: Relative = {};
     if (r.workload === 'stream') {
-      const c = t.ceiling && (byKey.get(key(`c-${t.ceiling}`, 'stream', r.size, r.batch)) as StreamResult | undefined);
+      let c = t.ceiling ? (byKey.get(key(`c-${t.ceiling}`, 'stream', r.size, r.batch)) as StreamResult | undefined) : undefined;
+      if (t.ceiling && t.coalesces && r.batch === 1) {
+        const batched = results.find((x): x is StreamResult => x.transport === `c-${t.ceiling}` && x.workload === 'stream' && x.size === r.size && x.batch > 1);
+        if (batched) {
+          c = batched;
+          rel.ceilingBatched = true;
+        }
+      }
       if (c) {
         rel.ceiling = c.transport;
         rel.pctOfCeiling = (r.msgsPerSec.median / c.msgsPerSec.median) * 100;
@@ -225,12 +235,15 @@ export function renderTerminal(report: Report, width = 160): string {
       label: t.label,
       cells: relPairs.map(([size, batch]) => {
         const r = find<StreamResult>(results, t.name, 'stream', size, batch);
-        return r ? [fmtPct(r.relative?.pctOfCeiling), fmtX(r.relative?.vsForkJson)] : [];
+        return r ? [`${fmtPct(r.relative?.pctOfCeiling)}${r.relative?.ceilingBatched ? '*' : ''}`, fmtX(r.relative?.vsForkJson)] : [];
       }),
     }));
   if (relRows.some((r) => r.cells.some((c) => c.some(Boolean)))) {
     const groups = relPairs.map(([size, batch]) => ({ title: batch > 1 ? `${fmtSize(size)} x${batch}` : fmtSize(size), sub: ['% C', 'x json'] }));
     out.push(renderTable('Relative throughput: % of the matching C ceiling (same batching), x child_process.fork json (one message per send)', 'transport', groups, relRows, width));
+    if (report.results.some((r) => 'relative' in r && r.relative?.ceilingBatched)) {
+      out.push('* compared with the batched C figure: this transport coalesces the sends of one event-loop turn into one write', '');
+    }
   }
 
   const lat = matrix.latencySizes;

@@ -116,6 +116,12 @@ export interface Transport {
   readonly order?: number;
   /** True: left out of the quick matrix (close to another transport); runs with --full, --smoke, or when named. */
   readonly fullOnly?: boolean;
+  /**
+   * True when the transport itself coalesces separate sends into one write
+   * (posix-ipc's stream channels do, per event-loop turn): its one-message-per-send
+   * figures are then compared with the batched C figure of the same size, where there is one.
+   */
+  readonly coalesces?: boolean;
   /** Why it cannot run here (e.g. the addon is not built), or `true`. Checked in the orchestrator. */
   available?(): true | string | Promise<true | string>;
   /** False for cells it cannot run (e.g. a message larger than it allows). */

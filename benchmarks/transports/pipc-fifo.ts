@@ -19,6 +19,7 @@ const transport: Transport = {
   label: 'posix-ipc FIFO channel',
   kind: 'process',
   ceiling: 'pipe',
+  coalesces: true, // one write per event-loop turn
   order: 53,
   fullOnly: true,
   available: channelsAvailable,

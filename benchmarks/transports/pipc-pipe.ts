@@ -18,6 +18,7 @@ const transport: Transport = {
   label: 'posix-ipc pipe channel',
   kind: 'process',
   ceiling: 'pipe',
+  coalesces: true, // one write per event-loop turn
   order: 50,
   available: channelsAvailable,
   async setup(spec) {

@@ -15,6 +15,7 @@ const transport: Transport = {
   label: 'posix-ipc socketpair channel',
   kind: 'process',
   ceiling: 'socket',
+  coalesces: true, // one write per event-loop turn
   order: 51,
   available: channelsAvailable,
   async setup() {

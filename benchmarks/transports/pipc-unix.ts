@@ -18,6 +18,7 @@ const transport: Transport = {
   label: 'posix-ipc UNIX socket channel',
   kind: 'process',
   ceiling: 'socket',
+  coalesces: true, // one write per event-loop turn
   order: 54,
   fullOnly: true,
   available: channelsAvailable,
