@@ -11,12 +11,16 @@ export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g,
 
 /** Distinct colours (Tableau 10 and a few more); the C ceiling is drawn in greys. */
 const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#17becf', '#bcbd22', '#8c564b'];
-const GREYS = ['#222222', '#555555', '#888888', '#aaaaaa'];
+const GREYS = ['#222222', '#555555', '#777777', '#aaaaaa'];
+/** Each reference line its own dash pattern, so they stay apart in grey. */
+const DASHES = ['7 4', '2 3', '10 3 2 3', '1 4'];
 
 export interface Series {
   label: string;
   /** Drawn dashed and grey: a reference line (the C ceiling). */
   reference?: boolean;
+  /** Drawn thicker: the series the chart is about (posix-ipc). */
+  emphasis?: boolean;
   points: { x: number; y: number; lo?: number; hi?: number }[];
 }
 
@@ -75,10 +79,11 @@ export function lineChart(opts: { title: string; yLabel: string; xValues: number
   let ci = 0;
   let gi = 0;
   opts.series.forEach((s, i) => {
+    const dash = s.reference ? ` stroke-dasharray="${DASHES[gi % DASHES.length]}"` : '';
     const color = s.reference ? GREYS[gi++ % GREYS.length]! : PALETTE[ci++ % PALETTE.length]!;
+    const sw = s.emphasis ? 3 : 1.75;
     const pts = s.points.filter((p) => p.y > 0 && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
-    const dash = s.reference ? ' stroke-dasharray="6 4"' : '';
-    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
+    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="${sw}"${dash} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
     for (const p of pts) {
       const X = px(p.x).toFixed(1);
       if (p.lo !== undefined && p.hi !== undefined && p.hi > p.lo) parts.push(`<line x1="${X}" x2="${X}" y1="${py(p.lo).toFixed(1)}" y2="${py(p.hi).toFixed(1)}" stroke="${color}" stroke-width="1"/>`);
@@ -92,8 +97,8 @@ export function lineChart(opts: { title: string; yLabel: string; xValues: number
     // Legend
     const ly = m.t + 8 + i * 20;
     const lx = m.l + pw + 16;
-    parts.push(`<line x1="${lx}" x2="${lx + 26}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
-    parts.push(`<text x="${lx + 32}" y="${ly + 4}" fill="#222">${esc(s.label)}</text>`);
+    parts.push(`<line x1="${lx}" x2="${lx + 26}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="${sw}"${dash}/>`);
+    parts.push(`<text x="${lx + 32}" y="${ly + 4}" fill="#222"${s.emphasis ? ' font-weight="600"' : ''}>${esc(s.label)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');

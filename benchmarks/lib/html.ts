@@ -44,6 +44,7 @@ export function buildCharts(report: Report): Charts {
         return {
           label: t.label,
           reference: t.kind === 'native',
+          emphasis: t.name.startsWith('pipc-'),
           points: pts.map((r) => ({ x: r.size, y: r.bytesPerSec.median / 1e6, lo: r.bytesPerSec.min / 1e6, hi: r.bytesPerSec.max / 1e6 })),
         };
       })
