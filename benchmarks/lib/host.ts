@@ -204,9 +204,17 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
       verified: { messages: mine.messages },
     };
   } finally {
-    await ends?.close?.();
-    await peer?.finish(ok ? 5000 : 0);
-    await link.close?.();
+    // After a failure, clean up quietly: the first error is the one to report.
+    const step = async (fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        if (ok) throw err;
+      }
+    };
+    await step(() => ends?.close?.());
+    await step(() => peer?.finish(ok ? 5000 : 0));
+    await step(() => link.close?.());
   }
 }
 
