@@ -159,8 +159,7 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
   const link = await transport.setup(spec);
   let peer: Peer | undefined;
   let ends: Ends | undefined;
-  let ok = false;
-  try {
+  const measure = async (): Promise<CellResult> => {
     const init: PeerInit = { transportFile: file, transportName: transport.name, spec, timing: cell.timing, params: link.b };
     peer = transport.kind === 'process' ? startProcessPeer(init, link) : startThreadPeer(init, link);
     const opened = Promise.resolve(transport.open({ role: 'a', params: link.a, spec, child: peer.child, fds: [] }));
@@ -175,7 +174,6 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
           `sent ${theirs.messages} messages (checksum ${theirs.checksum}), received ${mine.messages} (checksum ${mine.checksum})`,
         );
       }
-      ok = true;
       const mps = mine.reps.map((r) => r.messages / r.seconds);
       return {
         workload: 'stream',
@@ -191,7 +189,6 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
     const mine = await Promise.race([initiatePingPong(ends, cell.size, cell.timing), peer.failed]);
     const theirs = (await Promise.race([peer.result, peer.failed])).report;
     if (mine.messages !== theirs.messages) throw new VerificationError(`${mine.messages} round trips timed, the responder answered ${theirs.messages}`);
-    ok = true;
     return {
       workload: 'latency',
       transport: transport.name,
@@ -203,19 +200,24 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
       maxNs: Math.max(...mine.reps.map((r) => r.maxNs)),
       verified: { messages: mine.messages },
     };
-  } finally {
-    // After a failure, clean up quietly: the first error is the one to report.
-    const step = async (fn: () => unknown): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        if (ok) throw err;
-      }
-    };
-    await step(() => ends?.close?.());
-    await step(() => peer?.finish(ok ? 5000 : 0));
-    await step(() => link.close?.());
+  };
+  let result: CellResult | undefined;
+  let failure: unknown;
+  try {
+    result = await measure();
+  } catch (err) {
+    failure = err;
   }
+  // Every cleanup step runs; after a failure quietly (the first error is the one to report).
+  for (const step of [() => ends?.close?.(), () => peer?.finish(result ? 5000 : 0), () => link.close?.()]) {
+    try {
+      await step();
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  if (failure !== undefined || !result) throw failure;
+  return result;
 }
 
 // Driven by the orchestrator over the IPC channel, one cell at a time.
