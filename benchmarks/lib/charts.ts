@@ -39,9 +39,9 @@ const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial,
 
 /** Throughput (y, log) against message size (x, log2), one line per series, min-max whiskers. */
 export function lineChart(opts: { title: string; yLabel: string; xValues: number[]; series: Series[]; yFormat?: (v: number) => string; tickFormat?: (v: number) => string }): string {
-  const W = 860;
+  const W = 900;
   const H = 460;
-  const m = { l: 96, r: 250, t: 44, b: 56 };
+  const m = { l: 96, r: 270, t: 44, b: 56 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const ys = opts.series.flatMap((s) => s.points.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y])).filter((v) => v > 0 && Number.isFinite(v));

@@ -111,17 +111,15 @@ function streamTable(report: Report, batched: boolean): string {
         if (!r) return '<td></td>';
         const rel = r.relative;
         const ofC = rel?.pctOfCeiling !== undefined ? `${fmtPct(rel.pctOfCeiling)} of C${rel.ceilingBatched ? ' batched' : ''}` : '';
-        const extra = [`±${spreadPct(r.msgsPerSec).toFixed(0)}%`, ofC, rel?.vsForkJson !== undefined ? `${fmtX(rel.vsForkJson)} json` : '']
-          .filter(Boolean)
-          .join(' · ');
-        return `<td><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<br>${fmtRate(r.msgsPerSec.median)} msg/s<div class="sub">${extra}</div></td>`;
+        const ratios = [ofC, rel?.vsForkJson !== undefined ? `${fmtX(rel.vsForkJson)} json` : ''].filter(Boolean).join(' · ');
+        return `<td><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<br>${fmtRate(r.msgsPerSec.median)} msg/s<div class="sub">±${spreadPct(r.msgsPerSec).toFixed(0)}%${ratios ? `<br>${ratios}` : ''}</div></td>`;
       });
       if (cells.every((c) => c === '<td></td>')) return '';
       return `<tr class="${t.kind === 'native' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
     })
     .filter(Boolean)
     .join('\n');
-  return `<table><thead><tr><th>transport</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>`;
+  return `<div class="scroll"><table><thead><tr><th>transport</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;
 }
 
 function latencyTable(report: Report): string {
@@ -141,7 +139,7 @@ function latencyTable(report: Report): string {
       return `<tr class="${t.kind === 'native' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
     })
     .join('\n');
-  return `<table><thead><tr><th rowspan="2">transport</th>${head}</tr><tr>${sub}</tr></thead><tbody>\n${rows}\n</tbody></table>`;
+  return `<div class="scroll"><table><thead><tr><th rowspan="2">transport</th>${head}</tr><tr>${sub}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;
 }
 
 function repsTable(results: readonly AnnotatedResult[]): string {
@@ -153,7 +151,7 @@ function repsTable(results: readonly AnnotatedResult[]): string {
     const verified = r.workload === 'memcpy' ? '' : `${r.verified.messages.toLocaleString('en-US')}${r.verified.checksum !== undefined ? ` · ${r.verified.checksum.toString(16).padStart(8, '0')}` : ''}`;
     return `<tr><td>${esc(r.transport)}</td><td>${r.workload}</td><td>${esc(fmtSize(r.size))}</td><td>${r.batch}</td><td>${verified}</td><td class="l">${esc(reps)}</td></tr>`;
   });
-  return `<table class="raw"><thead><tr><th>transport</th><th>workload</th><th>size</th><th>batch</th><th>verified (messages · checksum)</th><th>repetitions</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<div class="scroll"><table class="raw"><thead><tr><th>transport</th><th>workload</th><th>size</th><th>batch</th><th>verified (messages · checksum)</th><th>repetitions</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }
 
 export function renderHtml(report: Report, charts: Charts): string {
@@ -186,7 +184,8 @@ export function renderHtml(report: Report, charts: Charts): string {
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1180px; padding: 0 16px; color: #222; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; vertical-align: top; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; vertical-align: top; white-space: nowrap; }
+.scroll { overflow-x: auto; } td.l { white-space: normal; }
 thead th { background: #f3f3f3; text-align: center; } tbody th { text-align: left; font-weight: 500; white-space: nowrap; }
 td.l { text-align: left; } tr.ref th { font-style: italic; color: #444; } tr.ref { background: #fafafa; }
 .sub { color: #666; font-size: 12px; } .warn { color: #8a5a00; } .fail { color: #b00020; font-weight: 600; }
