@@ -1,0 +1,262 @@
+// The benchmark harness end to end in --smoke mode (tiny sizes, one short
+// repetition): every transport and the C ceiling run between real processes,
+// and every cell must come back verified. No timing is asserted.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { receiverFromChannel, receiverInto, senderFromChannel } from '../benchmarks/lib/channel-adapter.js';
+import { FrameParser, encodeFrames } from '../benchmarks/lib/framing.js';
+import { MessageBuffer, StreamVerifier, VerificationError } from '../benchmarks/lib/payload.js';
+import { HEAD, RingReader, RingWriter, TAIL, createRing } from '../benchmarks/lib/sab-ring.js';
+import { consumeStream, produceStream } from '../benchmarks/lib/workloads.js';
+import { tempPath, within } from './helpers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const out = tempPath('bench');
+
+interface Result {
+  transport: string;
+  workload: 'stream' | 'latency' | 'memcpy';
+  size: number;
+  batch: number;
+  reps: { messages?: number; seconds?: number; count?: number }[];
+  verified?: { messages: number; checksum?: number };
+  msgsPerSec?: { median: number };
+  medianNs?: { median: number };
+  bytesPerSec?: { median: number };
+}
+
+interface Report {
+  schema: string;
+  matrix: { sizes: number[]; batchedSizes: number[]; latencySizes: number[]; timing: { reps: number; minRoundTrips: number } };
+  transports: { name: string; kind: string }[];
+  ceiling: { available: boolean; note?: string };
+  results: Result[];
+  failures: { workload: string; batch: number; error: string }[];
+  skipped: { transport: string; reason: string }[];
+}
+
+function runHarness(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('benchmark harness --smoke', () => {
+  it('runs every transport between real peers and verifies every message', { timeout: 60_000 }, async () => {
+    const { code, stdout, stderr } = await within(55_000, 'bench --smoke', runHarness(['--smoke', '--json', '--out', out]));
+    expect(code, stderr).toBe(0);
+
+    const report = JSON.parse(stdout) as Report;
+    expect(report.schema).toBe('posix-ipc-bench/1');
+    expect(report.failures).toEqual([]);
+    // The file on disk is what was printed.
+    expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))).toEqual(report);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(existsSync(join(out, 'throughput.svg'))).toBe(true);
+
+    const { matrix } = report;
+    const node = report.transports.filter((t) => t.kind !== 'native').map((t) => t.name);
+    // The suite runs with the addon built, so nothing is skipped: the Node baselines and every posix-ipc channel ran.
+    expect(report.skipped).toEqual([]);
+    expect(node).toEqual(
+      expect.arrayContaining(['fork-json', 'fork-advanced', 'worker-copy', 'worker-transfer', 'sab-ring', 'net-unix', 'pipc-fd-pipe', 'pipc-pipe', 'pipc-socketpair', 'pipc-shm', 'pipc-fifo', 'pipc-unix']),
+    );
+    const expectedCells = matrix.sizes.length + matrix.batchedSizes.length + matrix.latencySizes.length;
+    for (const name of node) {
+      expect(report.results.filter((r) => r.transport === name), name).toHaveLength(expectedCells);
+    }
+
+    for (const r of report.results) {
+      const what = `${r.transport} ${r.workload} ${r.size}x${r.batch}`;
+      expect(r.reps, what).toHaveLength(matrix.timing.reps);
+      if (r.workload === 'stream') {
+        // The consumer counted every message, warm-up included, and matched the producer's checksum.
+        const timed = r.reps.reduce((a, x) => a + x.messages!, 0);
+        expect(r.verified!.messages, what).toBeGreaterThan(timed);
+        expect(typeof r.verified!.checksum, what).toBe('number');
+        expect(r.msgsPerSec!.median, what).toBeGreaterThan(0);
+      } else if (r.workload === 'latency') {
+        expect(r.reps[0]!.count, what).toBeGreaterThanOrEqual(matrix.timing.minRoundTrips);
+        expect(r.verified!.messages, what).toBeGreaterThanOrEqual(matrix.timing.minRoundTrips * matrix.timing.reps);
+        expect(r.medianNs!.median, what).toBeGreaterThan(0);
+      } else {
+        expect(r.bytesPerSec!.median, what).toBeGreaterThan(0);
+      }
+    }
+
+    // With a C compiler (CI builds the addon, so it has one) the ceiling ran too.
+    if (report.ceiling.available) {
+      for (const c of ['c-pipe', 'c-socket', 'c-shm']) expect(report.results.some((r) => r.transport === c), c).toBe(true);
+    } else {
+      expect(report.ceiling.note).toMatch(/compiler|not requested/);
+    }
+  });
+
+  it('rejects an unknown transport with a usage error', async () => {
+    const { code, stderr } = await within(20_000, 'bench --transports nope', runHarness(['--transports', 'nope', '--out', out]));
+    expect(code).toBe(2);
+    expect(stderr).toContain('unknown transport');
+  });
+
+  it('fails loudly, and reports no figure, when a transport loses a message', { timeout: 40_000 }, async () => {
+    const env = { ...process.env, POSIX_IPC_BENCH_TRANSPORTS: 'benchmarks/testing/lossy.ts' };
+    const args = ['--transports', 'lossy', '--sizes', '64', '--latency-sizes', '64', '--duration', '20', '--warmup', '10', '--reps', '1', '--no-ceiling', '--json', '--out', out];
+    const { code, stdout } = await within(35_000, 'bench with a lossy transport', runHarness(args, env));
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as Report;
+    // Both stream cells (one message per send, batched) fail; ping-pong is untouched.
+    expect(report.failures.map((f) => `${f.workload}:${f.batch}`).sort()).toEqual(['stream:1', 'stream:1024']);
+    for (const f of report.failures) expect(f.error).toMatch(/VerificationError: message 99: sequence number 100/);
+    expect(report.results.map((r) => r.workload)).toEqual(['latency']);
+  });
+});
+
+describe('verification building blocks', () => {
+  const stream = (size: number, n: number): Uint8Array[] => {
+    const m = new MessageBuffer(size);
+    return Array.from({ length: n }, (_, i) => {
+      m.stamp(i, i === 1 ? 1 : i === n - 1 ? 2 : 0, 0);
+      return m.bytes.slice();
+    });
+  };
+
+  it('accepts an intact stream and agrees with the producer checksum', () => {
+    const size = 9000; // two 4 KiB stamps and a tail
+    const m = new MessageBuffer(size);
+    let cs = 0;
+    const v = new StreamVerifier(size, 1);
+    for (let i = 0; i < 5; i++) {
+      cs = m.stamp(i, i === 1 ? 1 : i === 4 ? 2 : 0, cs);
+      v.check(m.bytes, 0, size);
+    }
+    expect(v.count).toBe(5);
+    expect(v.checksum).toBe(cs);
+    expect(v.reps).toHaveLength(1);
+    // START..END spans 4 messages; the first arrived when the clock started, so 3 were timed.
+    expect(v.reps[0]!.messages).toBe(3);
+  });
+
+  it('rejects a lost message, a corrupted stamp, a truncated tail and a wrong length', () => {
+    const msgs = stream(9000, 4);
+    const lost = new StreamVerifier(9000, 1);
+    lost.check(msgs[0]!, 0, 9000);
+    expect(() => lost.check(msgs[2]!, 0, 9000)).toThrow(VerificationError);
+
+    const stamped = msgs[1]!.slice();
+    stamped[4096]! ^= 1;
+    const v1 = new StreamVerifier(9000, 1);
+    v1.check(msgs[0]!, 0, 9000);
+    expect(() => v1.check(stamped, 0, 9000)).toThrow(/bad stamp at 4096/);
+
+    const tail = msgs[0]!.slice();
+    tail[8996]! ^= 0x80;
+    expect(() => new StreamVerifier(9000, 1).check(tail, 0, 9000)).toThrow(/bad tail word/);
+    expect(() => new StreamVerifier(9000, 1).check(msgs[0]!, 0, 8999)).toThrow(/8999 bytes/);
+  });
+
+  it('reassembles frames split anywhere across chunks', () => {
+    const msgs = stream(100, 20);
+    const wire = encodeFrames(msgs);
+    for (const step of [1, 3, 7, 104, 250, wire.length]) {
+      const v = new StreamVerifier(100, 1);
+      const parser = new FrameParser(v.onMessage, 100);
+      for (let off = 0; off < wire.length; off += step) parser.push(wire.subarray(off, off + step));
+      expect(v.count, `chunks of ${step}`).toBe(20);
+      expect(parser.idle).toBe(true);
+    }
+    const p = new FrameParser(() => {}, 100);
+    const big = Buffer.alloc(8);
+    big.writeUInt32LE(101, 0);
+    expect(() => p.push(big)).toThrow(VerificationError);
+  });
+
+  it('moves frames through the SharedArrayBuffer ring across the end of the buffer and the u32 counter wrap', async () => {
+    const sab = createRing(4096);
+    const ctrl = new Int32Array(sab);
+    const start = (2 ** 32 - 40) | 0; // 40 bytes before both the buffer end and the counter wrap
+    Atomics.store(ctrl, TAIL, start);
+    Atomics.store(ctrl, HEAD, start);
+    const w = new RingWriter(sab);
+    const r = new RingReader(sab, 100);
+    const msgs = stream(100, 30);
+    const v = new StreamVerifier(100, 1);
+    w.sendMany(msgs.slice(0, 3));
+    w.send(msgs[3]!);
+    w.sendMany(msgs.slice(4, 30)); // 30 frames of 112 B, padding and END: under 4 KiB
+    w.close();
+    await r.consume(v.onMessage);
+    expect(v.count).toBe(30);
+    expect(Atomics.load(ctrl, HEAD)).toBe(Atomics.load(ctrl, TAIL));
+  });
+
+  /** A bounded in-process queue with the channel API's shape: what a posix-ipc channel adapter sees. */
+  class Queue {
+    private q: Uint8Array[] = [];
+    private closed = false;
+    private waiter: (() => void) | undefined;
+    constructor(private readonly cap: number) {}
+    private wake(): void {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.();
+    }
+    trySend(m: Uint8Array): boolean {
+      if (this.q.length >= this.cap) return false;
+      this.q.push(m.slice());
+      this.wake();
+      return true;
+    }
+    async send(m: Uint8Array): Promise<void> {
+      while (this.q.length >= this.cap) await new Promise((r) => setTimeout(r, 0));
+      this.trySend(m);
+    }
+    close(): void {
+      this.closed = true;
+      this.wake();
+    }
+    tryReceive(): Uint8Array | undefined {
+      return this.q.shift();
+    }
+    async receive(): Promise<Uint8Array | undefined> {
+      for (;;) {
+        const m = this.q.shift();
+        if (m) return m;
+        if (this.closed) return undefined;
+        await new Promise<void>((r) => (this.waiter = r));
+      }
+    }
+  }
+
+  it('drives a channel-shaped Sender/Receiver through the adapters, fast paths or not', async () => {
+    const timing = { warmupMs: 2, durationMs: 5, reps: 2, minRoundTrips: 1 };
+    for (const fast of [true, false]) {
+      const q = new Queue(8);
+      const sender = senderFromChannel(fast ? q : { send: (m) => q.send(m), close: () => q.close() });
+      const receiver = fast
+        ? receiverFromChannel(q)
+        : receiverInto(64, async (buf) => {
+            const m = await q.receive();
+            if (!m) return undefined;
+            buf.set(m);
+            return m.length;
+          });
+      const [sent, got] = await Promise.all([produceStream(sender, 64, 1, timing), consumeStream(receiver, 64, 1, timing)]);
+      expect(got.messages).toBe(sent.messages);
+      expect(got.checksum).toBe(sent.checksum);
+      expect(got.reps).toHaveLength(2);
+    }
+  });
+});
