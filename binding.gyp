@@ -18,7 +18,8 @@
         "native/binding/semaphore.cc",
         "native/binding/shared_memory.cc",
         "native/binding/futex.cc",
-        "native/binding/unnamed_semaphore.cc"
+        "native/binding/unnamed_semaphore.cc",
+        "native/binding/teardown.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
