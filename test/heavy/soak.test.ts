@@ -1,0 +1,20 @@
+// The heavy load suite (`npm run test:heavy`): the model-based soak on every
+// transport with many more runs and commands, and 1,024 channels at once.
+import { describe, expect, it } from 'vitest';
+
+import { TRANSPORTS } from '../channel-transports.js';
+import { manyChannels, soak } from '../soak-model.js';
+
+describe('1,024 channels at once', () => {
+  it('all carry checksummed traffic, on every transport, at the same time', async () => {
+    const { peakFds } = await manyChannels(1024);
+    expect(peakFds).toBeGreaterThanOrEqual(2048);
+  }, 300_000);
+});
+
+describe('model-based soak', () => {
+  it.each(TRANSPORTS)('%s: no loss, duplication, reordering or corruption', async (transport) => {
+    const result = await soak(transport, 15, 60);
+    expect(result.runs).toBe(15);
+  }, 900_000);
+});
