@@ -3,7 +3,7 @@
 // and names are back to where they were. Shared by the default suite
 // (hardening-leaks.test.ts, few cycles) and the heavy one (heavy/leaks.test.ts).
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -142,7 +142,10 @@ async function closeDuplex(d: Duplex<Uint8Array>): Promise<void> {
  */
 export function defineLeakCycles(n: number, spawns = n): void {
   afterAll(() => {
-    expect(tagged()).toEqual([]);
+    // Removed either way, so that a failing test does not leave names to the next run.
+    const left = tagged();
+    for (const p of left) rmSync(p, { force: true });
+    expect(left).toEqual([]);
   });
 
   describe(`${n} create/close cycles return descriptors, mappings and names to their baseline`, () => {
@@ -261,26 +264,29 @@ export function defineLeakCycles(n: number, spawns = n): void {
       mkfifo(fifoPath);
       const server = UnixServer.listen(sockPath);
       const chan = await openShmReceiver(chanName, { create: true, capacity: 4096 });
-      await cycles(n, async () => {
-        await expectCode(() => SharedMemory.open(shmName, { create: 'exclusive', size: 4096 }), 'EEXIST', 'shm_open');
-        await expectCode(() => Semaphore.open(semName, { create: 'exclusive' }), 'EEXIST', 'sem_open');
-        await expectCode(() => mkfifo(fifoPath), 'EEXIST', 'mkfifo');
-        await expectCode(openFifoReceiver(fifoPath, { create: true }), 'EEXIST', 'mkfifo');
-        await expectCode(openFifoSender(fifoPath, { create: true, timeoutMs: 0 }), 'EEXIST', 'mkfifo');
-        await expectCode(() => UnixServer.listen(sockPath), 'EADDRINUSE', 'bind');
-        await expectCode(openShmSender(chanName, { create: true, capacity: 4096 }), 'EEXIST', 'shm_open');
-      });
-      // The objects that exist were not touched by the failed creates.
-      for (const p of [fifoPath, sockPath, `/dev/shm${chanName}`, `/dev/shm${shmName}`, `/dev/shm/sem.${semName.slice(1)}`]) {
-        expect(existsSync(p)).toBe(true);
+      try {
+        await cycles(n, async () => {
+          await expectCode(() => SharedMemory.open(shmName, { create: 'exclusive', size: 4096 }), 'EEXIST', 'shm_open');
+          await expectCode(() => Semaphore.open(semName, { create: 'exclusive' }), 'EEXIST', 'sem_open');
+          await expectCode(() => mkfifo(fifoPath), 'EEXIST', 'mkfifo');
+          await expectCode(openFifoReceiver(fifoPath, { create: true }), 'EEXIST', 'mkfifo');
+          await expectCode(openFifoSender(fifoPath, { create: true, timeoutMs: 0 }), 'EEXIST', 'mkfifo');
+          await expectCode(() => UnixServer.listen(sockPath), 'EADDRINUSE', 'bind');
+          await expectCode(openShmSender(chanName, { create: true, capacity: 4096 }), 'EEXIST', 'shm_open');
+        });
+        // The objects that exist were not touched by the failed creates.
+        for (const p of [fifoPath, sockPath, `/dev/shm${chanName}`, `/dev/shm${shmName}`, `/dev/shm/sem.${semName.slice(1)}`]) {
+          expect(existsSync(p)).toBe(true);
+        }
+      } finally {
+        chan.close();
+        SharedMemory.unlink(chanName); // no peer came: the creator would remove it only at exit
+        server.close();
+        unlinkSync(fifoPath);
+        sem.close();
+        shm.unlink();
+        shm.close();
       }
-      chan.close();
-      SharedMemory.unlink(chanName); // no peer came: the creator would remove it only at exit
-      server.close();
-      unlinkSync(fifoPath);
-      sem.close();
-      shm.unlink();
-      shm.close();
     });
 
     it('an open of a name that does not exist: ENOENT, or ETIMEDOUT for a channel that waits for it', async () => {
@@ -299,38 +305,44 @@ export function defineLeakCycles(n: number, spawns = n): void {
       const server = UnixServer.listen(sockPath, { backlog: 1 });
       // Linux queues backlog + 1 connections; later ones find the backlog full.
       const queued = await Promise.all([connectUnix(sockPath), connectUnix(sockPath)]);
-      await cycles(n, async () => {
-        await expectCode(openFifoSender(path('late'), { create: true, timeoutMs: 1 }), 'ETIMEDOUT', 'open');
-        await expectCode(openFifoSender(path('late'), { create: true, signal: AbortSignal.abort() }), 'ABORT_ERR');
-        await expectCode(openShmReceiver(name('late'), { timeoutMs: 1 }), 'ETIMEDOUT', 'shm_open');
-        await expectCode(connectUnix(sockPath, { timeoutMs: 1 }), 'ETIMEDOUT', 'connect');
-        await expectCode(connectUnix(sockPath, { signal: AbortSignal.abort() }), 'ABORT_ERR');
-      });
-      for (const d of queued) await closeDuplex(d);
-      server.close();
+      try {
+        await cycles(n, async () => {
+          await expectCode(openFifoSender(path('late'), { create: true, timeoutMs: 1 }), 'ETIMEDOUT', 'open');
+          await expectCode(openFifoSender(path('late'), { create: true, signal: AbortSignal.abort() }), 'ABORT_ERR');
+          await expectCode(openShmReceiver(name('late'), { timeoutMs: 1 }), 'ETIMEDOUT', 'shm_open');
+          await expectCode(connectUnix(sockPath, { timeoutMs: 1 }), 'ETIMEDOUT', 'connect');
+          await expectCode(connectUnix(sockPath, { signal: AbortSignal.abort() }), 'ABORT_ERR');
+        });
+      } finally {
+        for (const d of queued) await closeDuplex(d);
+        server.close();
+      }
     });
 
     it('bad options after (or before) a resource would be acquired: nothing is left open', async () => {
       const fifoPath = path('opts');
       const sockPath = path('opts');
       const server = UnixServer.listen(sockPath);
-      await cycles(n, async () => {
-        await expectInvalid(() => pipeChannel(BAD_CODEC), TypeError);
-        await expectInvalid(openFifoReceiver(fifoPath, { ...BAD_CODEC, create: true }), TypeError);
-        await expectInvalid(openFifoSender(fifoPath, { ...BAD_CODEC, create: true, timeoutMs: 0 }), TypeError);
-        await expectInvalid(connectUnix(sockPath, BAD_CODEC), TypeError);
-        await expectInvalid(() => UnixServer.listen(path('opts'), BAD_CODEC), TypeError);
-        await expectInvalid(openShmReceiver(name('opts'), { ...BAD_CODEC, create: true }), TypeError);
-        await expectInvalid(() => SharedMemory.open(name('opts'), { create: 'exclusive', size: -1 }), RangeError);
-        await expectInvalid(() => Semaphore.open(name('opts'), { create: 'exclusive', initialValue: -1 }), RangeError);
-        // A descriptor handed to a channel constructor that throws stays the caller's, untouched.
-        const [a, b] = socketPair();
-        await expectInvalid(() => duplexFromFd(a, BAD_CODEC), TypeError);
-        closeSync(a);
-        closeSync(b);
-      });
-      expect(existsSync(fifoPath)).toBe(false);
-      server.close();
+      try {
+        await cycles(n, async () => {
+          await expectInvalid(() => pipeChannel(BAD_CODEC), TypeError);
+          await expectInvalid(openFifoReceiver(fifoPath, { ...BAD_CODEC, create: true }), TypeError);
+          await expectInvalid(openFifoSender(fifoPath, { ...BAD_CODEC, create: true, timeoutMs: 0 }), TypeError);
+          await expectInvalid(connectUnix(sockPath, BAD_CODEC), TypeError);
+          await expectInvalid(() => UnixServer.listen(path('opts'), BAD_CODEC), TypeError);
+          await expectInvalid(openShmReceiver(name('opts'), { ...BAD_CODEC, create: true }), TypeError);
+          await expectInvalid(() => SharedMemory.open(name('opts'), { create: 'exclusive', size: -1 }), RangeError);
+          await expectInvalid(() => Semaphore.open(name('opts'), { create: 'exclusive', initialValue: -1 }), RangeError);
+          // A descriptor handed to a channel constructor that throws stays the caller's, untouched.
+          const [a, b] = socketPair();
+          await expectInvalid(() => duplexFromFd(a, BAD_CODEC), TypeError);
+          closeSync(a);
+          closeSync(b);
+        });
+        expect(existsSync(fifoPath)).toBe(false);
+      } finally {
+        server.close();
+      }
     });
 
     it(`a spawn that fails (missing program, bad working directory) leaves no descriptor or child (${spawns} cycles)`, async () => {
