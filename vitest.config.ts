@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
@@ -7,6 +7,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     include: ['test/**/*.test.ts'],
+    // The heavy suite runs on its own: `npm run test:heavy` (vitest.heavy.config.ts).
+    exclude: [...configDefaults.exclude, 'test/heavy/**'],
     setupFiles: ['test/setup/leak-check.ts'],
     globalSetup: ['test/setup/global-leak-gate.ts'],
     testTimeout: 20_000,

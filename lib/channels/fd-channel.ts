@@ -6,7 +6,7 @@
 import { validateFd } from '../errors.js';
 import { native } from '../internal/native.js';
 import { FdEndpoint } from './fd-endpoint.js';
-import { StreamReceiver, StreamSender, type StreamChannelOptions } from './stream-channel.js';
+import { StreamReceiver, StreamSender, validateStreamOptions, type StreamChannelOptions } from './stream-channel.js';
 import type { ChannelOptions } from './types.js';
 
 /** Both directions of a connected socket: a sender and a receiver on one descriptor. */
@@ -27,11 +27,13 @@ export interface Duplex<Out, In = Out> {
  * const tx = senderFromFd(3, { codec: codecs.json });
  */
 export function senderFromFd<T = Uint8Array>(fd: number, options?: StreamChannelOptions<T>): StreamSender<T> {
+  validateStreamOptions(options);
   return new StreamSender<T>(new FdEndpoint(validateFd(fd), 1), options, false);
 }
 
 /** A receiver reading from `fd`. Takes ownership of the descriptor, like {@link senderFromFd}. */
 export function receiverFromFd<T = Uint8Array>(fd: number, options?: ChannelOptions<T>): StreamReceiver<T> {
+  validateStreamOptions(options);
   return new StreamReceiver<T>(new FdEndpoint(validateFd(fd), 1), options);
 }
 
@@ -45,7 +47,10 @@ export function duplexFromFd<Out = Uint8Array, In = Out>(
   fd: number,
   options?: StreamChannelOptions<Out> & { receive?: ChannelOptions<In> },
 ): Duplex<Out, In> {
-  const ep = new FdEndpoint(validateFd(fd), 2);
+  validateFd(fd);
+  validateStreamOptions(options);
+  if (options?.receive !== undefined) validateStreamOptions(options.receive);
+  const ep = new FdEndpoint(fd, 2);
   const sender = new StreamSender<Out>(ep, options, true);
   const receiver = new StreamReceiver<In>(ep, (options?.receive ?? options) as ChannelOptions<In> | undefined, { shutdownOnClose: true });
   return makeDuplex(sender, receiver);
@@ -79,6 +84,7 @@ export function socketPair(): readonly [number, number] {
  * {@link senderFromFd}/{@link receiverFromFd} for that).
  */
 export function pipeChannel<T = Uint8Array>(options?: StreamChannelOptions<T>): { sender: StreamSender<T>; receiver: StreamReceiver<T> } {
+  validateStreamOptions(options); // before the pipe exists: nothing to close on a throw
   const [r, w] = native.pipe(true, true, true);
   return { receiver: receiverFromFd<T>(r, options), sender: senderFromFd<T>(w, options) };
 }

@@ -24,6 +24,9 @@ export class FdEndpoint {
     this.fd = fd;
     this.#users = users;
     native.setNonBlocking(fd, true);
+    // Closed by the environment's teardown if no close() comes first (a
+    // terminated worker thread runs no JavaScript).
+    native.ownFd(fd);
   }
 
   get closed(): boolean {
@@ -74,6 +77,7 @@ export class FdEndpoint {
   /** Stops watching and gives the descriptor back, open, to the caller. */
   detach(): number {
     this.#shutdown();
+    native.disownFd(this.fd);
     return this.fd;
   }
 
@@ -91,6 +95,7 @@ export class FdEndpoint {
     if (this.#closed) return;
     if (--this.#users > 0) return;
     this.#shutdown();
+    native.disownFd(this.fd);
     native.close(this.fd);
   }
 }

@@ -7,7 +7,8 @@ import { mkfifo, openFifo, type OpenFifoOptions } from '../fd.js';
 import { unlinkSync } from 'node:fs';
 import { removeAtExit } from '../internal/cleanup.js';
 import { FdEndpoint } from './fd-endpoint.js';
-import { StreamReceiver, StreamSender, type StreamChannelOptions } from './stream-channel.js';
+import { native } from '../internal/native.js';
+import { StreamReceiver, StreamSender, validateStreamOptions, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of {@link openFifoSender} and {@link openFifoReceiver}. */
 export interface FifoChannelOptions<T> extends StreamChannelOptions<T>, Omit<OpenFifoOptions, 'nonBlocking'> {
@@ -26,17 +27,31 @@ function prepare(path: unknown, options: unknown): { path: string; create: boole
   const opts = validateOptions(options);
   const create = opts.create === undefined ? false : validateBoolean(opts.create, 'options.create');
   const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
+  // Before the FIFO is made or opened: bad options leave nothing behind.
+  validateStreamOptions(opts);
   return { path: p, create, mode, opts };
 }
 
 function unlinker(path: string): () => void {
-  return removeAtExit(`fifo:${path}`, () => {
+  const remove = (): void => {
     try {
       unlinkSync(path);
     } catch (err) {
       if (!isSystemError(err, 'ENOENT')) throw err;
     }
-  });
+  };
+  return removeAtExit(`fifo:${path}`, remove, { kind: 'file', name: path });
+}
+
+/** Wraps a freshly opened `fd`, closing it if the wrapping throws. */
+function adopt<E>(fd: number, make: () => E): E {
+  try {
+    return make();
+  } catch (err) {
+    native.disownFd(fd);
+    native.close(fd);
+    throw err;
+  }
 }
 
 /**
@@ -49,7 +64,7 @@ export async function openFifoSender<T = Uint8Array>(path: string, options?: Fif
   const remove = create ? (mkfifo(p, mode), unlinker(p)) : undefined;
   try {
     const fd = await openFifo(p, 'w', { timeoutMs: opts.timeoutMs as number | undefined, signal: opts.signal as AbortSignal | undefined });
-    return new StreamSender<T>(new FdEndpoint(fd, 1), options, false, remove);
+    return adopt(fd, () => new StreamSender<T>(new FdEndpoint(fd, 1), options, false, remove));
   } catch (err) {
     remove?.();
     throw err;
@@ -65,7 +80,7 @@ export async function openFifoReceiver<T = Uint8Array>(path: string, options?: F
   const remove = create ? (mkfifo(p, mode), unlinker(p)) : undefined;
   try {
     const fd = await openFifo(p, 'r');
-    return new StreamReceiver<T>(new FdEndpoint(fd, 1), options, { onClose: remove, awaitWriter: true });
+    return adopt(fd, () => new StreamReceiver<T>(new FdEndpoint(fd, 1), options, { onClose: remove, awaitWriter: true }));
   } catch (err) {
     remove?.();
     throw err;

@@ -98,12 +98,23 @@ function corruptHeader(detail: string): ChannelError {
   return new ChannelError('ERR_CHANNEL_CORRUPT', `The shared ring is corrupt: ${detail}`);
 }
 
-/** True when a segment left at `name` has no live creator or attached process. */
+/**
+ * True when a segment left at `name` has no live creator or attached process.
+ * This process counts as a user while an end it attached is still open, or
+ * while it created the segment and has not attached an end yet: a second
+ * creation in the same process must fail with EEXIST like one elsewhere.
+ */
 function isStale(shm: SharedMemory): boolean {
   if (shm.size < segmentSize(64)) return true;
   const h = headerWords(shm.buffer);
-  const pids = [h[I_CREATOR_PID]!, h[I_PRODUCER_PID]!, h[I_CONSUMER_PID]!];
-  return !pids.some((pid) => pid !== process.pid && isAlive(pid));
+  const others = [h[I_CREATOR_PID]!, h[I_PRODUCER_PID]!, h[I_CONSUMER_PID]!].filter((pid) => pid !== process.pid);
+  if (others.some(isAlive)) return false;
+  const mine = [
+    [I_PRODUCER_PID, I_PRODUCER_CLOSED],
+    [I_CONSUMER_PID, I_CONSUMER_CLOSED],
+  ].filter(([pid]) => Atomics.load(h, pid!) === process.pid);
+  if (mine.some(([, closed]) => Atomics.load(h, closed!) === 0)) return false;
+  return !(h[I_CREATOR_PID] === process.pid && mine.length === 0);
 }
 
 /**
@@ -240,7 +251,7 @@ class ShmEnd {
       this.#unlinkQuietly();
     } else {
       const nonce = opened.nonce ?? 0;
-      this.#removeName = removeAtExit(`shm-channel:${name}:${nonce}`, () => unlinkIfOurs(name, nonce));
+      this.#removeName = removeAtExit(`shm-channel:${name}:${nonce}`, () => unlinkIfOurs(name, nonce), { kind: 'shm', name });
     }
   }
 

@@ -36,6 +36,19 @@ function resolveMax(opts: Record<string, unknown>): number {
     : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 0, 2 ** 32 - 1);
 }
 
+/**
+ * Checks stream channel options the way the ends' constructors do. Callers
+ * run it before they acquire a descriptor, so bad options throw with nothing
+ * to clean up.
+ * @internal
+ */
+export function validateStreamOptions(options: unknown): void {
+  const opts = validateOptions(options);
+  validateCodec(opts.codec);
+  resolveMax(opts);
+  if (opts.highWaterMark !== undefined) validateInteger(opts.highWaterMark, 'options.highWaterMark', 1);
+}
+
 function peerGone(cause: unknown): ChannelError {
   return new ChannelError('ERR_CHANNEL_PEER_GONE', 'The peer closed the channel or exited', { cause });
 }

@@ -3,7 +3,8 @@
  * clients; each connection is a {@link Duplex} (a sender and a receiver).
  * @module
  */
-import { unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import {
   abortError,
@@ -21,7 +22,7 @@ import { removeAtExit } from '../internal/cleanup.js';
 import { native } from '../internal/native.js';
 import { FdEndpoint } from './fd-endpoint.js';
 import { duplexFromFd, type Duplex } from './fd-channel.js';
-import type { StreamChannelOptions } from './stream-channel.js';
+import { validateStreamOptions, type StreamChannelOptions } from './stream-channel.js';
 
 /** The longest socket path (`sun_path` less its terminating NUL): 107 bytes on Linux, 103 on macOS. */
 export const MAX_SOCKET_PATH = process.platform === 'darwin' ? 103 : 107;
@@ -59,7 +60,7 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
     this.path = path;
     this.#ep = new FdEndpoint(fd, 1);
     this.#options = options;
-    this.#remove = removeAtExit(`unix:${path}`, () => removeSocketFile(path));
+    this.#remove = removeAtExit(`unix:${path}`, () => removeSocketFile(path), { kind: 'file', name: path });
   }
 
   /** Binds and listens at `path`. Throws `EADDRINUSE` when a live server has it, `EACCES`, `ENOENT` (no directory). */
@@ -68,6 +69,8 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
     const opts = validateOptions(options);
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
     const backlog = opts.backlog === undefined ? 128 : validateInteger(opts.backlog, 'options.backlog', 1, 65535);
+    // Checked now, not at each accept(): every connection would fail (and its descriptor with it).
+    validateStreamOptions(opts);
     let fd: number;
     try {
       fd = native.unixListen(p, backlog, mode);
@@ -86,7 +89,7 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
       if (this.#closed) throw closedError('UnixServer');
       if (signal?.aborted) throw abortError(signal);
       const fd = native.unixAccept(this.#ep.fd);
-      if (fd !== -1) return duplexFromFd<T>(fd, this.#options);
+      if (fd !== -1) return adopt(fd, () => duplexFromFd<T>(fd, this.#options));
       const ready = this.#ep.readable();
       if (signal) {
         await new Promise<void>((resolve, reject) => {
@@ -137,8 +140,28 @@ function removeSocketFile(path: string): void {
   }
 }
 
-/** True when a socket file exists at `path` but nobody accepts connections on it. */
+/** Wraps a fresh descriptor, closing it if the wrapping throws. */
+function adopt<E>(fd: number, make: () => E): E {
+  try {
+    return make();
+  } catch (err) {
+    native.disownFd(fd);
+    native.close(fd);
+    throw err;
+  }
+}
+
+/**
+ * True when a socket file exists at `path` but nobody accepts connections on
+ * it. Anything that is not a socket (a regular file answers ECONNREFUSED too)
+ * is never stale: listen() must not remove someone's file.
+ */
 function isStaleSocket(path: string): boolean {
+  try {
+    if (!lstatSync(path).isSocket()) return false;
+  } catch {
+    return false; // gone meanwhile: listen() fails again and reports it
+  }
   try {
     const [fd] = native.unixConnect(path);
     native.close(fd);
@@ -155,36 +178,80 @@ export interface ConnectUnixOptions<T> extends StreamChannelOptions<T> {
   signal?: AbortSignal;
 }
 
+/** First and longest pause between connection attempts while a server's backlog is full. */
+const RETRY_FIRST_MS = 1;
+const RETRY_MAX_MS = 50;
+
 /**
  * Connects to a {@link UnixServer}. Throws `ENOENT` (no such path),
- * `ECONNREFUSED` (nobody listens), `EACCES`.
+ * `ECONNREFUSED` (nobody listens), `EACCES`. While the server's backlog is
+ * full (Linux answers `EAGAIN`: the kernel queues nothing), the connection is
+ * retried with backoff until `timeoutMs` passes (`ETIMEDOUT`, syscall
+ * `connect`) or `signal` aborts.
  */
 export async function connectUnix<T = Uint8Array>(path: string, options?: ConnectUnixOptions<T>): Promise<Duplex<T>> {
   const p = validateSocketPath(path);
   const opts = validateOptions(options);
   const timeoutMs = validateTimeout(opts.timeoutMs);
   const signal = validateAbortSignal(opts.signal);
-  const [fd, inProgress] = native.unixConnect(p);
-  if (inProgress) {
-    // The backlog was full: wait for the connection to complete.
-    const ep = new FdEndpoint(fd, 1);
-    let timer: NodeJS.Timeout | undefined;
+  validateStreamOptions(opts); // before a socket exists
+  const deadline = performance.now() + timeoutMs;
+  let pause = RETRY_FIRST_MS;
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    let fd: number;
+    let inProgress: boolean;
     try {
-      await Promise.race([
-        ep.writable(),
-        new Promise<never>((_, reject) => {
-          if (timeoutMs !== Infinity) timer = setTimeout(() => reject(systemError('ETIMEDOUT', 'connect', p)), timeoutMs);
-          signal?.addEventListener('abort', () => reject(abortError(signal)), { once: true });
-        }),
-      ]);
-      native.finishConnect(fd);
+      [fd, inProgress] = native.unixConnect(p);
     } catch (err) {
-      ep.release();
-      throw err;
-    } finally {
-      clearTimeout(timer);
+      if (!isSystemError(err, 'EAGAIN')) throw err;
+      const left = deadline - performance.now();
+      if (left <= 0) throw systemError('ETIMEDOUT', 'connect', p, "the server's backlog stayed full");
+      try {
+        await delay(Math.min(pause, left), undefined, signal ? { signal } : undefined);
+      } catch {
+        throw abortError(signal!);
+      }
+      pause = Math.min(pause * 2, RETRY_MAX_MS);
+      continue;
     }
-    return duplexFromFd<T>(ep.detach(), options);
+    if (!inProgress) return adopt(fd, () => duplexFromFd<T>(fd, options));
+    return finishConnecting<T>(fd, p, deadline, signal, options);
   }
-  return duplexFromFd<T>(fd, options);
+}
+
+/** A connection the kernel completes later (EINPROGRESS, as macOS may answer): wait until writable. */
+async function finishConnecting<T>(
+  fd: number,
+  path: string,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  options: ConnectUnixOptions<T> | undefined,
+): Promise<Duplex<T>> {
+  const ep = new FdEndpoint(fd, 1);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    await Promise.race([
+      ep.writable(),
+      new Promise<never>((_, reject) => {
+        const left = deadline - performance.now();
+        if (left !== Infinity) timer = setTimeout(() => reject(systemError('ETIMEDOUT', 'connect', path)), Math.max(0, left));
+        if (signal) {
+          onAbort = () => reject(abortError(signal));
+          if (signal.aborted) onAbort();
+          else signal.addEventListener('abort', onAbort, { once: true });
+        }
+      }),
+    ]);
+    native.finishConnect(fd);
+  } catch (err) {
+    ep.release();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+  const connected = ep.detach();
+  return adopt(connected, () => duplexFromFd<T>(connected, options));
 }

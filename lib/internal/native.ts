@@ -59,6 +59,9 @@ export interface NativeBinding {
   finishConnect(fd: number): void;
   socketPair(): [number, number];
   shutdown(fd: number, read: boolean, write: boolean): void;
+  /** The environment's teardown closes `fd` unless disownFd(fd) came first (channel descriptors). */
+  ownFd(fd: number): void;
+  disownFd(fd: number): void;
 
   // process.cc
   /** fdMap is flat: [childFd, parentFd, ...]; cwd '' keeps the parent's. Returns [handle, pid]. */
@@ -114,6 +117,15 @@ export interface NativeBinding {
   unnamedSemGetValue(handle: ShmHandle, byteOffset: number): number;
   unnamedSemWaitSync(handle: ShmHandle, byteOffset: number, timeoutMs: number): number;
   unnamedSemWait(handle: ShmHandle, byteOffset: number, timeoutMs: number, callback: WaitCallback): WaitHandle;
+
+  // teardown.cc — kind 0: a file path (FIFO, socket), 1: a shared-memory name.
+  /**
+   * Removes `name` when this environment is torn down (a terminated worker),
+   * if it still names the object it names now. Returns an id, or 0 when the
+   * name does not exist.
+   */
+  unlinkAtTeardown(kind: 0 | 1, name: string): number;
+  cancelUnlinkAtTeardown(id: number): void;
 }
 
 /** A sem_open() handle (native/binding/semaphore.cc). */

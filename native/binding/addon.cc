@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitSharedMemory(env, exports);
   binding::InitFutex(env, exports);
   binding::InitUnnamedSemaphore(env, exports);
+  binding::InitTeardown(env, exports);
   return exports;
 }
 

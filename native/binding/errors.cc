@@ -1,5 +1,6 @@
 #include "errors.h"
 
+#include <sys/resource.h>
 #include <uv.h>
 
 #include <cerrno>
@@ -22,6 +23,34 @@ static const char* ExtraErrnoName(int err) {
   }
 }
 
+static std::string Limit(int resource) {
+  struct rlimit rl;
+  if (getrlimit(resource, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return "";
+  return " = " + std::to_string(static_cast<unsigned long long>(rl.rlim_cur));
+}
+
+// Which limit a resource error hit, appended to the message: "too many open
+// files" alone does not say that a limit was reached, nor which one to raise.
+static std::string LimitHint(int err, const char* syscall) {
+  const std::string call = syscall != nullptr ? syscall : "";
+  switch (err) {
+    case EMFILE:
+      return " (the per-process descriptor limit, RLIMIT_NOFILE" + Limit(RLIMIT_NOFILE) + ")";
+    case ENFILE:
+      return " (the system-wide descriptor limit, fs.file-max)";
+    case ENOMEM:
+      if (call == "mmap" || call == "sem_open") {
+        return " (the per-process mapping limit, vm.max_map_count, or the address-space limit, RLIMIT_AS)";
+      }
+      return "";
+    case EAGAIN:
+      if (call == "fork") return " (the per-user process limit, RLIMIT_NPROC" + Limit(RLIMIT_NPROC) + ")";
+      return "";
+    default:
+      return "";
+  }
+}
+
 Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path) {
   // libuv's codes are the negated errno on Unix, so its tables give the same
   // names and descriptions Node prints for its own errors.
@@ -35,6 +64,7 @@ Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path)
   }
   std::string message = code + ": " + text + ", " + (s.syscall ? s.syscall : "unknown");
   if (path != nullptr) message += std::string(" '") + path + "'";
+  message += LimitHint(s.err, s.syscall);
   Napi::Error error = Napi::Error::New(env, message);
   Napi::Object obj = error.Value();
   obj.Set("errno", Napi::Number::New(env, uv_code));

@@ -13,5 +13,6 @@ void InitSemaphore(Napi::Env env, Napi::Object exports);
 void InitSharedMemory(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitUnnamedSemaphore(Napi::Env env, Napi::Object exports);
+void InitTeardown(Napi::Env env, Napi::Object exports);
 
 }  // namespace binding

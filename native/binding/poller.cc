@@ -1,6 +1,7 @@
 // FdPoller: readiness of one descriptor from the event loop (uv_poll_t), for
 // the message-passing channels that drive their own non-blocking fds. Reads
 // and writes stay in JavaScript-owned buffers; only "ready" crosses here.
+#include <unistd.h>
 #include <uv.h>
 
 #include <set>
@@ -19,9 +20,11 @@ constexpr int kWritable = 2;
 class FdPoller;
 
 // Pollers still open in an environment, closed at its teardown so no handle
-// outlives its loop.
+// outlives its loop; and the descriptors its channels own (ownFd), closed
+// right after: a terminated worker runs no JavaScript that could close them.
 struct PollerSet {
   std::set<FdPoller*> open;
+  std::set<int> owned;
 };
 
 // Each environment (main thread, each worker) runs on its own thread, so the
@@ -169,6 +172,20 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ownFd(fd): the calling environment owns `fd` until disownFd(fd); its
+// teardown closes it. Nothing else changes: close() stays the owner's job.
+Napi::Value OwnFd(const Napi::CallbackInfo& info) {
+  int fd = ArgInt32(info, 0, "fd");
+  if (tls_pollers != nullptr) tls_pollers->owned.insert(fd);
+  return info.Env().Undefined();
+}
+
+Napi::Value DisownFd(const Napi::CallbackInfo& info) {
+  int fd = ArgInt32(info, 0, "fd");
+  if (tls_pollers != nullptr) tls_pollers->owned.erase(fd);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitPoller(Napi::Env env, Napi::Object exports) {
@@ -179,13 +196,18 @@ void InitPoller(Napi::Env env, Napi::Object exports) {
   exports.Set("finishConnect", Napi::Function::New(env, FinishConnect, "finishConnect"));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
-  // Pollers are closed when the environment is torn down (worker exit).
+  exports.Set("ownFd", Napi::Function::New(env, OwnFd, "ownFd"));
+  exports.Set("disownFd", Napi::Function::New(env, DisownFd, "disownFd"));
+  // Pollers, then owned descriptors, are closed when the environment is torn
+  // down (worker exit): the poll handles first, so that none watches a
+  // descriptor number already closed (and maybe reused).
   tls_pollers = new PollerSet();
   napi_add_env_cleanup_hook(
       env,
       [](void* arg) {
         auto* set = static_cast<PollerSet*>(arg);
         for (FdPoller* p : std::set<FdPoller*>(set->open)) p->CloseHandle();
+        for (int fd : set->owned) close(fd);
         if (tls_pollers == set) tls_pollers = nullptr;
         delete set;
       },

@@ -107,7 +107,10 @@ Status UnixConnect(const char* path, int* out, bool* in_progress) {
   if (!s.ok()) return s;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
     // EINTR on a non-blocking connect: the connection goes on asynchronously.
-    if (errno == EINPROGRESS || errno == EAGAIN || errno == EINTR) {
+    // EAGAIN is not that: Linux answers it when the listener's backlog is
+    // full and queues nothing, so the socket stays unconnected (and would poll
+    // as writable at once). It is reported, and the caller tries again.
+    if (errno == EINPROGRESS || errno == EINTR) {
       *in_progress = true;
     } else {
       s = Status::Fail("connect");

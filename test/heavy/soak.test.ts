@@ -1,0 +1,23 @@
+// The heavy load suite (`npm run test:heavy`): the model-based soak on every
+// transport with many more runs and commands, and 1,024 channels at once.
+import { describe, expect, it } from 'vitest';
+
+import { TRANSPORTS } from '../channel-transports.js';
+import { manyChannels, soak } from '../soak-model.js';
+
+describe('1,024 channels at once', () => {
+  it('all carry checksummed traffic, on every transport, at the same time', async () => {
+    const started = performance.now();
+    const { peakFds } = await manyChannels(1024);
+    console.info(`1,024 channels: ${peakFds} descriptors open at the peak, ${Math.round(performance.now() - started)} ms`);
+    expect(peakFds).toBeGreaterThanOrEqual(2048);
+  }, 300_000);
+});
+
+describe('model-based soak', () => {
+  it.each(TRANSPORTS)('%s: no loss, duplication, reordering or corruption', async (transport) => {
+    const result = await soak(transport, 30, 80);
+    console.info(`soak over ${transport}: ${result.runs} runs, ${result.sessions} relay processes, ${result.messages} messages`);
+    expect(result.runs).toBe(30);
+  }, 900_000);
+});
