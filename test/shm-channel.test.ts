@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { codecs, openShmReceiver, openShmSender, removeStaleShmChannel, SharedMemory } from '../lib/index.js';
+import { DATA_OFFSET } from '../lib/channels/ring.js';
 import { uniqueName, within } from './helpers.js';
 
 const CREATOR = new URL('./fixtures/shm-channel-creator.ts', import.meta.url).pathname;
@@ -103,7 +104,7 @@ describe('shared-memory channel', () => {
     const attacker = SharedMemory.open(name, { create: 'open' });
     const tx = await openShmSender(name);
     await tx.send(new Uint8Array(8));
-    const data = new Uint32Array(attacker.buffer, 256);
+    const data = new Uint32Array(attacker.buffer, DATA_OFFSET);
     data[0] = 4000; // claims 4000 bytes where only 16 were published
     await expect(rx.receive()).rejects.toMatchObject({ code: 'ERR_CHANNEL_CORRUPT' });
     attacker.close();

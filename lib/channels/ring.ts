@@ -10,9 +10,15 @@
  *  16  max message      20  state (0 initialising, 1 ready, 2 poisoned)
  *  24  creator pid      28  creation nonce 32  producer pid  36  consumer pid
  *  40  producer closed  44  consumer closed
- *  64  write index      68  space seq (futex: producer sleeps)   72 producer need
- * 128  read index      132  data seq (futex: consumer sleeps)   136 consumer sleeping
- * 256  data: `capacity` bytes (a power of two)
+ *  64  write index (written by the producer per message)
+ * 128  read index (written by the consumer per message)
+ * 192  producer need   196  space seq (futex: the producer sleeps on it)
+ * 256  consumer sleeping 260 data seq (futex: the consumer sleeps on it)
+ * 320  data: `capacity` bytes (a power of two)
+ *
+ * The sleep words sit on lines of their own, written only around a sleep:
+ * each side reads the other's sleep word after every publish, and that read
+ * must not miss in cache because the other side just wrote its index there.
  *
  * Indices are free-running 32-bit byte counters: position = index & (capacity - 1),
  * bytes in use = (write - read) mod 2^32. A frame is an 8-byte header (u32
@@ -47,7 +53,7 @@ import { ChannelError } from './types.js';
 
 export const MAGIC = 0x43504950; // 'PIPC' little-endian
 export const VERSION = 1;
-export const DATA_OFFSET = 256;
+export const DATA_OFFSET = 320;
 export const FRAME_HEADER = 8;
 const WRAP = 0xffffffff;
 
@@ -69,11 +75,11 @@ export const I_CONSUMER_PID = 9;
 export const I_PRODUCER_CLOSED = 10;
 export const I_CONSUMER_CLOSED = 11;
 const I_WRITE = 16;
-export const I_SPACE_SEQ = 17;
-const I_PRODUCER_NEED = 18;
 const I_READ = 32;
-export const I_DATA_SEQ = 33;
-const I_CONSUMER_SLEEPING = 34;
+const I_PRODUCER_NEED = 48;
+export const I_SPACE_SEQ = 49;
+const I_CONSUMER_SLEEPING = 64;
+export const I_DATA_SEQ = 65;
 
 /** Byte offsets of the futex words, for the native wait and wake. */
 export const SPACE_SEQ_OFFSET = I_SPACE_SEQ * 4;
