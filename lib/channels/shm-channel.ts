@@ -19,10 +19,13 @@
  * @module
  */
 import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import { closedError, isSystemError, systemError, validateAbortSignal, validateBoolean, validateInteger, validateMode, validateOptions, validateTimeout, abortError } from '../errors.js';
 import { futexWait, futexWaitSync, futexWake } from '../futex.js';
+import { sleepSync } from '../fd.js';
 import { removeAtExit } from '../internal/cleanup.js';
+import { die, FAULTS, faultHere } from '../internal/fault.js';
 import { SharedMemory } from '../shm.js';
 import { validateCodec, type Codec } from './codec.js';
 import {
@@ -77,7 +80,8 @@ export interface ShmChannelOptions<T> extends ChannelOptions<T> {
   signal?: AbortSignal;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether the process `pid` exists (`kill(pid, 0)`): a zombie still does. */
+function exists(pid: number): boolean {
   if (pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -85,6 +89,28 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return isSystemError(err, 'EPERM'); // exists, owned by another user
   }
+}
+
+/**
+ * Whether `pid`, which exists, has exited and waits to be reaped. A dead
+ * peer that is our own child stays a zombie while this thread is blocked in
+ * a `...Sync` call (the event loop reaps it), and kill(pid, 0) cannot tell.
+ * Linux only (/proc); elsewhere, or when /proc hides the process, false.
+ */
+function isZombie(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false; // reaped meanwhile (the next look says so), or hidden (hidepid)
+  }
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'Z' || state === 'X';
+}
+
+function isAlive(pid: number): boolean {
+  return exists(pid) && !isZombie(pid);
 }
 
 function peerGone(detail: string): ChannelError {
@@ -95,32 +121,82 @@ function corruptHeader(detail: string): ChannelError {
   return new ChannelError('ERR_CHANNEL_CORRUPT', `The shared ring is corrupt: ${detail}`);
 }
 
-/** True when a segment left at `name` has no live creator or attached process. */
-function isStale(shm: SharedMemory): boolean {
-  if (shm.size < segmentSize(64)) return true;
+/**
+ * What a segment found at a channel's name is: used by a live process,
+ * being created right now, or left behind by the dead.
+ */
+type SegmentStatus = 'live' | 'creating' | 'stale';
+
+function segmentStatus(shm: SharedMemory): SegmentStatus {
+  if (shm.size < segmentSize(64)) return 'stale'; // a creator sizes it whole, in one call: not a ring
   const h = headerWords(shm.buffer);
   const pids = [h[I_CREATOR_PID]!, h[I_PRODUCER_PID]!, h[I_CONSUMER_PID]!];
-  return !pids.some((pid) => pid !== process.pid && isAlive(pid));
+  if (pids.some((pid) => pid !== process.pid && isAlive(pid))) return 'live';
+  // No pid and no header yet: its creator may be between the exclusive
+  // create and its first header store, or may have died there.
+  if (pids.every((pid) => pid === 0) && Atomics.load(h, I_STATE) === STATE_INIT) return 'creating';
+  return 'stale';
+}
+
+/** One look at `name`. A segment never sized (size 0 for 2 s: SharedMemory.open waited) is stale. */
+function lookAt(name: string): SegmentStatus | 'absent' {
+  let shm: SharedMemory;
+  try {
+    shm = SharedMemory.open(name, { create: 'open' });
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return 'absent';
+    if (isSystemError(err, 'EINVAL') && err.syscall === 'mmap') return 'stale';
+    throw err;
+  }
+  try {
+    return segmentStatus(shm);
+  } finally {
+    shm.close();
+  }
+}
+
+/**
+ * One step of the stale-segment clean-up: nothing to do (`'absent'`,
+ * `'live'`), `'removed'`, or `'wait'` and look again. A segment still
+ * 'creating' `INIT_BOUND_MS` after `since` is stale: its creator died before
+ * writing anything.
+ */
+function removeStaleStep(name: string, since: number): 'absent' | 'live' | 'removed' | 'wait' {
+  const status = lookAt(name);
+  if (status === 'absent' || status === 'live') return status;
+  if (status === 'creating' && performance.now() - since <= INIT_BOUND_MS) return 'wait';
+  try {
+    SharedMemory.unlink(name);
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return 'absent'; // someone else removed it first
+    throw err;
+  }
+  return 'removed';
 }
 
 /**
  * Removes a channel's segment if nobody alive uses it (what a `kill -9`
  * leaves). Returns true when it removed one. A live channel is left alone.
+ * A segment whose creator is still writing its header is waited for; one
+ * left without any header (its creator died right after creating it) is
+ * removed once it stayed so for 2 s, so this call may block that long.
  */
 export function removeStaleShmChannel(name: string): boolean {
-  let shm: SharedMemory;
-  try {
-    shm = SharedMemory.open(name, { create: 'open' });
-  } catch (err) {
-    if (isSystemError(err, 'ENOENT')) return false;
-    throw err;
+  const since = performance.now();
+  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+    const step = removeStaleStep(name, since);
+    if (step !== 'wait') return step === 'removed';
+    sleepSync(pause);
   }
-  try {
-    if (!isStale(shm)) return false;
-    SharedMemory.unlink(name);
-    return true;
-  } finally {
-    shm.close();
+}
+
+/** {@link removeStaleShmChannel} for the event loop: waits for a creator without blocking. */
+async function removeStaleShmChannelAsync(name: string): Promise<boolean> {
+  const since = performance.now();
+  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+    const step = removeStaleStep(name, since);
+    if (step !== 'wait') return step === 'removed';
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 
@@ -149,15 +225,16 @@ function unlinkIfOurs(name: string, nonce: number): void {
   }
 }
 
-function createSegment(name: string, capacity: number, mode: number, maxMessage: number): Opened {
+async function createSegment(name: string, capacity: number, mode: number, maxMessage: number): Promise<Opened> {
   for (let attempt = 0; ; attempt++) {
     let shm: SharedMemory;
     try {
       shm = SharedMemory.open(name, { create: 'exclusive', size: segmentSize(capacity), mode });
     } catch (err) {
-      if (!isSystemError(err, 'EEXIST') || attempt > 0 || !removeStaleShmChannel(name)) throw err;
+      if (!isSystemError(err, 'EEXIST') || attempt > 0 || !(await removeStaleShmChannelAsync(name))) throw err;
       continue;
     }
+    if (FAULTS && faultHere('create')) die();
     const nonce = randomInt(1, 2 ** 31 - 1);
     try {
       initRing(shm.buffer, capacity, maxMessage, nonce);
@@ -180,6 +257,10 @@ async function openSegment(name: string, timeoutMs: number, signal: AbortSignal 
     try {
       shm = SharedMemory.open(name, { create: 'open' });
     } catch (err) {
+      if (isSystemError(err, 'EINVAL') && err.syscall === 'mmap') {
+        // SharedMemory.open waited 2 s for a segment of size 0: its creator died before sizing it.
+        throw corruptHeader(`'${name}' was never sized (its creator died?); remove it with removeStaleShmChannel()`);
+      }
       if (!isSystemError(err, 'ENOENT')) throw err;
     }
     if (shm) {
@@ -239,6 +320,7 @@ class ShmEnd {
       const nonce = opened.nonce ?? 0;
       this.#removeName = removeAtExit(`shm-channel:${name}:${nonce}`, () => unlinkIfOurs(name, nonce));
     }
+    if (FAULTS && faultHere('attach')) die();
   }
 
   #unlinkQuietly(): void {
@@ -262,12 +344,27 @@ class ShmEnd {
   peerState(): 'closed' | 'exited' | null {
     if (Atomics.load(this.h, this.#peerClosed) !== 0) return 'closed';
     const pid = Atomics.load(this.h, this.#peerPid);
-    if (pid !== 0 && !isAlive(pid)) {
+    if (pid !== 0 && !this.#peerRunning(pid)) {
       // Re-check the flag: a peer that closed and then exited is a clean close.
       return Atomics.load(this.h, this.#peerClosed) !== 0 ? 'closed' : 'exited';
     }
     return null;
   }
+
+  /**
+   * Whether the peer runs. kill(pid, 0) on every call; the zombie check
+   * reads /proc, so it runs at most once per liveness slice: a peer that
+   * died unreaped is still noticed within about {@link LIVENESS_SLICE_MS}.
+   */
+  #peerRunning(pid: number): boolean {
+    if (!exists(pid)) return false;
+    const now = performance.now();
+    if (now - this.#zombieCheckedAt < LIVENESS_SLICE_MS) return true;
+    this.#zombieCheckedAt = now;
+    return !isZombie(pid);
+  }
+
+  #zombieCheckedAt = -Infinity;
 
   poisoned(): boolean {
     return Atomics.load(this.h, I_STATE) === STATE_POISONED;
@@ -287,6 +384,20 @@ class ShmEnd {
     futexWake(this.shm, wakeOffset, Infinity);
     if (this.#created && this.peerAttached) this.#removeName?.();
     this.shm.close();
+  }
+}
+
+/**
+ * This end's view of the ring. Indices found corrupt once attached close the
+ * end again (closed flag, wake), so the peer is not left waiting for an end
+ * that will never act.
+ */
+function buildRing<R>(end: ShmEnd, make: () => R, wakeIndex: number, wakeOffset: number): R {
+  try {
+    return make();
+  } catch (err) {
+    end.close(wakeIndex, wakeOffset);
+    throw err;
   }
 }
 
@@ -318,7 +429,7 @@ function resolveOpenOptions<T>(options: ShmChannelOptions<T> | undefined): {
 async function openEnd<T>(name: string, options: ShmChannelOptions<T> | undefined) {
   const o = resolveOpenOptions(options);
   const opened = o.create
-    ? createSegment(name, o.capacity, o.mode, o.maxMessageSize ?? maxPayload(o.capacity))
+    ? await createSegment(name, o.capacity, o.mode, o.maxMessageSize ?? maxPayload(o.capacity))
     : await openSegment(name, o.timeoutMs, o.signal);
   return { o, opened };
 }
@@ -370,7 +481,7 @@ export class ShmSender<T> implements Sender<T> {
   constructor(name: string, opened: Opened, codec: Codec<T>, maxMessageSize: number | undefined) {
     const geometry = readGeometry(opened.shm.buffer);
     this.#end = new ShmEnd(name, opened, 'producer');
-    this.#ring = new RingProducer(opened.shm.buffer, this.#end.waker);
+    this.#ring = buildRing(this.#end, () => new RingProducer(opened.shm.buffer, this.#end.waker), I_DATA_SEQ, DATA_SEQ_OFFSET);
     this.#codec = codec;
     this.#max = Math.min(maxMessageSize ?? geometry.maxMessage, geometry.maxMessage);
   }
@@ -565,7 +676,7 @@ export class ShmReceiver<T> implements Receiver<T> {
   /** @internal Use {@link openShmReceiver}. */
   constructor(name: string, opened: Opened, codec: Codec<T>, _maxMessageSize: number | undefined) {
     this.#end = new ShmEnd(name, opened, 'consumer');
-    this.#ring = new RingConsumer(opened.shm.buffer, this.#end.waker);
+    this.#ring = buildRing(this.#end, () => new RingConsumer(opened.shm.buffer, this.#end.waker), I_SPACE_SEQ, SPACE_SEQ_OFFSET);
     this.#codec = codec;
     this.#deferRelease = codec.name === 'bytesView';
   }
