@@ -55,6 +55,8 @@ import { ChannelError, type ChannelOptions, type Receiver, type Sender, type Syn
 
 /** Longest a waiting side goes without checking that its peer is alive. */
 export const LIVENESS_SLICE_MS = 100;
+/** How long a peer seen running is taken to be running without asking the OS again. */
+const PEER_CHECK_MS = 10;
 /** Default ring capacity: 1 MiB. */
 export const DEFAULT_RING_CAPACITY = 1 << 20;
 /** How long an opener waits for a creator to finish writing the header. */
@@ -352,19 +354,22 @@ class ShmEnd {
   }
 
   /**
-   * Whether the peer runs. kill(pid, 0) on every call; the zombie check
-   * reads /proc, so it runs at most once per liveness slice: a peer that
-   * died unreaped is still noticed within about {@link LIVENESS_SLICE_MS}.
+   * Whether the peer's process still runs. The answer "running" is reused
+   * for {@link PEER_CHECK_MS}: kill(pid, 0) costs a system call (over 1 us
+   * through Node) and the zombie check a read of /proc, too much for every
+   * message of a fast path; a dead peer is still noticed within that bound.
    */
   #peerRunning(pid: number): boolean {
-    if (!exists(pid)) return false;
     const now = performance.now();
-    if (now - this.#zombieCheckedAt < LIVENESS_SLICE_MS) return true;
-    this.#zombieCheckedAt = now;
-    return !isZombie(pid);
+    if (pid === this.#runningPid && now - this.#runningSince < PEER_CHECK_MS) return true;
+    const running = isAlive(pid);
+    this.#runningPid = running ? pid : 0;
+    this.#runningSince = now;
+    return running;
   }
 
-  #zombieCheckedAt = -Infinity;
+  #runningPid = 0;
+  #runningSince = 0;
 
   poisoned(): boolean {
     return Atomics.load(this.h, I_STATE) === STATE_POISONED;
