@@ -123,7 +123,7 @@ describe('peer crashes', () => {
       await writer.waitFor('partial');
       writer.child.kill('SIGKILL');
       expect(await within(5000, 'writer', writer.child.exited)).toEqual({ code: null, signal: 'SIGKILL' });
-      for (let i = 0; i < 3; i++) expect(Buffer.compare((await rx.receive())!, crashMessage(i, 1000))).toBe(0);
+      for (let i = 0; i < 3; i++) expect(Buffer.compare((await within(2000, 'whole message', rx.receive()))!, crashMessage(i, 1000))).toBe(0);
       await expect(within(2000, 'torn frame', rx.receive())).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
     } finally {
       rx.close();
@@ -495,8 +495,8 @@ describe('hostile peers', () => {
       }
       // Another channel of this process is untouched.
       for (let i = 0; i < 20; i++) {
-        await healthyTx.send(crashMessage(i, 64));
-        expect(Buffer.compare((await healthyRx.receive())!, crashMessage(i, 64))).toBe(0);
+        await within(2000, 'healthy send', healthyTx.send(crashMessage(i, 64)));
+        expect(Buffer.compare((await within(2000, 'healthy receive', healthyRx.receive()))!, crashMessage(i, 64))).toBe(0);
       }
     } finally {
       await attacker.stop();
