@@ -127,6 +127,67 @@ describe('ring', () => {
     );
   });
 
+  it('the same holds for 64-bit garbage near 2^32 and 2^53, written through Float64Array and BigInt64Array views', () => {
+    const capacity = 1024;
+    // Values whose bit patterns land in two 32-bit words: doubles near 2^32
+    // and 2^53 (the largest exact integers), NaN, infinities, -0, and
+    // 64-bit integers near 2^32, 2^53, 2^63 and 2^64.
+    const doubles = fc.oneof(
+      fc.constantFrom(2 ** 32, 2 ** 32 - 1, 2 ** 32 + 1, 2 ** 53, 2 ** 53 - 1, -(2 ** 53), 2 ** 31, -1, -0, NaN, Infinity, -Infinity, Number.MIN_VALUE, Number.MAX_VALUE),
+      fc.double(),
+      fc.integer({ min: 2 ** 32 - 4096, max: 2 ** 32 + 4096 }),
+      fc.integer({ min: Number.MAX_SAFE_INTEGER - 4096, max: Number.MAX_SAFE_INTEGER }),
+    );
+    const bigints = fc.oneof(
+      fc.constantFrom(2n ** 32n, 2n ** 32n - 8n, 2n ** 53n, 2n ** 53n + 8n, 2n ** 63n - 1n, -(2n ** 63n), -1n, (2n ** 32n + 1024n) << 32n),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    );
+    const write = fc.tuple(fc.boolean(), fc.nat(), doubles, bigints);
+    fc.assert(
+      fc.property(fc.array(write, { minLength: 1, maxLength: 6 }), fc.nat(20), (writes, messages) => {
+        const memory = new ArrayBuffer(segmentSize(capacity));
+        initRing(memory, capacity, maxPayload(capacity));
+        const producer = new RingProducer(memory, noWake);
+        for (let i = 0; i < messages; i++) {
+          if (!producer.tryWrite(pattern(i * 13, i))) break;
+        }
+        producer.publish();
+        const f64 = new Float64Array(memory);
+        const i64 = new BigInt64Array(memory);
+        const slots = f64.length; // 8-byte slots: header and data
+        for (const [asDouble, slot, d, b] of writes) {
+          // Half the writes aim at the header's 32 slots, where the indices and geometry live.
+          const at = slot % 2 === 0 ? (slot >>> 1) % (DATA_OFFSET / 8) : slot % slots;
+          if (asDouble) f64[at] = d;
+          else i64[at] = BigInt.asIntN(64, b);
+        }
+        try {
+          const consumer = new RingConsumer(memory, noWake);
+          for (let k = 0; k < 50; k++) {
+            const view = consumer.peek();
+            if (view === null) break;
+            expect(view.byteOffset).toBeGreaterThanOrEqual(DATA_OFFSET + FRAME_HEADER);
+            expect(view.byteOffset + view.byteLength).toBeLessThanOrEqual(DATA_OFFSET + capacity);
+            consumer.release();
+            consumer.publish();
+          }
+        } catch (err) {
+          expect(err).toBeInstanceOf(ChannelError);
+          expect((err as ChannelError).code).toBe('ERR_CHANNEL_CORRUPT');
+        }
+        // The producer side re-validates the indices the same way.
+        try {
+          const again = new RingProducer(memory, noWake);
+          for (let i = 0; i < 4; i++) again.tryWrite(pattern(i * 29, i));
+        } catch (err) {
+          expect(err).toBeInstanceOf(ChannelError);
+          expect((err as ChannelError).code).toBe('ERR_CHANNEL_CORRUPT');
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('refuses a segment whose header is not a ring', () => {
     const memory = new ArrayBuffer(segmentSize(256));
     expect(() => new RingConsumer(memory, noWake)).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));

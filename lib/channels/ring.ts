@@ -49,6 +49,7 @@
  * @internal
  * @module
  */
+import { die, FAULTS, faultHere } from '../internal/fault.js';
 import { ChannelError } from './types.js';
 
 export const MAGIC = 0x43504950; // 'PIPC' little-endian
@@ -74,11 +75,11 @@ export const I_PRODUCER_PID = 8;
 export const I_CONSUMER_PID = 9;
 export const I_PRODUCER_CLOSED = 10;
 export const I_CONSUMER_CLOSED = 11;
-const I_WRITE = 16;
-const I_READ = 32;
+export const I_WRITE = 16;
+export const I_READ = 32;
 const I_PRODUCER_NEED = 48;
 export const I_SPACE_SEQ = 49;
-const I_CONSUMER_SLEEPING = 64;
+export const I_CONSUMER_SLEEPING = 64;
 export const I_DATA_SEQ = 65;
 
 /** Byte offsets of the futex words, for the native wait and wake. */
@@ -188,6 +189,7 @@ abstract class RingSide {
 export class RingProducer extends RingSide {
   #write: number; // our own index: the peer never writes it, but we re-validate against read
   #readSeen: number; // last read index loaded; reloaded only when space seems short
+  #written = 0; // messages written, counted only for test-only fault points (FAULTS)
 
   constructor(memory: ArrayBufferLike, waker: Waker) {
     super(memory, waker);
@@ -236,17 +238,25 @@ export class RingProducer extends RingSide {
       pos = 0;
     }
     if (this.#free(frame) < frame) return false;
+    if (FAULTS && faultHere('reserve', this.#written)) die();
     this.words[pos >>> 2] = len;
     this.words[(pos >>> 2) + 1] = 0;
+    if (FAULTS && faultHere('copy', this.#written)) {
+      this.data.set(bytes.subarray(0, len >>> 1), pos + FRAME_HEADER);
+      die();
+    }
     this.data.set(bytes, pos + FRAME_HEADER);
     this.#write = (this.#write + frame) >>> 0;
+    if (FAULTS) this.#written++;
     return true;
   }
 
   /** Makes written frames visible, and wakes the consumer if it announced sleep. */
   publish(): void {
+    if (FAULTS && faultHere('publish', this.#written - 1)) die();
     Atomics.store(this.h, I_WRITE, this.#write | 0);
     if (Atomics.load(this.h, I_CONSUMER_SLEEPING) !== 0) {
+      if (FAULTS && faultHere('wake', this.#written - 1)) die();
       Atomics.store(this.h, I_CONSUMER_SLEEPING, 0);
       Atomics.add(this.h, I_DATA_SEQ, 1);
       this.waker.wake(DATA_SEQ_OFFSET);

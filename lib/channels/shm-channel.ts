@@ -19,10 +19,13 @@
  * @module
  */
 import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import { closedError, isSystemError, systemError, validateAbortSignal, validateBoolean, validateInteger, validateMode, validateOptions, validateTimeout, abortError } from '../errors.js';
 import { futexWait, futexWaitSync, futexWake } from '../futex.js';
+import { sleepSync } from '../internal/sleep.js';
 import { removeAtExit } from '../internal/cleanup.js';
+import { die, FAULTS, faultHere } from '../internal/fault.js';
 import { SharedMemory } from '../shm.js';
 import { validateCodec, type Codec } from './codec.js';
 import {
@@ -55,6 +58,8 @@ const RECEIVE_MANY_DEFAULT = 1024;
 
 /** Longest a waiting side goes without checking that its peer is alive. */
 export const LIVENESS_SLICE_MS = 100;
+/** How long a peer seen running is taken to be running without asking the OS again. */
+const PEER_CHECK_MS = 10;
 /** Default ring capacity: 1 MiB. */
 export const DEFAULT_RING_CAPACITY = 1 << 20;
 /** How long an opener waits for a creator to finish writing the header. */
@@ -80,7 +85,8 @@ export interface ShmChannelOptions<T> extends ChannelOptions<T> {
   signal?: AbortSignal;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether the process `pid` exists (`kill(pid, 0)`): a zombie still does. */
+function exists(pid: number): boolean {
   if (pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -88,6 +94,28 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return isSystemError(err, 'EPERM'); // exists, owned by another user
   }
+}
+
+/**
+ * Whether `pid`, which exists, has exited and waits to be reaped. A dead
+ * peer that is our own child stays a zombie while this thread is blocked in
+ * a `...Sync` call (the event loop reaps it), and kill(pid, 0) cannot tell.
+ * Linux only (/proc); elsewhere, or when /proc hides the process, false.
+ */
+function isZombie(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false; // reaped meanwhile (the next look says so), or hidden (hidepid)
+  }
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'Z' || state === 'X';
+}
+
+function isAlive(pid: number): boolean {
+  return exists(pid) && !isZombie(pid);
 }
 
 function peerGone(detail: string): ChannelError {
@@ -99,42 +127,90 @@ function corruptHeader(detail: string): ChannelError {
 }
 
 /**
- * True when a segment left at `name` has no live creator or attached process.
- * This process counts as a user while an end it attached is still open, or
- * while it created the segment and has not attached an end yet: a second
- * creation in the same process must fail with EEXIST like one elsewhere.
+ * What a segment found at a channel's name is: used by a live process,
+ * being created right now, or left behind by the dead.
  */
-function isStale(shm: SharedMemory): boolean {
-  if (shm.size < segmentSize(64)) return true;
+type SegmentStatus = 'live' | 'creating' | 'stale';
+
+function segmentStatus(shm: SharedMemory): SegmentStatus {
+  if (shm.size < segmentSize(64)) return 'stale'; // a creator sizes it whole, in one call: not a ring
   const h = headerWords(shm.buffer);
-  const others = [h[I_CREATOR_PID]!, h[I_PRODUCER_PID]!, h[I_CONSUMER_PID]!].filter((pid) => pid !== process.pid);
-  if (others.some(isAlive)) return false;
+  const pids = [h[I_CREATOR_PID]!, h[I_PRODUCER_PID]!, h[I_CONSUMER_PID]!];
+  if (pids.some((pid) => pid !== process.pid && isAlive(pid))) return 'live';
+  // This process counts as a user while an end it attached is still open, or
+  // while it created the segment and has not attached an end yet: a second
+  // creation in the same process must fail with EEXIST like one elsewhere.
   const mine = [
     [I_PRODUCER_PID, I_PRODUCER_CLOSED],
     [I_CONSUMER_PID, I_CONSUMER_CLOSED],
   ].filter(([pid]) => Atomics.load(h, pid!) === process.pid);
-  if (mine.some(([, closed]) => Atomics.load(h, closed!) === 0)) return false;
-  return !(h[I_CREATOR_PID] === process.pid && mine.length === 0);
+  if (mine.some(([, closed]) => Atomics.load(h, closed!) === 0)) return 'live';
+  if (h[I_CREATOR_PID] === process.pid && mine.length === 0) return 'live';
+  // No pid and no header yet: its creator may be between the exclusive
+  // create and its first header store, or may have died there.
+  if (pids.every((pid) => pid === 0) && Atomics.load(h, I_STATE) === STATE_INIT) return 'creating';
+  return 'stale';
+}
+
+/** One look at `name`. A segment never sized (size 0 for 2 s: SharedMemory.open waited) is stale. */
+function lookAt(name: string): SegmentStatus | 'absent' {
+  let shm: SharedMemory;
+  try {
+    shm = SharedMemory.open(name, { create: 'open' });
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return 'absent';
+    if (isSystemError(err, 'EINVAL') && err.syscall === 'mmap') return 'stale';
+    throw err;
+  }
+  try {
+    return segmentStatus(shm);
+  } finally {
+    shm.close();
+  }
+}
+
+/**
+ * One step of the stale-segment clean-up: nothing to do (`'absent'`,
+ * `'live'`), `'removed'`, or `'wait'` and look again. A segment still
+ * 'creating' `INIT_BOUND_MS` after `since` is stale: its creator died before
+ * writing anything.
+ */
+function removeStaleStep(name: string, since: number): 'absent' | 'live' | 'removed' | 'wait' {
+  const status = lookAt(name);
+  if (status === 'absent' || status === 'live') return status;
+  if (status === 'creating' && performance.now() - since <= INIT_BOUND_MS) return 'wait';
+  try {
+    SharedMemory.unlink(name);
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return 'absent'; // someone else removed it first
+    throw err;
+  }
+  return 'removed';
 }
 
 /**
  * Removes a channel's segment if nobody alive uses it (what a `kill -9`
  * leaves). Returns true when it removed one. A live channel is left alone.
+ * A segment whose creator is still writing its header is waited for; one
+ * left without any header (its creator died right after creating it) is
+ * removed once it stayed so for 2 s, so this call may block that long.
  */
 export function removeStaleShmChannel(name: string): boolean {
-  let shm: SharedMemory;
-  try {
-    shm = SharedMemory.open(name, { create: 'open' });
-  } catch (err) {
-    if (isSystemError(err, 'ENOENT')) return false;
-    throw err;
+  const since = performance.now();
+  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+    const step = removeStaleStep(name, since);
+    if (step !== 'wait') return step === 'removed';
+    sleepSync(pause);
   }
-  try {
-    if (!isStale(shm)) return false;
-    SharedMemory.unlink(name);
-    return true;
-  } finally {
-    shm.close();
+}
+
+/** {@link removeStaleShmChannel} for the event loop: waits for a creator without blocking. */
+async function removeStaleShmChannelAsync(name: string): Promise<boolean> {
+  const since = performance.now();
+  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+    const step = removeStaleStep(name, since);
+    if (step !== 'wait') return step === 'removed';
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 
@@ -163,15 +239,16 @@ function unlinkIfOurs(name: string, nonce: number): void {
   }
 }
 
-function createSegment(name: string, capacity: number, mode: number, maxMessage: number): Opened {
+async function createSegment(name: string, capacity: number, mode: number, maxMessage: number): Promise<Opened> {
   for (let attempt = 0; ; attempt++) {
     let shm: SharedMemory;
     try {
       shm = SharedMemory.open(name, { create: 'exclusive', size: segmentSize(capacity), mode });
     } catch (err) {
-      if (!isSystemError(err, 'EEXIST') || attempt > 0 || !removeStaleShmChannel(name)) throw err;
+      if (!isSystemError(err, 'EEXIST') || attempt > 0 || !(await removeStaleShmChannelAsync(name))) throw err;
       continue;
     }
+    if (FAULTS && faultHere('create')) die();
     const nonce = randomInt(1, 2 ** 31 - 1);
     try {
       initRing(shm.buffer, capacity, maxMessage, nonce);
@@ -194,6 +271,10 @@ async function openSegment(name: string, timeoutMs: number, signal: AbortSignal 
     try {
       shm = SharedMemory.open(name, { create: 'open' });
     } catch (err) {
+      if (isSystemError(err, 'EINVAL') && err.syscall === 'mmap') {
+        // SharedMemory.open waited 2 s for a segment of size 0: its creator died before sizing it.
+        throw corruptHeader(`'${name}' was never sized (its creator died?); remove it with removeStaleShmChannel()`);
+      }
       if (!isSystemError(err, 'ENOENT')) throw err;
     }
     if (shm) {
@@ -253,6 +334,7 @@ class ShmEnd {
       const nonce = opened.nonce ?? 0;
       this.#removeName = removeAtExit(`shm-channel:${name}:${nonce}`, () => unlinkIfOurs(name, nonce), { kind: 'shm', name });
     }
+    if (FAULTS && faultHere('attach')) die();
   }
 
   #unlinkQuietly(): void {
@@ -284,12 +366,30 @@ class ShmEnd {
   peerState(): 'closed' | 'exited' | null {
     if (Atomics.load(this.h, this.#peerClosed) !== 0) return 'closed';
     const pid = Atomics.load(this.h, this.#peerPid);
-    if (pid !== 0 && !isAlive(pid)) {
+    if (pid !== 0 && !this.#peerRunning(pid)) {
       // Re-check the flag: a peer that closed and then exited is a clean close.
       return Atomics.load(this.h, this.#peerClosed) !== 0 ? 'closed' : 'exited';
     }
     return null;
   }
+
+  /**
+   * Whether the peer's process still runs. The answer "running" is reused
+   * for {@link PEER_CHECK_MS}: kill(pid, 0) costs a system call (over 1 us
+   * through Node) and the zombie check a read of /proc, too much for every
+   * message of a fast path; a dead peer is still noticed within that bound.
+   */
+  #peerRunning(pid: number): boolean {
+    const now = performance.now();
+    if (pid === this.#runningPid && now - this.#runningSince < PEER_CHECK_MS) return true;
+    const running = isAlive(pid);
+    this.#runningPid = running ? pid : 0;
+    this.#runningSince = now;
+    return running;
+  }
+
+  #runningPid = 0;
+  #runningSince = 0;
 
   poisoned(): boolean {
     return Atomics.load(this.h, I_STATE) === STATE_POISONED;
@@ -309,6 +409,20 @@ class ShmEnd {
     futexWake(this.shm, wakeOffset, Infinity);
     if (this.#created && this.peerAttached) this.#removeName?.();
     this.shm.close();
+  }
+}
+
+/**
+ * This end's view of the ring. Indices found corrupt once attached close the
+ * end again (closed flag, wake), so the peer is not left waiting for an end
+ * that will never act.
+ */
+function buildRing<R>(end: ShmEnd, make: () => R, wakeIndex: number, wakeOffset: number): R {
+  try {
+    return make();
+  } catch (err) {
+    end.close(wakeIndex, wakeOffset);
+    throw err;
   }
 }
 
@@ -340,7 +454,7 @@ function resolveOpenOptions<T>(options: ShmChannelOptions<T> | undefined): {
 async function openEnd<T>(name: string, options: ShmChannelOptions<T> | undefined) {
   const o = resolveOpenOptions(options);
   const opened = o.create
-    ? createSegment(name, o.capacity, o.mode, o.maxMessageSize ?? maxPayload(o.capacity))
+    ? await createSegment(name, o.capacity, o.mode, o.maxMessageSize ?? maxPayload(o.capacity))
     : await openSegment(name, o.timeoutMs, o.signal);
   return { o, opened };
 }
@@ -392,7 +506,7 @@ export class ShmSender<T> implements Sender<T> {
   constructor(name: string, opened: Opened, codec: Codec<T>, maxMessageSize: number | undefined) {
     const geometry = readGeometry(opened.shm.buffer);
     this.#end = new ShmEnd(name, opened, 'producer');
-    this.#ring = new RingProducer(opened.shm.buffer, this.#end.waker);
+    this.#ring = buildRing(this.#end, () => new RingProducer(opened.shm.buffer, this.#end.waker), I_DATA_SEQ, DATA_SEQ_OFFSET);
     this.#codec = codec;
     this.#max = Math.min(maxMessageSize ?? geometry.maxMessage, geometry.maxMessage);
   }
@@ -598,7 +712,7 @@ export class ShmReceiver<T> implements Receiver<T> {
   /** @internal Use {@link openShmReceiver}. */
   constructor(name: string, opened: Opened, codec: Codec<T>, _maxMessageSize: number | undefined) {
     this.#end = new ShmEnd(name, opened, 'consumer');
-    this.#ring = new RingConsumer(opened.shm.buffer, this.#end.waker);
+    this.#ring = buildRing(this.#end, () => new RingConsumer(opened.shm.buffer, this.#end.waker), I_SPACE_SEQ, SPACE_SEQ_OFFSET);
     this.#codec = codec;
     this.#zeroCopy = codec.name === 'bytesView';
   }
