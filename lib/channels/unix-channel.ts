@@ -4,6 +4,7 @@
  * @module
  */
 import { unlinkSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import {
   abortError,
@@ -155,18 +156,48 @@ export interface ConnectUnixOptions<T> extends StreamChannelOptions<T> {
   signal?: AbortSignal;
 }
 
+// A connect refused for a full backlog is retried with backoff, as a FIFO
+// writer waits for a reader: the kernel offers no event for "room appeared".
+const RETRY_FIRST_MS = 1;
+const RETRY_MAX_MS = 50;
+
+/** native.unixConnect, again after EAGAIN (Linux: the server's backlog is full, nothing was queued). */
+async function connectRetrying(path: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<[number, boolean]> {
+  const deadline = performance.now() + timeoutMs;
+  let wait = RETRY_FIRST_MS;
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    try {
+      return native.unixConnect(path);
+    } catch (err) {
+      if (!isSystemError(err, 'EAGAIN')) throw err;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) throw systemError('ETIMEDOUT', 'connect', path, "the server's backlog stayed full");
+    try {
+      await delay(Math.min(wait, left), undefined, signal ? { signal } : undefined);
+    } catch {
+      throw abortError(signal!);
+    }
+    wait = Math.min(wait * 2, RETRY_MAX_MS);
+  }
+}
+
 /**
- * Connects to a {@link UnixServer}. Throws `ENOENT` (no such path),
- * `ECONNREFUSED` (nobody listens), `EACCES`.
+ * Connects to a {@link UnixServer}. While the server's backlog is full, tries
+ * again (with backoff) until there is room. Throws `ENOENT` (no such path),
+ * `ECONNREFUSED` (nobody listens), `EACCES`, `ETIMEDOUT` (syscall `connect`:
+ * the backlog stayed full for `timeoutMs`), an `AbortError` when `signal`
+ * aborts.
  */
 export async function connectUnix<T = Uint8Array>(path: string, options?: ConnectUnixOptions<T>): Promise<Duplex<T>> {
   const p = validateSocketPath(path);
   const opts = validateOptions(options);
   const timeoutMs = validateTimeout(opts.timeoutMs);
   const signal = validateAbortSignal(opts.signal);
-  const [fd, inProgress] = native.unixConnect(p);
+  const [fd, inProgress] = await connectRetrying(p, timeoutMs, signal);
   if (inProgress) {
-    // The backlog was full: wait for the connection to complete.
+    // Systems whose connect() completes later (EINPROGRESS): wait for it.
     const ep = new FdEndpoint(fd, 1);
     let timer: NodeJS.Timeout | undefined;
     try {

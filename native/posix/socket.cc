@@ -107,7 +107,10 @@ Status UnixConnect(const char* path, int* out, bool* in_progress) {
   if (!s.ok()) return s;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
     // EINTR on a non-blocking connect: the connection goes on asynchronously.
-    if (errno == EINPROGRESS || errno == EAGAIN || errno == EINTR) {
+    // Not EAGAIN: Linux answers it when the listener's backlog is full, and
+    // then nothing was queued (the socket polls writable, SO_ERROR is 0, and
+    // the first write fails with ENOTCONN); it is an error the caller retries.
+    if (errno == EINPROGRESS || errno == EINTR) {
       *in_progress = true;
     } else {
       s = Status::Fail("connect");

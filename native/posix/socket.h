@@ -16,7 +16,8 @@ Status UnixListen(const char* path, int backlog, unsigned mode, int* out);
 Status UnixAccept(int listen_fd, int* out);
 
 // `*in_progress` is set when the connection completes later (poll for
-// writable, then FinishConnect).
+// writable, then FinishConnect). EAGAIN (Linux: the listener's backlog is
+// full) is a failure: nothing is pending, the caller retries later.
 Status UnixConnect(const char* path, int* out, bool* in_progress);
 Status FinishConnect(int fd);
 
