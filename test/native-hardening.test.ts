@@ -34,6 +34,17 @@ describe('native argument backstop', () => {
     expect(() => new native.NamedSemaphore(name, true, 0o600, value)).toThrow(RangeError);
   });
 
+  it.each([
+    [1, 2 ** 32 + 1],
+    [2 ** 32, 1],
+    [1, -1],
+    [1, 1.5],
+    [NaN, 1],
+  ])('spawnChild refuses the fd map entry %s <- %s (no modulo-2^32 wrap to another descriptor)', (child, parent) => {
+    const bin = '/bin/true';
+    expect(() => native.spawnChild(bin, [bin], [bin], [], '', [child, parent], false, () => {})).toThrow(RangeError);
+  });
+
   it('the extremes of the ranges are accepted', () => {
     expect(() => native.close(2 ** 31 - 1)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
     expect(() => native.close(-(2 ** 31))).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
