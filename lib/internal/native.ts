@@ -6,6 +6,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** An opaque handle to a wait running on a dedicated native thread. */
@@ -126,6 +127,9 @@ export interface NativeBinding {
    */
   unlinkAtTeardown(kind: 0 | 1, name: string): number;
   cancelUnlinkAtTeardown(id: number): void;
+  // addon.cc, AddressSanitizer builds only (npm run test:asan)
+  /** LeakSanitizer's check now; reports go where ASAN_OPTIONS says. True when it found leaks. */
+  sanitizerLeakCheck?(): boolean;
 }
 
 /** A sem_open() handle (native/binding/semaphore.cc). */
@@ -149,7 +153,22 @@ const loadBinding = require('node-gyp-build') as (dir: string) => unknown;
 /** The package root: this file lives in `lib/internal/` (source) or `dist/internal/` (built). */
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * Development aid: `POSIX_IPC_ADDON=/abs/path/posix_ipc.node` loads that file
+ * instead of the normal lookup (e.g. the sanitizer build of `npm run
+ * test:asan`, which lives outside `build/` so it never shadows the normal
+ * build). An absolute path only, and no fallback: a failure to load it throws.
+ */
+function loadOverride(path: string): NativeBinding {
+  if (!isAbsolute(path)) {
+    throw new Error(`posix-ipc: POSIX_IPC_ADDON must be an absolute path to a .node file, not '${path}'`);
+  }
+  return require(path) as NativeBinding;
+}
+
 function load(): NativeBinding {
+  const override = process.env.POSIX_IPC_ADDON;
+  if (override !== undefined && override !== '') return loadOverride(override);
   try {
     return loadBinding(packageRoot) as NativeBinding;
   } catch (cause) {

@@ -4,6 +4,8 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -54,9 +56,13 @@ static std::string LimitHint(int err, const char* syscall) {
 Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path) {
   // libuv's codes are the negated errno on Unix, so its tables give the same
   // names and descriptions Node prints for its own errors.
+  // The _r forms: uv_err_name/uv_strerror strdup a message for an errno
+  // libuv does not know (ECHILD, EIDRM, ...) and it is never freed.
   const int uv_code = -s.err;
-  std::string code = uv_err_name(uv_code);
-  std::string text = uv_strerror(uv_code);
+  char name_buf[64];
+  char text_buf[256];
+  std::string code = uv_err_name_r(uv_code, name_buf, sizeof name_buf);
+  std::string text = uv_strerror_r(uv_code, text_buf, sizeof text_buf);
   if (code.rfind("Unknown", 0) == 0) {
     const char* extra = ExtraErrnoName(s.err);
     code = extra != nullptr ? extra : "E" + std::to_string(s.err);
@@ -88,9 +94,11 @@ double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+// The range is checked before any conversion: converting a double outside
+// the target type's range (or NaN) to an integer is undefined behaviour.
 int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   double d = ArgNumber(info, i, name);
-  if (d != double(int32_t(d))) {
+  if (!(d >= double(INT32_MIN) && d <= double(INT32_MAX)) || d != std::trunc(d)) {
     throw Napi::RangeError::New(info.Env(), std::string("The \"") + name + "\" argument must be a 32-bit integer");
   }
   return int32_t(d);
@@ -98,7 +106,7 @@ int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
 
 uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   double d = ArgNumber(info, i, name);
-  if (!(d >= 0) || d != double(uint32_t(d))) {
+  if (!(d >= 0 && d <= double(UINT32_MAX)) || d != std::trunc(d)) {
     throw Napi::RangeError::New(info.Env(), std::string("The \"") + name + "\" argument must be an unsigned 32-bit integer");
   }
   return uint32_t(d);

@@ -116,9 +116,18 @@ class FdPoller : public Napi::ObjectWrap<FdPoller> {
     if (status < 0) err = SystemError(env, posix::Status::Fail("poll", -status)).Value();
     int out = ((events & UV_READABLE) ? kReadable : 0) | ((events & UV_WRITABLE) ? kWritable : 0) |
               ((events & UV_DISCONNECT) ? kReadable : 0);
-    // MakeCallback runs the microtask queue afterwards, so promises resolved
-    // by the callback settle before the loop polls again.
-    self->callback_.MakeCallback(self->Value(), {err, Napi::Number::New(env, out)});
+    // The wrapper is only weakly held: once collected, `this` is the global.
+    Napi::Object recv = self->Value();
+    try {
+      // MakeCallback runs the microtask queue afterwards, so promises resolved
+      // by the callback settle before the loop polls again.
+      self->callback_.MakeCallback(recv.IsEmpty() ? env.Global() : recv, {err, Napi::Number::New(env, out)});
+    } catch (const Napi::Error& e) {
+      // A JS exception must not unwind through libuv (std::terminate, an
+      // abort): Node gets it as an uncaught exception, as from its own
+      // callbacks.
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   uv_poll_t* handle_ = nullptr;

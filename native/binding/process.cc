@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <climits>
+#include <cmath>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -285,7 +287,16 @@ Napi::Value SpawnChild(const Napi::CallbackInfo& info) {
   for (uint32_t k = 0; k + 1 < map.Length(); k += 2) {
     Napi::Value t = map.Get(k), s = map.Get(k + 1);
     if (!t.IsNumber() || !s.IsNumber()) throw Napi::TypeError::New(env, "The \"fdMap\" argument must hold numbers");
-    spec.fds.emplace_back(t.As<Napi::Number>().Int32Value(), s.As<Napi::Number>().Int32Value());
+    // Int32Value() wraps modulo 2^32 (4294967297 would become fd 1): refuse
+    // anything that is not exactly a descriptor number.
+    auto fd = [&](Napi::Value v) {
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (!(d >= 0 && d <= double(INT32_MAX)) || d != std::trunc(d)) {
+        throw Napi::RangeError::New(env, "The \"fdMap\" argument must hold descriptor numbers (integers >= 0)");
+      }
+      return int(d);
+    };
+    spec.fds.emplace_back(fd(t), fd(s));
   }
   bool use_pidfd = ArgBool(info, 6, "usePidfd");
   Napi::Function on_exit = ArgFunction(info, 7, "onExit");
