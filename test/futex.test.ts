@@ -60,7 +60,9 @@ describe('cross-process wake', () => {
   it('another process wakes an async futexWait of this one', async () => {
     const waiting = futexWait(shm, 8, 0);
     const result = await within(10_000, 'waker child', runChild('futex-store-wake', name, 8, 5));
-    expect(result).toEqual({ woken: 1 });
+    // A wake that lands between two of the waiter's 50 ms slices finds nobody
+    // asleep (0); the wait still sees the new value and returns.
+    expect([{ woken: 0 }, { woken: 1 }]).toContainEqual(result);
     await expect(within(5_000, 'woken wait', waiting)).resolves.toBe('ok');
     expect(Atomics.load(words, 2)).toBe(5);
   });
