@@ -470,22 +470,24 @@ function nowNs(): bigint {
  * `ERR_CHANNEL_CORRUPT` (not a ring, or never finished by its creator), and
  * the errors of {@link SharedMemory.open} (`ENOSPC`, `EACCES`, names).
  */
-export async function openShmSender<T = Uint8Array>(name: string, options?: ShmChannelOptions<T>): Promise<ShmSender<T>> {
-  const { o, opened } = await openEnd(name, options);
-  try {
-    return new ShmSender<T>(name, opened, o.codec, o.maxMessageSize);
-  } catch (err) {
-    if (opened.created) SharedMemory.unlink(name);
-    opened.shm.close();
-    throw err;
-  }
+export function openShmSender<T = Uint8Array>(name: string, options?: ShmChannelOptions<T>): Promise<ShmSender<T>> {
+  return openSide(name, options, (opened, o) => new ShmSender<T>(name, opened, o.codec, o.maxMessageSize));
 }
 
 /** Opens the receiving end of a shared-memory channel. Errors as {@link openShmSender}. */
-export async function openShmReceiver<T = Uint8Array>(name: string, options?: ShmChannelOptions<T>): Promise<ShmReceiver<T>> {
+export function openShmReceiver<T = Uint8Array>(name: string, options?: ShmChannelOptions<T>): Promise<ShmReceiver<T>> {
+  return openSide(name, options, (opened, o) => new ShmReceiver<T>(name, opened, o.codec, o.maxMessageSize));
+}
+
+/** Opens or creates the segment, then attaches one side; nothing is left behind when that fails. */
+async function openSide<T, End>(
+  name: string,
+  options: ShmChannelOptions<T> | undefined,
+  attach: (opened: Opened, o: Awaited<ReturnType<typeof openEnd<T>>>['o']) => End,
+): Promise<End> {
   const { o, opened } = await openEnd(name, options);
   try {
-    return new ShmReceiver<T>(name, opened, o.codec, o.maxMessageSize);
+    return attach(opened, o);
   } catch (err) {
     if (opened.created) SharedMemory.unlink(name);
     opened.shm.close();
