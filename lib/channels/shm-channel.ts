@@ -66,7 +66,7 @@ export const DEFAULT_RING_CAPACITY = 1 << 20;
 const INIT_BOUND_MS = 2000;
 /** Busy-wait before sleeping: a peer that answers within this never pays a futex round trip. */
 const SPIN_SYNC_NS = 50_000n;
-const SPIN_ASYNC_NS = 10_000n;
+const SPIN_ASYNC_NS = 50_000n;
 
 /** Options of {@link openShmSender} and {@link openShmReceiver}. */
 export interface ShmChannelOptions<T> extends ChannelOptions<T> {
