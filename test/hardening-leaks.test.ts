@@ -3,7 +3,7 @@
 // leak-suite.ts (1,000 cycles in test/heavy/leaks.test.ts).
 import * as cp from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 
@@ -26,7 +26,7 @@ import {
   UnixServer,
   type Child,
 } from '../lib/index.js';
-import { tempPath, uniqueName, within } from './helpers.js';
+import { tempPath, uniqueName, within, zombieChildren } from './helpers.js';
 import { defineLeakCycles } from './leak-suite.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
@@ -47,21 +47,6 @@ function readAll(fd: number): Promise<string> {
   });
 }
 
-/** Children of this process in state Z (exited, not reaped). */
-function zombies(): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) out.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 function fdTargets(): Map<number, string> {
   const out = new Map<number, string>();
@@ -225,7 +210,7 @@ describe('children', () => {
     }
     expect(ours).toBe(200);
     expect(await within(10_000, 'child_process exits', Promise.all(theirs))).toEqual(Array.from({ length: 20 }, (_, i) => i));
-    expect(zombies()).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
     expect(pidfds()).toBe(before);
   });
 

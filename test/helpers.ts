@@ -1,6 +1,6 @@
 // Shared test helpers: unique names, temporary FIFO paths, a watchdog.
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,4 +35,20 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
   } finally {
     dog.cancel();
   }
+}
+
+/** Children of this process in state Z (exited, not reaped), from /proc. */
+export function zombieChildren(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) out.push(Number(name));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return out;
 }

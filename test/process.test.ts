@@ -16,7 +16,7 @@ import {
   streamFromFd,
   type FdMap,
 } from '../lib/index.js';
-import { tempPath, within } from './helpers.js';
+import { tempPath, within, zombieChildren } from './helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 
@@ -32,21 +32,6 @@ function pidfdCount(): number {
   return n;
 }
 
-/** Children of this process in state Z (exited, not reaped). */
-function zombies(): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) out.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 /** What a descriptor of `pid` refers to: the object and the access mode (0 read, 1 write, 2 both). */
 function describeFd(pid: number | 'self', fd: number): { target: string; access: number; cloexec: boolean } {
@@ -167,7 +152,7 @@ describe('spawn: exit status, signals, waitSync', () => {
     expect(await child.exited).toBe(status);
     expect(child.waitSync()).toBe(status);
     expect(child.kill()).toBe(false);
-    expect(zombies()).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
   });
 
   it('waitSync() after a kill reports the signal', () => {
@@ -271,16 +256,16 @@ describe('spawn: exact descriptor map', () => {
 
   it('reports a target the child cannot place (above RLIMIT_NOFILE) and reaps that child', () => {
     expect(() => spawn('/bin/true', [], { fds: { 100_000_000: 0 } })).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'fcntl' }));
-    expect(zombies()).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
   });
 
   it('refuses a map naming a parent fd that is not open, before forking', () => {
     const [r, w] = pipe();
     closeSync(r);
     closeSync(w);
-    const before = zombies();
+    const before = zombieChildren();
     expect(() => spawn('/bin/true', [], { fds: { 3: r } })).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'fcntl' }));
-    expect(zombies()).toEqual(before);
+    expect(zombieChildren()).toEqual(before);
   });
 });
 
@@ -300,7 +285,7 @@ describe('spawn: exec failures are thrown, with no child left behind', () => {
     expect(caught).toBeInstanceOf(Error);
     expect(caught).toMatchObject(fields);
     // The failed child was reaped before the throw, and the error pipe closed.
-    expect(zombies()).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
     expect(readdirSync('/proc/self/fd').length).toBe(pipesBefore);
   }
 
@@ -383,7 +368,7 @@ describe('reaping', () => {
     const children = Array.from({ length: 50 }, (_, i) => spawn('/bin/sh', ['-c', `exit ${i}`], { fds: {} }));
     const statuses = await within(10_000, '50 children', Promise.all(children.map((c) => c.exited)));
     expect(statuses.map((s) => s.code)).toEqual(children.map((_, i) => i));
-    expect(zombies()).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
     expect(pidfdCount()).toBe(before);
   });
 
@@ -476,7 +461,7 @@ describe('reaping', () => {
         while (pids.some((pid) => existsSync(`/proc/${pid}`))) await new Promise((r) => setTimeout(r, 20));
       })(),
     );
-    expect(zombies()).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
   });
 });
 

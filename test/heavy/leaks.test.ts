@@ -1,29 +1,14 @@
 // The heavy leak suite (`npm run test:heavy`): 1,000 create/close cycles of
 // everything, and more children.
 import * as cp from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { spawn } from '../../lib/index.js';
-import { within } from '../helpers.js';
+import { within, zombieChildren } from '../helpers.js';
 import { defineLeakCycles } from '../leak-suite.js';
 
 defineLeakCycles(1000, 200);
 
-function zombies(): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) out.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 describe('children', () => {
   it('2,000 children through spawn (batches of 100) beside 100 through child_process: every exit reported, no zombie', async () => {
@@ -40,6 +25,6 @@ describe('children', () => {
     }
     expect(ours).toBe(2000);
     expect(await within(30_000, 'child_process exits', Promise.all(theirs))).toEqual(Array.from({ length: 100 }, (_, i) => i));
-    expect(zombies()).toEqual([]);
+    expect(zombieChildren()).toEqual([]);
   }, 300_000);
 });

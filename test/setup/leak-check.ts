@@ -1,7 +1,9 @@
 // Per test file (each runs in its own process): the file must give back every
 // descriptor it opened and reap every child it started.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
+
+import { zombieChildren } from '../helpers.js';
 
 function ipcFds(): Map<number, string> {
   const out = new Map<number, string>();
@@ -19,20 +21,6 @@ function ipcFds(): Map<number, string> {
   return out;
 }
 
-function zombieChildren(): number[] {
-  const zombies: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) zombies.push(Number(name));
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return zombies;
-}
 
 let before: Map<number, string>;
 
