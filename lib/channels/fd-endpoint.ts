@@ -90,6 +90,19 @@ export class FdEndpoint {
     this.#poller = undefined;
   }
 
+  /**
+   * shutdown(2) one side of a socket, quietly: a peer that is already gone
+   * needs no telling.
+   */
+  shutdown(read: boolean, write: boolean): void {
+    if (this.#closed) return;
+    try {
+      native.shutdown(this.fd, read, write);
+    } catch {
+      // already disconnected
+    }
+  }
+
   /** One end lets go; the descriptor closes when none is left. */
   release(): void {
     if (this.#closed) return;
@@ -97,5 +110,19 @@ export class FdEndpoint {
     this.#shutdown();
     native.disownFd(this.fd);
     native.close(this.fd);
+  }
+}
+
+/**
+ * Wraps a descriptor this module just opened: if the wrapping throws, the
+ * descriptor is closed (and forgotten by the teardown hook) instead of leaking.
+ */
+export function adopt<E>(fd: number, make: () => E): E {
+  try {
+    return make();
+  } catch (err) {
+    native.disownFd(fd);
+    native.close(fd);
+    throw err;
   }
 }

@@ -6,8 +6,7 @@ import { isSystemError, validateBoolean, validateMode, validateOptions, validate
 import { mkfifo, openFifo, type OpenFifoOptions } from '../fd.js';
 import { unlinkSync } from 'node:fs';
 import { removeAtExit } from '../internal/cleanup.js';
-import { FdEndpoint } from './fd-endpoint.js';
-import { native } from '../internal/native.js';
+import { adopt, FdEndpoint } from './fd-endpoint.js';
 import { StreamReceiver, StreamSender, validateStreamOptions, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of {@link openFifoSender} and {@link openFifoReceiver}. */
@@ -43,16 +42,6 @@ function unlinker(path: string): () => void {
   return removeAtExit(`fifo:${path}`, remove, { kind: 'file', name: path });
 }
 
-/** Wraps a freshly opened `fd`, closing it if the wrapping throws. */
-function adopt<E>(fd: number, make: () => E): E {
-  try {
-    return make();
-  } catch (err) {
-    native.disownFd(fd);
-    native.close(fd);
-    throw err;
-  }
-}
 
 /**
  * Opens the writing end of a FIFO channel. Waits (on the event loop) for a

@@ -3,7 +3,7 @@
  * socket) and shared memory.
  * @module
  */
-export * from './types.js';
+export { ChannelError, type ChannelErrorCode, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
 export { codecs, defineCodec, type Codec } from './codec.js';
 export { StreamSender, StreamReceiver, DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream-channel.js';
 export { senderFromFd, receiverFromFd, duplexFromFd, socketPair, pipeChannel, type Duplex } from './fd-channel.js';

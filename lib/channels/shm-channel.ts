@@ -51,7 +51,7 @@ import {
   STATE_POISONED,
   type Waker,
 } from './ring.js';
-import { ChannelError, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
+import { ChannelError, iterate, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
 
 /** Messages `receiveMany()` returns at most by default: bounds the batch's memory. */
 const RECEIVE_MANY_DEFAULT = 1024;
@@ -352,6 +352,21 @@ class ShmEnd {
   /** Whether the peer attached yet. */
   get peerAttached(): boolean {
     return Atomics.load(this.h, this.#peerPid) !== 0;
+  }
+
+  /**
+   * The blocking sleep of a `...Sync` call, after `ring.prepareSleep` gave
+   * `seq`: one liveness slice at most, then `ring.endSleep()`. Throws
+   * ETIMEDOUT (`detail` says what) once `deadline` has passed.
+   */
+  sleepSync(ring: { endSleep(): void }, offset: number, seq: number, deadline: number, detail: string): void {
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      ring.endSleep();
+      throw systemError('ETIMEDOUT', 'futex_wait', this.name, detail);
+    }
+    futexWaitSync(this.shm, offset, seq, Math.min(left, LIVENESS_SLICE_MS));
+    ring.endSleep();
   }
 
   /** The peer's closed flag: one atomic load, cheap enough for every message. */
@@ -670,13 +685,7 @@ export class ShmSender<T> implements Sender<T> {
       let seq: number | null = null;
       while ((seq = this.#ring.prepareSleep(bytes.byteLength)) !== null && nowNs() < spinUntil) this.#ring.endSleep();
       if (seq === null) continue;
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        this.#ring.endSleep();
-        throw systemError('ETIMEDOUT', 'futex_wait', this.#end.name, 'the ring stayed full; nothing was sent');
-      }
-      futexWaitSync(this.#end.shm, SPACE_SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS));
-      this.#ring.endSleep();
+      this.#end.sleepSync(this.#ring, SPACE_SEQ_OFFSET, seq, deadline, 'the ring stayed full; nothing was sent');
     }
   }
 
@@ -867,13 +876,7 @@ export class ShmReceiver<T> implements Receiver<T> {
       if (!this.#ring.empty) continue;
       const seq = this.#ring.prepareSleep();
       if (seq === null) continue;
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        this.#ring.endSleep();
-        throw systemError('ETIMEDOUT', 'futex_wait', this.#end.name, 'no message arrived in time');
-      }
-      futexWaitSync(this.#end.shm, DATA_SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS));
-      this.#ring.endSleep();
+      this.#end.sleepSync(this.#ring, DATA_SEQ_OFFSET, seq, deadline, 'no message arrived in time');
     }
   }
 
@@ -897,11 +900,7 @@ export class ShmReceiver<T> implements Receiver<T> {
     this.close();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      const msg = await this.receive();
-      if (msg === undefined && this.#ended) return;
-      yield msg as T;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return iterate(this);
   }
 }

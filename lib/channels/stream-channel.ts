@@ -12,7 +12,7 @@ import { closedError, isSystemError, systemError, validateInteger, validateOptio
 import { native } from '../internal/native.js';
 import { validateCodec, type Codec } from './codec.js';
 import { FdEndpoint } from './fd-endpoint.js';
-import { ChannelError, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
+import { ChannelError, iterate, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
 
 const HEADER = 4;
 /** Default largest message on a stream channel. */
@@ -346,13 +346,7 @@ export class StreamSender<T> implements Sender<T> {
         }
       } finally {
         for (const w of this.#spaceWaiters.splice(0)) w.reject(closedError('Sender'));
-        if (this.#shutdownOnClose && !this.#ep.closed) {
-          try {
-            native.shutdown(this.#ep.fd, false, true);
-          } catch {
-            // the peer is already gone: nothing to tell it
-          }
-        }
+        if (this.#shutdownOnClose) this.#ep.shutdown(false, true);
         this.#ep.release();
         this.#onClose?.();
       }
@@ -554,15 +548,9 @@ export class StreamReceiver<T> implements Receiver<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#shutdownOnClose && !this.#ep.closed) {
-      try {
-        // The sending half of the socket may stay open: tell the peer that
-        // nobody reads any more, so its sends fail instead of filling up.
-        native.shutdown(this.#ep.fd, true, false);
-      } catch {
-        // already disconnected
-      }
-    }
+    // The sending half of the socket may stay open: tell the peer that
+    // nobody reads any more, so its sends fail instead of filling up.
+    if (this.#shutdownOnClose) this.#ep.shutdown(true, false);
     this.#ep.release();
     this.#onClose?.();
   }
@@ -571,11 +559,7 @@ export class StreamReceiver<T> implements Receiver<T> {
     this.close();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      const msg = await this.receive();
-      if (msg === undefined && this.#ended) return;
-      yield msg as T;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return iterate(this);
   }
 }

@@ -99,3 +99,12 @@ export interface ChannelOptions<T> {
    */
   maxMessageSize?: number;
 }
+
+/** `for await` over a receiver: its messages until end-of-stream. @internal */
+export async function* iterate<T>(receiver: Receiver<T>): AsyncGenerator<T> {
+  for (;;) {
+    const msg = await receiver.receive();
+    if (msg === undefined && receiver.ended) return;
+    yield msg as T;
+  }
+}

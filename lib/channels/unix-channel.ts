@@ -20,7 +20,7 @@ import {
 } from '../errors.js';
 import { removeAtExit } from '../internal/cleanup.js';
 import { native } from '../internal/native.js';
-import { FdEndpoint } from './fd-endpoint.js';
+import { adopt, FdEndpoint } from './fd-endpoint.js';
 import { duplexFromFd, type Duplex } from './fd-channel.js';
 import { validateStreamOptions, type StreamChannelOptions } from './stream-channel.js';
 
@@ -140,16 +140,6 @@ function removeSocketFile(path: string): void {
   }
 }
 
-/** Wraps a fresh descriptor, closing it if the wrapping throws. */
-function adopt<E>(fd: number, make: () => E): E {
-  try {
-    return make();
-  } catch (err) {
-    native.disownFd(fd);
-    native.close(fd);
-    throw err;
-  }
-}
 
 /**
  * True when a socket file exists at `path` but nobody accepts connections on
