@@ -1,5 +1,7 @@
 /**
- * Error construction and argument validation shared by every module.
+ * Every error shape posix-ipc throws, made in one place: Node-shaped system
+ * errors, AbortError, the closed error and channel failures. Argument checks
+ * live in ./internal/validators.ts.
  * @module
  */
 import { getSystemErrorMap } from 'node:util';
@@ -51,89 +53,21 @@ export function systemError(code: string, syscall: string, path?: string, detail
   return err;
 }
 
-/** @internal */
-export function validateInteger(value: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number') {
-    throw new TypeError(`The "${name}" argument must be of type number. Received ${describe(value)}`);
+/**
+ * The error every method of an object throws after its `close()`: code
+ * `ERR_POSIX_IPC_CLOSED`.
+ */
+export class ClosedError extends Error {
+  override readonly name = 'ClosedError';
+  readonly code = 'ERR_POSIX_IPC_CLOSED';
+  constructor(what: string) {
+    super(`${what} is closed`);
   }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`The value of "${name}" is out of range. It must be an integer >= ${min} and <= ${max}. Received ${value}`);
-  }
-  return value;
-}
-
-/** @internal */
-export function validateFd(value: unknown, name = 'fd'): number {
-  return validateInteger(value, name, 0, 2 ** 31 - 1);
 }
 
 /** @internal */
-export function validateString(value: unknown, name: string): string {
-  if (typeof value !== 'string') {
-    throw new TypeError(`The "${name}" argument must be of type string. Received ${describe(value)}`);
-  }
-  if (value.includes('\0')) throw new TypeError(`The "${name}" argument must not contain null bytes`);
-  return value;
-}
-
-/** @internal */
-export function validateBoolean(value: unknown, name: string): boolean {
-  if (typeof value !== 'boolean') {
-    throw new TypeError(`The "${name}" argument must be of type boolean. Received ${describe(value)}`);
-  }
-  return value;
-}
-
-/** @internal */
-export function validateObject(value: unknown, name: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TypeError(`The "${name}" argument must be of type object. Received ${describe(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-/** Validates an optional options object; `undefined` becomes `{}`. @internal */
-export function validateOptions(value: unknown, name = 'options'): Record<string, unknown> {
-  return value === undefined ? {} : validateObject(value, name);
-}
-
-/** A timeout in milliseconds: a finite number >= 0, or Infinity / undefined for none. @internal */
-export function validateTimeout(value: unknown, name = 'timeoutMs'): number {
-  if (value === undefined) return Infinity;
-  if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`The "${name}" option must be of type number. Received ${describe(value)}`);
-  }
-  if (value < 0) throw new RangeError(`The value of "${name}" is out of range. It must be >= 0. Received ${value}`);
-  return value;
-}
-
-/** @internal */
-export function validateMode(value: unknown, name = 'mode'): number {
-  return validateInteger(value, name, 0, 0o7777);
-}
-
-/** @internal */
-export function validateAbortSignal(value: unknown, name = 'signal'): AbortSignal | undefined {
-  if (value === undefined) return undefined;
-  if (!(value instanceof AbortSignal)) {
-    throw new TypeError(`The "${name}" option must be an AbortSignal. Received ${describe(value)}`);
-  }
-  return value;
-}
-
-/** @internal */
-export function validateBytes(value: unknown, name: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`The "${name}" argument must be a Uint8Array or Buffer. Received ${describe(value)}`);
-  }
-  return value;
-}
-
-/** The error thrown by any method of an object after its `close()`. @internal */
-export function closedError(what: string): Error {
-  const err = new Error(`${what} is closed`) as Error & { code: string };
-  err.code = 'ERR_POSIX_IPC_CLOSED';
-  return err;
+export function closedError(what: string): ClosedError {
+  return new ClosedError(what);
 }
 
 /** Rejection reason of an operation cancelled through an AbortSignal, shaped like Node's own `AbortError`. */
@@ -150,11 +84,42 @@ export function abortError(signal: AbortSignal): AbortError {
   return new AbortError(undefined, { cause: signal.reason });
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return `function ${(value as { name?: string }).name ?? ''}`;
-  if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
-  if (typeof value === 'string') return `type string ('${value.length > 28 ? value.slice(0, 25) + '...' : value}')`;
-  return `type ${typeof value} (${String(value)})`;
+/** Error codes of {@link ChannelError}. */
+export type ChannelErrorCode = 'ERR_CHANNEL_PEER_GONE' | 'ERR_CHANNEL_CORRUPT' | 'ERR_CHANNEL_CLOSED' | 'ERR_CHANNEL_BUSY';
+
+/**
+ * A channel-level failure. `code` says which:
+ * - `ERR_CHANNEL_PEER_GONE`: the peer closed its end, exited, or died in the
+ *   middle of a message (`cause` holds the system error behind it: EPIPE,
+ *   ECONNRESET);
+ * - `ERR_CHANNEL_CORRUPT`: the bytes are not a valid frame, or the shared
+ *   ring was found corrupt (by either side);
+ * - `ERR_CHANNEL_BUSY`: too many calls are pending on this end (the bound
+ *   that keeps un-awaited sends from growing memory without limit).
+ *
+ * A channel that failed with PEER_GONE or CORRUPT stays failed: every later
+ * call throws the same error.
+ */
+export class ChannelError extends Error {
+  override readonly name = 'ChannelError';
+  readonly code: ChannelErrorCode;
+  constructor(code: ChannelErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** @internal */
+export function peerGoneError(detail: string, cause?: unknown): ChannelError {
+  return new ChannelError('ERR_CHANNEL_PEER_GONE', `The peer ${detail}`, cause === undefined ? undefined : { cause });
+}
+
+/** @internal */
+export function corruptError(detail: string): ChannelError {
+  return new ChannelError('ERR_CHANNEL_CORRUPT', detail);
+}
+
+/** An `ETIMEDOUT` system error for a wait that ran out of time. @internal */
+export function timeoutError(syscall: string, path: string | undefined, detail: string): SystemError {
+  return systemError('ETIMEDOUT', syscall, path, detail);
 }

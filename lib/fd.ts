@@ -10,20 +10,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import {
-  abortError,
-  isSystemError,
-  systemError,
-  validateAbortSignal,
-  validateBoolean,
-  validateBytes,
-  validateFd,
-  validateInteger,
-  validateMode,
-  validateOptions,
-  validateString,
-  validateTimeout,
-} from './errors.js';
+import { abortError, isSystemError, systemError } from './errors.js';
+import { validateAbortSignal, validateBoolean, validateBytes, validateFd, validateInteger, validateMode, validateOptions, validateString, validateTimeout } from './internal/validators.js';
 import { native } from './internal/native.js';
 import { sleepSync } from './internal/sleep.js';
 

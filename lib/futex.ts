@@ -16,7 +16,8 @@
  *   (50 us to 5 ms) and `futexWake` returns 0.
  * @module
  */
-import { abortError, validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './errors.js';
+import { abortError } from './errors.js';
+import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native } from './internal/native.js';
 import { segmentOf, segmentWait, validateSlice } from './internal/segment.js';
 import type { SharedMemory } from './shm.js';

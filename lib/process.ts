@@ -16,7 +16,8 @@
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import { isSystemError, systemError, validateFd, validateInteger, validateObject, validateOptions, validateString } from './errors.js';
+import { isSystemError, systemError } from './errors.js';
+import { validateFd, validateInteger, validateObject, validateOptions, validateString } from './internal/validators.js';
 import { native, type ChildHandle, type ExitCallback } from './internal/native.js';
 
 /**

@@ -8,16 +8,8 @@
  * should unlink the name. See docs/semaphore.md.
  * @module
  */
-import {
-  abortError,
-  closedError,
-  isSystemError,
-  validateAbortSignal,
-  validateBoolean,
-  validateInteger,
-  validateOptions,
-  validateTimeout,
-} from './errors.js';
+import { abortError, closedError, isSystemError } from './errors.js';
+import { validateAbortSignal, validateBoolean, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native, type NativeNamedSemaphore, type WaitCallback, type WaitHandle } from './internal/native.js';
 import { validateIpcName } from './internal/names.js';
 import { nativeWait, WAIT_ACQUIRED, WAIT_TIMED_OUT } from './internal/wait.js';

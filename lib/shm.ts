@@ -12,7 +12,8 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 
-import { closedError, isSystemError, systemError, validateInteger, validateMode, validateOptions } from './errors.js';
+import { closedError, isSystemError, systemError } from './errors.js';
+import { validateInteger, validateMode, validateOptions } from './internal/validators.js';
 import { sleepSync } from './internal/sleep.js';
 import { validateIpcName } from './internal/names.js';
 import { native, type ShmHandle } from './internal/native.js';

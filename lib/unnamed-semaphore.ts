@@ -6,7 +6,8 @@
  * {@link UnnamedSemaphore.attach} throw `ENOSYS` there.
  * @module
  */
-import { closedError, systemError, validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './errors.js';
+import { closedError, systemError } from './errors.js';
+import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native } from './internal/native.js';
 import { type PendingWait, type SegmentState, segmentOf, segmentWait, validateSlice } from './internal/segment.js';
 import { WAIT_ACQUIRED } from './internal/wait.js';

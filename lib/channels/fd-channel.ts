@@ -3,7 +3,7 @@
  * end of a socket pair, or descriptors a parent placed in a child's fd map.
  * @module
  */
-import { validateFd } from '../errors.js';
+import { validateFd } from '../internal/validators.js';
 import { native } from '../internal/native.js';
 import { FdEndpoint } from './fd-endpoint.js';
 import { StreamReceiver, StreamSender, validateStreamOptions, type StreamChannelOptions } from './stream-channel.js';

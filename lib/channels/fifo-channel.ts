@@ -2,7 +2,8 @@
  * Channels over a named pipe, between unrelated processes that agree on a path.
  * @module
  */
-import { isSystemError, validateBoolean, validateMode, validateOptions, validateString } from '../errors.js';
+import { isSystemError } from '../errors.js';
+import { validateBoolean, validateMode, validateOptions, validateString } from '../internal/validators.js';
 import { mkfifo, openFifo, type OpenFifoOptions } from '../fd.js';
 import { unlinkSync } from 'node:fs';
 import { removeAtExit } from '../internal/cleanup.js';

@@ -21,7 +21,8 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import { closedError, isSystemError, systemError, validateAbortSignal, validateBoolean, validateInteger, validateMode, validateOptions, validateTimeout, abortError } from '../errors.js';
+import { closedError, isSystemError, systemError, abortError } from '../errors.js';
+import { validateAbortSignal, validateBoolean, validateInteger, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
 import { futexWait, futexWaitSync, futexWake } from '../futex.js';
 import { sleepSync } from '../internal/sleep.js';
 import { removeAtExit } from '../internal/cleanup.js';

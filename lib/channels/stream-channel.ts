@@ -8,7 +8,8 @@
  */
 import { fstatSync } from 'node:fs';
 
-import { closedError, isSystemError, systemError, validateInteger, validateOptions, validateTimeout } from '../errors.js';
+import { closedError, isSystemError, systemError } from '../errors.js';
+import { validateInteger, validateOptions, validateTimeout } from '../internal/validators.js';
 import { native } from '../internal/native.js';
 import { validateCodec, type Codec } from './codec.js';
 import { FdEndpoint } from './fd-endpoint.js';

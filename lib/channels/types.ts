@@ -69,24 +69,7 @@ export interface Receiver<T> extends AsyncIterable<T> {
   readonly closed: boolean;
 }
 
-/** Error codes of {@link ChannelError}. */
-export type ChannelErrorCode =
-  | 'ERR_CHANNEL_PEER_GONE'
-  | 'ERR_CHANNEL_CORRUPT'
-  | 'ERR_CHANNEL_CLOSED';
-
-/**
- * A channel-level failure. `code` says which; `cause` holds the system error
- * behind it when there is one (EPIPE, ECONNRESET).
- */
-export class ChannelError extends Error {
-  override readonly name = 'ChannelError';
-  readonly code: ChannelErrorCode;
-  constructor(code: ChannelErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
-}
+export { ChannelError, type ChannelErrorCode } from '../errors.js';
 
 /** Options every channel end accepts. */
 export interface ChannelOptions<T> {

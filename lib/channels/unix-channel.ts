@@ -6,18 +6,8 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import {
-  abortError,
-  closedError,
-  isSystemError,
-  validateAbortSignal,
-  validateInteger,
-  validateMode,
-  validateOptions,
-  validateString,
-  validateTimeout,
-  systemError,
-} from '../errors.js';
+import { abortError, closedError, isSystemError, systemError } from '../errors.js';
+import { validateAbortSignal, validateInteger, validateMode, validateOptions, validateString, validateTimeout } from '../internal/validators.js';
 import { removeAtExit } from '../internal/cleanup.js';
 import { native } from '../internal/native.js';
 import { adopt, FdEndpoint } from './fd-endpoint.js';

@@ -14,7 +14,7 @@
  * @internal
  * @module
  */
-import { validateString } from '../errors.js';
+import { validateString } from './validators.js';
 
 /** Which namespace a name lives in. */
 export type IpcNameKind = 'sem' | 'shm';
