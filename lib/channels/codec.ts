@@ -11,6 +11,12 @@ import { deserialize, serialize } from 'node:v8';
  */
 export interface Codec<T> {
   readonly name: string;
+  /**
+   * True when `decode` keeps a view of the bytes instead of copying them (as
+   * {@link codecs.bytesView} does): the channel then keeps a received
+   * message's memory valid until the next receive call on that receiver.
+   */
+  readonly zeroCopy?: boolean;
   encode(message: T): Uint8Array;
   decode(bytes: Uint8Array): T;
 }
@@ -39,6 +45,7 @@ export const codecs = {
    */
   bytesView: {
     name: 'bytesView',
+    zeroCopy: true,
     encode: expectBytes,
     decode: (bytes: Uint8Array): Uint8Array => bytes,
   } satisfies Codec<Uint8Array> as Codec<Uint8Array>,
