@@ -1,0 +1,163 @@
+/**
+ * Every way posix-ipc waits, in one place: deadlines, abort listeners,
+ * backoff loops (async and sync), a bounded spin, and an abortable delay.
+ * Nothing here blocks the event loop except the functions named `...Sync`.
+ * @internal
+ * @module
+ */
+import { addAbortListener } from 'node:events';
+
+import { abortError } from '../errors.js';
+import { sleepSync } from './sleep.js';
+
+/** The monotonic time (`performance.now()`) at which `timeoutMs` from now ends; Infinity for no limit. */
+export function deadlineAfter(timeoutMs: number): number {
+  return timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+}
+
+/** Milliseconds left until `deadline` (never negative). */
+export function msLeft(deadline: number): number {
+  return Math.max(0, deadline - performance.now());
+}
+
+const NOTHING: Disposable = { [Symbol.dispose]() {} };
+
+/**
+ * Calls `fn` once when `signal` aborts (Node's `events.addAbortListener`:
+ * other listeners calling `stopImmediatePropagation` cannot suppress it).
+ * Dispose the result to stop listening. No signal: nothing to dispose.
+ */
+export function onAbort(signal: AbortSignal | undefined, fn: () => void): Disposable {
+  return signal === undefined ? NOTHING : addAbortListener(signal, fn);
+}
+
+/** Throws the AbortError for `signal` if it has aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
+}
+
+/**
+ * Resolves after `ms`, or rejects with an AbortError when `signal` aborts
+ * first. The timer does not keep a process alive any more than the caller's
+ * pending promise does.
+ */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      listener[Symbol.dispose]();
+      resolve();
+    }, ms);
+    const listener = onAbort(signal, () => {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    });
+  });
+}
+
+/** Options of {@link backoff} and {@link backoffSync}. */
+export interface BackoffOptions {
+  /** `performance.now()` time after which `onTimeout()` is thrown. */
+  deadline: number;
+  /** The error for a deadline that passed. */
+  onTimeout: () => Error;
+  signal?: AbortSignal;
+  /** First pause in ms (default 1); each pause doubles up to `maxMs`. */
+  firstMs?: number;
+  /** Longest pause in ms (default 20). */
+  maxMs?: number;
+}
+
+/**
+ * Calls `step` until it returns something other than `undefined`, pausing
+ * between calls with exponential backoff (1, 2, 4 ... 20 ms by default) on
+ * the event loop. Rejects with `onTimeout()` once the deadline passed, or an
+ * AbortError. `step` may throw to end the loop with that error.
+ */
+export async function backoff<R>(step: () => R | undefined, options: BackoffOptions): Promise<R> {
+  let pause = options.firstMs ?? 1;
+  const max = options.maxMs ?? 20;
+  for (;;) {
+    throwIfAborted(options.signal);
+    const result = step();
+    if (result !== undefined) return result;
+    const left = options.deadline - performance.now();
+    if (left <= 0) throw options.onTimeout();
+    await delay(Math.min(pause, left), options.signal);
+    pause = Math.min(pause * 2, max);
+  }
+}
+
+/** {@link backoff} for the blocking (`...Sync`) paths: the pauses block the thread. */
+export function backoffSync<R>(step: () => R | undefined, options: Omit<BackoffOptions, 'signal'>): R {
+  let pause = options.firstMs ?? 1;
+  const max = options.maxMs ?? 20;
+  for (;;) {
+    const result = step();
+    if (result !== undefined) return result;
+    const left = options.deadline - performance.now();
+    if (left <= 0) throw options.onTimeout();
+    sleepSync(Math.min(pause, left));
+    pause = Math.min(pause * 2, max);
+  }
+}
+
+/**
+ * Busy-waits up to `ns` nanoseconds for `ready()` to become true, and
+ * returns its last answer. A peer that answers within the spin never pays
+ * for a sleep and a wake-up.
+ */
+export function spin(ready: () => boolean, ns: bigint): boolean {
+  if (ready()) return true;
+  const until = process.hrtime.bigint() + ns;
+  while (process.hrtime.bigint() < until) {
+    if (ready()) return true;
+  }
+  return ready();
+}
+
+/**
+ * Runs `wait` (which must honour the signal it is given) under the caller's
+ * `signal` and `deadline`: resolves with its result, or rejects with an
+ * AbortError or `onTimeout()`; in both cases the inner wait is aborted, so
+ * nothing stays pending.
+ */
+export function bounded<R>(
+  wait: (signal: AbortSignal) => Promise<R>,
+  signal: AbortSignal | undefined,
+  deadline: number,
+  onTimeout: () => Error,
+): Promise<R> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  if (deadline <= performance.now()) return Promise.reject(onTimeout());
+  const inner = new AbortController();
+  return new Promise<R>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      clearTimeout(timer);
+      listener[Symbol.dispose]();
+    };
+    const listener = onAbort(signal, () => {
+      finish();
+      inner.abort();
+      reject(abortError(signal!));
+    });
+    if (deadline !== Infinity) {
+      timer = setTimeout(() => {
+        finish();
+        inner.abort();
+        reject(onTimeout());
+      }, msLeft(deadline));
+    }
+    wait(inner.signal).then(
+      (value) => {
+        finish();
+        resolve(value);
+      },
+      (err: unknown) => {
+        finish();
+        reject(err);
+      },
+    );
+  });
+}
