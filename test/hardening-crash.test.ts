@@ -22,12 +22,14 @@ import {
   Semaphore,
   senderFromFd,
   SharedMemory,
-  type ShmReceiver,
-  type ShmSender,
+  type ChannelReceiver,
+  type ChannelSender,
 } from '../lib/index.js';
-import { DATA_OFFSET, I_PRODUCER_CLOSED, I_READ, I_STATE, I_WRITE, initRing, maxPayload, RingConsumer, RingProducer, segmentSize, STATE_READY, type Waker } from '../lib/channels/ring.js';
+import { DATA_OFFSET, I_PRODUCER_CLOSED, I_READ, I_STATE, I_WRITE, initRing, maxPayload, segmentSize, STATE_READY } from '../lib/channels/shm/header.js';
+import { RingConsumer, RingProducer } from '../lib/channels/shm/ring.js';
 import { isRunning, startFixture } from './fixture-process.js';
 import { crashMessage } from './fixtures/crash-messages.js';
+import { noWake } from './helpers.js';
 import { removePath, tempPath, uniqueName, within } from './helpers.js';
 
 const WRAP = 0xffffffff;
@@ -41,7 +43,7 @@ function shmPath(name: string): string {
 }
 
 /** Receives until end-of-stream; the messages, and how it ended. */
-async function drain(rx: ShmReceiver<Uint8Array>): Promise<{ got: Uint8Array[]; end: 'eos' | Error; at: number }> {
+async function drain(rx: ChannelReceiver<Uint8Array>): Promise<{ got: Uint8Array[]; end: 'eos' | Error; at: number }> {
   const got: Uint8Array[] = [];
   try {
     for (;;) {
@@ -258,7 +260,7 @@ describe('peer crashes', () => {
     expect(created.status).toBe('fulfilled');
     for (const [name, rx] of [
       [removed, await openShmReceiver(removed, { create: true, capacity: 4096 })],
-      [replaced, (created as PromiseFulfilledResult<ShmReceiver<Uint8Array>>).value],
+      [replaced, (created as PromiseFulfilledResult<ChannelReceiver<Uint8Array>>).value],
     ] as const) {
       const tx = await openShmSender(name);
       await tx.send(new Uint8Array([42]));
@@ -321,8 +323,6 @@ describe('peer crashes', () => {
     }
   });
 });
-
-const noWake: Waker = { waitSync: () => undefined, wait: async () => undefined, wake: () => undefined };
 
 /** Whether a view returned by the ring lies wholly inside its data area. */
 function insideRing(view: Uint8Array, buffer: ArrayBufferLike, capacity: number): boolean {
@@ -433,7 +433,7 @@ describe('hostile peers', () => {
     const name = uniqueName(`hostile-${mode}`);
     const rx = await openShmReceiver(name, { create: true, capacity, codec: codecs.bytesView });
     const attacker = startFixture('hostile-peer.ts', [mode, name, String(seed)], { stdin: true });
-    let tx: ShmSender<Uint8Array> | undefined;
+    let tx: ChannelSender<Uint8Array> | undefined;
     const healthyName = uniqueName('healthy');
     const healthyRx = await openShmReceiver(healthyName, { create: true, capacity });
     const healthyTx = await openShmSender(healthyName);

@@ -52,3 +52,6 @@ export function zombieChildren(): number[] {
   }
   return out;
 }
+
+/** A ring waker that wakes nobody: for rings driven by hand in one process. */
+export const noWake = { wake: (): void => undefined };

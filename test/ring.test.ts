@@ -1,16 +1,12 @@
 // The ring's logic in one process: producer and consumer interleaved by hand,
 // no sleeping, so every boundary can be reached deterministically.
+import { noWake } from './helpers.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { ChannelError } from '../lib/index.js';
-import { DATA_OFFSET, FRAME_HEADER, initRing, maxPayload, RingConsumer, RingProducer, segmentSize, type Waker } from '../lib/channels/ring.js';
-
-const noWake: Waker = {
-  waitSync: () => undefined,
-  wait: async () => undefined,
-  wake: () => undefined,
-};
+import { DATA_OFFSET, FRAME_HEADER, initRing, maxPayload, segmentSize } from '../lib/channels/shm/header.js';
+import { RingConsumer, RingProducer } from '../lib/channels/shm/ring.js';
 
 function makeRing(capacity: number): { memory: ArrayBuffer; producer: RingProducer; consumer: RingConsumer } {
   const memory = new ArrayBuffer(segmentSize(capacity));

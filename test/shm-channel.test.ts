@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { codecs, openShmReceiver, openShmSender, removeStaleShmChannel, SharedMemory } from '../lib/index.js';
-import { DATA_OFFSET } from '../lib/channels/ring.js';
+import { DATA_OFFSET } from '../lib/channels/shm/header.js';
 import { uniqueName, within } from './helpers.js';
 
 const CREATOR = new URL('./fixtures/shm-channel-creator.ts', import.meta.url).pathname;

@@ -15,8 +15,8 @@ import {
   Semaphore,
   SharedMemory,
   UnnamedSemaphore,
-  type ShmReceiver,
-  type ShmSender,
+  type ChannelReceiver,
+  type ChannelSender,
 } from '../lib/index.js';
 import { uniqueName, within } from './helpers.js';
 import { manyChannels, soak } from './soak-model.js';
@@ -85,7 +85,7 @@ describe('pending waits of every kind', () => {
     shm.unlink();
     const words = new Int32Array(shm.buffer);
     const usem = UnnamedSemaphore.init(shm, 64, 0);
-    const rings: Array<{ rx: ShmReceiver<Uint8Array>; tx: ShmSender<Uint8Array> }> = [];
+    const rings: Array<{ rx: ChannelReceiver<Uint8Array>; tx: ChannelSender<Uint8Array> }> = [];
     for (let i = 0; i < EACH; i++) {
       const name = uniqueName('pool');
       const rx = await openShmReceiver(name, { create: true, capacity: 4096 });

@@ -1,12 +1,38 @@
 /**
  * Channels: one typed message API over message passing (pipe, FIFO, UNIX
- * socket) and shared memory.
+ * socket) and shared memory. This is the channels' public face: code above
+ * this layer imports from here, never from the engines.
  * @module
  */
-export { ChannelError, type ChannelErrorCode, type ChannelOptions, type Receiver, type Sender, type SyncOptions } from './types.js';
+export {
+  ChannelError,
+  PENDING_BYTES_LIMIT,
+  PENDING_LIMIT,
+  type CallOptions,
+  type ChannelErrorCode,
+  type ChannelHook,
+  type ChannelOptions,
+  type DrainVisitor,
+  type Duplex,
+  type MessageEvent,
+  type Receiver,
+  type Sender,
+  type SyncOptions,
+} from './types.js';
 export { codecs, defineCodec, type Codec } from './codec.js';
-export { StreamSender, StreamReceiver, DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream-channel.js';
-export { senderFromFd, receiverFromFd, duplexFromFd, socketPair, pipeChannel, type Duplex } from './fd-channel.js';
-export * from './fifo-channel.js';
-export * from './unix-channel.js';
-export * from './shm-channel.js';
+export { ChannelSender } from './sender.js';
+export { ChannelReceiver, RECEIVE_MANY_DEFAULT } from './receiver.js';
+export { select, selectEach } from './select.js';
+export { DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream/ends.js';
+export { senderFromFd, receiverFromFd, duplexFromFd, socketPair, pipeChannel, type DuplexFdOptions } from './fd.js';
+export { openFifoSender, openFifoReceiver, openFifoDuplex, type FifoChannelOptions } from './fifo.js';
+export { UnixServer, connectUnix, MAX_SOCKET_PATH, type UnixServerOptions, type ConnectUnixOptions } from './unix.js';
+export {
+  openShmSender,
+  openShmReceiver,
+  openShmDuplex,
+  removeStaleShmChannel,
+  DEFAULT_RING_CAPACITY,
+  LIVENESS_SLICE_MS,
+  type ShmChannelOptions,
+} from './shm.js';

@@ -49,106 +49,36 @@
  * @internal
  * @module
  */
-import { die, FAULTS, faultHere } from '../internal/fault.js';
-import { ChannelError } from './types.js';
+import { die, FAULTS, faultHere } from '../../internal/fault.js';
+import {
+  align8,
+  corrupt,
+  DATA_OFFSET,
+  DATA_SEQ_OFFSET,
+  FRAME_HEADER,
+  I_CONSUMER_SLEEPING,
+  I_DATA_SEQ,
+  I_PRODUCER_NEED,
+  I_READ,
+  I_SPACE_SEQ,
+  I_STATE,
+  I_WRITE,
+  readGeometry,
+  SPACE_SEQ_OFFSET,
+  STATE_POISONED,
+  WRAP,
+} from './header.js';
+import type { ChannelError } from '../../errors.js';
 
-export const MAGIC = 0x43504950; // 'PIPC' little-endian
-export const VERSION = 1;
-export const DATA_OFFSET = 320;
-export const FRAME_HEADER = 8;
-const WRAP = 0xffffffff;
-
-export const STATE_INIT = 0;
-export const STATE_READY = 1;
-export const STATE_POISONED = 2;
-
-// Int32 indices of the header words.
-const I_MAGIC = 0;
-const I_VERSION = 1;
-const I_CAPACITY = 2;
-const I_DATA_OFFSET = 3;
-const I_MAX_MESSAGE = 4;
-export const I_STATE = 5;
-export const I_CREATOR_PID = 6;
-export const I_NONCE = 7;
-export const I_PRODUCER_PID = 8;
-export const I_CONSUMER_PID = 9;
-export const I_PRODUCER_CLOSED = 10;
-export const I_CONSUMER_CLOSED = 11;
-export const I_WRITE = 16;
-export const I_READ = 32;
-const I_PRODUCER_NEED = 48;
-export const I_SPACE_SEQ = 49;
-export const I_CONSUMER_SLEEPING = 64;
-export const I_DATA_SEQ = 65;
-
-/** Byte offsets of the futex words, for the native wait and wake. */
-export const SPACE_SEQ_OFFSET = I_SPACE_SEQ * 4;
-export const DATA_SEQ_OFFSET = I_DATA_SEQ * 4;
-
-/** How a ring side sleeps and wakes the other: a futex on a word of the segment. */
+/** How a ring side wakes the other: a futex wake on a word of the segment (the sleeps are the engine's). */
 export interface Waker {
-  /** Sleeps while the word at `byteOffset` equals `expected`, for at most `timeoutMs`. */
-  waitSync(byteOffset: number, expected: number, timeoutMs: number): void;
-  wait(byteOffset: number, expected: number, timeoutMs: number): Promise<void>;
   wake(byteOffset: number): void;
-}
-
-/** Segment bytes needed for a ring with `capacity` data bytes. */
-export function segmentSize(capacity: number): number {
-  return DATA_OFFSET + capacity;
-}
-
-/** The largest payload a ring of `capacity` bytes carries: one frame fills it. */
-export function maxPayload(capacity: number): number {
-  return capacity - FRAME_HEADER;
-}
-
-function align8(n: number): number {
-  return (n + 7) & ~7;
-}
-
-function corrupt(what: string): ChannelError {
-  return new ChannelError('ERR_CHANNEL_CORRUPT', `The shared ring is corrupt: ${what}`);
-}
-
-/** Writes a fresh header; `state` becomes ready last, so an opener never sees half a header as ready. */
-export function initRing(memory: ArrayBufferLike, capacity: number, maxMessage: number, nonce = 0): void {
-  const h = new Int32Array(memory, 0, DATA_OFFSET / 4);
-  h.fill(0);
-  h[I_MAGIC] = MAGIC;
-  h[I_VERSION] = VERSION;
-  h[I_CAPACITY] = capacity;
-  h[I_DATA_OFFSET] = DATA_OFFSET;
-  h[I_MAX_MESSAGE] = maxMessage;
-  h[I_CREATOR_PID] = process.pid;
-  h[I_NONCE] = nonce;
-  Atomics.store(h, I_STATE, STATE_READY);
-}
-
-/** The checked geometry of an existing ring, or an error saying what is wrong. */
-export function readGeometry(memory: ArrayBufferLike): { capacity: number; maxMessage: number } {
-  if (memory.byteLength < DATA_OFFSET + 8) throw corrupt(`segment of ${memory.byteLength} bytes is too small`);
-  const h = new Int32Array(memory, 0, DATA_OFFSET / 4);
-  const magic = h[I_MAGIC]! >>> 0;
-  const version = h[I_VERSION]!;
-  const capacity = h[I_CAPACITY]! >>> 0;
-  const dataOffset = h[I_DATA_OFFSET]! >>> 0;
-  const maxMessage = h[I_MAX_MESSAGE]! >>> 0;
-  if (magic !== MAGIC) throw corrupt(`bad magic 0x${magic.toString(16)}`);
-  if (version !== VERSION) throw corrupt(`unsupported version ${version}`);
-  if (dataOffset !== DATA_OFFSET) throw corrupt(`bad data offset ${dataOffset}`);
-  if (capacity < 64 || (capacity & (capacity - 1)) !== 0 || capacity > memory.byteLength - DATA_OFFSET) {
-    throw corrupt(`bad capacity ${capacity} for a ${memory.byteLength}-byte segment`);
-  }
-  if (maxMessage > maxPayload(capacity)) throw corrupt(`bad max message ${maxMessage}`);
-  return { capacity, maxMessage };
 }
 
 /** One side's view of the ring's memory. */
 abstract class RingSide {
   protected readonly h: Int32Array;
-  protected readonly data: Uint8Array;
+  readonly data: Uint8Array;
   protected readonly words: Uint32Array;
   readonly capacity: number;
   readonly maxMessage: number;
@@ -305,12 +235,24 @@ export class RingConsumer extends RingSide {
    * stay valid until {@link release} frees them.
    */
   peek(): Uint8Array | null {
+    const len = this.peekLength();
+    return len < 0 ? null : this.data.subarray(this.offset, this.offset + len);
+  }
+
+  /** Where the payload found by {@link peekLength} starts in {@link data}. */
+  offset = 0;
+
+  /**
+   * {@link peek} without a view: the next payload's length (its bytes are
+   * `data[offset, offset + length)`), or -1 when empty.
+   */
+  peekLength(): number {
     for (;;) {
       let used = this.checkUsed(this.#writeSeen, this.#read);
       if (used === 0) {
         this.#writeSeen = Atomics.load(this.h, I_WRITE) >>> 0;
         used = this.checkUsed(this.#writeSeen, this.#read);
-        if (used === 0) return null;
+        if (used === 0) return -1;
       }
       const pos = this.#read & this.mask;
       const tail = this.capacity - pos;
@@ -324,7 +266,8 @@ export class RingConsumer extends RingSide {
       const frame = FRAME_HEADER + align8(len);
       if (frame > tail || frame > used) throw this.poison(corrupt(`frame of ${frame} bytes at ${pos} overruns the ring`));
       this.#pending = frame;
-      return this.data.subarray(pos + FRAME_HEADER, pos + FRAME_HEADER + len);
+      this.offset = pos + FRAME_HEADER;
+      return len;
     }
   }
 
@@ -350,12 +293,6 @@ export class RingConsumer extends RingSide {
     }
   }
 
-  /** Wakes a sleeping producer whatever the hysteresis (used on close). */
-  wakeProducer(): void {
-    Atomics.add(this.h, I_SPACE_SEQ, 1);
-    this.waker.wake(SPACE_SEQ_OFFSET);
-  }
-
   /** Prepares to sleep until data arrives: the sequence to wait on, or null when data appeared. */
   prepareSleep(): number | null {
     const seq = Atomics.load(this.h, I_DATA_SEQ);
@@ -378,7 +315,3 @@ export class RingConsumer extends RingSide {
   }
 }
 
-/** Header words for liveness and close flags, shared by both sides. */
-export function headerWords(memory: ArrayBufferLike): Int32Array {
-  return new Int32Array(memory, 0, DATA_OFFSET / 4);
-}

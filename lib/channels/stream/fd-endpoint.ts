@@ -6,7 +6,8 @@
  * @internal
  * @module
  */
-import { native, POLL_READABLE, POLL_WRITABLE, type NativeFdPoller } from '../internal/native.js';
+import { native, POLL_READABLE, POLL_WRITABLE, type NativeFdPoller } from '../../internal/native.js';
+import { onAbort } from '../../internal/waiting.js';
 
 type Waiter = { resolve: () => void; reject: (err: Error) => void };
 
@@ -33,20 +34,35 @@ export class FdEndpoint {
     return this.#closed;
   }
 
-  /** Resolves when the descriptor is readable, hung up or in error. */
-  readable(): Promise<void> {
-    return this.#wait(this.#readers);
+  /**
+   * Resolves when the descriptor is readable, hung up or in error, or when
+   * `signal` aborts (the caller looks again either way).
+   */
+  readable(signal?: AbortSignal): Promise<void> {
+    return this.#wait(this.#readers, signal);
   }
 
-  /** Resolves when the descriptor is writable, or in error. */
-  writable(): Promise<void> {
-    return this.#wait(this.#writers);
+  /** Resolves when the descriptor is writable, or in error, or when `signal` aborts. */
+  writable(signal?: AbortSignal): Promise<void> {
+    return this.#wait(this.#writers, signal);
   }
 
-  #wait(list: Waiter[]): Promise<void> {
+  #wait(list: Waiter[], signal: AbortSignal | undefined): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('descriptor closed'));
+    if (signal?.aborted) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      list.push({ resolve, reject });
+      const listener = onAbort(signal, () => {
+        const i = list.indexOf(waiter);
+        if (i < 0) return;
+        list.splice(i, 1);
+        this.#update();
+        resolve();
+      });
+      const waiter: Waiter = {
+        resolve: () => (listener[Symbol.dispose](), resolve()),
+        reject: (err) => (listener[Symbol.dispose](), reject(err)),
+      };
+      list.push(waiter);
       this.#update();
     });
   }

@@ -4,15 +4,16 @@
  * @module
  */
 import { lstatSync, unlinkSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 
 import { abortError, closedError, isSystemError, systemError } from '../errors.js';
 import { validateAbortSignal, validateInteger, validateMode, validateOptions, validateString, validateTimeout } from '../internal/validators.js';
 import { removeAtExit } from '../internal/cleanup.js';
+import { bounded, deadlineAfter, delay } from '../internal/waiting.js';
 import { native } from '../internal/native.js';
-import { adopt, FdEndpoint } from './fd-endpoint.js';
-import { duplexFromFd, type Duplex } from './fd-channel.js';
-import { validateStreamOptions, type StreamChannelOptions } from './stream-channel.js';
+import { duplexOnFd, resolveDuplexOptions } from './fd.js';
+import type { StreamChannelOptions, StreamSettings } from './stream/ends.js';
+import { adopt, FdEndpoint } from './stream/fd-endpoint.js';
+import type { Duplex } from './types.js';
 
 /** The longest socket path (`sun_path` less its terminating NUL): 107 bytes on Linux, 103 on macOS. */
 export const MAX_SOCKET_PATH = process.platform === 'darwin' ? 103 : 107;
@@ -42,14 +43,14 @@ export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
 export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
   readonly path: string;
   readonly #ep: FdEndpoint;
-  readonly #options: StreamChannelOptions<T>;
+  readonly #settings: [StreamSettings<T>, StreamSettings<T>];
   readonly #remove: () => void;
   #closed = false;
 
-  private constructor(path: string, fd: number, options: StreamChannelOptions<T>) {
+  private constructor(path: string, fd: number, settings: [StreamSettings<T>, StreamSettings<T>]) {
     this.path = path;
     this.#ep = new FdEndpoint(fd, 1);
-    this.#options = options;
+    this.#settings = settings;
     this.#remove = removeAtExit(`unix:${path}`, () => removeSocketFile(path), { kind: 'file', name: path });
   }
 
@@ -60,7 +61,7 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
     const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
     const backlog = opts.backlog === undefined ? 128 : validateInteger(opts.backlog, 'options.backlog', 1, 65535);
     // Checked now, not at each accept(): every connection would fail (and its descriptor with it).
-    validateStreamOptions(opts);
+    const settings = resolveDuplexOptions<T, T>(opts);
     let fd: number;
     try {
       fd = native.unixListen(p, backlog, mode);
@@ -69,31 +70,21 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
       removeSocketFile(p);
       fd = native.unixListen(p, backlog, mode);
     }
-    return new UnixServer<T>(p, fd, options ?? {});
+    return adopt(fd, () => new UnixServer<T>(p, fd, settings));
   }
 
   /** Waits for the next client; its connection is a duplex channel. Rejects after `close()`. */
   async accept(options?: { signal?: AbortSignal }): Promise<Duplex<T>> {
-    const signal = validateAbortSignal(validateOptions(options).signal);
+    const signal = validateAbortSignal(validateOptions(options).signal, 'options.signal');
     for (;;) {
       if (this.#closed) throw closedError('UnixServer');
       if (signal?.aborted) throw abortError(signal);
       const fd = native.unixAccept(this.#ep.fd);
-      if (fd !== -1) return adopt(fd, () => duplexFromFd<T>(fd, this.#options));
-      const ready = this.#ep.readable();
-      if (signal) {
-        await new Promise<void>((resolve, reject) => {
-          const onAbort = (): void => reject(abortError(signal));
-          signal.addEventListener('abort', onAbort, { once: true });
-          ready.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-        }).catch((err: unknown) => {
-          if (this.#closed) throw closedError('UnixServer');
-          throw err;
-        });
-      } else {
-        await ready.catch(() => {
-          throw closedError('UnixServer');
-        });
+      if (fd !== -1) return adopt(fd, () => duplexOnFd<T, T>(fd, this.#settings));
+      try {
+        await this.#ep.readable(signal); // resolves on abort too: the loop reports it
+      } catch {
+        throw closedError('UnixServer');
       }
     }
   }
@@ -174,8 +165,8 @@ export async function connectUnix<T = Uint8Array>(path: string, options?: Connec
   const opts = validateOptions(options);
   const timeoutMs = validateTimeout(opts.timeoutMs);
   const signal = validateAbortSignal(opts.signal);
-  validateStreamOptions(opts); // before a socket exists
-  const deadline = performance.now() + timeoutMs;
+  const settings = resolveDuplexOptions<T, T>(opts); // before a socket exists
+  const deadline = deadlineAfter(timeoutMs);
   let pause = RETRY_FIRST_MS;
   for (;;) {
     if (signal?.aborted) throw abortError(signal);
@@ -187,16 +178,12 @@ export async function connectUnix<T = Uint8Array>(path: string, options?: Connec
       if (!isSystemError(err, 'EAGAIN')) throw err;
       const left = deadline - performance.now();
       if (left <= 0) throw systemError('ETIMEDOUT', 'connect', p, "the server's backlog stayed full");
-      try {
-        await delay(Math.min(pause, left), undefined, signal ? { signal } : undefined);
-      } catch {
-        throw abortError(signal!);
-      }
+      await delay(Math.min(pause, left), signal);
       pause = Math.min(pause * 2, RETRY_MAX_MS);
       continue;
     }
-    if (!inProgress) return adopt(fd, () => duplexFromFd<T>(fd, options));
-    return finishConnecting<T>(fd, p, deadline, signal, options);
+    if (!inProgress) return adopt(fd, () => duplexOnFd<T, T>(fd, settings));
+    return finishConnecting<T>(fd, p, deadline, signal, settings);
   }
 }
 
@@ -206,32 +193,16 @@ async function finishConnecting<T>(
   path: string,
   deadline: number,
   signal: AbortSignal | undefined,
-  options: ConnectUnixOptions<T> | undefined,
+  settings: [StreamSettings<T>, StreamSettings<T>],
 ): Promise<Duplex<T>> {
   const ep = new FdEndpoint(fd, 1);
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
   try {
-    await Promise.race([
-      ep.writable(),
-      new Promise<never>((_, reject) => {
-        const left = deadline - performance.now();
-        if (left !== Infinity) timer = setTimeout(() => reject(systemError('ETIMEDOUT', 'connect', path)), Math.max(0, left));
-        if (signal) {
-          onAbort = () => reject(abortError(signal));
-          if (signal.aborted) onAbort();
-          else signal.addEventListener('abort', onAbort, { once: true });
-        }
-      }),
-    ]);
+    await bounded((inner) => ep.writable(inner), signal, deadline, () => systemError('ETIMEDOUT', 'connect', path));
     native.finishConnect(fd);
   } catch (err) {
     ep.release();
     throw err;
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
   const connected = ep.detach();
-  return adopt(connected, () => duplexFromFd<T>(connected, options));
+  return adopt(connected, () => duplexOnFd<T, T>(connected, settings));
 }

@@ -1,0 +1,404 @@
+/**
+ * The receiving end of every channel, written once over a transport's
+ * {@link ReceiveEngine}: call order, the closed check, the failure latch,
+ * the size check, the zero-copy hold/release rule, abort and timeout, the
+ * hook chain, batch draining and iteration.
+ * @module
+ */
+import { AbortError, ChannelError, closedError, corruptError, timeoutError } from '../errors.js';
+import { validateInteger } from '../internal/validators.js';
+import { msLeft, onAbort } from '../internal/waiting.js';
+import type { Codec } from './codec.js';
+import { EMPTY, END, type ReceiveEngine } from './engine.js';
+import { HookChain } from './hooks.js';
+import { callSettings, syncDeadline } from './sender.js';
+import { PENDING_LIMIT, type CallOptions, type ChannelHook, type DrainVisitor, type Receiver, type SyncOptions } from './types.js';
+
+/** Messages `receiveMany()` returns at most by default: bounds the batch's memory. */
+export const RECEIVE_MANY_DEFAULT = 1024;
+
+/** Nothing to take now. */
+const NONE: unique symbol = Symbol('none');
+/** The stream has ended. */
+const DONE: unique symbol = Symbol('done');
+
+/** A waiting call: one message, up to `max` messages, or readiness only (`max` 0). */
+interface Waiter {
+  readonly max: number;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  dispose(): void;
+}
+
+/** What {@link select} needs from a receiver without consuming the public API's waits. @internal */
+export const kTake = Symbol('take');
+
+/** The receiving end of a channel, whatever the transport. Made by the `open...`/`...FromFd` functions. */
+export class ChannelReceiver<T> implements Receiver<T> {
+  readonly #engine: ReceiveEngine;
+  readonly #codec: Codec<T>;
+  readonly #max: number;
+  readonly #what: string;
+  /** Views handed out stay valid until the next call: the engine keeps their bytes until then. */
+  readonly #zeroCopy: boolean;
+  #hooks: HookChain | undefined;
+  /** Messages were consumed but their space not handed back yet. */
+  #held = false;
+  #ended = false;
+  #closed = false;
+  #failure: Error | undefined;
+  readonly #waiters: Waiter[] = [];
+  #serving = false;
+  #wake: AbortController | undefined;
+
+  /** @internal */
+  constructor(engine: ReceiveEngine, codec: Codec<T>, maxMessageSize: number, what: string) {
+    this.#engine = engine;
+    this.#codec = codec;
+    this.#max = maxMessageSize;
+    this.#what = what;
+    this.#zeroCopy = codec.zeroCopy === true;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get maxMessageSize(): number {
+    return this.#max;
+  }
+
+  intercept(hook: ChannelHook): () => void {
+    const chain = (this.#hooks ??= new HookChain());
+    const remove = chain.add(hook);
+    return () => {
+      remove();
+      if (chain.empty && this.#hooks === chain) this.#hooks = undefined;
+    };
+  }
+
+  /** Start of every call: closed and failed ends refuse; views of the previous call expire. */
+  #begin(): void {
+    if (this.#closed) throw closedError(this.#what);
+    if (this.#failure) throw this.#failure;
+    if (this.#held) {
+      this.#held = false;
+      this.#engine.publish();
+    }
+  }
+
+  /** End of a call that copied its messages out: hand their space back now. */
+  #finish(): void {
+    if (this.#held && !this.#zeroCopy) {
+      this.#held = false;
+      this.#engine.publish();
+    }
+  }
+
+  #fail(err: unknown): Error {
+    this.#failure ??= err as Error;
+    for (const w of this.#waiters.splice(0)) {
+      w.dispose();
+      w.reject(this.#failure);
+    }
+    return this.#failure;
+  }
+
+  /** The next payload's length (consumed only by `#consume`), EMPTY or END; latches failures. */
+  #next(): number {
+    let len: number;
+    try {
+      len = this.#engine.next();
+    } catch (err) {
+      throw this.#fail(err);
+    }
+    if (len > this.#max) {
+      throw this.#fail(corruptError(`The peer sent a ${len}-byte message, over maxMessageSize (${this.#max}) of this ${this.#what}`));
+    }
+    if (len === END) this.#ended = true;
+    return len;
+  }
+
+  /** One decoded message, NONE or DONE. */
+  #take(): T | typeof NONE | typeof DONE {
+    for (;;) {
+      const len = this.#next();
+      if (len === EMPTY) return NONE;
+      if (len === END) return DONE;
+      const e = this.#engine;
+      let bytes: Uint8Array | null = e.bytes.subarray(e.offset, e.offset + len);
+      try {
+        if (this.#hooks !== undefined) bytes = this.#hooks.receive(bytes);
+        if (bytes !== null) return this.#codec.decode(bytes);
+      } finally {
+        e.release(this.#zeroCopy);
+        this.#held = true;
+      }
+    }
+  }
+
+  /** Serves waiting calls in order while messages are there; settles them all at the end or a failure. */
+  #deliver(): void {
+    while (this.#waiters.length > 0) {
+      const w = this.#waiters[0]!;
+      if (w.max === 0) {
+        if (this.#next() === EMPTY) return;
+        this.#waiters.shift();
+        w.dispose();
+        w.resolve(undefined);
+        continue;
+      }
+      const first = this.#take();
+      if (first === NONE) return;
+      this.#waiters.shift();
+      w.dispose();
+      if (first === DONE) {
+        w.resolve(w.max === 1 ? undefined : []);
+        continue;
+      }
+      if (w.max === 1) {
+        w.resolve(first);
+        continue;
+      }
+      const out: T[] = [first];
+      while (out.length < w.max) {
+        const m = this.#take();
+        if (m === NONE || m === DONE) break;
+        out.push(m);
+      }
+      w.resolve(out);
+    }
+  }
+
+  /** Serves the waiters, sleeping on the engine between messages; one pump per receiver. */
+  async #serve(): Promise<void> {
+    if (this.#serving) return;
+    this.#serving = true;
+    try {
+      for (;;) {
+        try {
+          this.#deliver();
+          this.#finish();
+        } catch {
+          return; // latched: every waiter was rejected
+        }
+        if (this.#waiters.length === 0) return;
+        const wake = (this.#wake = new AbortController());
+        try {
+          await this.#engine.waitReadable(wake.signal);
+        } catch (err) {
+          if (!this.#closed) this.#fail(err);
+          return;
+        } finally {
+          this.#wake = undefined;
+        }
+        if (this.#closed) return;
+      }
+    } finally {
+      this.#serving = false;
+    }
+  }
+
+  /** Queues a waiting call (`max` messages, 0 for readiness). */
+  #wait<R>(max: number, options: CallOptions | undefined, syscall: string): Promise<R> {
+    const call = callSettings(options);
+    if (call.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: call.signal.reason }));
+    if (this.#waiters.length >= PENDING_LIMIT) {
+      return Promise.reject(new ChannelError('ERR_CHANNEL_BUSY', `${this.#waiters.length} receives are already waiting on this ${this.#what}`));
+    }
+    return new Promise<R>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const w: Waiter = {
+        max,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        dispose: () => {
+          clearTimeout(timer);
+          listener[Symbol.dispose]();
+        },
+      };
+      const giveUp = (err: Error): void => {
+        const i = this.#waiters.indexOf(w);
+        if (i < 0) return;
+        this.#waiters.splice(i, 1);
+        w.dispose();
+        reject(err);
+        if (this.#waiters.length === 0) this.#wake?.abort();
+      };
+      const listener = onAbort(call.signal, () => giveUp(new AbortError(undefined, { cause: call.signal!.reason })));
+      if (call.deadline !== Infinity) {
+        timer = setTimeout(() => giveUp(timeoutError(syscall, undefined, 'no message arrived in time; nothing was consumed')), msLeft(call.deadline));
+      }
+      this.#waiters.push(w);
+      void this.#serve();
+    });
+  }
+
+  receive(options?: CallOptions): Promise<T | undefined> {
+    try {
+      this.#begin();
+      if (this.#ended) return Promise.resolve(undefined);
+      if (this.#waiters.length === 0 && !options?.signal?.aborted) {
+        const got = this.#take();
+        this.#finish();
+        if (got === DONE) return Promise.resolve(undefined);
+        if (got !== NONE) return Promise.resolve(got);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#wait<T | undefined>(1, options, 'read');
+  }
+
+  receiveMany(max = RECEIVE_MANY_DEFAULT, options?: CallOptions): Promise<T[]> {
+    try {
+      validateInteger(max, 'max', 1);
+      this.#begin();
+      if (this.#ended) return Promise.resolve([]);
+      if (this.#waiters.length === 0 && !options?.signal?.aborted) {
+        const out: T[] = [];
+        while (out.length < max) {
+          const m = this.#take();
+          if (m === NONE || m === DONE) break;
+          out.push(m);
+        }
+        this.#finish();
+        if (out.length > 0 || this.#ended) return Promise.resolve(out);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#wait<T[]>(max, options, 'read');
+  }
+
+  readable(options?: CallOptions): Promise<void> {
+    try {
+      this.#begin();
+      if (this.#ended || (this.#waiters.length === 0 && this.#next() !== EMPTY)) return Promise.resolve();
+    } catch {
+      return Promise.resolve(); // failed: the next call reports it
+    }
+    return this.#wait<void>(0, options, 'poll').catch((err: unknown) => {
+      if (this.#failure !== undefined && err === this.#failure) return;
+      throw err;
+    });
+  }
+
+  tryReceive(): T | undefined {
+    this.#begin();
+    if (this.#ended) return undefined;
+    try {
+      if (this.#waiters.length > 0) this.#deliver();
+      if (this.#waiters.length > 0) return undefined;
+      const got = this.#take();
+      return got === NONE || got === DONE ? undefined : got;
+    } finally {
+      this.#finish();
+    }
+  }
+
+  receiveSync(options?: SyncOptions): T | undefined {
+    const deadline = syncDeadline(options);
+    this.#begin();
+    for (;;) {
+      if (this.#ended) return undefined;
+      try {
+        if (this.#waiters.length > 0) this.#deliver();
+        if (this.#waiters.length === 0) {
+          const got = this.#take();
+          if (got === DONE) return undefined;
+          if (got !== NONE) return got;
+        }
+      } finally {
+        this.#finish();
+      }
+      let ok: boolean;
+      try {
+        ok = this.#engine.waitReadableSync(deadline);
+      } catch (err) {
+        throw this.#fail(err);
+      }
+      if (!ok) throw timeoutError('read', undefined, 'no message arrived in time');
+    }
+  }
+
+  drain(visit: DrainVisitor, max = Infinity): number {
+    if (typeof visit !== 'function') throw new TypeError('The "visit" argument must be a function');
+    if (max !== Infinity) validateInteger(max, 'max', 1);
+    this.#begin();
+    if (this.#ended || this.#waiters.length > 0) return 0;
+    let n = 0;
+    try {
+      while (n < max) {
+        const len = this.#next();
+        if (len < 0) break;
+        const e = this.#engine;
+        let stop: boolean | void;
+        try {
+          if (this.#hooks === undefined) {
+            stop = visit(e.bytes, e.offset, e.offset + len);
+          } else {
+            const bytes = this.#hooks.receive(e.bytes.subarray(e.offset, e.offset + len));
+            if (bytes === null) continue;
+            stop = visit(bytes, 0, bytes.byteLength);
+          }
+        } finally {
+          e.release(false);
+          this.#held = true;
+        }
+        n++;
+        if (stop === false) break;
+      }
+    } finally {
+      if (this.#held) {
+        this.#held = false;
+        this.#engine.publish();
+      }
+    }
+    return n;
+  }
+
+  /** For select: one message now if no call waits before it; NONE or DONE otherwise. @internal */
+  [kTake](): T | typeof NONE | typeof DONE {
+    this.#begin();
+    if (this.#ended) return DONE;
+    if (this.#waiters.length > 0) return NONE;
+    try {
+      return this.#take();
+    } finally {
+      this.#finish();
+    }
+  }
+
+  /** Stops receiving: pending calls reject with the closed error. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const err = closedError(this.#what);
+    for (const w of this.#waiters.splice(0)) {
+      w.dispose();
+      w.reject(err);
+    }
+    this.#wake?.abort();
+    this.#held = false;
+    this.#engine.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    for (;;) {
+      const msg = await this.receive();
+      if (msg === undefined && this.#ended) return;
+      yield msg as T;
+    }
+  }
+}
+
+export { NONE, DONE };

@@ -1,0 +1,90 @@
+/**
+ * Receive from whichever of several receivers is ready first, over any mix
+ * of transports: the building block of mailboxes, servers and group members.
+ * @module
+ */
+import { AbortError, timeoutError } from '../errors.js';
+import { bounded } from '../internal/waiting.js';
+import { ChannelReceiver, DONE, kTake, NONE } from './receiver.js';
+import { callSettings } from './sender.js';
+import type { CallOptions, Receiver } from './types.js';
+
+/** Where each list of receivers resumes its search: the one after the last pick (round robin). */
+const cursors = new WeakMap<readonly Receiver<unknown>[], number>();
+
+function checkReceivers<T>(receivers: readonly Receiver<T>[]): readonly ChannelReceiver<T>[] {
+  if (!Array.isArray(receivers)) throw new TypeError('The "receivers" argument must be an array of receivers');
+  receivers.forEach((r, i) => {
+    if (!(r instanceof ChannelReceiver)) throw new TypeError(`The "receivers[${i}]" argument must be a receiver made by posix-ipc`);
+  });
+  return receivers as readonly ChannelReceiver<T>[];
+}
+
+/**
+ * One look at every receiver, starting after the last one picked: the
+ * first message found, `undefined` when all have ended, or null (wait).
+ */
+function pick<T>(list: readonly ChannelReceiver<T>[], key: readonly Receiver<T>[]): [Receiver<T>, T] | undefined | null {
+  const n = list.length;
+  const start = cursors.get(key) ?? 0;
+  let live = 0;
+  for (let k = 0; k < n; k++) {
+    const i = (start + k) % n;
+    const r = list[i]!;
+    const got = r[kTake]();
+    if (got === DONE) continue;
+    live++;
+    if (got !== NONE) {
+      cursors.set(key, (i + 1) % n);
+      return [r, got];
+    }
+  }
+  return live === 0 ? undefined : null;
+}
+
+/**
+ * The next message from whichever of `receivers` has one, as
+ * `[receiver, message]`; `undefined` once every receiver has ended. Fair:
+ * after a pick, the search starts at the next receiver in the list (pass
+ * the same array each time), so a busy receiver never starves the others.
+ *
+ * Waits on the receivers' own readiness (no polling loop); an abort or a
+ * timeout consumes nothing. Rejects with the error of a receiver that
+ * failed (that receiver stays failed: remove it from the list).
+ */
+export async function select<T>(receivers: readonly Receiver<T>[], options?: CallOptions): Promise<[Receiver<T>, T] | undefined> {
+  const list = checkReceivers(receivers);
+  const call = callSettings(options);
+  for (;;) {
+    if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
+    const got = pick(list, receivers);
+    if (got !== null) return got;
+    // One readiness wait per live receiver; the first to answer ends them all.
+    const stop = new AbortController();
+    const waits = list.filter((r) => !r.ended).map((r) => r.readable({ signal: stop.signal }));
+    for (const w of waits) w.catch(() => undefined);
+    try {
+      await bounded(
+        () => Promise.race(waits),
+        call.signal,
+        call.deadline,
+        () => timeoutError('select', undefined, 'no receiver had a message in time; nothing was consumed'),
+      );
+    } finally {
+      stop.abort();
+    }
+  }
+}
+
+/**
+ * `for await (const [receiver, message] of selectEach(receivers))`: every
+ * message of every receiver, fairly interleaved, until all have ended.
+ * `options` apply to each wait (a timeout is per message).
+ */
+export async function* selectEach<T>(receivers: readonly Receiver<T>[], options?: CallOptions): AsyncGenerator<[Receiver<T>, T]> {
+  for (;;) {
+    const got = await select(receivers, options);
+    if (got === undefined) return;
+    yield got;
+  }
+}

@@ -1,0 +1,391 @@
+/**
+ * The sending end of every channel, written once over a transport's
+ * {@link SendEngine}: call order, the closed check, the failure latch,
+ * encoding and the size check, abort and timeout, the pending-call bound,
+ * and the hook chain.
+ * @module
+ */
+import { AbortError, ChannelError, closedError, timeoutError } from '../errors.js';
+import { validateAbortSignal, validateOptions, validateTimeout } from '../internal/validators.js';
+import { deadlineAfter, msLeft, onAbort } from '../internal/waiting.js';
+import type { Codec } from './codec.js';
+import type { SendEngine } from './engine.js';
+import { HookChain } from './hooks.js';
+import { PENDING_BYTES_LIMIT, PENDING_LIMIT, type CallOptions, type ChannelHook, type Sender, type SyncOptions } from './types.js';
+
+const DONE = Promise.resolve();
+
+/** One queued call: its messages, how many are written, and how it ends. */
+interface Queued {
+  readonly list: readonly Uint8Array[];
+  readonly bytes: number;
+  written: number;
+  resolve(): void;
+  reject(err: Error): void;
+  /** Stops the call's timer and abort listener. */
+  dispose(): void;
+}
+
+/** Resolved call options: the caller's signal and the deadline. @internal */
+export interface CallSettings {
+  signal: AbortSignal | undefined;
+  deadline: number;
+}
+
+/** Checks async call options once. @internal */
+export function callSettings(options: CallOptions | undefined): CallSettings {
+  if (options === undefined) return { signal: undefined, deadline: Infinity };
+  const opts = validateOptions(options);
+  return { signal: validateAbortSignal(opts.signal, 'options.signal'), deadline: deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs')) };
+}
+
+/** The deadline of a sync call's options. @internal */
+export function syncDeadline(options: SyncOptions | undefined): number {
+  return options === undefined ? Infinity : deadlineAfter(validateTimeout(validateOptions(options).timeoutMs, 'options.timeoutMs'));
+}
+
+/** The sending end of a channel, whatever the transport. Made by the `open...`/`...FromFd` functions. */
+export class ChannelSender<T> implements Sender<T> {
+  readonly #engine: SendEngine;
+  readonly #codec: Codec<T>;
+  readonly #max: number;
+  readonly #what: string;
+  #hooks: HookChain | undefined;
+  /** Hooked sends in call order while a hook delays one. */
+  #hookTail: Promise<unknown> | undefined;
+  readonly #queue: Queued[] = [];
+  #queuedBytes = 0;
+  #pumping = false;
+  #wake: AbortController | undefined;
+  #failure: Error | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** Called once the queue is empty (close() waits for queued calls). */
+  #idle: (() => void)[] = [];
+
+  /** @internal */
+  constructor(engine: SendEngine, codec: Codec<T>, maxMessageSize: number | undefined, what: string) {
+    this.#engine = engine;
+    this.#codec = codec;
+    this.#max = Math.min(maxMessageSize ?? engine.maxMessage, engine.maxMessage);
+    this.#what = what;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get maxMessageSize(): number {
+    return this.#max;
+  }
+
+  /** The transport's buffer in bytes: a shared-memory ring's capacity, or a stream's high-water mark. */
+  get capacity(): number {
+    return this.#engine.capacity;
+  }
+
+  /** Bytes sent but not yet taken by the receiver, plus those of queued calls. */
+  get queuedBytes(): number {
+    return this.#closed ? 0 : this.#engine.queuedBytes + this.#queuedBytes;
+  }
+
+  intercept(hook: ChannelHook): () => void {
+    const chain = (this.#hooks ??= new HookChain());
+    const remove = chain.add(hook);
+    return () => {
+      remove();
+      if (chain.empty && this.#hooks === chain) this.#hooks = undefined;
+    };
+  }
+
+  #check(): void {
+    if (this.#closed) throw closedError(this.#what);
+    if (this.#failure) throw this.#failure;
+  }
+
+  #encode(message: T): Uint8Array {
+    return this.#checkSize(this.#codec.encode(message));
+  }
+
+  #checkSize(bytes: Uint8Array): Uint8Array {
+    if (bytes.byteLength > this.#max) {
+      throw new RangeError(`The message is ${bytes.byteLength} bytes, more than maxMessageSize (${this.#max}) of this channel`);
+    }
+    return bytes;
+  }
+
+  /** Latches the first failure: every queued and later call fails with it. */
+  #fail(err: unknown): Error {
+    this.#failure ??= err as Error;
+    for (const q of this.#queue.splice(0)) this.#settle(q, this.#failure);
+    this.#queuedBytes = 0;
+    return this.#failure;
+  }
+
+  #write(bytes: Uint8Array): boolean {
+    try {
+      return this.#engine.tryWrite(bytes);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
+  #publish(): void {
+    try {
+      this.#engine.publish();
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
+  send(message: T, options?: CallOptions): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      this.#check();
+      bytes = this.#encode(message);
+      if (this.#hooks !== undefined) return this.#sendHooked([bytes], options);
+      if (options?.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+      // Fast path: room now and nobody queued ahead.
+      if (this.#queue.length === 0 && this.#write(bytes)) {
+        this.#publish();
+        return DONE;
+      }
+      return this.#enqueue([bytes], options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  sendMany(messages: Iterable<T>, options?: CallOptions): Promise<void> {
+    let list: Uint8Array[];
+    try {
+      this.#check();
+      // The whole batch is checked first: a RangeError sends nothing.
+      list = [];
+      for (const m of messages) list.push(this.#encode(m));
+      if (list.length === 0) return DONE;
+      if (this.#hooks !== undefined) return this.#sendHooked(list, options);
+      return this.#enqueue(list, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Sends through the hooks, keeping call order even when a hook delays. */
+  #sendHooked(list: Uint8Array[], options: CallOptions | undefined): Promise<void> {
+    const call = callSettings(options);
+    const hooks = this.#hooks!;
+    const run = (): Promise<void> => {
+      if (this.#failure) throw this.#failure; // accepted before a close(): still sent
+      const out: Uint8Array[] = [];
+      let pending: Promise<void> | undefined;
+      for (const bytes of list) {
+        const r = hooks.send(bytes);
+        if (Array.isArray(r)) {
+          if (pending === undefined) out.push(...r);
+          else pending = pending.then(() => void out.push(...r));
+        } else {
+          pending = (pending ?? DONE).then(() => (r as Promise<Uint8Array[]>).then((x) => void out.push(...x)));
+        }
+      }
+      const go = (): Promise<void> => {
+        if (this.#failure) throw this.#failure;
+        for (const b of out) this.#checkSize(b);
+        return out.length === 0 ? DONE : this.#enqueue(out, { signal: call.signal, timeoutMs: call.deadline === Infinity ? undefined : msLeft(call.deadline) });
+      };
+      return pending === undefined ? go() : pending.then(go);
+    };
+    if (this.#hookTail === undefined) {
+      const p = run();
+      return this.#track(p);
+    }
+    return this.#track(this.#hookTail.then(run));
+  }
+
+  /** Remembers an in-flight hooked send so the next one waits for it (hooks may delay). */
+  #track(p: Promise<void>): Promise<void> {
+    const settled = p.catch(() => undefined);
+    this.#hookTail = settled;
+    void settled.then(() => {
+      if (this.#hookTail === settled) this.#hookTail = undefined;
+    });
+    return p;
+  }
+
+  /** Queues a call behind the others; the pump writes it when there is room. */
+  #enqueue(list: readonly Uint8Array[], options: CallOptions | undefined): Promise<void> {
+    const call = callSettings(options);
+    let bytes = 0;
+    for (const b of list) bytes += b.byteLength;
+    if (this.#queue.length >= PENDING_LIMIT || (this.#queue.length > 0 && this.#queuedBytes + bytes > PENDING_BYTES_LIMIT)) {
+      return Promise.reject(
+        new ChannelError('ERR_CHANNEL_BUSY', `${this.#queue.length} sends (${this.#queuedBytes} bytes) are already waiting on this ${this.#what}; await them first`),
+      );
+    }
+    if (call.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: call.signal.reason }));
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const q: Queued = {
+        list,
+        bytes,
+        written: 0,
+        resolve,
+        reject,
+        dispose: () => {
+          clearTimeout(timer);
+          listener[Symbol.dispose]();
+        },
+      };
+      const giveUp = (err: Error): void => this.#withdraw(q, err);
+      const listener = onAbort(call.signal, () => giveUp(new AbortError(undefined, { cause: call.signal!.reason })));
+      if (call.deadline !== Infinity) {
+        timer = setTimeout(() => giveUp(timeoutError('write', undefined, `the channel stayed full; ${q.written === 0 ? 'nothing was sent' : `${q.written} of ${list.length} messages were sent`}`)), msLeft(call.deadline));
+      }
+      this.#queue.push(q);
+      this.#queuedBytes += bytes;
+      void this.#pump();
+    });
+  }
+
+  #settle(q: Queued, err?: Error): void {
+    q.dispose();
+    if (this.#queue.length === 0) for (const f of this.#idle.splice(0)) f();
+    if (err === undefined) {
+      q.resolve();
+      return;
+    }
+    if (q.list.length > 1) (err as Error & { sent?: number }).sent = q.written;
+    q.reject(err);
+  }
+
+  /** A queued call gave up (abort, timeout): out of the queue; what it wrote stays written. */
+  #withdraw(q: Queued, err: Error): void {
+    const i = this.#queue.indexOf(q);
+    if (i < 0) return;
+    this.#queue.splice(i, 1);
+    this.#queuedBytes -= q.bytes;
+    this.#settle(q, err);
+    if (i === 0) this.#wake?.abort(); // the pump waits for this one's room: let it look at the next
+  }
+
+  /** Writes queued calls in order while they fit: true when the queue is empty. */
+  #writeQueued(): boolean {
+    while (this.#queue.length > 0) {
+      const q = this.#queue[0]!;
+      while (q.written < q.list.length && this.#write(q.list[q.written]!)) q.written++;
+      if (q.written < q.list.length) {
+        this.#publish();
+        return false;
+      }
+      this.#queue.shift();
+      this.#queuedBytes -= q.bytes;
+      this.#publish(); // once per call: a batch wakes the peer once
+      this.#settle(q);
+    }
+    return true;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        try {
+          if (this.#writeQueued()) return;
+        } catch {
+          return; // latched: #fail rejected every queued call
+        }
+        const head = this.#queue[0]!;
+        const wake = (this.#wake = new AbortController());
+        try {
+          await this.#engine.waitWritable(head.list[head.written]!.byteLength, wake.signal);
+        } catch (err) {
+          this.#fail(err);
+          return;
+        } finally {
+          this.#wake = undefined;
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Writes one message now or returns false; never overtakes queued calls. */
+  trySend(message: T): boolean {
+    this.#check();
+    const list = this.#syncHooked(this.#encode(message), 'trySend');
+    if (this.#queue.length > 0 && !this.#writeQueued()) return false;
+    let i = 0;
+    while (i < list.length && this.#write(list[i]!)) i++;
+    this.#publish();
+    if (i === 0 || i === list.length) return i === list.length;
+    // A hook duplicated the message and only part fit: queue the rest, in order.
+    void this.#enqueue(list.slice(i), undefined).catch(() => undefined);
+    return true;
+  }
+
+  /** Blocks until `message` and every call queued before it are in the channel. */
+  sendSync(message: T, options?: SyncOptions): void {
+    this.#check();
+    const deadline = syncDeadline(options);
+    const list = this.#syncHooked(this.#encode(message), 'sendSync');
+    while (!this.#writeQueued()) this.#waitSync(this.#queue[0]!.list[this.#queue[0]!.written]!.byteLength, deadline, 'the queued sends before this one');
+    for (let i = 0; i < list.length; i++) {
+      const bytes = list[i]!;
+      while (!this.#write(bytes)) {
+        this.#publish();
+        this.#waitSync(bytes.byteLength, deadline, i === 0 ? 'nothing was sent' : `${i} of ${list.length} copies were sent`);
+      }
+    }
+    this.#publish();
+    let flushed: boolean;
+    try {
+      flushed = this.#engine.flushSync(deadline);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+    if (!flushed) throw timeoutError('write', undefined, 'the message is queued but not yet fully written');
+  }
+
+  #waitSync(len: number, deadline: number, what: string): void {
+    let ok: boolean;
+    try {
+      ok = this.#engine.waitWritableSync(len, deadline);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+    if (!ok) throw timeoutError('write', undefined, `the channel stayed full; ${what}`);
+  }
+
+  #syncHooked(bytes: Uint8Array, call: string): readonly Uint8Array[] {
+    if (this.#hooks === undefined) return [bytes];
+    if (this.#hookTail !== undefined) throw new TypeError(`${call}() cannot run while a hook delays an earlier send`);
+    const out = this.#hooks.send(bytes);
+    if (!Array.isArray(out)) {
+      void (out as Promise<unknown>).catch(() => undefined);
+      throw new TypeError(`A send hook returned a Promise in ${call}(): only the async calls may be delayed`);
+    }
+    for (const b of out) this.#checkSize(b);
+    return out;
+  }
+
+  /**
+   * Sends what is queued, then marks the end of the stream: the receiver
+   * drains what was sent and then sees `undefined`. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closing = (async () => {
+      await this.#hookTail;
+      if (this.#queue.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+      await this.#engine.close();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * Message passing over a byte stream (pipe, FIFO, UNIX-domain socket):
+ * length-prefixed frames, coalesced into large writes and read in large
+ * chunks into reused memory, driven from the event loop. The engines of
+ * ../sender.ts and ../receiver.ts.
+ *
+ * Frame: a 32-bit little-endian length, then that many bytes.
+ * @internal
+ * @module
+ */
+import { corruptError, isSystemError, peerGoneError } from '../../errors.js';
+import { native } from '../../internal/native.js';
+import { onAbort } from '../../internal/waiting.js';
+import { EMPTY, END, type ReceiveEngine, type SendEngine } from '../engine.js';
+import { ByteQueue, HEADER } from './framing.js';
+import type { FdEndpoint } from './fd-endpoint.js';
+
+/** Payloads at least this large are written from the caller's memory (writev), not copied. */
+const DIRECT_WRITE = 64 * 1024;
+const READ_CHUNK = 256 * 1024;
+
+function isPeerGoneErrno(err: unknown): boolean {
+  return isSystemError(err) && (err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ENOTCONN');
+}
+
+function peerGone(err: unknown): Error {
+  return isPeerGoneErrno(err) ? peerGoneError('closed the channel or exited', err) : (err as Error);
+}
+
+/** How a stream end lets go of its descriptor. */
+export interface StreamRelease {
+  /** shutdown(2) this direction of a socket on close, so the peer notices while the other direction stays open. */
+  shutdown: boolean;
+  /** Runs after the descriptor is released (a created FIFO removes its path). */
+  onClose?: (() => void) | undefined;
+}
+
+/** The sending engine: a user-space queue up to a high-water mark, flushed once per event-loop turn. */
+export class StreamSendEngine implements SendEngine {
+  readonly maxMessage: number;
+  readonly #ep: FdEndpoint;
+  readonly #highWater: number;
+  readonly #release: StreamRelease;
+  readonly #queue = new ByteQueue(64 * 1024);
+  #flushing = false;
+  #flushScheduled = false;
+  #spaceWaiters: (() => void)[] = [];
+  #drained: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #failure: Error | undefined;
+
+  constructor(ep: FdEndpoint, maxMessage: number, highWater: number, release: StreamRelease) {
+    this.#ep = ep;
+    this.maxMessage = maxMessage;
+    this.#highWater = highWater;
+    this.#release = release;
+  }
+
+  get queuedBytes(): number {
+    return this.#queue.length;
+  }
+
+  get capacity(): number {
+    return this.#highWater;
+  }
+
+  tryWrite(bytes: Uint8Array): boolean {
+    if (this.#failure) throw this.#failure;
+    if (this.#queue.length >= this.#highWater) return false;
+    if (bytes.byteLength >= DIRECT_WRITE && this.#queue.length === 0) this.#writeDirect(bytes);
+    else this.#queue.appendFrame(bytes);
+    return true;
+  }
+
+  /** Writes a large frame straight from the caller's memory; queues what the kernel did not take. */
+  #writeDirect(bytes: Uint8Array): void {
+    const header = new Uint8Array(HEADER);
+    new DataView(header.buffer).setUint32(0, bytes.byteLength, true);
+    let n: number;
+    try {
+      n = native.writev(this.#ep.fd, [header, bytes]) ?? 0;
+    } catch (err) {
+      throw this.#fail(err);
+    }
+    if (n === HEADER + bytes.byteLength) return;
+    if (n < HEADER) {
+      this.#queue.appendFrame(bytes);
+      this.#queue.consume(n);
+    } else {
+      this.#queue.appendRaw(bytes.subarray(n - HEADER));
+    }
+  }
+
+  publish(): void {
+    if (this.#queue.length === 0 || this.#flushScheduled || this.#flushing) return;
+    this.#flushScheduled = true;
+    // One flush per loop turn: every send of this turn goes out in one write.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      void this.#flush();
+    });
+  }
+
+  /** Writes what the kernel takes without blocking; true when the queue is empty. */
+  #writeSome(): boolean {
+    while (this.#queue.length > 0) {
+      let n: number | null;
+      try {
+        n = native.write(this.#ep.fd, this.#queue.bytes());
+      } catch (err) {
+        this.#fail(err);
+        return false;
+      }
+      if (n === null) return false;
+      this.#queue.consume(n);
+    }
+    return true;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing || this.#failure) return;
+    this.#flushing = true;
+    try {
+      for (;;) {
+        const empty = this.#writeSome();
+        this.#wakeSpace();
+        if (this.#failure) return;
+        if (empty) break;
+        try {
+          await this.#ep.writable();
+        } catch (err) {
+          this.#fail(err);
+          return;
+        }
+      }
+      for (const w of this.#drained.splice(0)) w.resolve();
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #wakeSpace(): void {
+    if (this.#failure === undefined && this.#queue.length >= this.#highWater) return;
+    for (const wake of this.#spaceWaiters.splice(0)) wake();
+  }
+
+  #fail(err: unknown): Error {
+    this.#failure ??= peerGone(err);
+    this.#wakeSpace();
+    for (const w of this.#drained.splice(0)) w.reject(this.#failure);
+    return this.#failure;
+  }
+
+  waitWritable(_len: number, signal: AbortSignal): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#queue.length < this.#highWater || signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        listener[Symbol.dispose]();
+        const i = this.#spaceWaiters.indexOf(wake);
+        if (i >= 0) this.#spaceWaiters.splice(i, 1);
+        resolve();
+      };
+      const listener = onAbort(signal, wake);
+      this.#spaceWaiters.push(wake);
+      this.publish();
+    });
+  }
+
+  waitWritableSync(_len: number, deadline: number): boolean {
+    return this.#flushSomeSync(deadline, () => this.#queue.length < this.#highWater);
+  }
+
+  flushSync(deadline: number): boolean {
+    return this.#flushSomeSync(deadline, () => this.#queue.length === 0);
+  }
+
+  /** Writes, polling for writability, until `done()` or the deadline; throws a failure. */
+  #flushSomeSync(deadline: number, done: () => boolean): boolean {
+    for (;;) {
+      this.#writeSome();
+      if (this.#failure) throw this.#failure;
+      this.#wakeSpace();
+      if (done()) return true;
+      const left = deadline - performance.now();
+      if (left <= 0 || !native.poll(this.#ep.fd, true, left)) return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (!this.#failure && this.#queue.length > 0) {
+        await new Promise<void>((resolve, reject) => {
+          this.#drained.push({ resolve, reject });
+          void this.#flush();
+        });
+      }
+    } finally {
+      if (this.#release.shutdown) this.#ep.shutdown(false, true);
+      this.#ep.release();
+      this.#release.onClose?.();
+    }
+  }
+}
+
+/** The receiving engine: large reads into one reused buffer, frames parsed in place. */
+export class StreamReceiveEngine implements ReceiveEngine {
+  readonly #ep: FdEndpoint;
+  readonly #max: number;
+  readonly #release: StreamRelease;
+  #buf = new Uint8Array(READ_CHUNK);
+  #view = new DataView(this.#buf.buffer);
+  #start = 0; // first unconsumed byte
+  #end = 0; // end of bytes read
+  #pending = 0; // frame bytes of the payload next() found
+  /** Views into #buf were handed out: until publish(), never move bytes in place. */
+  #pinned = false;
+  #eof = false;
+  offset = 0;
+  /**
+   * A FIFO whose writer has not connected yet reads as end-of-file, but does
+   * not poll as readable (Linux): until the first readiness, poll before read.
+   */
+  #awaitWriter: boolean;
+
+  constructor(ep: FdEndpoint, maxMessage: number, release: StreamRelease, awaitWriter = false) {
+    this.#ep = ep;
+    this.#max = maxMessage;
+    this.#release = release;
+    this.#awaitWriter = awaitWriter;
+  }
+
+  get bytes(): Uint8Array {
+    return this.#buf;
+  }
+
+  next(): number {
+    if (this.#awaitWriter) {
+      if (!native.poll(this.#ep.fd, false, 0)) return EMPTY;
+      this.#awaitWriter = false;
+    }
+    for (;;) {
+      const avail = this.#end - this.#start;
+      if (avail >= HEADER) {
+        const len = this.#view.getUint32(this.#start, true);
+        if (len > this.#max) throw corruptError(`The peer announced a ${len}-byte message, over maxMessageSize (${this.#max})`);
+        if (avail >= HEADER + len) {
+          this.offset = this.#start + HEADER;
+          this.#pending = HEADER + len;
+          return len;
+        }
+        this.#makeRoom(HEADER + len);
+      }
+      if (this.#eof) {
+        if (this.#end > this.#start) {
+          throw peerGoneError(`ended the stream inside a message (${this.#end - this.#start} bytes of it)`);
+        }
+        return END;
+      }
+      if (!this.#readSome()) return EMPTY;
+    }
+  }
+
+  release(keep: boolean): void {
+    this.#start += this.#pending;
+    this.#pending = 0;
+    if (keep) this.#pinned = true;
+    else if (!this.#pinned && this.#start === this.#end) this.#start = this.#end = 0;
+  }
+
+  publish(): void {
+    this.#pinned = false;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+  }
+
+  /** Makes sure a frame of `frameBytes` fits after the unconsumed bytes. */
+  #makeRoom(frameBytes: number): void {
+    if (this.#start + frameBytes <= this.#buf.byteLength) return;
+    const pending = this.#end - this.#start;
+    if (frameBytes <= this.#buf.byteLength && !this.#pinned) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+    } else {
+      // Larger, or views still point into the old buffer: move to a new one.
+      const bigger = new Uint8Array(Math.max(frameBytes, this.#buf.byteLength * (frameBytes > this.#buf.byteLength ? 2 : 1)));
+      bigger.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = bigger;
+      this.#view = new DataView(bigger.buffer);
+    }
+    this.#start = 0;
+    this.#end = pending;
+  }
+
+  /** Reads what is there without blocking: false when nothing is ready. */
+  #readSome(): boolean {
+    if (this.#end === this.#buf.byteLength) this.#makeRoom(this.#end - this.#start + 1);
+    let n: number | null;
+    try {
+      n = native.read(this.#ep.fd, this.#buf.subarray(this.#end));
+    } catch (err) {
+      if (!isPeerGoneErrno(err)) throw err;
+      n = 0; // a reset connection ends the stream like EOF (checked for a torn frame)
+    }
+    if (n === null) return false;
+    if (n === 0) this.#eof = true;
+    else this.#end += n;
+    return true;
+  }
+
+  waitReadable(signal: AbortSignal): Promise<void> {
+    return this.#ep.readable(signal);
+  }
+
+  waitReadableSync(deadline: number): boolean {
+    const left = deadline - performance.now();
+    return left > 0 && native.poll(this.#ep.fd, false, left);
+  }
+
+  close(): void {
+    // The sending half of a socket may stay open: tell the peer that nobody
+    // reads any more, so its sends fail instead of filling up.
+    if (this.#release.shutdown) this.#ep.shutdown(true, false);
+    this.#ep.release();
+    this.#release.onClose?.();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The stream frame (a u32 little-endian length, then the payload) and the
+ * sender's growable byte queue.
+ * @internal
+ * @module
+ */
+
+/** Bytes of a frame's length prefix. */
+export const HEADER = 4;
+
+/** Bytes waiting to be written: one buffer, compacted or doubled as needed. */
+export class ByteQueue {
+  #buf: Uint8Array;
+  #view: DataView;
+  #start = 0; // first unsent byte
+  #end = 0; // end of queued bytes
+
+  constructor(initial: number) {
+    this.#buf = new Uint8Array(initial);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  get length(): number {
+    return this.#end - this.#start;
+  }
+
+  /** The queued bytes, as a view (valid until the next change). */
+  bytes(): Uint8Array {
+    return this.#buf.subarray(this.#start, this.#end);
+  }
+
+  /** Drops `n` bytes from the front (they were written). */
+  consume(n: number): void {
+    this.#start += n;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+  }
+
+  /** Queues one frame: its length prefix, then `payload`. */
+  appendFrame(payload: Uint8Array): void {
+    this.#reserve(HEADER + payload.byteLength);
+    this.#view.setUint32(this.#end, payload.byteLength, true);
+    this.#buf.set(payload, this.#end + HEADER);
+    this.#end += HEADER + payload.byteLength;
+  }
+
+  /** Queues bytes as they are (the rest of a frame the kernel took part of). */
+  appendRaw(bytes: Uint8Array): void {
+    this.#reserve(bytes.byteLength);
+    this.#buf.set(bytes, this.#end);
+    this.#end += bytes.byteLength;
+  }
+
+  /** Room for `need` more bytes after the queued ones: compact, or grow by doubling. */
+  #reserve(need: number): void {
+    if (this.#buf.byteLength - this.#end >= need) return;
+    const queued = this.#end - this.#start;
+    if (this.#start > 0 && this.#buf.byteLength - queued >= need) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+    } else {
+      let size = this.#buf.byteLength * 2;
+      while (size - queued < need) size *= 2;
+      const bigger = new Uint8Array(size);
+      bigger.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = bigger;
+      this.#view = new DataView(bigger.buffer);
+    }
+    this.#start = 0;
+    this.#end = queued;
+  }
+}
