@@ -2,7 +2,7 @@
  * posix-ipc: POSIX inter-process communication for Node.js.
  * @module
  */
-export { AbortError, isSystemError, type SystemError } from './errors.js';
+export { AbortError, ClosedError, isSystemError, type SystemError } from './errors.js';
 export * from './fd.js';
 export * from './shm.js';
 export * from './futex.js';

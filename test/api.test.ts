@@ -8,13 +8,15 @@ import type { Child, ExitStatus, Receiver, Sender, SystemError } from '../lib/in
 describe('public API', () => {
   it('exports exactly these names', () => {
     expect(Object.keys(ipc).sort()).toEqual([
-      'AbortError', 'ChannelError', 'Child', 'DEFAULT_RING_CAPACITY', 'DEFAULT_STREAM_MAX_MESSAGE', 'LIVENESS_SLICE_MS',
-      'MAX_SOCKET_PATH', 'Semaphore', 'SharedMemory', 'ShmReceiver', 'ShmSender', 'StreamReceiver', 'StreamSender',
-      'UnixServer', 'UnnamedSemaphore', 'closeSync', 'codecs', 'connectUnix', 'defaultExecArgv', 'defineCodec',
-      'duplexFromFd', 'forkNode', 'futexWait', 'futexWaitSync', 'futexWake', 'getFdFlags', 'getPipeCapacity',
-      'isSystemError', 'mkfifo', 'openFifo', 'openFifoReceiver', 'openFifoSender', 'openFifoSync', 'openShmReceiver',
-      'openShmSender', 'pipe', 'pipeChannel', 'pollSync', 'readSync', 'receiverFromFd', 'removeStaleShmChannel',
-      'senderFromFd', 'setCloexec', 'setNonBlocking', 'setPipeCapacity', 'socketPair', 'spawn', 'streamFromFd', 'writeSync',
+      'AbortError', 'ChannelError', 'ChannelReceiver', 'ChannelSender', 'Child', 'ClosedError',
+      'DEFAULT_RING_CAPACITY', 'DEFAULT_STREAM_MAX_MESSAGE', 'LIVENESS_SLICE_MS', 'MAX_SOCKET_PATH',
+      'PENDING_BYTES_LIMIT', 'PENDING_LIMIT', 'RECEIVE_MANY_DEFAULT', 'Semaphore', 'SharedMemory', 'UnixServer',
+      'UnnamedSemaphore', 'closeSync', 'codecs', 'connectUnix', 'defaultExecArgv', 'defineCodec', 'duplexFromFd',
+      'forkNode', 'futexWait', 'futexWaitSync', 'futexWake', 'getFdFlags', 'getPipeCapacity', 'isSystemError',
+      'mkfifo', 'openFifo', 'openFifoDuplex', 'openFifoReceiver', 'openFifoSender', 'openFifoSync', 'openShmDuplex',
+      'openShmReceiver', 'openShmSender', 'pipe', 'pipeChannel', 'pollSync', 'readSync', 'receiverFromFd',
+      'removeStaleShmChannel', 'select', 'selectEach', 'senderFromFd', 'setCloexec', 'setNonBlocking',
+      'setPipeCapacity', 'socketPair', 'spawn', 'streamFromFd', 'writeSync',
     ]);
   });
 

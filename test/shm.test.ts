@@ -343,7 +343,7 @@ describe('stale views never crash (each scenario in a child process)', () => {
 
   it('after close(): views read as empty and Atomics/DataView throw TypeError, before and after GC', async () => {
     const seen = await runStale('after-close');
-    expect(seen).toEqual({ first: detached, second: detached, closedCall: 'Error' });
+    expect(seen).toEqual({ first: detached, second: detached, closedCall: 'ClosedError' });
   });
 
   it('after resize(): the old views behave the same, the new buffer holds the data', async () => {

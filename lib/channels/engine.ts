@@ -15,6 +15,9 @@
 export interface SendEngine {
   /** The largest payload the transport carries. */
   readonly maxMessage: number;
+  /** What a timed-out wait reports: the system call it waits in, and the object's name. */
+  readonly syscall: string;
+  readonly path: string | undefined;
   /** Bytes taken but not yet read by the peer (for `queuedBytes`). */
   readonly queuedBytes: number;
   /** The transport's buffer in bytes: the ring's capacity, or a stream's high-water mark. */
@@ -47,6 +50,9 @@ export const END = -2;
 
 /** The receiving half of a transport. */
 export interface ReceiveEngine {
+  /** What a timed-out wait reports: the system call it waits in, and the object's name. */
+  readonly syscall: string;
+  readonly path: string | undefined;
   /** The memory the payload found by `next()` lies in (`bytes[offset, offset + length)`). */
   readonly bytes: Uint8Array;
   /** Where the payload found by `next()` starts in `bytes`. */

@@ -204,7 +204,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
   }
 
   /** Queues a waiting call (`max` messages, 0 for readiness). */
-  #wait<R>(max: number, options: CallOptions | undefined, syscall: string): Promise<R> {
+  #wait<R>(max: number, options: CallOptions | undefined): Promise<R> {
     const call = callSettings(options);
     if (call.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: call.signal.reason }));
     if (this.#waiters.length >= PENDING_LIMIT) {
@@ -231,7 +231,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
       };
       const listener = onAbort(call.signal, () => giveUp(new AbortError(undefined, { cause: call.signal!.reason })));
       if (call.deadline !== Infinity) {
-        timer = setTimeout(() => giveUp(timeoutError(syscall, undefined, 'no message arrived in time; nothing was consumed')), msLeft(call.deadline));
+        timer = setTimeout(() => giveUp(timeoutError(this.#engine.syscall, this.#engine.path, 'no message arrived in time; nothing was consumed')), msLeft(call.deadline));
       }
       this.#waiters.push(w);
       void this.#serve();
@@ -251,7 +251,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#wait<T | undefined>(1, options, 'read');
+    return this.#wait<T | undefined>(1, options);
   }
 
   receiveMany(max = RECEIVE_MANY_DEFAULT, options?: CallOptions): Promise<T[]> {
@@ -272,7 +272,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#wait<T[]>(max, options, 'read');
+    return this.#wait<T[]>(max, options);
   }
 
   readable(options?: CallOptions): Promise<void> {
@@ -282,7 +282,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
     } catch {
       return Promise.resolve(); // failed: the next call reports it
     }
-    return this.#wait<void>(0, options, 'poll').catch((err: unknown) => {
+    return this.#wait<void>(0, options).catch((err: unknown) => {
       if (this.#failure !== undefined && err === this.#failure) return;
       throw err;
     });
@@ -322,7 +322,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
       } catch (err) {
         throw this.#fail(err);
       }
-      if (!ok) throw timeoutError('read', undefined, 'no message arrived in time');
+      if (!ok) throw timeoutError(this.#engine.syscall, this.#engine.path, 'no message arrived in time');
     }
   }
 

@@ -239,7 +239,7 @@ export class ChannelSender<T> implements Sender<T> {
       const giveUp = (err: Error): void => this.#withdraw(q, err);
       const listener = onAbort(call.signal, () => giveUp(new AbortError(undefined, { cause: call.signal!.reason })));
       if (call.deadline !== Infinity) {
-        timer = setTimeout(() => giveUp(timeoutError('write', undefined, `the channel stayed full; ${q.written === 0 ? 'nothing was sent' : `${q.written} of ${list.length} messages were sent`}`)), msLeft(call.deadline));
+        timer = setTimeout(() => giveUp(timeoutError(this.#engine.syscall, this.#engine.path, `the channel stayed full; ${q.written === 0 ? 'nothing was sent' : `${q.written} of ${list.length} messages were sent`}`)), msLeft(call.deadline));
       }
       this.#queue.push(q);
       this.#queuedBytes += bytes;
@@ -345,7 +345,7 @@ export class ChannelSender<T> implements Sender<T> {
     } catch (err) {
       throw this.#fail(err);
     }
-    if (!flushed) throw timeoutError('write', undefined, 'the message is queued but not yet fully written');
+    if (!flushed) throw timeoutError(this.#engine.syscall, this.#engine.path, 'the message is queued but not yet fully written');
   }
 
   #waitSync(len: number, deadline: number, what: string): void {
@@ -355,7 +355,7 @@ export class ChannelSender<T> implements Sender<T> {
     } catch (err) {
       throw this.#fail(err);
     }
-    if (!ok) throw timeoutError('write', undefined, `the channel stayed full; ${what}`);
+    if (!ok) throw timeoutError(this.#engine.syscall, this.#engine.path, `the channel stayed full; ${what}`);
   }
 
   #syncHooked(bytes: Uint8Array, call: string): readonly Uint8Array[] {

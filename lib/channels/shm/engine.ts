@@ -21,6 +21,8 @@ function poisonedError(): Error {
 /** The producing side. */
 export class ShmSendEngine implements SendEngine {
   readonly maxMessage: number;
+  readonly syscall = 'futex_wait';
+  readonly path: string;
   readonly #peer: ShmPeer;
   readonly #ring: RingProducer;
 
@@ -28,6 +30,7 @@ export class ShmSendEngine implements SendEngine {
     this.#peer = peer;
     this.#ring = ring;
     this.maxMessage = ring.maxMessage;
+    this.path = peer.name;
   }
 
   get capacity(): number {
@@ -101,6 +104,8 @@ export class ShmReceiveEngine implements ReceiveEngine {
   readonly #peer: ShmPeer;
   readonly #ring: RingConsumer;
   readonly bytes: Uint8Array;
+  readonly syscall = 'futex_wait';
+  readonly path: string;
   /** The producer exited without closing: what it published is still delivered, then the end. */
   #producerGone = false;
 
@@ -108,6 +113,7 @@ export class ShmReceiveEngine implements ReceiveEngine {
     this.#peer = peer;
     this.#ring = ring;
     this.bytes = ring.data;
+    this.path = peer.name;
   }
 
   get offset(): number {

@@ -38,6 +38,8 @@ export interface StreamRelease {
 /** The sending engine: a user-space queue up to a high-water mark, flushed once per event-loop turn. */
 export class StreamSendEngine implements SendEngine {
   readonly maxMessage: number;
+  readonly syscall = 'write';
+  readonly path = undefined;
   readonly #ep: FdEndpoint;
   readonly #highWater: number;
   readonly #release: StreamRelease;
@@ -204,6 +206,8 @@ export class StreamSendEngine implements SendEngine {
 
 /** The receiving engine: large reads into one reused buffer, frames parsed in place. */
 export class StreamReceiveEngine implements ReceiveEngine {
+  readonly syscall = 'read';
+  readonly path = undefined;
   readonly #ep: FdEndpoint;
   readonly #max: number;
   readonly #release: StreamRelease;
