@@ -131,13 +131,12 @@ export class ChannelReceiver<T> implements Receiver<T> {
       if (len === END) return DONE;
       const e = this.#engine;
       let bytes: Uint8Array | null = e.bytes.subarray(e.offset, e.offset + len);
-      try {
-        if (this.#hooks !== undefined) bytes = this.#hooks.receive(bytes);
-        if (bytes !== null) return this.#codec.decode(bytes);
-      } finally {
-        e.release(this.#zeroCopy);
-        this.#held = true;
-      }
+      // Consumed before decoding (a decode error still consumes it). The
+      // engine moves no byte until the next engine call, so the view holds.
+      e.release(this.#zeroCopy);
+      this.#held = true;
+      if (this.#hooks !== undefined) bytes = this.#hooks.receive(bytes);
+      if (bytes !== null) return this.#codec.decode(bytes);
     }
   }
 
@@ -291,14 +290,17 @@ export class ChannelReceiver<T> implements Receiver<T> {
   tryReceive(): T | undefined {
     this.#begin();
     if (this.#ended) return undefined;
-    try {
-      if (this.#waiters.length > 0) this.#deliver();
-      if (this.#waiters.length > 0) return undefined;
-      const got = this.#take();
-      return got === NONE || got === DONE ? undefined : got;
-    } finally {
-      this.#finish();
+    if (this.#waiters.length > 0) {
+      this.#deliver();
+      if (this.#waiters.length > 0) {
+        this.#finish();
+        return undefined;
+      }
     }
+    // A throw skips #finish(): the next call's #begin() hands the space back.
+    const got = this.#take();
+    this.#finish();
+    return got === NONE || got === DONE ? undefined : got;
   }
 
   receiveSync(options?: SyncOptions): T | undefined {

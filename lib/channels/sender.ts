@@ -314,8 +314,14 @@ export class ChannelSender<T> implements Sender<T> {
   /** Writes one message now or returns false; never overtakes queued calls. */
   trySend(message: T): boolean {
     this.#check();
-    const list = this.#syncHooked(this.#encode(message), 'trySend');
+    const bytes = this.#encode(message);
     if (this.#queue.length > 0 && !this.#writeQueued()) return false;
+    if (this.#hooks === undefined) {
+      const ok = this.#write(bytes);
+      this.#publish();
+      return ok;
+    }
+    const list = this.#syncHooked(bytes, 'trySend');
     let i = 0;
     while (i < list.length && this.#write(list[i]!)) i++;
     this.#publish();
