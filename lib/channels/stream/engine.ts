@@ -67,21 +67,35 @@ export class StreamSendEngine implements SendEngine {
 
   tryWrite(bytes: Uint8Array): boolean {
     if (this.#failure) throw this.#failure;
-    if (this.#queue.length >= this.#highWater) return false;
-    if (bytes.byteLength >= DIRECT_WRITE && this.#queue.length === 0) this.#writeDirect(bytes);
-    else this.#queue.appendFrame(bytes);
+    const queued = this.#queue.length;
+    if (queued >= this.#highWater) return false;
+    if (queued === 0 && (bytes.byteLength >= DIRECT_WRITE || !(this.#flushScheduled || this.#flushing))) {
+      // Nothing queued: a large frame goes from the caller's memory, and the
+      // first frame of a loop turn goes at once (a reply is not held back
+      // until the turn ends); later frames of the turn coalesce.
+      this.#writeDirect(bytes);
+      this.#scheduleFlush();
+    } else {
+      this.#queue.appendFrame(bytes);
+    }
     return true;
   }
 
-  /** Writes a large frame straight from the caller's memory; queues what the kernel did not take. */
+  readonly #header = new Uint8Array(HEADER);
+  readonly #headerView = new DataView(this.#header.buffer);
+  readonly #iov: Uint8Array[] = [this.#header, this.#header];
+
+  /** Writes one frame straight from the caller's memory; queues what the kernel did not take. */
   #writeDirect(bytes: Uint8Array): void {
-    const header = new Uint8Array(HEADER);
-    new DataView(header.buffer).setUint32(0, bytes.byteLength, true);
+    this.#headerView.setUint32(0, bytes.byteLength, true);
+    this.#iov[1] = bytes;
     let n: number;
     try {
-      n = native.writev(this.#ep.fd, [header, bytes]) ?? 0;
+      n = native.writev(this.#ep.fd, this.#iov) ?? 0; // copied by the kernel before it returns
     } catch (err) {
       throw this.#fail(err);
+    } finally {
+      this.#iov[1] = this.#header;
     }
     if (n === HEADER + bytes.byteLength) return;
     if (n < HEADER) {
@@ -93,7 +107,11 @@ export class StreamSendEngine implements SendEngine {
   }
 
   publish(): void {
-    if (this.#queue.length === 0 || this.#flushScheduled || this.#flushing) return;
+    if (this.#queue.length > 0) this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#flushing) return;
     this.#flushScheduled = true;
     // One flush per loop turn: every send of this turn goes out in one write.
     setImmediate(() => {
