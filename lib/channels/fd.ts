@@ -3,6 +3,7 @@
  * end of a socket pair, or descriptors a parent placed in a child's fd map.
  * @module
  */
+import { pipe } from '../fd.js';
 import { native } from '../internal/native.js';
 import { validateFd, validateOptions } from '../internal/validators.js';
 import type { ChannelReceiver } from './receiver.js';
@@ -86,7 +87,7 @@ export function socketPair(): readonly [number, number] {
  */
 export function pipeChannel<T = Uint8Array>(options?: StreamChannelOptions<T>): { sender: ChannelSender<T>; receiver: ChannelReceiver<T> } {
   const s = resolveStreamOptions<T>(options); // before the pipe exists: nothing to close on a throw
-  const [r, w] = native.pipe(true, true, true);
+  const [r, w] = pipe({ nonBlocking: true });
   const receiver = adopt(r, () => streamReceiver(new FdEndpoint(r, 1), s, { shutdown: false }));
   const sender = adopt(w, () => streamSender(new FdEndpoint(w, 1), s, { shutdown: false }));
   return { receiver, sender };
