@@ -9,8 +9,9 @@ import { ChannelReceiver, DONE, kTake, NONE } from './receiver.js';
 import { callSettings } from './sender.js';
 import type { CallOptions, Receiver } from './types.js';
 
-/** Where each list of receivers resumes its search: the one after the last pick (round robin). */
-const cursors = new WeakMap<readonly Receiver<unknown>[], number>();
+/** When each receiver was last picked by a select (a global count): least recently picked goes first. */
+const lastPicked = new WeakMap<Receiver<unknown>, number>();
+let picks = 0;
 
 function checkReceivers<T>(receivers: readonly Receiver<T>[]): readonly ChannelReceiver<T>[] {
   if (!Array.isArray(receivers)) throw new TypeError('The "receivers" argument must be an array of receivers');
@@ -21,21 +22,19 @@ function checkReceivers<T>(receivers: readonly Receiver<T>[]): readonly ChannelR
 }
 
 /**
- * One look at every receiver, starting after the last one picked: the
- * first message found, `undefined` when all have ended, or null (wait).
+ * One look at every receiver, the least recently picked first: the first
+ * message found, `undefined` when all have ended, or null (wait).
  */
-function pick<T>(list: readonly ChannelReceiver<T>[], key: readonly Receiver<T>[]): [Receiver<T>, T] | undefined | null {
-  const n = list.length;
-  const start = cursors.get(key) ?? 0;
+function pick<T>(list: readonly ChannelReceiver<T>[]): [Receiver<T>, T] | undefined | null {
+  const order = list.map((r, i) => [lastPicked.get(r) ?? -1, i] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
   let live = 0;
-  for (let k = 0; k < n; k++) {
-    const i = (start + k) % n;
+  for (const [, i] of order) {
     const r = list[i]!;
     const got = r[kTake]();
     if (got === DONE) continue;
     live++;
     if (got !== NONE) {
-      cursors.set(key, (i + 1) % n);
+      lastPicked.set(r, picks++);
       return [r, got];
     }
   }
@@ -45,8 +44,8 @@ function pick<T>(list: readonly ChannelReceiver<T>[], key: readonly Receiver<T>[
 /**
  * The next message from whichever of `receivers` has one, as
  * `[receiver, message]`; `undefined` once every receiver has ended. Fair:
- * after a pick, the search starts at the next receiver in the list (pass
- * the same array each time), so a busy receiver never starves the others.
+ * of the receivers that have a message, the one picked least recently (by
+ * any select) wins, so a busy receiver never starves the others.
  *
  * Waits on the receivers' own readiness (no polling loop); an abort or a
  * timeout consumes nothing. Rejects with the error of a receiver that
@@ -57,7 +56,7 @@ export async function select<T>(receivers: readonly Receiver<T>[], options?: Cal
   const call = callSettings(options);
   for (;;) {
     if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
-    const got = pick(list, receivers);
+    const got = pick(list);
     if (got !== null) return got;
     // One readiness wait per live receiver; the first to answer ends them all.
     const stop = new AbortController();

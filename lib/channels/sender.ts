@@ -14,6 +14,7 @@ import { HookChain } from './hooks.js';
 import { PENDING_BYTES_LIMIT, PENDING_LIMIT, type CallOptions, type ChannelHook, type Sender, type SyncOptions } from './types.js';
 
 const DONE = Promise.resolve();
+const NO_LIMIT: CallSettings = { signal: undefined, deadline: Infinity };
 
 /** One queued call: its messages, how many are written, and how it ends. */
 interface Queued {
@@ -34,7 +35,7 @@ export interface CallSettings {
 
 /** Checks async call options once. @internal */
 export function callSettings(options: CallOptions | undefined): CallSettings {
-  if (options === undefined) return { signal: undefined, deadline: Infinity };
+  if (options === undefined) return NO_LIMIT;
   const opts = validateOptions(options);
   return { signal: validateAbortSignal(opts.signal, 'options.signal'), deadline: deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs')) };
 }
@@ -150,7 +151,7 @@ export class ChannelSender<T> implements Sender<T> {
         this.#publish();
         return DONE;
       }
-      return this.#enqueue([bytes], options);
+      return this.#enqueue([bytes], callSettings(options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -165,7 +166,7 @@ export class ChannelSender<T> implements Sender<T> {
       for (const m of messages) list.push(this.#encode(m));
       if (list.length === 0) return DONE;
       if (this.#hooks !== undefined) return this.#sendHooked(list, options);
-      return this.#enqueue(list, options);
+      return this.#enqueue(list, callSettings(options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -175,31 +176,26 @@ export class ChannelSender<T> implements Sender<T> {
   #sendHooked(list: Uint8Array[], options: CallOptions | undefined): Promise<void> {
     const call = callSettings(options);
     const hooks = this.#hooks!;
-    const run = (): Promise<void> => {
+    const transform = (): Uint8Array[] | Promise<Uint8Array[]> => {
+      const outs = list.map((b) => hooks.send(b));
+      if (outs.every((o) => Array.isArray(o))) return (outs as Uint8Array[][]).flat();
+      return Promise.all(outs).then((all) => all.flat());
+    };
+    const go = (out: Uint8Array[]): Promise<void> => {
       if (this.#failure) throw this.#failure; // accepted before a close(): still sent
-      const out: Uint8Array[] = [];
-      let pending: Promise<void> | undefined;
-      for (const bytes of list) {
-        const r = hooks.send(bytes);
-        if (Array.isArray(r)) {
-          if (pending === undefined) out.push(...r);
-          else pending = pending.then(() => void out.push(...r));
-        } else {
-          pending = (pending ?? DONE).then(() => (r as Promise<Uint8Array[]>).then((x) => void out.push(...x)));
-        }
-      }
-      const go = (): Promise<void> => {
-        if (this.#failure) throw this.#failure;
-        for (const b of out) this.#checkSize(b);
-        return out.length === 0 ? DONE : this.#enqueue(out, { signal: call.signal, timeoutMs: call.deadline === Infinity ? undefined : msLeft(call.deadline) });
-      };
-      return pending === undefined ? go() : pending.then(go);
+      for (const b of out) this.#checkSize(b);
+      return out.length === 0 ? DONE : this.#enqueue(out, call);
     };
     if (this.#hookTail === undefined) {
-      const p = run();
-      return this.#track(p);
+      const out = transform();
+      return Array.isArray(out) ? go(out) : this.#track(out.then(go));
     }
-    return this.#track(this.#hookTail.then(run));
+    return this.#track(
+      this.#hookTail.then(() => {
+        const out = transform();
+        return Array.isArray(out) ? go(out) : out.then(go);
+      }),
+    );
   }
 
   /** Remembers an in-flight hooked send so the next one waits for it (hooks may delay). */
@@ -213,8 +209,7 @@ export class ChannelSender<T> implements Sender<T> {
   }
 
   /** Queues a call behind the others; the pump writes it when there is room. */
-  #enqueue(list: readonly Uint8Array[], options: CallOptions | undefined): Promise<void> {
-    const call = callSettings(options);
+  #enqueue(list: readonly Uint8Array[], call: CallSettings): Promise<void> {
     let bytes = 0;
     for (const b of list) bytes += b.byteLength;
     if (this.#queue.length >= PENDING_LIMIT || (this.#queue.length > 0 && this.#queuedBytes + bytes > PENDING_BYTES_LIMIT)) {
@@ -327,7 +322,7 @@ export class ChannelSender<T> implements Sender<T> {
     this.#publish();
     if (i === 0 || i === list.length) return i === list.length;
     // A hook duplicated the message and only part fit: queue the rest, in order.
-    void this.#enqueue(list.slice(i), undefined).catch(() => undefined);
+    void this.#enqueue(list.slice(i), NO_LIMIT).catch(() => undefined);
     return true;
   }
 
