@@ -57,4 +57,10 @@ describe('examples', () => {
       "parent got { hello: 'parent', i: 1 }\nparent got { hello: 'parent', i: 2 }\nparent got { hello: 'parent', i: 3 }\n",
     );
   });
+
+  it('two-links', async () => {
+    expect(await example('two-links')).toBe(
+      'link 1 (shared memory): 3 messages\nlink 2 (pipe): 3 messages\nreply over the duplex: { sum: 10 }\nchild exited with code 0\n',
+    );
+  });
 });
