@@ -16,7 +16,7 @@
         "native/binding/poller.cc",
         "native/binding/process.cc",
         "native/binding/semaphore.cc",
-        "native/binding/shared_memory.cc",
+        "native/binding/shm.cc",
         "native/binding/futex.cc",
         "native/binding/unnamed_semaphore.cc",
         "native/binding/teardown.cc"

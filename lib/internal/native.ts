@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 /** An opaque handle to a wait running on a dedicated native thread. */
 export type WaitHandle = { readonly __brand: 'WaitHandle' };
-/** An opaque handle to a shared-memory segment (native/binding/shared_memory.cc). */
+/** An opaque handle to a shared-memory segment (native/binding/shm.cc). */
 export type ShmHandle = { readonly __brand: 'ShmHandle' };
 /** Callback of a native wait: `err` is a SystemError or null. */
 export type WaitCallback = (err: Error | null, result: number) => void;
@@ -92,7 +92,7 @@ export interface NativeBinding {
   /** The largest count a semaphore can hold (glibc: 2147483647, macOS: 32767). */
   SEM_VALUE_MAX: number;
 
-  // shared_memory.cc — `maxBytes` is buffer.constants.MAX_LENGTH.
+  // shm.cc — `maxBytes` is buffer.constants.MAX_LENGTH.
   /** Creates exclusively (`create`) or opens; null when an existing segment still has size 0. */
   shmOpen(name: string, create: boolean, size: number, mode: number, maxBytes: number): ShmHandle | null;
   shmBuffer(handle: ShmHandle): ArrayBuffer;

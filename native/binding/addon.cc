@@ -32,7 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitPoller(env, exports);
   binding::InitProcess(env, exports);
   binding::InitSemaphore(env, exports);
-  binding::InitSharedMemory(env, exports);
+  binding::InitShm(env, exports);
   binding::InitFutex(env, exports);
   binding::InitUnnamedSemaphore(env, exports);
   binding::InitTeardown(env, exports);

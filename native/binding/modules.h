@@ -10,7 +10,7 @@ void InitFd(Napi::Env env, Napi::Object exports);
 void InitPoller(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitSemaphore(Napi::Env env, Napi::Object exports);
-void InitSharedMemory(Napi::Env env, Napi::Object exports);
+void InitShm(Napi::Env env, Napi::Object exports);
 void InitFutex(Napi::Env env, Napi::Object exports);
 void InitUnnamedSemaphore(Napi::Env env, Napi::Object exports);
 void InitTeardown(Napi::Env env, Napi::Object exports);
