@@ -1,6 +1,8 @@
-// UNIX-domain stream sockets: listen, accept, connect, socketpair. Every
-// descriptor is close-on-exec and non-blocking (channels drive them from the
-// event loop; the ...Sync paths poll).
+// UNIX-domain stream sockets: listen, accept, connect, socketpair and
+// shutdown. Every descriptor made here is close-on-exec; those of listen,
+// accept and connect are also non-blocking (the event loop, or a poll, drives
+// them), while a socketpair's ends are blocking, so that one can be handed to
+// a child as an ordinary descriptor.
 #pragma once
 
 #include "status.h"
