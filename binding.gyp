@@ -14,6 +14,7 @@
         "native/binding/waiter.cc",
         "native/binding/fd.cc",
         "native/binding/poller.cc",
+        "native/binding/socket.cc",
         "native/binding/process.cc",
         "native/binding/semaphore.cc",
         "native/binding/shm.cc",

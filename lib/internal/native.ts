@@ -52,17 +52,18 @@ export interface NativeBinding {
   setCloexec(fd: number, on: boolean): void;
   getFlags(fd: number): { nonBlocking: boolean; cloexec: boolean };
 
-  // poller.cc: readiness of a descriptor on the event loop, UNIX-domain sockets
+  // poller.cc: readiness of a descriptor on the event loop
   FdPoller: new (fd: number, callback: (err: Error | null, events: number) => void) => NativeFdPoller;
+
+  // socket.cc — UNIX-domain stream sockets; listen, accept and connect give non-blocking descriptors
   unixListen(path: string, backlog: number, mode: number): number;
+  /** -1 when no connection is pending. */
   unixAccept(fd: number): number;
   unixConnect(path: string): [fd: number, inProgress: boolean];
   finishConnect(fd: number): void;
+  /** Both ends blocking and close-on-exec. */
   socketPair(): [number, number];
   shutdown(fd: number, read: boolean, write: boolean): void;
-  /** The environment's teardown closes `fd` unless disownFd(fd) came first (channel descriptors). */
-  ownFd(fd: number): void;
-  disownFd(fd: number): void;
 
   // process.cc
   /** fdMap is flat: [childFd, parentFd, ...]; cwd '' keeps the parent's. Returns [handle, pid]. */
@@ -127,6 +128,10 @@ export interface NativeBinding {
    */
   unlinkAtTeardown(kind: 0 | 1, name: string): number;
   cancelUnlinkAtTeardown(id: number): void;
+  /** The environment's teardown closes `fd` unless disownFd(fd) came first (channel descriptors). */
+  ownFd(fd: number): void;
+  disownFd(fd: number): void;
+
   // addon.cc, AddressSanitizer builds only (npm run test:asan)
   /** LeakSanitizer's check now; reports go where ASAN_OPTIONS says. True when it found leaks. */
   sanitizerLeakCheck?(): boolean;
