@@ -64,6 +64,8 @@ export interface NativeBinding {
   /** Both ends blocking and close-on-exec. */
   socketPair(): [number, number];
   shutdown(fd: number, read: boolean, write: boolean): void;
+  /** The peer of a connected UNIX socket; pid -1 where the system does not say (macOS). */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 
   // process.cc
   /** fdMap is flat: [childFd, parentFd, ...]; cwd '' keeps the parent's. Returns [handle, pid]. */

@@ -61,6 +61,18 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// peerCredentials(fd) -> {pid, uid, gid} of the other end of a connected
+// UNIX socket.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  posix::PeerCredentials cred;
+  Check(info.Env(), posix::GetPeerCredentials(ArgInt32(info, 0, "fd"), &cred));
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("pid", Napi::Number::New(info.Env(), double(cred.pid)));
+  out.Set("uid", Napi::Number::New(info.Env(), double(cred.uid)));
+  out.Set("gid", Napi::Number::New(info.Env(), double(cred.gid)));
+  return out;
+}
+
 }  // namespace
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
@@ -70,6 +82,7 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("finishConnect", Napi::Function::New(env, FinishConnect, "finishConnect"));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
 }
 
 }  // namespace binding

@@ -151,4 +151,44 @@ Status Shutdown(int fd, bool read_side, bool write_side) {
   return Status::Ok();
 }
 
+Status GetPeerCredentials(int fd, PeerCredentials* out) {
+#if defined(__APPLE__)
+  // getpeereid() is getsockopt(LOCAL_PEERCRED) underneath, hence the name.
+  // It keeps answering after the peer closed; LOCAL_PEERPID does not (the
+  // connection is gone), and pid stays -1 then.
+  uid_t uid;
+  gid_t gid;
+  if (getpeereid(fd, &uid, &gid) == -1) return Status::Fail("getsockopt");
+  pid_t pid = -1;
+#if defined(LOCAL_PEERPID)
+  socklen_t len = sizeof pid;
+  if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) == -1) pid = -1;
+#endif
+  out->pid = pid;
+  out->uid = uid;
+  out->gid = gid;
+  return Status::Ok();
+#elif defined(SO_PEERCRED)
+  // Linux records the listener's own credentials at listen() and answers a
+  // socket that was never connected without an error (no credentials: uid
+  // -1): both are ENOTCONN here, as on macOS.
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1) return Status::Fail("getsockopt");
+  if (listening) return Status::Fail("getsockopt", ENOTCONN);
+  ucred cred;
+  len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) return Status::Fail("getsockopt");
+  if (cred.uid == uid_t(-1)) return Status::Fail("getsockopt", ENOTCONN);
+  out->pid = cred.pid;
+  out->uid = cred.uid;
+  out->gid = cred.gid;
+  return Status::Ok();
+#else
+  (void)fd;
+  (void)out;
+  return Status::Fail("getsockopt", ENOTSUP);
+#endif
+}
+
 }  // namespace posix
