@@ -8,13 +8,15 @@ import type { Child, ExitStatus, Receiver, Sender, SystemError } from '../lib/in
 describe('public API', () => {
   it('exports exactly these names', () => {
     expect(Object.keys(ipc).sort()).toEqual([
-      'AbortError', 'ChannelError', 'Child', 'DEFAULT_RING_CAPACITY', 'DEFAULT_STREAM_MAX_MESSAGE', 'LIVENESS_SLICE_MS',
-      'MAX_SOCKET_PATH', 'Semaphore', 'SharedMemory', 'ShmReceiver', 'ShmSender', 'StreamReceiver', 'StreamSender',
-      'UnixServer', 'UnnamedSemaphore', 'closeSync', 'codecs', 'connectUnix', 'defaultExecArgv', 'defineCodec',
-      'duplexFromFd', 'forkNode', 'futexWait', 'futexWaitSync', 'futexWake', 'getFdFlags', 'getPipeCapacity',
-      'isSystemError', 'mkfifo', 'openFifo', 'openFifoReceiver', 'openFifoSender', 'openFifoSync', 'openShmReceiver',
-      'openShmSender', 'pipe', 'pipeChannel', 'pollSync', 'readSync', 'receiverFromFd', 'removeStaleShmChannel',
-      'senderFromFd', 'setCloexec', 'setNonBlocking', 'setPipeCapacity', 'socketPair', 'spawn', 'streamFromFd', 'writeSync',
+      'AbortError', 'ChannelError', 'Child', 'DEFAULT_RING_CAPACITY', 'DEFAULT_STREAM_MAX_MESSAGE',
+      'LIVENESS_SLICE_MS', 'MAX_SOCKET_PATH', 'Semaphore', 'SharedMemory', 'ShmReceiver', 'ShmSender',
+      'StreamReceiver', 'StreamSender', 'UnixServer', 'UnnamedSemaphore', 'acceptUnixSocket', 'closeSync', 'codecs',
+      'connectUnix', 'connectUnixSocket', 'defaultExecArgv', 'defineCodec', 'duplexFromFd', 'finishConnectUnixSocket',
+      'forkNode', 'futexWait', 'futexWaitSync', 'futexWake', 'getFdFlags', 'getPipeCapacity', 'isStaleUnixSocket',
+      'isSystemError', 'listenUnixSocket', 'mkfifo', 'openFifo', 'openFifoReceiver', 'openFifoSender', 'openFifoSync',
+      'openShmReceiver', 'openShmSender', 'peerCredentials', 'pipe', 'pipeChannel', 'pollSync', 'readSync',
+      'receiverFromFd', 'removeStaleShmChannel', 'removeUnixSocketFile', 'senderFromFd', 'setCloexec',
+      'setNonBlocking', 'setPipeCapacity', 'shutdownSocket', 'socketPair', 'spawn', 'streamFromFd', 'writeSync',
     ]);
   });
 
@@ -22,6 +24,12 @@ describe('public API', () => {
     expectTypeOf(ipc.pipe).returns.toEqualTypeOf<readonly [readFd: number, writeFd: number]>();
     expectTypeOf(ipc.readSync).returns.toEqualTypeOf<number | null>();
     expectTypeOf(ipc.openFifo).returns.resolves.toBeNumber();
+    expectTypeOf(ipc.listenUnixSocket).returns.toBeNumber();
+    expectTypeOf(ipc.acceptUnixSocket).returns.toEqualTypeOf<number | null>();
+    expectTypeOf(ipc.connectUnixSocket).returns.toEqualTypeOf<ipc.UnixSocketConnect>();
+    expectTypeOf(ipc.socketPair).returns.toEqualTypeOf<readonly [number, number]>();
+    expectTypeOf(ipc.peerCredentials).returns.toEqualTypeOf<ipc.PeerCredentials>();
+    expectTypeOf<ipc.PeerCredentials>().toEqualTypeOf<{ readonly pid: number; readonly uid: number; readonly gid: number }>();
     expectTypeOf(ipc.spawn).returns.toEqualTypeOf<Child>();
     expectTypeOf<Child['exited']>().resolves.toEqualTypeOf<ExitStatus>();
     expectTypeOf<Child['kill']>().returns.toBeBoolean();
