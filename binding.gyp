@@ -14,9 +14,10 @@
         "native/binding/waiter.cc",
         "native/binding/fd.cc",
         "native/binding/poller.cc",
+        "native/binding/socket.cc",
         "native/binding/process.cc",
         "native/binding/semaphore.cc",
-        "native/binding/shared_memory.cc",
+        "native/binding/shm.cc",
         "native/binding/futex.cc",
         "native/binding/unnamed_semaphore.cc",
         "native/binding/teardown.cc"

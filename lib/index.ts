@@ -9,4 +9,5 @@ export * from './futex.js';
 export * from './unnamed-semaphore.js';
 export * from './process.js';
 export * from './semaphore.js';
+export * from './socket.js';
 export * from './channels/index.js';

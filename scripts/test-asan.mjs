@@ -34,6 +34,7 @@ const FILES = [
   'test/smoke.test.ts',
   'test/native-hardening.test.ts',
   'test/fd.test.ts',
+  'test/socket.test.ts',
   'test/process.test.ts',
   'test/semaphore.test.ts',
   'test/shm.test.ts',

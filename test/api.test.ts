@@ -11,12 +11,14 @@ describe('public API', () => {
       'AbortError', 'ChannelError', 'ChannelReceiver', 'ChannelSender', 'Child', 'ClosedError',
       'DEFAULT_RING_CAPACITY', 'DEFAULT_STREAM_MAX_MESSAGE', 'LIVENESS_SLICE_MS', 'MAX_SOCKET_PATH',
       'PENDING_BYTES_LIMIT', 'PENDING_LIMIT', 'RECEIVE_MANY_DEFAULT', 'Semaphore', 'SharedMemory', 'UnixServer',
-      'UnnamedSemaphore', 'closeSync', 'codecs', 'connectUnix', 'defaultExecArgv', 'defineCodec', 'duplexFromFd',
-      'forkNode', 'futexWait', 'futexWaitSync', 'futexWake', 'getFdFlags', 'getPipeCapacity', 'isSystemError',
-      'mkfifo', 'openFifo', 'openFifoDuplex', 'openFifoReceiver', 'openFifoSender', 'openFifoSync', 'openShmDuplex',
-      'openShmReceiver', 'openShmSender', 'pipe', 'pipeChannel', 'pollSync', 'readSync', 'receiverFromFd',
-      'removeStaleShmChannel', 'select', 'selectEach', 'senderFromFd', 'setCloexec', 'setNonBlocking',
-      'setPipeCapacity', 'socketPair', 'spawn', 'streamFromFd', 'writeSync',
+      'UnnamedSemaphore', 'acceptUnixSocket', 'closeSync', 'codecs', 'connectUnix', 'connectUnixSocket',
+      'defaultExecArgv', 'defineCodec', 'duplexFromFd', 'finishConnectUnixSocket', 'forkNode', 'futexWait',
+      'futexWaitSync', 'futexWake', 'getFdFlags', 'getPipeCapacity', 'isStaleUnixSocket', 'isSystemError',
+      'listenUnixSocket', 'mkfifo', 'openFifo', 'openFifoDuplex', 'openFifoReceiver', 'openFifoSender',
+      'openFifoSync', 'openShmDuplex', 'openShmReceiver', 'openShmSender', 'peerCredentials', 'pipe', 'pipeChannel',
+      'pollSync', 'readSync', 'receiverFromFd', 'removeStaleShmChannel', 'removeUnixSocketFile', 'select',
+      'selectEach', 'senderFromFd', 'setCloexec', 'setNonBlocking', 'setPipeCapacity', 'shutdownSocket', 'socketPair',
+      'spawn', 'streamFromFd', 'validateSocketPath', 'writeSync',
     ]);
   });
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   closeSync,
+  listenUnixSocket,
   mkfifo,
   openFifo,
   openFifoReceiver,
@@ -14,6 +15,7 @@ import {
   openFifoSync,
   openShmReceiver,
   openShmSender,
+  removeUnixSocketFile,
   Semaphore,
   SharedMemory,
   UnixServer,
@@ -41,7 +43,7 @@ describe('with umask 000, new objects have exactly the mode asked for (default 0
   it.each([
     ['the default, 0600', undefined, 0o600],
     ['0640 when asked', 0o640, 0o640],
-  ])('shared memory, named semaphore, FIFO (made directly and by a channel), UNIX socket file, shm channel segment: %s', async (_label, mode, expected) => {
+  ])('shared memory, named semaphore, FIFO (made directly and by a channel), UNIX socket file (server and listenUnixSocket), shm channel segment: %s', async (_label, mode, expected) => {
     const options = mode === undefined ? {} : { mode };
     const made: Array<[string, string]> = [];
 
@@ -65,6 +67,10 @@ describe('with umask 000, new objects have exactly the mode asked for (default 0
     const server = UnixServer.listen(sockPath, options);
     made.push(['UNIX socket file', sockPath]);
 
+    const rawSockPath = tempPath('perm');
+    const rawSock = listenUnixSocket(rawSockPath, options);
+    made.push(['listenUnixSocket file', rawSockPath]);
+
     const ringName = uniqueName('perm');
     const ringRx = await openShmReceiver(ringName, { create: true, capacity: 4096, ...options });
     made.push(['shm channel segment', shmFile(ringName)]);
@@ -78,6 +84,8 @@ describe('with umask 000, new objects have exactly the mode asked for (default 0
       ringRx.close();
       SharedMemory.unlink(ringName); // no sender attached: the creator would remove it only at exit
       server.close();
+      closeSync(rawSock);
+      removeUnixSocketFile(rawSockPath);
       fifoRx.close();
       rmSync(fifoPath, { force: true });
       sem.close();

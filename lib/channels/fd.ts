@@ -4,7 +4,6 @@
  * @module
  */
 import { pipe } from '../fd.js';
-import { native } from '../internal/native.js';
 import { validateFd, validateOptions } from '../internal/validators.js';
 import type { ChannelReceiver } from './receiver.js';
 import type { ChannelSender } from './sender.js';
@@ -69,16 +68,6 @@ export function makeDuplex<Out, In>(sender: ChannelSender<Out>, receiver: Channe
     }
   };
   return { sender, receiver, close, [Symbol.asyncDispose]: close };
-}
-
-/**
- * A connected pair of UNIX stream sockets, both ends blocking and
- * close-on-exec: one for this process, one to hand to a child through
- * `spawn`/`forkNode`'s fd map (a duplex alternative to two pipes).
- */
-export function socketPair(): readonly [number, number] {
-  const [a, b] = native.socketPair();
-  return [a, b] as const;
 }
 
 /**

@@ -24,9 +24,9 @@ export { ChannelSender } from './sender.js';
 export { ChannelReceiver, RECEIVE_MANY_DEFAULT } from './receiver.js';
 export { select, selectEach } from './select.js';
 export { DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream/ends.js';
-export { senderFromFd, receiverFromFd, duplexFromFd, socketPair, pipeChannel, type DuplexFdOptions } from './fd.js';
+export { senderFromFd, receiverFromFd, duplexFromFd, pipeChannel, type DuplexFdOptions } from './fd.js';
 export { openFifoSender, openFifoReceiver, openFifoDuplex, type FifoChannelOptions } from './fifo.js';
-export { UnixServer, connectUnix, MAX_SOCKET_PATH, type UnixServerOptions, type ConnectUnixOptions } from './unix.js';
+export { UnixServer, connectUnix, type UnixServerOptions, type ConnectUnixOptions } from './unix.js';
 export {
   openShmSender,
   openShmReceiver,

@@ -3,29 +3,15 @@
  * clients; each connection is a {@link Duplex} (a sender and a receiver).
  * @module
  */
-import { lstatSync, unlinkSync } from 'node:fs';
-
 import { abortError, closedError, isSystemError, systemError } from '../errors.js';
-import { validateAbortSignal, validateInteger, validateMode, validateOptions, validateString, validateTimeout } from '../internal/validators.js';
+import { acceptUnixSocket, connectUnixSocket, finishConnectUnixSocket, listenUnixSocket, removeUnixSocketFile, validateSocketPath } from '../socket.js';
+import { validateAbortSignal, validateOptions, validateTimeout } from '../internal/validators.js';
 import { removeAtExit } from '../internal/cleanup.js';
 import { bounded, deadlineAfter, delay } from '../internal/waiting.js';
-import { native } from '../internal/native.js';
 import { duplexOnFd, resolveDuplexOptions } from './fd.js';
 import type { StreamChannelOptions, StreamSettings } from './stream/ends.js';
 import { adopt, FdEndpoint } from './stream/fd-endpoint.js';
 import type { Duplex } from './types.js';
-
-/** The longest socket path (`sun_path` less its terminating NUL): 107 bytes on Linux, 103 on macOS. */
-export const MAX_SOCKET_PATH = process.platform === 'darwin' ? 103 : 107;
-
-function validateSocketPath(path: unknown): string {
-  const p = validateString(path, 'path');
-  const bytes = Buffer.byteLength(p);
-  if (bytes === 0 || bytes > MAX_SOCKET_PATH) {
-    throw new RangeError(`The "path" argument must be 1 to ${MAX_SOCKET_PATH} bytes long (a UNIX socket address limit). Received ${bytes} bytes`);
-  }
-  return p;
-}
 
 /** Options of {@link UnixServer.listen}. */
 export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
@@ -51,25 +37,16 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
     this.path = path;
     this.#ep = new FdEndpoint(fd, 1);
     this.#settings = settings;
-    this.#remove = removeAtExit(`unix:${path}`, () => removeSocketFile(path), { kind: 'file', name: path });
+    this.#remove = removeAtExit(`unix:${path}`, () => removeUnixSocketFile(path), { kind: 'file', name: path });
   }
 
   /** Binds and listens at `path`. Throws `EADDRINUSE` when a live server has it, `EACCES`, `ENOENT` (no directory). */
   static listen<T = Uint8Array>(path: string, options?: UnixServerOptions<T>): UnixServer<T> {
     const p = validateSocketPath(path);
     const opts = validateOptions(options);
-    const mode = opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode');
-    const backlog = opts.backlog === undefined ? 128 : validateInteger(opts.backlog, 'options.backlog', 1, 65535);
     // Checked now, not at each accept(): every connection would fail (and its descriptor with it).
     const settings = resolveDuplexOptions<T, T>(opts);
-    let fd: number;
-    try {
-      fd = native.unixListen(p, backlog, mode);
-    } catch (err) {
-      if (!isSystemError(err, 'EADDRINUSE') || !isStaleSocket(p)) throw err;
-      removeSocketFile(p);
-      fd = native.unixListen(p, backlog, mode);
-    }
+    const fd = listenUnixSocket(p, { mode: opts.mode as number | undefined, backlog: opts.backlog as number | undefined });
     return adopt(fd, () => new UnixServer<T>(p, fd, settings));
   }
 
@@ -79,8 +56,8 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
     for (;;) {
       if (this.#closed) throw closedError('UnixServer');
       if (signal?.aborted) throw abortError(signal);
-      const fd = native.unixAccept(this.#ep.fd);
-      if (fd !== -1) return adopt(fd, () => duplexOnFd<T, T>(fd, this.#settings));
+      const fd = acceptUnixSocket(this.#ep.fd);
+      if (fd !== null) return adopt(fd, () => duplexOnFd<T, T>(fd, this.#settings));
       try {
         await this.#ep.readable(signal); // resolves on abort too: the loop reports it
       } catch {
@@ -110,35 +87,6 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
 
   [Symbol.dispose](): void {
     this.close();
-  }
-}
-
-function removeSocketFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if (!isSystemError(err, 'ENOENT')) throw err;
-  }
-}
-
-
-/**
- * True when a socket file exists at `path` but nobody accepts connections on
- * it. Anything that is not a socket (a regular file answers ECONNREFUSED too)
- * is never stale: listen() must not remove someone's file.
- */
-function isStaleSocket(path: string): boolean {
-  try {
-    if (!lstatSync(path).isSocket()) return false;
-  } catch {
-    return false; // gone meanwhile: listen() fails again and reports it
-  }
-  try {
-    const [fd] = native.unixConnect(path);
-    native.close(fd);
-    return false;
-  } catch (err) {
-    return isSystemError(err, 'ECONNREFUSED');
   }
 }
 
@@ -173,7 +121,7 @@ export async function connectUnix<T = Uint8Array>(path: string, options?: Connec
     let fd: number;
     let inProgress: boolean;
     try {
-      [fd, inProgress] = native.unixConnect(p);
+      ({ fd, inProgress } = connectUnixSocket(p));
     } catch (err) {
       if (!isSystemError(err, 'EAGAIN')) throw err;
       const left = deadline - performance.now();
@@ -198,7 +146,7 @@ async function finishConnecting<T>(
   const ep = new FdEndpoint(fd, 1);
   try {
     await bounded((inner) => ep.writable(inner), signal, deadline, () => systemError('ETIMEDOUT', 'connect', path));
-    native.finishConnect(fd);
+    finishConnectUnixSocket(fd);
   } catch (err) {
     ep.release();
     throw err;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 /** An opaque handle to a wait running on a dedicated native thread. */
 export type WaitHandle = { readonly __brand: 'WaitHandle' };
-/** An opaque handle to a shared-memory segment (native/binding/shared_memory.cc). */
+/** An opaque handle to a shared-memory segment (native/binding/shm.cc). */
 export type ShmHandle = { readonly __brand: 'ShmHandle' };
 /** Callback of a native wait: `err` is a SystemError or null. */
 export type WaitCallback = (err: Error | null, result: number) => void;
@@ -52,17 +52,20 @@ export interface NativeBinding {
   setCloexec(fd: number, on: boolean): void;
   getFlags(fd: number): { nonBlocking: boolean; cloexec: boolean };
 
-  // poller.cc: readiness of a descriptor on the event loop, UNIX-domain sockets
+  // poller.cc: readiness of a descriptor on the event loop
   FdPoller: new (fd: number, callback: (err: Error | null, events: number) => void) => NativeFdPoller;
+
+  // socket.cc — UNIX-domain stream sockets; listen, accept and connect give non-blocking descriptors
   unixListen(path: string, backlog: number, mode: number): number;
+  /** -1 when no connection is pending. */
   unixAccept(fd: number): number;
   unixConnect(path: string): [fd: number, inProgress: boolean];
   finishConnect(fd: number): void;
+  /** Both ends blocking and close-on-exec. */
   socketPair(): [number, number];
   shutdown(fd: number, read: boolean, write: boolean): void;
-  /** The environment's teardown closes `fd` unless disownFd(fd) came first (channel descriptors). */
-  ownFd(fd: number): void;
-  disownFd(fd: number): void;
+  /** The peer of a connected UNIX socket; pid -1 where the system does not say (macOS). */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 
   // process.cc
   /** fdMap is flat: [childFd, parentFd, ...]; cwd '' keeps the parent's. Returns [handle, pid]. */
@@ -92,7 +95,7 @@ export interface NativeBinding {
   /** The largest count a semaphore can hold (glibc: 2147483647, macOS: 32767). */
   SEM_VALUE_MAX: number;
 
-  // shared_memory.cc — `maxBytes` is buffer.constants.MAX_LENGTH.
+  // shm.cc — `maxBytes` is buffer.constants.MAX_LENGTH.
   /** Creates exclusively (`create`) or opens; null when an existing segment still has size 0. */
   shmOpen(name: string, create: boolean, size: number, mode: number, maxBytes: number): ShmHandle | null;
   shmBuffer(handle: ShmHandle): ArrayBuffer;
@@ -127,6 +130,10 @@ export interface NativeBinding {
    */
   unlinkAtTeardown(kind: 0 | 1, name: string): number;
   cancelUnlinkAtTeardown(id: number): void;
+  /** The environment's teardown closes `fd` unless disownFd(fd) came first (channel descriptors). */
+  ownFd(fd: number): void;
+  disownFd(fd: number): void;
+
   // addon.cc, AddressSanitizer builds only (npm run test:asan)
   /** LeakSanitizer's check now; reports go where ASAN_OPTIONS says. True when it found leaks. */
   sanitizerLeakCheck?(): boolean;

@@ -27,15 +27,18 @@ Napi::Value SanitizerLeakCheck(const Napi::CallbackInfo& info) {
 #endif
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // First: Node runs cleanup hooks in reverse order of registration, and
+  // teardown.cc's closes the descriptors other hooks (poller.cc) must let go of.
+  binding::InitTeardown(env, exports);
   binding::InitWaiter(env, exports);
   binding::InitFd(env, exports);
   binding::InitPoller(env, exports);
+  binding::InitSocket(env, exports);
   binding::InitProcess(env, exports);
   binding::InitSemaphore(env, exports);
-  binding::InitSharedMemory(env, exports);
+  binding::InitShm(env, exports);
   binding::InitFutex(env, exports);
   binding::InitUnnamedSemaphore(env, exports);
-  binding::InitTeardown(env, exports);
 #if defined(POSIX_IPC_LSAN)
   exports.Set("sanitizerLeakCheck", Napi::Function::New(env, SanitizerLeakCheck, "sanitizerLeakCheck"));
 #endif

@@ -11,7 +11,7 @@
 #include "../posix/clock.h"
 #include "errors.h"
 #include "modules.h"
-#include "shared_memory.h"
+#include "shm.h"
 #include "waiter.h"
 
 namespace binding {

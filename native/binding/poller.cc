@@ -1,12 +1,10 @@
 // FdPoller: readiness of one descriptor from the event loop (uv_poll_t), for
 // the message-passing channels that drive their own non-blocking fds. Reads
 // and writes stay in JavaScript-owned buffers; only "ready" crosses here.
-#include <unistd.h>
 #include <uv.h>
 
 #include <set>
 
-#include "../posix/socket.h"
 #include "errors.h"
 #include "modules.h"
 
@@ -19,16 +17,10 @@ constexpr int kWritable = 2;
 
 class FdPoller;
 
-// Pollers still open in an environment, closed at its teardown so no handle
-// outlives its loop; and the descriptors its channels own (ownFd), closed
-// right after: a terminated worker runs no JavaScript that could close them.
-struct PollerSet {
-  std::set<FdPoller*> open;
-  std::set<int> owned;
-};
-
-// Each environment (main thread, each worker) runs on its own thread, so the
-// set of its open pollers can live in a thread-local.
+// The pollers still open in an environment, closed at its teardown so that no
+// handle outlives its loop. Each environment (main thread, each worker) runs
+// on its own thread, so the set can live in a thread-local.
+using PollerSet = std::set<FdPoller*>;
 thread_local PollerSet* tls_pollers = nullptr;
 
 class FdPoller : public Napi::ObjectWrap<FdPoller> {
@@ -57,7 +49,7 @@ class FdPoller : public Napi::ObjectWrap<FdPoller> {
     handle_->data = this;
     env_ = env;
     set_ = tls_pollers;
-    if (set_ != nullptr) set_->open.insert(this);
+    if (set_ != nullptr) set_->insert(this);
   }
 
   ~FdPoller() override { CloseHandle(); }
@@ -66,7 +58,7 @@ class FdPoller : public Napi::ObjectWrap<FdPoller> {
   // freed by libuv's close callback, after the loop no longer refers to it.
   void CloseHandle() {
     if (handle_ == nullptr) return;
-    if (set_ != nullptr) set_->open.erase(this);
+    if (set_ != nullptr) set_->erase(this);
     handle_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     handle_ = nullptr;
@@ -136,87 +128,20 @@ class FdPoller : public Napi::ObjectWrap<FdPoller> {
   PollerSet* set_ = nullptr;
 };
 
-Napi::Value UnixListen(const Napi::CallbackInfo& info) {
-  std::string path = ArgString(info, 0, "path");
-  int fd = -1;
-  Check(info.Env(), posix::UnixListen(path.c_str(), ArgInt32(info, 1, "backlog"), ArgUint32(info, 2, "mode"), &fd),
-        path.c_str());
-  return Napi::Number::New(info.Env(), fd);
-}
-
-Napi::Value UnixAccept(const Napi::CallbackInfo& info) {
-  int fd = -1;
-  Check(info.Env(), posix::UnixAccept(ArgInt32(info, 0, "fd"), &fd));
-  return Napi::Number::New(info.Env(), fd);
-}
-
-// Returns [fd, inProgress].
-Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
-  std::string path = ArgString(info, 0, "path");
-  int fd = -1;
-  bool in_progress = false;
-  Check(info.Env(), posix::UnixConnect(path.c_str(), &fd, &in_progress), path.c_str());
-  Napi::Array out = Napi::Array::New(info.Env(), 2);
-  out.Set(0u, fd);
-  out.Set(1u, in_progress);
-  return out;
-}
-
-Napi::Value FinishConnect(const Napi::CallbackInfo& info) {
-  Check(info.Env(), posix::FinishConnect(ArgInt32(info, 0, "fd")));
-  return info.Env().Undefined();
-}
-
-Napi::Value SocketPair(const Napi::CallbackInfo& info) {
-  int fds[2];
-  Check(info.Env(), posix::UnixSocketPair(fds));
-  Napi::Array out = Napi::Array::New(info.Env(), 2);
-  out.Set(0u, fds[0]);
-  out.Set(1u, fds[1]);
-  return out;
-}
-
-Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-  Check(info.Env(), posix::Shutdown(ArgInt32(info, 0, "fd"), ArgBool(info, 1, "read"), ArgBool(info, 2, "write")));
-  return info.Env().Undefined();
-}
-
-// ownFd(fd): the calling environment owns `fd` until disownFd(fd); its
-// teardown closes it. Nothing else changes: close() stays the owner's job.
-Napi::Value OwnFd(const Napi::CallbackInfo& info) {
-  int fd = ArgInt32(info, 0, "fd");
-  if (tls_pollers != nullptr) tls_pollers->owned.insert(fd);
-  return info.Env().Undefined();
-}
-
-Napi::Value DisownFd(const Napi::CallbackInfo& info) {
-  int fd = ArgInt32(info, 0, "fd");
-  if (tls_pollers != nullptr) tls_pollers->owned.erase(fd);
-  return info.Env().Undefined();
-}
-
 }  // namespace
 
 void InitPoller(Napi::Env env, Napi::Object exports) {
   exports.Set("FdPoller", FdPoller::Define(env));
-  exports.Set("unixListen", Napi::Function::New(env, UnixListen, "unixListen"));
-  exports.Set("unixAccept", Napi::Function::New(env, UnixAccept, "unixAccept"));
-  exports.Set("unixConnect", Napi::Function::New(env, UnixConnect, "unixConnect"));
-  exports.Set("finishConnect", Napi::Function::New(env, FinishConnect, "finishConnect"));
-  exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
-  exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
-  exports.Set("ownFd", Napi::Function::New(env, OwnFd, "ownFd"));
-  exports.Set("disownFd", Napi::Function::New(env, DisownFd, "disownFd"));
-  // Pollers, then owned descriptors, are closed when the environment is torn
-  // down (worker exit): the poll handles first, so that none watches a
-  // descriptor number already closed (and maybe reused).
+  // Closes the pollers still open when the environment is torn down (worker
+  // exit). This hook runs before teardown.cc's, which closes the descriptors
+  // they watched: no poll handle is left on a descriptor number already closed
+  // (and maybe reused).
   tls_pollers = new PollerSet();
   napi_add_env_cleanup_hook(
       env,
       [](void* arg) {
         auto* set = static_cast<PollerSet*>(arg);
-        for (FdPoller* p : std::set<FdPoller*>(set->open)) p->CloseHandle();
-        for (int fd : set->owned) close(fd);
+        for (FdPoller* p : PollerSet(*set)) p->CloseHandle();
         if (tls_pollers == set) tls_pollers = nullptr;
         delete set;
       },

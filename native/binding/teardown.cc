@@ -1,13 +1,19 @@
-// Names to remove when an environment is torn down without running its
+// What an environment leaves behind when it is torn down without running its
 // JavaScript 'exit' listeners, as a worker thread stopped by terminate() is:
-// the FIFO a channel created, a UNIX server's socket file, a shared-memory
-// channel's segment nobody attached to. lib/internal/cleanup.ts registers
-// them next to its own exit listener and cancels them when that ran (or the
-// name was removed earlier).
 //
-// Each entry records the object's identity (device and inode) when it is
-// registered, and teardown removes the name only while it still refers to
-// that object: a successor's object of the same name is never touched.
+// - names: the FIFO a channel created, a UNIX server's socket file, a
+//   shared-memory channel's segment nobody attached to. lib/internal/cleanup.ts
+//   registers them next to its own exit listener and cancels them when that
+//   ran (or the name was removed earlier). Each entry records the object's
+//   identity (device and inode) when it is registered, and teardown removes
+//   the name only while it still refers to that object: a successor's object
+//   of the same name is never touched.
+// - descriptors the channels own (ownFd until disownFd): nothing else would
+//   close them, as no more JavaScript runs.
+//
+// This is the last cleanup hook to run (addon.cc registers it first; Node
+// runs them in reverse order), so the pollers watching owned descriptors
+// (poller.cc) are closed before the descriptors are.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -15,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 
 #include "errors.h"
@@ -36,6 +43,7 @@ struct Entry {
 struct Registry {
   std::map<uint32_t, Entry> entries;
   uint32_t next = 1;
+  std::set<int> owned_fds;
 };
 
 // Each environment (main thread, each worker) runs on its own thread.
@@ -84,16 +92,33 @@ Napi::Value CancelUnlinkAtTeardown(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ownFd(fd): the calling environment owns `fd` until disownFd(fd); its
+// teardown closes it. Nothing else changes: close() stays the owner's job.
+Napi::Value OwnFd(const Napi::CallbackInfo& info) {
+  int fd = ArgInt32(info, 0, "fd");
+  if (tls_registry != nullptr) tls_registry->owned_fds.insert(fd);
+  return info.Env().Undefined();
+}
+
+Napi::Value DisownFd(const Napi::CallbackInfo& info) {
+  int fd = ArgInt32(info, 0, "fd");
+  if (tls_registry != nullptr) tls_registry->owned_fds.erase(fd);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitTeardown(Napi::Env env, Napi::Object exports) {
   exports.Set("unlinkAtTeardown", Napi::Function::New(env, UnlinkAtTeardown, "unlinkAtTeardown"));
   exports.Set("cancelUnlinkAtTeardown", Napi::Function::New(env, CancelUnlinkAtTeardown, "cancelUnlinkAtTeardown"));
+  exports.Set("ownFd", Napi::Function::New(env, OwnFd, "ownFd"));
+  exports.Set("disownFd", Napi::Function::New(env, DisownFd, "disownFd"));
   tls_registry = new Registry();
   napi_add_env_cleanup_hook(
       env,
       [](void* arg) {
         auto* registry = static_cast<Registry*>(arg);
+        for (int fd : registry->owned_fds) close(fd);
         for (const auto& [id, entry] : registry->entries) RemoveIfSame(entry);
         if (tls_registry == registry) tls_registry = nullptr;
         delete registry;

@@ -9,7 +9,7 @@
 #include "../posix/shm.h"
 #include "errors.h"
 #include "modules.h"
-#include "shared_memory.h"
+#include "shm.h"
 #include "waiter.h"
 
 namespace binding {

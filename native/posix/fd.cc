@@ -47,6 +47,13 @@ Status SetCloexec(int fd, bool on) {
   return Status::Ok();
 }
 
+Status PrepareFd(int fd, bool cloexec, bool nonblock) {
+  Status s;
+  if (cloexec) s = SetCloexec(fd, true);
+  if (s.ok() && nonblock) s = SetNonBlocking(fd, true);
+  return s;
+}
+
 Status GetFlags(int fd, bool* nonblock, bool* cloexec) {
   int fl = fcntl(fd, F_GETFL);
   if (fl == -1) return Status::Fail("fcntl");
@@ -60,22 +67,13 @@ Status GetFlags(int fd, bool* nonblock, bool* cloexec) {
 Status MakePipe(bool cloexec, bool nonblock_read, bool nonblock_write, int out[2]) {
 #if defined(__linux__)
   if (pipe2(out, cloexec ? O_CLOEXEC : 0) == -1) return Status::Fail("pipe2");
+  const bool late_cloexec = false;  // set atomically
 #else
   if (pipe(out) == -1) return Status::Fail("pipe");
-  if (cloexec) {
-    for (int i = 0; i < 2; i++) {
-      Status s = SetCloexec(out[i], true);
-      if (!s.ok()) {
-        close(out[0]);
-        close(out[1]);
-        return s;
-      }
-    }
-  }
+  const bool late_cloexec = cloexec;
 #endif
-  Status s;
-  if (nonblock_read) s = SetNonBlocking(out[0], true);
-  if (s.ok() && nonblock_write) s = SetNonBlocking(out[1], true);
+  Status s = PrepareFd(out[0], late_cloexec, nonblock_read);
+  if (s.ok()) s = PrepareFd(out[1], late_cloexec, nonblock_write);
   if (!s.ok()) {
     close(out[0]);
     close(out[1]);

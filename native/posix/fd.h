@@ -48,4 +48,11 @@ Status SetNonBlocking(int fd, bool on);
 Status SetCloexec(int fd, bool on);
 Status GetFlags(int fd, bool* nonblock, bool* cloexec);
 
+// The fix-up after creating a descriptor where the OS could not set its flags
+// atomically (macOS has no pipe2, SOCK_CLOEXEC or accept4): turns on
+// FD_CLOEXEC when `cloexec`, O_NONBLOCK when `nonblock`; false leaves a flag
+// as it is, so (false, false) makes no syscall. On failure the descriptor
+// stays open: the caller closes it (and its pair).
+Status PrepareFd(int fd, bool cloexec, bool nonblock);
+
 }  // namespace posix

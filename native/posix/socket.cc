@@ -14,21 +14,28 @@ namespace posix {
 
 namespace {
 
-// Linux and the BSDs take the flags in socket()/accept4(); macOS needs fcntl.
-Status MakeSocket(int* out) {
+// Linux (and the BSDs) set close-on-exec and non-blocking atomically, in
+// socket(), socketpair() and accept4(). macOS has neither flag: PrepareFd sets
+// them right after, with the race fd.h documents for pipes.
 #if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd == -1) return Status::Fail("socket");
+#define POSIX_IPC_ATOMIC_SOCK_FLAGS 1
+constexpr int kSockCloexec = SOCK_CLOEXEC;
+constexpr int kSockNonBlock = SOCK_NONBLOCK;
+constexpr bool kLateFlags = false;
 #else
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+constexpr int kSockCloexec = 0;
+constexpr int kSockNonBlock = 0;
+constexpr bool kLateFlags = true;
+#endif
+
+Status MakeSocket(int* out) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | kSockCloexec | kSockNonBlock, 0);
   if (fd == -1) return Status::Fail("socket");
-  Status s = SetCloexec(fd, true);
-  if (s.ok()) s = SetNonBlocking(fd, true);
+  Status s = PrepareFd(fd, kLateFlags, kLateFlags);
   if (!s.ok()) {
     close(fd);
     return s;
   }
-#endif
 #if defined(SO_NOSIGPIPE)
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
@@ -76,8 +83,8 @@ Status UnixListen(const char* path, int backlog, unsigned mode, int* out) {
 
 Status UnixAccept(int listen_fd, int* out) {
   *out = -1;
-#if defined(__linux__)
-  int fd = RetryEintr([&] { return accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK); });
+#if defined(POSIX_IPC_ATOMIC_SOCK_FLAGS)
+  int fd = RetryEintr([&] { return accept4(listen_fd, nullptr, nullptr, kSockCloexec | kSockNonBlock); });
 #else
   int fd = RetryEintr([&] { return accept(listen_fd, nullptr, nullptr); });
 #endif
@@ -85,14 +92,11 @@ Status UnixAccept(int listen_fd, int* out) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return Status::Ok();
     return Status::Fail("accept");
   }
-#if !defined(__linux__)
-  Status s = SetCloexec(fd, true);
-  if (s.ok()) s = SetNonBlocking(fd, true);
+  Status s = PrepareFd(fd, kLateFlags, kLateFlags);
   if (!s.ok()) {
     close(fd);
     return s;
   }
-#endif
   *out = fd;
   return Status::Ok();
 }
@@ -131,26 +135,60 @@ Status FinishConnect(int fd) {
 }
 
 Status UnixSocketPair(int out[2]) {
-#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, out) == -1) return Status::Fail("socketpair");
-#else
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, out) == -1) return Status::Fail("socketpair");
-  for (int i = 0; i < 2; i++) {
-    Status s = SetCloexec(out[i], true);
-    if (!s.ok()) {
-      close(out[0]);
-      close(out[1]);
-      return s;
-    }
+  if (socketpair(AF_UNIX, SOCK_STREAM | kSockCloexec, 0, out) == -1) return Status::Fail("socketpair");
+  Status s = PrepareFd(out[0], kLateFlags, false);
+  if (s.ok()) s = PrepareFd(out[1], kLateFlags, false);
+  if (!s.ok()) {
+    close(out[0]);
+    close(out[1]);
   }
-#endif
-  return Status::Ok();
+  return s;
 }
 
 Status Shutdown(int fd, bool read_side, bool write_side) {
   int how = read_side && write_side ? SHUT_RDWR : read_side ? SHUT_RD : SHUT_WR;
   if (shutdown(fd, how) == -1) return Status::Fail("shutdown");
   return Status::Ok();
+}
+
+Status GetPeerCredentials(int fd, PeerCredentials* out) {
+#if defined(__APPLE__)
+  // getpeereid() is getsockopt(LOCAL_PEERCRED) underneath, hence the name.
+  // It keeps answering after the peer closed; LOCAL_PEERPID does not (the
+  // connection is gone), and pid stays -1 then.
+  uid_t uid;
+  gid_t gid;
+  if (getpeereid(fd, &uid, &gid) == -1) return Status::Fail("getsockopt");
+  pid_t pid = -1;
+#if defined(LOCAL_PEERPID)
+  socklen_t len = sizeof pid;
+  if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) == -1) pid = -1;
+#endif
+  out->pid = pid;
+  out->uid = uid;
+  out->gid = gid;
+  return Status::Ok();
+#elif defined(SO_PEERCRED)
+  // Linux records the listener's own credentials at listen() and answers a
+  // socket that was never connected without an error (no credentials: uid
+  // -1): both are ENOTCONN here, as on macOS.
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1) return Status::Fail("getsockopt");
+  if (listening) return Status::Fail("getsockopt", ENOTCONN);
+  ucred cred;
+  len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) return Status::Fail("getsockopt");
+  if (cred.uid == uid_t(-1)) return Status::Fail("getsockopt", ENOTCONN);
+  out->pid = cred.pid;
+  out->uid = cred.uid;
+  out->gid = cred.gid;
+  return Status::Ok();
+#else
+  (void)fd;
+  (void)out;
+  return Status::Fail("getsockopt", ENOTSUP);
+#endif
 }
 
 }  // namespace posix

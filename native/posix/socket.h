@@ -1,7 +1,11 @@
-// UNIX-domain stream sockets: listen, accept, connect, socketpair. Every
-// descriptor is close-on-exec and non-blocking (channels drive them from the
-// event loop; the ...Sync paths poll).
+// UNIX-domain stream sockets: listen, accept, connect, socketpair, shutdown
+// and the peer's credentials. Every descriptor made here is close-on-exec;
+// those of listen, accept and connect are also non-blocking (the event loop,
+// or a poll, drives them), while a socketpair's ends are blocking, so that
+// one can be handed to a child as an ordinary descriptor.
 #pragma once
+
+#include <sys/types.h>
 
 #include "status.h"
 
@@ -26,5 +30,21 @@ Status UnixSocketPair(int out[2]);
 // shutdown(SHUT_WR): the peer reads end-of-file while this end can still read.
 // shutdown(SHUT_RD): on a UNIX socket the peer's writes then fail with EPIPE.
 Status Shutdown(int fd, bool read_side, bool write_side);
+
+struct PeerCredentials {
+  pid_t pid = -1;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// Who is at the other end of a connected UNIX socket. Linux (SO_PEERCRED):
+// the process that called connect() or socketpair(), as it was then, also
+// after it exited; pid 0 when it lives in a pid namespace we cannot see.
+// macOS: getpeereid() for uid and gid (recorded at connect() too), and
+// LOCAL_PEERPID for the process that last used the peer's socket: pid -1
+// once the peer has closed, or where LOCAL_PEERPID does not exist. Every
+// failure names "getsockopt": EBADF, ENOTSOCK, ENOTCONN (a listening socket,
+// one never connected).
+Status GetPeerCredentials(int fd, PeerCredentials* out);
 
 }  // namespace posix

@@ -6,7 +6,7 @@
 // Mapping go, so a JS view kept past close() sees length 0 instead of
 // unmapped memory; munmap itself waits for the last owner (ArrayBuffer
 // finalizer, pending waits).
-#include "shared_memory.h"
+#include "shm.h"
 
 #include <unistd.h>
 
@@ -220,7 +220,7 @@ SegmentSlice ResolveSlice(Napi::Value handle, double byte_offset, size_t length,
   return {address, std::shared_ptr<const void>(seg->mapping, address)};
 }
 
-void InitSharedMemory(Napi::Env env, Napi::Object exports) {
+void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));
   exports.Set("shmBuffer", Napi::Function::New(env, ShmBuffer, "shmBuffer"));
   exports.Set("shmResize", Napi::Function::New(env, ShmResize, "shmResize"));
