@@ -7,8 +7,10 @@ import {
   streamFromFd,
   type Child,
   duplexFromFd,
+  openFifoDuplex,
   openFifoReceiver,
   openFifoSender,
+  openShmDuplex,
   openShmReceiver,
   openShmSender,
   pipe,
@@ -18,7 +20,10 @@ import {
   type Receiver,
   type Sender,
   type StreamChannelOptions,
+  type ChannelOptions,
+  isSystemError,
 } from '../lib/index.js';
+import type { Duplex } from '../lib/channels/types.js';
 import { removePath, tempPath, uniqueName } from './helpers.js';
 
 export interface Pair<T> {
@@ -91,6 +96,96 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
       };
     }
   }
+}
+
+export type DuplexTransportName = 'socketpair' | 'unix' | 'fifo' | 'shm';
+/** Transports with both directions between two ends: one socket, or two FIFOs, or two rings. */
+export const DUPLEX_TRANSPORTS: DuplexTransportName[] = ['socketpair', 'unix', 'fifo', 'shm'];
+
+export interface DuplexPair<T> {
+  /** The end that created the channel (or accepted the connection). */
+  a: Duplex<T>;
+  /** The end that opened it by name (or connected). */
+  b: Duplex<T>;
+  /** Closes whatever is still open and removes names. */
+  cleanup(): Promise<void>;
+}
+
+/** Retries `open` while what it opens does not exist yet (its creator may still be making it). */
+async function openOnceCreated<T>(open: () => Promise<T>, ms = 5000): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    try {
+      return await open();
+    } catch (err) {
+      if (!isSystemError(err, 'ENOENT') || performance.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+/** Creates on one side and opens on the other at the same time; closes what opened if the other failed. */
+async function bothEnds<T>(create: () => Promise<Duplex<T>>, open: () => Promise<Duplex<T>>): Promise<[Duplex<T>, Duplex<T>]> {
+  // The opener starts right after the creator was called (its names exist, or are being made).
+  const creating = Promise.resolve().then(create);
+  const opening = Promise.resolve().then(() => openOnceCreated(open));
+  const [a, b] = await Promise.allSettled([creating, opening]);
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') return [a.value, b.value];
+  if (a.status === 'fulfilled') await a.value.close().catch(() => undefined);
+  if (b.status === 'fulfilled') await b.value.close().catch(() => undefined);
+  throw a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason;
+}
+
+/** Two duplex ends of one channel in this process: what `a.sender` sends, `b.receiver` gets, and back. */
+export async function openDuplexPair<T = Uint8Array>(transport: DuplexTransportName, options?: ChannelOptions<T>): Promise<DuplexPair<T>> {
+  let a: Duplex<T>;
+  let b: Duplex<T>;
+  let path = '';
+  switch (transport) {
+    case 'socketpair': {
+      const [x, y] = socketPair();
+      a = duplexFromFd<T>(x, options);
+      b = duplexFromFd<T>(y, options);
+      break;
+    }
+    case 'unix': {
+      path = tempPath('dsock');
+      const server = UnixServer.listen<T>(path, options);
+      try {
+        const accepted = server.accept();
+        b = await connectUnix<T>(path, options);
+        a = await accepted;
+      } finally {
+        server.close();
+      }
+      break;
+    }
+    case 'shm': {
+      const name = uniqueName('dring');
+      [a, b] = await bothEnds<T>(
+        () => openShmDuplex<T>(name, { ...options, create: true, capacity: TEST_RING }),
+        () => openShmDuplex<T>(name, { ...options, timeoutMs: 5000 }),
+      );
+      break;
+    }
+    case 'fifo': {
+      path = tempPath('dfifo');
+      [a, b] = await bothEnds<T>(
+        () => openFifoDuplex<T>(path, { ...options, create: true, timeoutMs: 5000 }),
+        () => openFifoDuplex<T>(path, { ...options, timeoutMs: 5000 }),
+      );
+      break;
+    }
+  }
+  return {
+    a,
+    b,
+    cleanup: async () => {
+      await b.close().catch(() => undefined);
+      await a.close().catch(() => undefined);
+      if (path && transport === 'unix') removePath(path);
+    },
+  };
 }
 
 const PEER = new URL('./fixtures/channel-peer.ts', import.meta.url).pathname;

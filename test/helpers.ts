@@ -55,3 +55,32 @@ export function zombieChildren(): number[] {
 
 /** A ring waker that wakes nobody: for rings driven by hand in one process. */
 export const noWake = { wake: (): void => undefined };
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Runs `op` while a 5 ms interval ticks, and returns how it settled and the
+ * largest gap between two ticks (counting from the start and to the end):
+ * the longest time the event loop was blocked during `op`.
+ */
+export async function largestLoopGap<T>(op: () => Promise<T>, ms = 10_000): Promise<{ gap: number; result: PromiseSettledResult<T> }> {
+  let last = performance.now();
+  let gap = 0;
+  const tick = (): void => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  };
+  const timer = setInterval(tick, 5);
+  try {
+    const [result] = await Promise.allSettled([within(ms, 'the operation under the interval', Promise.resolve().then(op))]);
+    await sleep(15); // at least one more tick after the operation settled
+    tick();
+    return { gap, result: result! };
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -275,6 +275,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
   }
 
   readable(options?: CallOptions): Promise<void> {
+    if (options?.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: options.signal.reason }));
     try {
       this.#begin();
       if (this.#ended || (this.#waiters.length === 0 && this.#next() !== EMPTY)) return Promise.resolve();
