@@ -26,8 +26,6 @@ export interface NativeFdPoller {
   start(events: number): void;
   stop(): void;
   close(): void;
-  ref(): void;
-  unref(): void;
 }
 
 export const POLL_READABLE = 1;

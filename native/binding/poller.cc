@@ -28,8 +28,7 @@ class FdPoller : public Napi::ObjectWrap<FdPoller> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FdPoller",
                        {InstanceMethod<&FdPoller::Start>("start"), InstanceMethod<&FdPoller::Stop>("stop"),
-                        InstanceMethod<&FdPoller::Close>("close"), InstanceMethod<&FdPoller::Ref>("ref"),
-                        InstanceMethod<&FdPoller::Unref>("unref")});
+                        InstanceMethod<&FdPoller::Close>("close")});
   }
 
   // new FdPoller(fd, callback(err, events))
@@ -82,16 +81,6 @@ class FdPoller : public Napi::ObjectWrap<FdPoller> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     CloseHandle();
     callback_.Reset();
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Ref(const Napi::CallbackInfo& info) {
-    if (handle_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Unref(const Napi::CallbackInfo& info) {
-    if (handle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
     return info.Env().Undefined();
   }
 

@@ -4,17 +4,8 @@
  * indices are published with `Atomics` and a native call happens only to put
  * a side to sleep or to wake a sleeper (see {@link Waker}).
  *
- * Layout (byte offsets; each side's hot words on its own cache line):
- *
- *   0  magic 'PIPC'      4  version        8  capacity     12 data offset
- *  16  max message      20  state (0 initialising, 1 ready, 2 poisoned)
- *  24  creator pid      28  creation nonce 32  producer pid  36  consumer pid
- *  40  producer closed  44  consumer closed
- *  64  write index (written by the producer per message)
- * 128  read index (written by the consumer per message)
- * 192  producer need   196  space seq (futex: the producer sleeps on it)
- * 256  consumer sleeping 260 data seq (futex: the consumer sleeps on it)
- * 320  data: `capacity` bytes (a power of two)
+ * The words it uses (indices, sleep flags, futex sequences) are laid out in
+ * ./header.ts, each side's hot words on a cache line of its own.
  *
  * The sleep words sit on lines of their own, written only around a sleep:
  * each side reads the other's sleep word after every publish, and that read
