@@ -68,7 +68,7 @@ describe('benchmark harness --smoke', () => {
     expect(existsSync(join(out, 'throughput.svg'))).toBe(true);
 
     const { matrix } = report;
-    const node = report.transports.filter((t) => t.kind !== 'native').map((t) => t.name);
+    const node = report.transports.filter((t) => t.kind === 'process' || t.kind === 'thread').map((t) => t.name);
     // The suite runs with the addon built, so nothing is skipped: the Node baselines and every posix-ipc channel ran.
     expect(report.skipped).toEqual([]);
     expect(node).toEqual(
@@ -78,6 +78,12 @@ describe('benchmark harness --smoke', () => {
     for (const name of node) {
       expect(report.results.filter((r) => r.transport === name), name).toHaveLength(expectedCells);
     }
+    // The harness's own row: every stream cell (one message per send and batched), no ping-pong.
+    expect(report.transports.find((t) => t.name === 'harness')?.kind).toBe('inline');
+    const harness = report.results.filter((r) => r.transport === 'harness');
+    expect(harness.map((r) => `${r.workload}:${r.size}:${r.batch > 1}`).sort()).toEqual(
+      [...matrix.sizes.map((s) => `stream:${s}:false`), ...matrix.batchedSizes.map((s) => `stream:${s}:true`)].sort(),
+    );
 
     for (const r of report.results) {
       const what = `${r.transport} ${r.workload} ${r.size}x${r.batch}`;
@@ -120,7 +126,9 @@ describe('benchmark harness --smoke', () => {
     // Both stream cells (one message per send, batched) fail; ping-pong is untouched.
     expect(report.failures.map((f) => `${f.workload}:${f.batch}`).sort()).toEqual(['stream:1', 'stream:1024']);
     for (const f of report.failures) expect(f.error).toMatch(/VerificationError: message 99: sequence number 100/);
-    expect(report.results.map((r) => r.workload)).toEqual(['latency']);
+    expect(report.results.filter((r) => r.transport === 'lossy').map((r) => r.workload)).toEqual(['latency']);
+    // The harness's own row ran beside it, and passed.
+    expect(report.results.filter((r) => r.transport === 'harness').map((r) => r.batch)).toEqual([1, 1024]);
   });
 });
 

@@ -35,6 +35,8 @@ export function buildCharts(report: Report): Charts {
   const streams = report.results.filter((r): r is StreamResult & { relative?: Relative } => r.workload === 'stream');
   const series = (batched: boolean): Series[] =>
     ts
+      // The harness's own row is a table figure: far above every transport at large sizes, it would flatten the chart.
+      .filter((t) => t.kind !== 'inline')
       .map((t): Series => {
         if (t.name === 'c-memcpy') {
           const pts = batched ? [] : report.results.filter((r): r is MemcpyResult => r.workload === 'memcpy');
@@ -115,7 +117,7 @@ function streamTable(report: Report, batched: boolean): string {
         return `<td><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<br>${fmtRate(r.msgsPerSec.median)} msg/s<div class="sub">±${spreadPct(r.msgsPerSec).toFixed(0)}%${ratios ? `<br>${ratios}` : ''}</div></td>`;
       });
       if (cells.every((c) => c === '<td></td>')) return '';
-      return `<tr class="${t.kind === 'native' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
+      return `<tr class="${t.kind === 'native' || t.kind === 'inline' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
     })
     .filter(Boolean)
     .join('\n');
@@ -136,7 +138,7 @@ function latencyTable(report: Report): string {
         if (!r) return '<td></td>'.repeat(5);
         return `<td><b>${fmtUs(r.medianNs.median)}</b></td><td>${fmtUs(r.p99Ns.median)}</td><td>${fmtUs(r.maxNs)}</td><td>${fmtPct(r.relative?.pctOfCeiling)}</td><td>${fmtX(r.relative?.vsForkJson)}</td>`;
       });
-      return `<tr class="${t.kind === 'native' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
+      return `<tr class="${t.kind === 'native' || t.kind === 'inline' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
     })
     .join('\n');
   return `<div class="scroll"><table><thead><tr><th rowspan="2">transport</th>${head}</tr><tr>${sub}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;

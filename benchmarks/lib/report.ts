@@ -12,7 +12,8 @@ import type { CeilingKind, CellFailure, CellResult, LatencyResult, StreamResult 
 export interface TransportInfo {
   name: string;
   label: string;
-  kind: 'process' | 'thread' | 'native';
+  /** `native`: the C ceiling. `inline`: the harness's own row (no IPC). */
+  kind: 'process' | 'thread' | 'native' | 'inline';
   ceiling?: CeilingKind;
   order: number;
   coalesces?: boolean;
@@ -64,7 +65,7 @@ export function annotate(results: CellResult[], transports: readonly TransportIn
   const info = new Map(transports.map((t) => [t.name, t]));
   return results.map((r) => {
     const t = info.get(r.transport);
-    if (!t || t.kind === 'native' || r.workload === 'memcpy') return r;
+    if (!t || t.kind === 'native' || t.kind === 'inline' || r.workload === 'memcpy') return r;
     const rel: Relative = {};
     if (r.workload === 'stream') {
       let c = t.ceiling ? (byKey.get(key(`c-${t.ceiling}`, 'stream', r.size, r.batch)) as StreamResult | undefined) : undefined;
@@ -230,7 +231,7 @@ export function renderTerminal(report: Report, width = 160): string {
 
   const relPairs = [...single, ...batched];
   const relRows = ts
-    .filter((t) => t.kind !== 'native' && has(t.name, 'stream'))
+    .filter((t) => t.kind !== 'native' && t.kind !== 'inline' && has(t.name, 'stream'))
     .map((t) => ({
       label: t.label,
       cells: relPairs.map(([size, batch]) => {
