@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { receiverFromChannel, receiverInto, senderFromChannel } from '../benchmarks/lib/channel-adapter.js';
 import { FrameParser, encodeFrames } from '../benchmarks/lib/framing.js';
-import { MessageBuffer, StreamVerifier, VerificationError } from '../benchmarks/lib/payload.js';
+import { MessageBatch, MessageBuffer, StreamVerifier, VerificationError } from '../benchmarks/lib/payload.js';
 import { HEAD, RingReader, RingWriter, TAIL, createRing } from '../benchmarks/lib/sab-ring.js';
 import { consumeStream, produceStream } from '../benchmarks/lib/workloads.js';
 import { tempPath, within } from './helpers.js';
@@ -173,6 +173,43 @@ describe('verification building blocks', () => {
     tail[8996]! ^= 0x80;
     expect(() => new StreamVerifier(9000, 1).check(tail, 0, 9000)).toThrow(/bad tail word/);
     expect(() => new StreamVerifier(9000, 1).check(msgs[0]!, 0, 8999)).toThrow(/8999 bytes/);
+  });
+
+  it('stamps a batch in place; the verifier reads it where it lies and catches a duplicate or a changed byte', () => {
+    const size = 100; // not a multiple of 8: the slots are padded
+    const batch = new MessageBatch(size, 5);
+    batch.stampAll(7, 0);
+    const cs = batch.stampAll(12, 0); // the same buffers again, in place: sequence numbers 12..16
+    batch.flag(0, 1);
+    batch.flag(4, 2);
+    // Laid out at an odd offset, as in a receive buffer or a ring.
+    const wire = new Uint8Array(3 + 5 * size);
+    batch.views.forEach((v, i) => wire.set(v, 3 + i * size));
+    const v = new StreamVerifier(size, 1);
+    v.expected = 12;
+    for (let i = 0; i < 5; i++) v.check(wire, 3 + i * size, size);
+    expect(v.count).toBe(17);
+    expect(v.checksum).toBe(cs);
+    // The same as stamping them one at a time.
+    const one = new MessageBuffer(size);
+    let cs1 = 0;
+    for (let seq = 12; seq < 17; seq++) cs1 = one.stamp(seq, 0, cs1);
+    expect(cs1).toBe(cs);
+    expect(v.reps).toHaveLength(1);
+    expect(v.reps[0]!.messages).toBe(4);
+
+    const dup = new StreamVerifier(size, 1);
+    dup.expected = 12;
+    dup.check(wire, 3, size);
+    expect(() => dup.check(wire, 3, size)).toThrow(/message 13: sequence number 12/);
+
+    // A byte the checks do not read on their own (the middle word) changes the checksum: the run fails at the end.
+    const changed = wire.slice();
+    changed[3 + 2 * size + (size >>> 1)]! ^= 0x20;
+    const v2 = new StreamVerifier(size, 1);
+    v2.expected = 12;
+    for (let i = 0; i < 5; i++) v2.check(changed, 3 + i * size, size);
+    expect(v2.checksum).not.toBe(cs);
   });
 
   it('reassembles frames split anywhere across chunks', () => {

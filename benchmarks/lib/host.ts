@@ -210,7 +210,7 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
         reps: mine.reps,
         msgsPerSec: stat(mps),
         bytesPerSec: stat(mps.map((x) => x * cell.size)),
-        verified: { messages: mine.messages, checksum: mine.checksum },
+        verified: { messages: mine.messages, checksum: mine.checksum >>> 0 },
       };
     }
     const mine = await Promise.race([initiatePingPong(ends, cell.size, cell.timing), peer.failed]);

@@ -10,7 +10,7 @@
  * with process.hrtime.bigint(); warm-up round trips are not recorded.
  * @module
  */
-import { FLAG_END, FLAG_START, MessageBuffer, StreamVerifier, checkEcho } from './payload.js';
+import { FLAG_END, FLAG_START, MessageBatch, MessageBuffer, StreamVerifier, checkEcho } from './payload.js';
 import { latencyRep } from './stats.js';
 import type { BenchReceiver, BenchSender, Ends, LatencyRep, StreamRep } from './types.js';
 
@@ -36,49 +36,58 @@ export interface LatencyOutcome {
   reps: LatencyRep[];
 }
 
-/** Peer B of a stream: stamps and sends, reports what it sent. */
+/**
+ * Peer B of a stream: stamps and sends, reports what it sent. The messages
+ * are stamped in place in one reused MessageBatch; the flags go on the first
+ * message of a repetition and on its last (of the first and last batch).
+ */
 export async function produceStream(sender: BenchSender, size: number, batch: number, t: Timing): Promise<ProducerReport> {
-  const bufs = Array.from({ length: batch }, () => new MessageBuffer(size));
-  const msgs = bufs.map((b) => b.bytes);
+  const m = new MessageBatch(size, batch);
+  const msgs = m.views;
   const one = msgs[0]!;
-  const first = bufs[0]!;
-  const sendMany = sender.sendMany?.bind(sender) ?? (async (ms: readonly Uint8Array[]) => {
-    for (const m of ms) {
-      const r = sender.send(m);
-      if (r) await r;
-    }
-  });
+  const sendMany = sender.sendMany
+    ? (ms: readonly Uint8Array[]) => sender.sendMany!(ms)
+    : async (ms: readonly Uint8Array[]) => {
+        for (const x of ms) {
+          const r = sender.send(x);
+          if (r) await r;
+        }
+      };
   // Reading the clock costs about as much as a fast send: look every 16 small messages.
   const checkEvery = batch === 1 && size <= 4096 ? 16 : 1;
   let seq = 0;
   let cs = 0;
   for (let phase = 0; phase <= t.reps; phase++) {
-    const deadline = performance.now() + (phase === 0 ? t.warmupMs : t.durationMs);
-    let start = phase > 0;
-    let last = false;
-    for (let iter = 0; ; iter++) {
-      if (iter % checkEvery === 0 && performance.now() >= deadline) {
-        if (phase === 0) break;
-        last = true;
-      }
-      if (batch === 1) {
-        cs = first.stamp(seq++, (start ? FLAG_START : 0) | (last ? FLAG_END : 0), cs);
-        const r = sender.send(one);
-        if (r) await r;
-      } else {
-        for (let i = 0; i < batch; i++) {
-          const flags = (start && i === 0 ? FLAG_START : 0) | (last && i === batch - 1 ? FLAG_END : 0);
-          cs = bufs[i]!.stamp(seq++, flags, cs);
+    const timed = phase > 0;
+    const deadline = performance.now() + (timed ? t.durationMs : t.warmupMs);
+    let flags = timed ? FLAG_START : 0;
+    for (let countdown = 1; ; ) {
+      if (--countdown === 0) {
+        countdown = checkEvery;
+        if (performance.now() >= deadline) {
+          if (!timed) break;
+          flags |= FLAG_END;
         }
-        const r = sendMany(msgs);
-        if (r) await r;
       }
-      start = false;
-      if (last) break;
+      let r: void | Promise<void>;
+      if (batch === 1) {
+        cs = m.stamp(0, seq, flags, cs);
+        seq = (seq + 1) | 0;
+        r = sender.send(one);
+      } else {
+        cs = m.stampAll(seq, cs);
+        if (flags & FLAG_START) m.flag(0, FLAG_START);
+        if (flags & FLAG_END) m.flag(batch - 1, FLAG_END);
+        seq = (seq + batch) | 0;
+        r = sendMany(msgs);
+      }
+      if (r) await r;
+      if (flags & FLAG_END) break;
+      flags = 0;
     }
   }
   await sender.close();
-  return { messages: seq, checksum: cs };
+  return { messages: seq >>> 0, checksum: cs };
 }
 
 /** Peer A of a stream: verifies everything, times the marked repetitions. */
