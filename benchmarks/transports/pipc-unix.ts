@@ -25,7 +25,8 @@ const transport: Transport = {
   async setup(spec) {
     const ipc = await loadChannels();
     const path = join(tmpdir(), `${spec.tag}.sock`);
-    const server = ipc.UnixServer.listen(path, { receive: { codec: ipc.codecs.bytesView } });
+    // UnixServer.listen and connectUnix take one codec for both directions (bytesView's encode is the bytes codec's).
+    const server = ipc.UnixServer.listen(path, { codec: ipc.codecs.bytesView });
     return {
       a: { server } satisfies HostSide,
       b: { path },
@@ -40,7 +41,7 @@ const transport: Transport = {
     const d =
       ctx.role === 'a'
         ? await (ctx.params as HostSide).server.accept()
-        : await ipc.connectUnix((ctx.params as { path: string }).path, { receive: { codec: ipc.codecs.bytesView } });
+        : await ipc.connectUnix((ctx.params as { path: string }).path, { codec: ipc.codecs.bytesView });
     const ends: Ends = { close: () => d.close() };
     if (ctx.role === 'b' || ctx.spec.duplex) ends.sender = senderFromChannel(d.sender);
     if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = receiverFromChannel(d.receiver);
