@@ -249,11 +249,11 @@ describe('verification building blocks', () => {
 
   /** A bounded in-process queue with the channel API's shape: what a posix-ipc channel adapter sees. */
   class Queue {
-    private q: Uint8Array[] = [];
-    private closed = false;
-    private waiter: (() => void) | undefined;
+    protected q: Uint8Array[] = [];
+    protected closed = false;
+    protected waiter: (() => void) | undefined;
     constructor(private readonly cap: number) {}
-    private wake(): void {
+    protected wake(): void {
       const w = this.waiter;
       this.waiter = undefined;
       w?.();
@@ -268,7 +268,7 @@ describe('verification building blocks', () => {
       while (this.q.length >= this.cap) await new Promise((r) => setTimeout(r, 0));
       this.trySend(m);
     }
-    close(): void {
+    async close(): Promise<void> {
       this.closed = true;
       this.wake();
     }
@@ -284,6 +284,68 @@ describe('verification building blocks', () => {
       }
     }
   }
+
+  /**
+   * The batch receive paths of the newer channel API. `drain` visits each
+   * message in one "channel memory" buffer at a moving offset, and scribbles
+   * over it after the visit: a visitor that kept the bytes would see garbage.
+   */
+  class BatchQueue extends Queue {
+    private readonly mem = new Uint8Array(4096);
+    private spot = 0;
+    drains = 0;
+    get ended(): boolean {
+      return this.closed && this.q.length === 0;
+    }
+    drain(visit: (bytes: Uint8Array, start: number, end: number) => boolean | void, max = Infinity): number {
+      this.drains++;
+      let n = 0;
+      while (n < max && this.q.length) {
+        const m = this.q.shift()!;
+        const at = (this.spot = (this.spot + 72) % 3000);
+        this.mem.set(m, at);
+        n++;
+        const more = visit(this.mem, at, at + m.length);
+        this.mem.fill(0xee, at, at + m.length);
+        if (more === false) break;
+      }
+      return n;
+    }
+    async readable(): Promise<void> {
+      while (!this.q.length && !this.closed) await new Promise<void>((r) => (this.waiter = r));
+    }
+    async receiveMany(max = 1024): Promise<Uint8Array[]> {
+      const first = await this.receive();
+      if (!first) return [];
+      return [first, ...this.q.splice(0, max - 1)];
+    }
+  }
+
+  it('receives batches with drain() when the channel has it, else receiveMany(); one per call with tryReceive()', async () => {
+    const timing = { warmupMs: 2, durationMs: 5, reps: 2, minRoundTrips: 1 };
+    for (const api of ['drain', 'receiveMany', 'tryReceive'] as const) {
+      for (const batch of [1, 8]) {
+        const q = new BatchQueue(64);
+        // The whole BatchQueue has drain(); the others are the same queue without it.
+        const one = { receive: () => q.receive(), tryReceive: () => q.tryReceive() };
+        const channel = api === 'drain' ? q : api === 'receiveMany' ? { ...one, receiveMany: (max?: number) => q.receiveMany(max) } : one;
+        const what = `${api} x${batch}`;
+        const [sent, got] = await Promise.all([produceStream(senderFromChannel(q), 64, batch, timing), consumeStream(receiverFromChannel(channel, { batch }), 64, batch, timing)]);
+        expect(got.messages, what).toBe(sent.messages);
+        expect(got.checksum, what).toBe(sent.checksum);
+        expect(got.reps, what).toHaveLength(2);
+        // Only a batched cell drains; one message per call never does.
+        expect(q.drains > 0, what).toBe(api === 'drain' && batch > 1);
+      }
+    }
+    // A visitor that throws (a verification failure) fails consume().
+    const q = new BatchQueue(64);
+    const bad = new Uint8Array(64);
+    q.trySend(bad);
+    await q.close();
+    const receiver = receiverFromChannel(q, { batch: 8 });
+    await expect(Promise.resolve(receiver.consume(new StreamVerifier(64, 8).onMessage))).rejects.toThrow(/bad tail word/);
+  });
 
   it('drives a channel-shaped Sender/Receiver through the adapters, fast paths or not', async () => {
     const timing = { warmupMs: 2, durationMs: 5, reps: 2, minRoundTrips: 1 };

@@ -4,14 +4,14 @@
  * build of the library that has no channels yet.
  * @module
  */
-import type { ChannelReceiverLike, ChannelSenderLike } from './channel-adapter.js';
+import type { ChannelReceiver, ChannelSender } from './channel-adapter.js';
 
-export interface ClosableReceiver extends ChannelReceiverLike {
+export interface ClosableReceiver extends ChannelReceiver {
   close(): void;
 }
 
 export interface DuplexLike {
-  sender: ChannelSenderLike;
+  sender: ChannelSender;
   receiver: ClosableReceiver;
   close(): Promise<void>;
 }
@@ -20,15 +20,15 @@ export interface ChannelLib {
   pipe(): readonly [number, number];
   socketPair(): readonly [number, number];
   closeSync(fd: number): void;
-  senderFromFd(fd: number, options?: object): ChannelSenderLike;
+  senderFromFd(fd: number, options?: object): ChannelSender;
   receiverFromFd(fd: number, options?: object): ClosableReceiver;
   duplexFromFd(fd: number, options?: object): DuplexLike;
   mkfifo(path: string, mode?: number): void;
-  openFifoSender(path: string, options?: object): Promise<ChannelSenderLike>;
+  openFifoSender(path: string, options?: object): Promise<ChannelSender>;
   openFifoReceiver(path: string, options?: object): Promise<ClosableReceiver>;
   UnixServer: { listen(path: string, options?: object): { accept(): Promise<DuplexLike>; close(): void } };
   connectUnix(path: string, options?: object): Promise<DuplexLike>;
-  openShmSender(name: string, options?: object): Promise<ChannelSenderLike>;
+  openShmSender(name: string, options?: object): Promise<ChannelSender>;
   openShmReceiver(name: string, options?: object): Promise<ClosableReceiver>;
   removeStaleShmChannel(name: string): boolean;
   codecs: { bytes: unknown; bytesView: unknown };

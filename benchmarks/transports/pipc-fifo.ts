@@ -45,7 +45,7 @@ const transport: Transport = {
       rxPath ? ipc.openFifoReceiver(rxPath, { codec: ipc.codecs.bytesView }) : undefined,
       txPath ? ipc.openFifoSender(txPath, { timeoutMs: 10_000 }) : undefined,
     ]);
-    return { receiver: rx && receiverFromChannel(rx), sender: tx && senderFromChannel(tx), close: () => rx?.close() };
+    return { receiver: rx && receiverFromChannel(rx, ctx.spec), sender: tx && senderFromChannel(tx), close: () => rx?.close() };
   },
 };
 

@@ -41,7 +41,7 @@ const transport: Transport = {
     const view = { codec: ipc.codecs.bytesView };
     if (ctx.role === 'b') {
       const rx = ctx.spec.duplex ? ipc.receiverFromFd(ctx.fds[1]!, view) : undefined;
-      return { sender: senderFromChannel(ipc.senderFromFd(ctx.fds[0]!)), receiver: rx && receiverFromChannel(rx), close: () => rx?.close() };
+      return { sender: senderFromChannel(ipc.senderFromFd(ctx.fds[0]!)), receiver: rx && receiverFromChannel(rx, ctx.spec), close: () => rx?.close() };
     }
     const host = ctx.params as HostSide;
     for (const fd of host.toB) {
@@ -55,7 +55,7 @@ const transport: Transport = {
       sender = senderFromChannel(ipc.senderFromFd(host.w));
       host.open.delete(host.w);
     }
-    return { receiver: receiverFromChannel(rx), sender, close: () => rx.close() };
+    return { receiver: receiverFromChannel(rx, ctx.spec), sender, close: () => rx.close() };
   },
 };
 

@@ -42,7 +42,7 @@ const transport: Transport = {
       txName ? ipc.openShmSender(txName, attach) : undefined, // the sender waits for it to appear
     ]);
     return {
-      receiver: receiver && receiverFromChannel(receiver),
+      receiver: receiver && receiverFromChannel(receiver, ctx.spec),
       sender: sender && senderFromChannel(sender),
       close: () => receiver?.close(),
     };

@@ -47,7 +47,7 @@ const transport: Transport = {
     const d = ipc.duplexFromFd(fd, options);
     const ends: Ends = { close: () => d.close() };
     if (ctx.role === 'b' || ctx.spec.duplex) ends.sender = senderFromChannel(d.sender);
-    if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = receiverFromChannel(d.receiver);
+    if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = receiverFromChannel(d.receiver, ctx.spec);
     return ends;
   },
 };

@@ -44,7 +44,7 @@ const transport: Transport = {
         : await ipc.connectUnix((ctx.params as { path: string }).path, { codec: ipc.codecs.bytesView });
     const ends: Ends = { close: () => d.close() };
     if (ctx.role === 'b' || ctx.spec.duplex) ends.sender = senderFromChannel(d.sender);
-    if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = receiverFromChannel(d.receiver);
+    if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = receiverFromChannel(d.receiver, ctx.spec);
     return ends;
   },
 };
