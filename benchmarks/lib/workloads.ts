@@ -2,11 +2,13 @@
  * The workloads, written once against BenchSender/BenchReceiver and run by
  * both peers of every transport.
  *
- * Stream: the producer sends for `warmupMs` unmarked (JIT, page faults,
- * socket buffers reach their steady state), then `reps` repetitions of
- * `durationMs`, each opened by a FLAG_START message and closed by a FLAG_END
- * one; the consumer times each repetition between the two, so figures come
- * from the receiving side. Ping-pong: the initiator times every round trip
+ * Stream: the producer sends a warm-up repetition of `warmupMs` (JIT, page
+ * faults, socket buffers reach their steady state), then `reps` repetitions
+ * of `durationMs`, each opened by a FLAG_START message and closed by a
+ * FLAG_END one; the consumer times each repetition between the two, so
+ * figures come from the receiving side, and drops the warm-up's. The warm-up
+ * is marked like the others so that both sides' code for the marks is warm
+ * (compiled with its type feedback) before the first timed repetition. Ping-pong: the initiator times every round trip
  * with process.hrtime.bigint(); warm-up round trips are not recorded.
  * @module
  */
@@ -58,16 +60,12 @@ export async function produceStream(sender: BenchSender, size: number, batch: nu
   let seq = 0;
   let cs = 0;
   for (let phase = 0; phase <= t.reps; phase++) {
-    const timed = phase > 0;
-    const deadline = performance.now() + (timed ? t.durationMs : t.warmupMs);
-    let flags = timed ? FLAG_START : 0;
+    const deadline = performance.now() + (phase > 0 ? t.durationMs : t.warmupMs);
+    let flags = FLAG_START;
     for (let countdown = 1; ; ) {
       if (--countdown === 0) {
         countdown = checkEvery;
-        if (performance.now() >= deadline) {
-          if (!timed) break;
-          flags |= FLAG_END;
-        }
+        if (performance.now() >= deadline) flags |= FLAG_END;
       }
       let r: void | Promise<void>;
       if (batch === 1) {
@@ -95,8 +93,8 @@ export async function consumeStream(receiver: BenchReceiver, size: number, batch
   const v = new StreamVerifier(size, batch);
   const r = receiver.consume(v.onMessage);
   if (r) await r;
-  if (v.reps.length !== t.reps) throw new Error(`${v.reps.length} repetitions timed, expected ${t.reps}`);
-  return { messages: v.count, checksum: v.checksum, reps: v.reps };
+  if (v.reps.length !== t.reps + 1) throw new Error(`${v.reps.length - 1} repetitions timed after the warm-up, expected ${t.reps}`);
+  return { messages: v.count, checksum: v.checksum, reps: v.reps.slice(1) };
 }
 
 /** Peer A of ping-pong: sends a ping, times until its pong is back, again. */
