@@ -10,7 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { receiverFromChannel, receiverInto, senderFromChannel } from '../benchmarks/lib/channel-adapter.js';
 import { FrameParser, encodeFrames } from '../benchmarks/lib/framing.js';
 import { MessageBatch, MessageBuffer, StreamVerifier, VerificationError } from '../benchmarks/lib/payload.js';
+import { type TransportInfo, annotate } from '../benchmarks/lib/report.js';
 import { HEAD, RingReader, RingWriter, TAIL, createRing } from '../benchmarks/lib/sab-ring.js';
+import type { StreamResult } from '../benchmarks/lib/types.js';
 import { consumeStream, produceStream } from '../benchmarks/lib/workloads.js';
 import { tempPath, within } from './helpers.js';
 
@@ -210,6 +212,23 @@ describe('verification building blocks', () => {
     v2.expected = 12;
     for (let i = 0; i < 5; i++) v2.check(changed, 3 + i * size, size);
     expect(v2.checksum).not.toBe(cs);
+  });
+
+  it("marks a figure at half the harness's own rate or more as harness-bound", () => {
+    const stream = (transport: string, msgs: number, batch = 1): StreamResult => {
+      const st = { median: msgs, min: msgs, max: msgs, q1: msgs, q3: msgs };
+      return { workload: 'stream', transport, size: 64, batch, reps: [], msgsPerSec: st, bytesPerSec: st, verified: { messages: 1 } };
+    };
+    const transports: TransportInfo[] = [
+      { name: 'harness', label: 'harness alone, no IPC', kind: 'inline', order: 5 },
+      { name: 'fast', label: 'fast', kind: 'process', order: 50 },
+      { name: 'slow', label: 'slow', kind: 'process', order: 51 },
+    ];
+    const results = annotate([stream('harness', 20e6), stream('fast', 10e6), stream('slow', 9.9e6), stream('harness', 40e6, 1024), stream('slow', 30e6, 1024)], transports);
+    const bound = results.map((r) => `${r.transport}:${r.batch}:${r.relative?.harnessBound ?? false}`);
+    expect(bound).toEqual(['harness:1:false', 'fast:1:true', 'slow:1:false', 'harness:1024:false', 'slow:1024:true']);
+    expect(results[0]!.relative).toBeUndefined(); // the harness's row is not compared with anything
+    expect(results[1]!.relative?.ofHarness).toBeCloseTo(0.5);
   });
 
   it('reassembles frames split anywhere across chunks', () => {
