@@ -180,40 +180,58 @@ export class StreamVerifier {
   private readonly tail: number;
   private readonly mid: number;
   private readonly stamps: number;
-  /** Bound handler, so transports get one stable function (monomorphic call sites). */
+  /**
+   * The check, as the one stable function transports call for each message
+   * (monomorphic call sites, nothing between the receive loop and the
+   * reads). Only the common path is here, small enough to inline; a failed
+   * check, the stamps of messages over 4 KiB and the START/END marks are
+   * out of line.
+   */
   readonly onMessage: (b: Uint8Array, o: number, len: number) => void;
 
   constructor(
     readonly size: number,
     private readonly batch: number,
   ) {
-    this.tail = tailOffset(size);
-    this.mid = midOffset(size);
-    this.stamps = stampCount(size);
-    this.onMessage = (b, o, len) => this.check(b, o, len);
+    const tail = (this.tail = tailOffset(size));
+    const mid = (this.mid = midOffset(size));
+    const stamps = (this.stamps = stampCount(size));
+    this.onMessage = (b, o, len) => {
+      if (len !== size) this.reject(b, o, len);
+      const seq = b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+      const p = o + tail;
+      const t = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
+      if (seq !== this.expected || t !== (seq ^ 0xa5a5a5a5) || (stamps !== 0 && !this.stampsOk(b, o, seq))) this.reject(b, o, len);
+      const m = o + mid;
+      const mw = b[m]! | (b[m + 1]! << 8) | (b[m + 2]! << 16) | (b[m + 3]! << 24);
+      this.checksum = Math.imul(Math.imul(Math.imul(this.checksum ^ seq, 0x01000193) ^ t, 0x01000193) ^ mw, 0x01000193);
+      this.expected = (seq + 1) | 0;
+      const flags = b[o + 4]!;
+      if (flags !== 0) this.flagged(seq, flags);
+    };
   }
 
+  /** Checks `b[o .. o + len)` as the next message (throws a VerificationError when it is not). */
   check(b: Uint8Array, o: number, len: number): void {
-    if (len !== this.size) throw new VerificationError(`message ${this.expected}: ${len} bytes, expected ${this.size}`);
-    const seq = b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
-    if (seq !== this.expected) this.fail(`sequence number ${seq >>> 0} (lost, repeated or reordered)`);
-    const p = o + this.tail;
-    const t = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
-    if (t !== (seq ^ 0xa5a5a5a5)) this.fail('bad tail word (truncated or misframed)');
-    for (let k = 1; k <= this.stamps; k++) {
-      if (rd32(b, o + k * STAMP_STRIDE) !== stampValue(seq, k)) this.fail(`bad stamp at ${k * STAMP_STRIDE}`);
-    }
-    const m = o + this.mid;
-    const mw = b[m]! | (b[m + 1]! << 8) | (b[m + 2]! << 16) | (b[m + 3]! << 24);
-    this.checksum = Math.imul(Math.imul(Math.imul(this.checksum ^ seq, 0x01000193) ^ t, 0x01000193) ^ mw, 0x01000193);
-    this.expected = (seq + 1) | 0;
-    const flags = b[o + 4]!;
-    if (flags !== 0) this.flagged(seq, flags);
+    this.onMessage(b, o, len);
   }
 
-  /** Kept out of `check`, so the hot path stays small enough to inline. */
-  private fail(what: string): never {
-    throw new VerificationError(`message ${this.expected >>> 0}: ${what}`);
+  private stampsOk(b: Uint8Array, o: number, seq: number): boolean {
+    for (let k = 1; k <= this.stamps; k++) if (rd32(b, o + k * STAMP_STRIDE) !== stampValue(seq, k)) return false;
+    return true;
+  }
+
+  /** Says what is wrong with a message that failed the check. */
+  private reject(b: Uint8Array, o: number, len: number): never {
+    const fail = (what: string): never => {
+      throw new VerificationError(`message ${this.expected >>> 0}: ${what}`);
+    };
+    if (len !== this.size) fail(`${len} bytes, expected ${this.size}`);
+    const seq = rd32(b, o);
+    if (seq !== this.expected) fail(`sequence number ${seq >>> 0} (lost, repeated or reordered)`);
+    if (rd32(b, o + this.tail) !== tailValue(seq)) fail('bad tail word (truncated or misframed)');
+    for (let k = 1; k <= this.stamps; k++) if (rd32(b, o + k * STAMP_STRIDE) !== stampValue(seq, k)) fail(`bad stamp at ${k * STAMP_STRIDE}`);
+    return fail('failed the check');
   }
 
   private flagged(seq: number, flags: number): void {
