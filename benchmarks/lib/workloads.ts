@@ -6,9 +6,12 @@
  * faults, socket buffers reach their steady state), then `reps` repetitions
  * of `durationMs`, each opened by a FLAG_START message and closed by a
  * FLAG_END one; the consumer times each repetition between the two, so
- * figures come from the receiving side, and drops the warm-up's. The warm-up
- * is marked like the others so that both sides' code for the marks is warm
- * (compiled with its type feedback) before the first timed repetition. Ping-pong: the initiator times every round trip
+ * figures come from the receiving side. Before the warm-up comes a priming
+ * repetition of one message (or batch) that takes every path of both sides
+ * once, the marks included: the JIT then compiles the loops during the
+ * warm-up with complete type feedback, and does not throw that code away
+ * at the first mark (a deoptimization, then a slow first repetition). The
+ * consumer drops the figures of the priming and warm-up repetitions. Ping-pong: the initiator times every round trip
  * with process.hrtime.bigint(); warm-up round trips are not recorded.
  * @module
  */
@@ -38,6 +41,9 @@ export interface LatencyOutcome {
   reps: LatencyRep[];
 }
 
+/** Repetitions before the timed ones: the priming one and the warm-up. */
+const UNTIMED = 2;
+
 /**
  * Peer B of a stream: stamps and sends, reports what it sent. The messages
  * are stamped in place in one reused MessageBatch; the flags go on the first
@@ -59,8 +65,8 @@ export async function produceStream(sender: BenchSender, size: number, batch: nu
   const checkEvery = batch === 1 && size <= 4096 ? 16 : 1;
   let seq = 0;
   let cs = 0;
-  for (let phase = 0; phase <= t.reps; phase++) {
-    const deadline = performance.now() + (phase > 0 ? t.durationMs : t.warmupMs);
+  for (let phase = 0; phase < UNTIMED + t.reps; phase++) {
+    const deadline = phase === 0 ? 0 : performance.now() + (phase === 1 ? t.warmupMs : t.durationMs);
     let flags = FLAG_START;
     for (let countdown = 1; ; ) {
       if (--countdown === 0) {
@@ -93,8 +99,8 @@ export async function consumeStream(receiver: BenchReceiver, size: number, batch
   const v = new StreamVerifier(size, batch);
   const r = receiver.consume(v.onMessage);
   if (r) await r;
-  if (v.reps.length !== t.reps + 1) throw new Error(`${v.reps.length - 1} repetitions timed after the warm-up, expected ${t.reps}`);
-  return { messages: v.count, checksum: v.checksum, reps: v.reps.slice(1) };
+  if (v.reps.length !== UNTIMED + t.reps) throw new Error(`${v.reps.length - UNTIMED} repetitions timed after the warm-up, expected ${t.reps}`);
+  return { messages: v.count, checksum: v.checksum, reps: v.reps.slice(UNTIMED) };
 }
 
 /** Peer A of ping-pong: sends a ping, times until its pong is back, again. */
