@@ -29,7 +29,9 @@ export async function channelsAvailable(): Promise<true | string> {
   try {
     lib = (await loadChannels()) as unknown as Record<string, unknown>;
   } catch (err) {
-    return `posix-ipc did not load (${(err as Error).message.split('\n')[0]}); build it with npm run build:native`;
+    const why = (err as Error).message.split('\n')[0]!;
+    // node-gyp-build's "No native build was found": the addon; anything else is the library's own code.
+    return `posix-ipc did not load (${why})${/native build|\.node\b/i.test(why) ? '; build it with npm run build:native' : ''}`;
   }
   const missing = [...NEEDED, ...NEEDED_PATHS].filter((n) => typeof lib[n] !== 'function');
   if (typeof (lib.UnixServer as { listen?: unknown } | undefined)?.listen !== 'function') missing.push('UnixServer');
