@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { CEILING_LABELS, buildCeiling, runCeiling } from './lib/ceiling.js';
+import harnessRow, { HARNESS } from './lib/harness-row.js';
 import type { CellPlan } from './lib/host.js';
 import { HostSession, expectedMs, killAllHosts } from './lib/hosts.js';
 import { buildCharts, renderHtml } from './lib/html.js';
@@ -35,7 +36,8 @@ Matrix:
   --smoke               64 B and 1 KiB, 1 x 20 ms: proves every path works (CI); figures meaningless
 
 Options:
-  --transports a,b      only these (names below; c-pipe, c-socket, c-shm, c-memcpy pick C figures)
+  --transports a,b      only these (names below; c-pipe, c-socket, c-shm, c-memcpy pick C figures;
+                        harness: the harness's own row alone)
   --sizes 64,1k,...     stream message sizes (bytes; k/KiB, m/MiB suffixes); sizes up to 4 KiB
                         also run batched
   --latency-sizes 64,4k ping-pong message sizes
@@ -45,6 +47,7 @@ Options:
   --out dir             where results go (default: bench-results/ in the repository)
   --json                print the result JSON on stdout instead of tables
   --no-ceiling          skip the C ceiling
+  --no-harness          skip the harness's own row (stamping and verification without IPC)
   --from results.json   measure nothing: print the tables and write the report of an earlier run
   --help                this text
 
@@ -82,6 +85,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-ceiling': { type: 'boolean', default: false },
+      'no-harness': { type: 'boolean', default: false },
       from: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -125,7 +129,7 @@ async function main(): Promise<number> {
   const cNames = Object.keys(CEILING_LABELS);
   const wanted = values.transports ? values.transports.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
   if (wanted) {
-    const known = new Set([...all.map((t) => t.transport.name), ...cNames]);
+    const known = new Set([...all.map((t) => t.transport.name), ...cNames, HARNESS]);
     const unknown = wanted.filter((n) => !known.has(n));
     if (unknown.length) throw new UsageError(`unknown transport${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
   }
@@ -143,6 +147,9 @@ async function main(): Promise<number> {
     for (const n of wanted ?? cNames) if (n !== 'c-memcpy' && cNames.includes(n)) kinds.add(n.slice(2) as CeilingKind);
   }
   const memcpy = !values['no-ceiling'] && (!wanted || wanted.includes('c-memcpy'));
+  // The harness's own row goes with every run of Node transports (or alone when named).
+  const harness = { transport: harnessRow, file: fileURLToPath(new URL('./lib/harness-row.ts', import.meta.url)) };
+  if (!values['no-harness'] && (wanted?.includes(HARNESS) || runnable.length)) runnable.unshift(harness);
 
   const outDir = values.out ? resolve(values.out) : fileURLToPath(new URL('../bench-results/', import.meta.url));
   mkdirSync(outDir, { recursive: true });
@@ -243,7 +250,7 @@ async function main(): Promise<number> {
       ...(name === 'c-memcpy' ? {} : { ceiling: name.slice(2) as CeilingKind }),
       order: i,
     })),
-    ...all.map((t) => ({
+    ...[harness, ...all].map((t) => ({
       name: t.transport.name,
       label: t.transport.label,
       kind: t.transport.kind,

@@ -9,8 +9,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { receiverFromChannel, receiverInto, senderFromChannel } from '../benchmarks/lib/channel-adapter.js';
 import { FrameParser, encodeFrames } from '../benchmarks/lib/framing.js';
-import { MessageBuffer, StreamVerifier, VerificationError } from '../benchmarks/lib/payload.js';
+import { MessageBatch, MessageBuffer, StreamVerifier, VerificationError } from '../benchmarks/lib/payload.js';
+import { type TransportInfo, annotate } from '../benchmarks/lib/report.js';
 import { HEAD, RingReader, RingWriter, TAIL, createRing } from '../benchmarks/lib/sab-ring.js';
+import type { StreamResult } from '../benchmarks/lib/types.js';
 import { consumeStream, produceStream } from '../benchmarks/lib/workloads.js';
 import { tempPath, within } from './helpers.js';
 
@@ -68,7 +70,7 @@ describe('benchmark harness --smoke', () => {
     expect(existsSync(join(out, 'throughput.svg'))).toBe(true);
 
     const { matrix } = report;
-    const node = report.transports.filter((t) => t.kind !== 'native').map((t) => t.name);
+    const node = report.transports.filter((t) => t.kind === 'process' || t.kind === 'thread').map((t) => t.name);
     // The suite runs with the addon built, so nothing is skipped: the Node baselines and every posix-ipc channel ran.
     expect(report.skipped).toEqual([]);
     expect(node).toEqual(
@@ -78,6 +80,12 @@ describe('benchmark harness --smoke', () => {
     for (const name of node) {
       expect(report.results.filter((r) => r.transport === name), name).toHaveLength(expectedCells);
     }
+    // The harness's own row: every stream cell (one message per send and batched), no ping-pong.
+    expect(report.transports.find((t) => t.name === 'harness')?.kind).toBe('inline');
+    const harness = report.results.filter((r) => r.transport === 'harness');
+    expect(harness.map((r) => `${r.workload}:${r.size}:${r.batch > 1}`).sort()).toEqual(
+      [...matrix.sizes.map((s) => `stream:${s}:false`), ...matrix.batchedSizes.map((s) => `stream:${s}:true`)].sort(),
+    );
 
     for (const r of report.results) {
       const what = `${r.transport} ${r.workload} ${r.size}x${r.batch}`;
@@ -120,7 +128,9 @@ describe('benchmark harness --smoke', () => {
     // Both stream cells (one message per send, batched) fail; ping-pong is untouched.
     expect(report.failures.map((f) => `${f.workload}:${f.batch}`).sort()).toEqual(['stream:1', 'stream:1024']);
     for (const f of report.failures) expect(f.error).toMatch(/VerificationError: message 99: sequence number 100/);
-    expect(report.results.map((r) => r.workload)).toEqual(['latency']);
+    expect(report.results.filter((r) => r.transport === 'lossy').map((r) => r.workload)).toEqual(['latency']);
+    // The harness's own row ran beside it, and passed.
+    expect(report.results.filter((r) => r.transport === 'harness').map((r) => r.batch)).toEqual([1, 1024]);
   });
 });
 
@@ -167,6 +177,60 @@ describe('verification building blocks', () => {
     expect(() => new StreamVerifier(9000, 1).check(msgs[0]!, 0, 8999)).toThrow(/8999 bytes/);
   });
 
+  it('stamps a batch in place; the verifier reads it where it lies and catches a duplicate or a changed byte', () => {
+    const size = 100; // not a multiple of 8: the slots are padded
+    const batch = new MessageBatch(size, 5);
+    batch.stampAll(7, 0);
+    const cs = batch.stampAll(12, 0); // the same buffers again, in place: sequence numbers 12..16
+    batch.flag(0, 1);
+    batch.flag(4, 2);
+    // Laid out at an odd offset, as in a receive buffer or a ring.
+    const wire = new Uint8Array(3 + 5 * size);
+    batch.views.forEach((v, i) => wire.set(v, 3 + i * size));
+    const v = new StreamVerifier(size, 1);
+    v.expected = 12;
+    for (let i = 0; i < 5; i++) v.check(wire, 3 + i * size, size);
+    expect(v.count).toBe(17);
+    expect(v.checksum).toBe(cs);
+    // The same as stamping them one at a time.
+    const one = new MessageBuffer(size);
+    let cs1 = 0;
+    for (let seq = 12; seq < 17; seq++) cs1 = one.stamp(seq, 0, cs1);
+    expect(cs1).toBe(cs);
+    expect(v.reps).toHaveLength(1);
+    expect(v.reps[0]!.messages).toBe(4);
+
+    const dup = new StreamVerifier(size, 1);
+    dup.expected = 12;
+    dup.check(wire, 3, size);
+    expect(() => dup.check(wire, 3, size)).toThrow(/message 13: sequence number 12/);
+
+    // A byte the checks do not read on their own (the middle word) changes the checksum: the run fails at the end.
+    const changed = wire.slice();
+    changed[3 + 2 * size + (size >>> 1)]! ^= 0x20;
+    const v2 = new StreamVerifier(size, 1);
+    v2.expected = 12;
+    for (let i = 0; i < 5; i++) v2.check(changed, 3 + i * size, size);
+    expect(v2.checksum).not.toBe(cs);
+  });
+
+  it("marks a figure at half the harness's own rate or more as harness-bound", () => {
+    const stream = (transport: string, msgs: number, batch = 1): StreamResult => {
+      const st = { median: msgs, min: msgs, max: msgs, q1: msgs, q3: msgs };
+      return { workload: 'stream', transport, size: 64, batch, reps: [], msgsPerSec: st, bytesPerSec: st, verified: { messages: 1 } };
+    };
+    const transports: TransportInfo[] = [
+      { name: 'harness', label: 'harness alone, no IPC', kind: 'inline', order: 5 },
+      { name: 'fast', label: 'fast', kind: 'process', order: 50 },
+      { name: 'slow', label: 'slow', kind: 'process', order: 51 },
+    ];
+    const results = annotate([stream('harness', 20e6), stream('fast', 10e6), stream('slow', 9.9e6), stream('harness', 40e6, 1024), stream('slow', 30e6, 1024)], transports);
+    const bound = results.map((r) => `${r.transport}:${r.batch}:${r.relative?.harnessBound ?? false}`);
+    expect(bound).toEqual(['harness:1:false', 'fast:1:true', 'slow:1:false', 'harness:1024:false', 'slow:1024:true']);
+    expect(results[0]!.relative).toBeUndefined(); // the harness's row is not compared with anything
+    expect(results[1]!.relative?.ofHarness).toBeCloseTo(0.5);
+  });
+
   it('reassembles frames split anywhere across chunks', () => {
     const msgs = stream(100, 20);
     const wire = encodeFrames(msgs);
@@ -204,11 +268,11 @@ describe('verification building blocks', () => {
 
   /** A bounded in-process queue with the channel API's shape: what a posix-ipc channel adapter sees. */
   class Queue {
-    private q: Uint8Array[] = [];
-    private closed = false;
-    private waiter: (() => void) | undefined;
+    protected q: Uint8Array[] = [];
+    protected closed = false;
+    protected waiter: (() => void) | undefined;
     constructor(private readonly cap: number) {}
-    private wake(): void {
+    protected wake(): void {
       const w = this.waiter;
       this.waiter = undefined;
       w?.();
@@ -223,7 +287,7 @@ describe('verification building blocks', () => {
       while (this.q.length >= this.cap) await new Promise((r) => setTimeout(r, 0));
       this.trySend(m);
     }
-    close(): void {
+    async close(): Promise<void> {
       this.closed = true;
       this.wake();
     }
@@ -239,6 +303,68 @@ describe('verification building blocks', () => {
       }
     }
   }
+
+  /**
+   * The batch receive paths of the newer channel API. `drain` visits each
+   * message in one "channel memory" buffer at a moving offset, and scribbles
+   * over it after the visit: a visitor that kept the bytes would see garbage.
+   */
+  class BatchQueue extends Queue {
+    private readonly mem = new Uint8Array(4096);
+    private spot = 0;
+    drains = 0;
+    get ended(): boolean {
+      return this.closed && this.q.length === 0;
+    }
+    drain(visit: (bytes: Uint8Array, start: number, end: number) => boolean | void, max = Infinity): number {
+      this.drains++;
+      let n = 0;
+      while (n < max && this.q.length) {
+        const m = this.q.shift()!;
+        const at = (this.spot = (this.spot + 72) % 3000);
+        this.mem.set(m, at);
+        n++;
+        const more = visit(this.mem, at, at + m.length);
+        this.mem.fill(0xee, at, at + m.length);
+        if (more === false) break;
+      }
+      return n;
+    }
+    async readable(): Promise<void> {
+      while (!this.q.length && !this.closed) await new Promise<void>((r) => (this.waiter = r));
+    }
+    async receiveMany(max = 1024): Promise<Uint8Array[]> {
+      const first = await this.receive();
+      if (!first) return [];
+      return [first, ...this.q.splice(0, max - 1)];
+    }
+  }
+
+  it('receives batches with drain() when the channel has it, else receiveMany(); one per call with tryReceive()', async () => {
+    const timing = { warmupMs: 2, durationMs: 5, reps: 2, minRoundTrips: 1 };
+    for (const api of ['drain', 'receiveMany', 'tryReceive'] as const) {
+      for (const batch of [1, 8]) {
+        const q = new BatchQueue(64);
+        // The whole BatchQueue has drain(); the others are the same queue without it.
+        const one = { receive: () => q.receive(), tryReceive: () => q.tryReceive() };
+        const channel = api === 'drain' ? q : api === 'receiveMany' ? { ...one, receiveMany: (max?: number) => q.receiveMany(max) } : one;
+        const what = `${api} x${batch}`;
+        const [sent, got] = await Promise.all([produceStream(senderFromChannel(q), 64, batch, timing), consumeStream(receiverFromChannel(channel, { batch }), 64, batch, timing)]);
+        expect(got.messages, what).toBe(sent.messages);
+        expect(got.checksum, what).toBe(sent.checksum);
+        expect(got.reps, what).toHaveLength(2);
+        // Only a batched cell drains; one message per call never does.
+        expect(q.drains > 0, what).toBe(api === 'drain' && batch > 1);
+      }
+    }
+    // A visitor that throws (a verification failure) fails consume().
+    const q = new BatchQueue(64);
+    const bad = new Uint8Array(64);
+    q.trySend(bad);
+    await q.close();
+    const receiver = receiverFromChannel(q, { batch: 8 });
+    await expect(Promise.resolve(receiver.consume(new StreamVerifier(64, 8).onMessage))).rejects.toThrow(/bad tail word/);
+  });
 
   it('drives a channel-shaped Sender/Receiver through the adapters, fast paths or not', async () => {
     const timing = { warmupMs: 2, durationMs: 5, reps: 2, minRoundTrips: 1 };

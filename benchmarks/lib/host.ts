@@ -2,7 +2,8 @@
  * The host process: forked by the orchestrator (run.ts) once per transport,
  * it is peer A of every cell of that transport (the consumer of a stream, the
  * initiator of ping-pong) and starts peer B for each cell: a child process
- * (`kind: 'process'`) or a worker thread (`kind: 'thread'`). A fresh host per
+ * (`kind: 'process'`) or a worker thread (`kind: 'thread'`), or runs it on its
+ * own thread (`kind: 'inline'`: the harness's own row). A fresh host per
  * transport keeps one transport's JIT state from colouring another's.
  * @module
  */
@@ -13,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 
 import { VerificationError } from './payload.js';
 import type { PeerInit, PeerMessage } from './peer.js';
-import { describeError } from './peer.js';
+import { describeError, runPeerB } from './peer.js';
 import { loadTransport, tsxExecArgv } from './registry.js';
 import { stat } from './stats.js';
 import type { CellResult, Ends, Link, LinkSpec, Transport } from './types.js';
@@ -146,6 +147,32 @@ function startThreadPeer(init: PeerInit, link: Link): Peer {
   };
 }
 
+/**
+ * Peer B on the host's own thread, no process or thread of its own: runPeerB
+ * as peer-process.ts runs it, with the control messages as calls. `go`
+ * resumes it in a microtask, after runCell has called consume().
+ */
+function startInlinePeer(init: PeerInit): Peer {
+  const ev = peerEvents();
+  let goResolve!: () => void;
+  const go = new Promise<void>((resolve) => (goResolve = resolve));
+  const send = (m: PeerMessage): Promise<void> => {
+    ev.dispatch(m);
+    return Promise.resolve();
+  };
+  const done = runPeerB(init, [], { send, go }).then(
+    () => ev.exited('finished'),
+    (err: unknown) => ev.dispatch({ type: 'error', error: describeError(err) }),
+  );
+  return {
+    ready: ev.ready.promise,
+    result: ev.result.promise,
+    failed: ev.failed.promise,
+    go: goResolve,
+    finish: () => done,
+  };
+}
+
 let counter = 0;
 
 async function runCell(transport: Transport, file: string, cell: CellPlan): Promise<CellResult> {
@@ -161,7 +188,7 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
   let ends: Ends | undefined;
   const measure = async (): Promise<CellResult> => {
     const init: PeerInit = { transportFile: file, transportName: transport.name, spec, timing: cell.timing, params: link.b };
-    peer = transport.kind === 'process' ? startProcessPeer(init, link) : startThreadPeer(init, link);
+    peer = transport.kind === 'process' ? startProcessPeer(init, link) : transport.kind === 'thread' ? startThreadPeer(init, link) : startInlinePeer(init);
     const opened = Promise.resolve(transport.open({ role: 'a', params: link.a, spec, child: peer.child, fds: [] }));
     [ends] = await Promise.race([Promise.all([opened, peer.ready]), peer.failed]);
     peer.go();
@@ -183,7 +210,7 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
         reps: mine.reps,
         msgsPerSec: stat(mps),
         bytesPerSec: stat(mps.map((x) => x * cell.size)),
-        verified: { messages: mine.messages, checksum: mine.checksum },
+        verified: { messages: mine.messages, checksum: mine.checksum >>> 0 },
       };
     }
     const mine = await Promise.race([initiatePingPong(ends, cell.size, cell.timing), peer.failed]);

@@ -8,6 +8,9 @@ import {
   type AnnotatedResult,
   type Relative,
   type Report,
+  HARNESS_BOUND,
+  HARNESS_MARK,
+  HARNESS_NOTE,
   fmtMB,
   fmtPct,
   fmtRate,
@@ -35,6 +38,8 @@ export function buildCharts(report: Report): Charts {
   const streams = report.results.filter((r): r is StreamResult & { relative?: Relative } => r.workload === 'stream');
   const series = (batched: boolean): Series[] =>
     ts
+      // The harness's own row is a table figure: far above every transport at large sizes, it would flatten the chart.
+      .filter((t) => t.kind !== 'inline')
       .map((t): Series => {
         if (t.name === 'c-memcpy') {
           const pts = batched ? [] : report.results.filter((r): r is MemcpyResult => r.workload === 'memcpy');
@@ -112,14 +117,16 @@ function streamTable(report: Report, batched: boolean): string {
         const rel = r.relative;
         const ofC = rel?.pctOfCeiling !== undefined ? `${fmtPct(rel.pctOfCeiling)} of C${rel.ceilingBatched ? ' batched' : ''}` : '';
         const ratios = [ofC, rel?.vsForkJson !== undefined ? `${fmtX(rel.vsForkJson)} json` : ''].filter(Boolean).join(' · ');
-        return `<td><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<br>${fmtRate(r.msgsPerSec.median)} msg/s<div class="sub">±${spreadPct(r.msgsPerSec).toFixed(0)}%${ratios ? `<br>${ratios}` : ''}</div></td>`;
+        const bound = rel?.harnessBound ? `<br><span class="bound" title="${esc(HARNESS_NOTE)}">${HARNESS_MARK} ${fmtPct((rel.ofHarness ?? 0) * 100)} of harness</span>` : '';
+        return `<td${rel?.harnessBound ? ' class="bound"' : ''}><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<br>${fmtRate(r.msgsPerSec.median)} msg/s${rel?.harnessBound ? HARNESS_MARK : ''}<div class="sub">±${spreadPct(r.msgsPerSec).toFixed(0)}%${ratios ? `<br>${ratios}` : ''}${bound}</div></td>`;
       });
       if (cells.every((c) => c === '<td></td>')) return '';
-      return `<tr class="${t.kind === 'native' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
+      return `<tr class="${t.kind === 'native' || t.kind === 'inline' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
     })
     .filter(Boolean)
     .join('\n');
-  return `<div class="scroll"><table><thead><tr><th>transport</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;
+  const bound = streams.some((r) => r.relative?.harnessBound) ? `<p class="sub">${esc(HARNESS_NOTE)}</p>` : '';
+  return `<div class="scroll"><table><thead><tr><th>transport</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table></div>${bound}`;
 }
 
 function latencyTable(report: Report): string {
@@ -136,7 +143,7 @@ function latencyTable(report: Report): string {
         if (!r) return '<td></td>'.repeat(5);
         return `<td><b>${fmtUs(r.medianNs.median)}</b></td><td>${fmtUs(r.p99Ns.median)}</td><td>${fmtUs(r.maxNs)}</td><td>${fmtPct(r.relative?.pctOfCeiling)}</td><td>${fmtX(r.relative?.vsForkJson)}</td>`;
       });
-      return `<tr class="${t.kind === 'native' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
+      return `<tr class="${t.kind === 'native' || t.kind === 'inline' ? 'ref' : ''}"><th>${esc(t.label)}</th>${cells.join('')}</tr>`;
     })
     .join('\n');
   return `<div class="scroll"><table><thead><tr><th rowspan="2">transport</th>${head}</tr><tr>${sub}</tr></thead><tbody>\n${rows}\n</tbody></table></div>`;
@@ -188,7 +195,7 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; vertical-a
 .scroll { overflow-x: auto; } td.l { white-space: normal; }
 thead th { background: #f3f3f3; text-align: center; } tbody th { text-align: left; font-weight: 500; white-space: nowrap; }
 td.l { text-align: left; } tr.ref th { font-style: italic; color: #444; } tr.ref { background: #fafafa; }
-.sub { color: #666; font-size: 12px; } .warn { color: #8a5a00; } .fail { color: #b00020; font-weight: 600; }
+.sub { color: #666; font-size: 12px; } td.bound { background: #fff6e0; } span.bound { color: #8a5a00; } .warn { color: #8a5a00; } .fail { color: #b00020; font-weight: 600; }
 .chart { overflow-x: auto; } table.raw td { font-size: 12px; } details { margin: 12px 0; }
 code { font-size: 12px; }
 </style>
@@ -209,8 +216,9 @@ ${latencyTable(report)}
 <h2>Method</h2>
 <ul>
 <li>Each Node transport runs between two real peers: a host process (peer A, the consumer or ping-pong initiator) and peer B, a child process started with <code>node:child_process</code> (or, for thread transports, a worker thread). The C ceiling runs the same workloads between a parent and a forked child.</li>
-<li>Stream: peer B sends unmarked messages during the warm-up, then each repetition opens with a START-flagged and closes with an END-flagged message; the consumer times between them. Messages that arrived with the first batch of a repetition are not counted.</li>
+<li>Stream: peer B sends during the warm-up, then each repetition opens with a START-flagged and closes with an END-flagged message; the consumer times between them. The warm-up is flagged too and its figure dropped, as is a priming repetition of one message before it (so the code for the flags is compiled, with its type feedback, before the first timed repetition). Messages that arrived with the first batch of a repetition are not counted.</li>
 <li>Every message carries a sequence number, a tail word and a stamp every 4 KiB; the receiver checks each and keeps a checksum that must match the sender's; counts must match. Any mismatch fails the run.</li>
+<li>The harness's own row (“harness alone, no IPC”) runs both workloads on one thread of the host, each message handed from the producer's send straight to the consumer's check: stamping, the send and receive loops, verification and timing, with nothing carrying the bytes. Both sides' work adds up on one core there (a transport runs them on two), so it is a conservative ceiling of what the harness can measure; a figure at ${HARNESS_BOUND * 100}% of it or more is marked ${HARNESS_MARK} harness-bound.</li>
 <li>Latency: every round trip is timed on the initiator with <code>process.hrtime.bigint()</code> (C: <code>clock_gettime(CLOCK_MONOTONIC)</code>); a repetition lasts its duration and at least ${t.minRoundTrips} round trips.</li>
 <li>“% of C” divides by the C figure of the same mechanism (pipe, UNIX socket, shared-memory ring) and the same batching (“of C batched”: a transport that coalesces separate sends into one write is compared with the batched C figure); for latency it is C's median over this median. “× json” divides by <code>child_process.fork</code> with JSON serialization, one message per send, same size.</li>
 <li>Spread: ± is half the min-max range across repetitions, relative to the median; whiskers in the charts show min to max (throughput) and the p99 (latency).</li>

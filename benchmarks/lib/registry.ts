@@ -25,7 +25,7 @@ function check(t: unknown, file: string): Transport {
   else {
     if (typeof d.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(d.name)) problems.push('name must be lower-case letters, digits and dashes');
     if (typeof d.label !== 'string') problems.push('label must be a string');
-    if (d.kind !== 'process' && d.kind !== 'thread') problems.push("kind must be 'process' or 'thread'");
+    if (d.kind !== 'process' && d.kind !== 'thread' && d.kind !== 'inline') problems.push("kind must be 'process', 'thread' or 'inline'");
     if (typeof d.setup !== 'function') problems.push('setup() missing');
     if (typeof d.open !== 'function') problems.push('open() missing');
     if (d.ceiling !== undefined && !['pipe', 'socket', 'shm'].includes(d.ceiling)) problems.push("ceiling must be 'pipe', 'socket' or 'shm'");

@@ -12,7 +12,8 @@ import type { CeilingKind, CellFailure, CellResult, LatencyResult, StreamResult 
 export interface TransportInfo {
   name: string;
   label: string;
-  kind: 'process' | 'thread' | 'native';
+  /** `native`: the C ceiling. `inline`: the harness's own row (no IPC). */
+  kind: 'process' | 'thread' | 'native' | 'inline';
   ceiling?: CeilingKind;
   order: number;
   coalesces?: boolean;
@@ -28,6 +29,10 @@ export interface Relative {
   pctOfCeiling?: number;
   /** Throughput: this / fork-json (one message per send, same size). Latency: fork-json / this. */
   vsForkJson?: number;
+  /** Throughput: this / the harness's own rate for the same size and batching (no IPC: stamping, loops, verification). */
+  ofHarness?: number;
+  /** True when `ofHarness` >= HARNESS_BOUND: the figure says as much about the harness as about the transport. */
+  harnessBound?: boolean;
 }
 
 export type AnnotatedResult = CellResult & { relative?: Relative };
@@ -48,6 +53,13 @@ export interface Report {
 }
 
 export const REFERENCE = 'fork-json';
+/** The harness's own row (lib/harness-row.ts). */
+export const HARNESS_ROW = 'harness';
+/** A stream figure at this fraction of the harness's own rate or more is marked harness-bound. */
+export const HARNESS_BOUND = 0.5;
+/** The marker of a harness-bound figure in tables. */
+export const HARNESS_MARK = '\u2020';
+export const HARNESS_NOTE = `${HARNESS_MARK} harness-bound: at least ${HARNESS_BOUND * 100}% of the harness's own rate for this cell (stamping, send/receive loops and verification with no IPC): the harness, not the transport, may set this figure`;
 
 /** A warning when other work shared the machine: then every figure is noisy. */
 export function busyWarning(m: MachineInfo): string | undefined {
@@ -64,7 +76,7 @@ export function annotate(results: CellResult[], transports: readonly TransportIn
   const info = new Map(transports.map((t) => [t.name, t]));
   return results.map((r) => {
     const t = info.get(r.transport);
-    if (!t || t.kind === 'native' || r.workload === 'memcpy') return r;
+    if (!t || t.kind === 'native' || t.kind === 'inline' || r.workload === 'memcpy') return r;
     const rel: Relative = {};
     if (r.workload === 'stream') {
       let c = t.ceiling ? (byKey.get(key(`c-${t.ceiling}`, 'stream', r.size, r.batch)) as StreamResult | undefined) : undefined;
@@ -81,6 +93,11 @@ export function annotate(results: CellResult[], transports: readonly TransportIn
       }
       const j = byKey.get(key(REFERENCE, 'stream', r.size, 1)) as StreamResult | undefined;
       if (j) rel.vsForkJson = r.msgsPerSec.median / j.msgsPerSec.median;
+      const h = byKey.get(key(HARNESS_ROW, 'stream', r.size, r.batch)) as StreamResult | undefined;
+      if (h) {
+        rel.ofHarness = r.msgsPerSec.median / h.msgsPerSec.median;
+        if (rel.ofHarness >= HARNESS_BOUND) rel.harnessBound = true;
+      }
     } else {
       const c = t.ceiling && (byKey.get(key(`c-${t.ceiling}`, 'latency', r.size, 1)) as LatencyResult | undefined);
       if (c) {
@@ -215,7 +232,8 @@ export function renderTerminal(report: Report, width = 160): string {
             return r ? [fmtMB(r.bytesPerSec.median), '', `${spreadPct(r.bytesPerSec).toFixed(0)}%`] : [];
           }
           const r = find<StreamResult>(results, t.name, 'stream', size, batch);
-          return r ? [fmtMB(r.bytesPerSec.median), fmtRate(r.msgsPerSec.median), `${spreadPct(r.msgsPerSec).toFixed(0)}%`] : [];
+          const mark = r?.relative?.harnessBound ? HARNESS_MARK : '';
+          return r ? [fmtMB(r.bytesPerSec.median), `${fmtRate(r.msgsPerSec.median)}${mark}`, `${spreadPct(r.msgsPerSec).toFixed(0)}%`] : [];
         }),
       }))
       .filter((r) => r.cells.some((c) => c.length));
@@ -227,10 +245,11 @@ export function renderTerminal(report: Report, width = 160): string {
     .sort((a, b) => a[0] - b[0]);
   streamTable('One-way stream, one message per send (median; +- = half the min-max range)', single);
   if (batched.length) streamTable('One-way stream, batched: sendMany of about 64 KiB (size x messages per batch)', batched);
+  if (results.some((r) => 'relative' in r && r.relative?.harnessBound)) out.push(HARNESS_NOTE, '');
 
   const relPairs = [...single, ...batched];
   const relRows = ts
-    .filter((t) => t.kind !== 'native' && has(t.name, 'stream'))
+    .filter((t) => t.kind !== 'native' && t.kind !== 'inline' && has(t.name, 'stream'))
     .map((t) => ({
       label: t.label,
       cells: relPairs.map(([size, batch]) => {

@@ -36,7 +36,7 @@ export interface Link {
   a?: unknown;
   /**
    * Handed to peer B's `open()`: serialized as JSON for a process transport,
-   * structured-cloned (with `transfer`) for a thread transport.
+   * structured-cloned (with `transfer`) for a thread transport, as is for an inline one.
    */
   b?: unknown;
   /**
@@ -108,8 +108,11 @@ export interface Transport {
   readonly name: string;
   /** Row label in tables and charts, e.g. `net UNIX socket`. */
   readonly label: string;
-  /** `process`: peer B is a child process. `thread`: peer B is a worker thread. */
-  readonly kind: 'process' | 'thread';
+  /**
+   * `process`: peer B is a child process. `thread`: peer B is a worker thread.
+   * `inline`: peer B runs in the host, on peer A's thread (the harness's own row, lib/harness-row.ts).
+   */
+  readonly kind: 'process' | 'thread' | 'inline';
   /** The C figure it is compared with; omitted: no percentage shown. */
   readonly ceiling?: CeilingKind;
   /** Sort order in tables (lower first); default 100. */

@@ -2,15 +2,20 @@
  * The workloads, written once against BenchSender/BenchReceiver and run by
  * both peers of every transport.
  *
- * Stream: the producer sends for `warmupMs` unmarked (JIT, page faults,
- * socket buffers reach their steady state), then `reps` repetitions of
- * `durationMs`, each opened by a FLAG_START message and closed by a FLAG_END
- * one; the consumer times each repetition between the two, so figures come
- * from the receiving side. Ping-pong: the initiator times every round trip
+ * Stream: the producer sends a warm-up repetition of `warmupMs` (JIT, page
+ * faults, socket buffers reach their steady state), then `reps` repetitions
+ * of `durationMs`, each opened by a FLAG_START message and closed by a
+ * FLAG_END one; the consumer times each repetition between the two, so
+ * figures come from the receiving side. Before the warm-up comes a priming
+ * repetition of one message (or batch) that takes every path of both sides
+ * once, the marks included: the JIT then compiles the loops during the
+ * warm-up with complete type feedback, and does not throw that code away
+ * at the first mark (a deoptimization, then a slow first repetition). The
+ * consumer drops the figures of the priming and warm-up repetitions. Ping-pong: the initiator times every round trip
  * with process.hrtime.bigint(); warm-up round trips are not recorded.
  * @module
  */
-import { FLAG_END, FLAG_START, MessageBuffer, StreamVerifier, checkEcho } from './payload.js';
+import { FLAG_END, FLAG_START, MessageBatch, MessageBuffer, StreamVerifier, checkEcho } from './payload.js';
 import { latencyRep } from './stats.js';
 import type { BenchReceiver, BenchSender, Ends, LatencyRep, StreamRep } from './types.js';
 
@@ -36,49 +41,57 @@ export interface LatencyOutcome {
   reps: LatencyRep[];
 }
 
-/** Peer B of a stream: stamps and sends, reports what it sent. */
+/** Repetitions before the timed ones: the priming one and the warm-up. */
+const UNTIMED = 2;
+
+/**
+ * Peer B of a stream: stamps and sends, reports what it sent. The messages
+ * are stamped in place in one reused MessageBatch; the flags go on the first
+ * message of a repetition and on its last (of the first and last batch).
+ */
 export async function produceStream(sender: BenchSender, size: number, batch: number, t: Timing): Promise<ProducerReport> {
-  const bufs = Array.from({ length: batch }, () => new MessageBuffer(size));
-  const msgs = bufs.map((b) => b.bytes);
+  const m = new MessageBatch(size, batch);
+  const msgs = m.views;
   const one = msgs[0]!;
-  const first = bufs[0]!;
-  const sendMany = sender.sendMany?.bind(sender) ?? (async (ms: readonly Uint8Array[]) => {
-    for (const m of ms) {
-      const r = sender.send(m);
-      if (r) await r;
-    }
-  });
+  const sendMany = sender.sendMany
+    ? (ms: readonly Uint8Array[]) => sender.sendMany!(ms)
+    : async (ms: readonly Uint8Array[]) => {
+        for (const x of ms) {
+          const r = sender.send(x);
+          if (r) await r;
+        }
+      };
   // Reading the clock costs about as much as a fast send: look every 16 small messages.
   const checkEvery = batch === 1 && size <= 4096 ? 16 : 1;
   let seq = 0;
   let cs = 0;
-  for (let phase = 0; phase <= t.reps; phase++) {
-    const deadline = performance.now() + (phase === 0 ? t.warmupMs : t.durationMs);
-    let start = phase > 0;
-    let last = false;
-    for (let iter = 0; ; iter++) {
-      if (iter % checkEvery === 0 && performance.now() >= deadline) {
-        if (phase === 0) break;
-        last = true;
+  for (let phase = 0; phase < UNTIMED + t.reps; phase++) {
+    const deadline = phase === 0 ? 0 : performance.now() + (phase === 1 ? t.warmupMs : t.durationMs);
+    let flags = FLAG_START;
+    for (let countdown = 1; ; ) {
+      if (--countdown === 0) {
+        countdown = checkEvery;
+        if (performance.now() >= deadline) flags |= FLAG_END;
       }
+      let r: void | Promise<void>;
       if (batch === 1) {
-        cs = first.stamp(seq++, (start ? FLAG_START : 0) | (last ? FLAG_END : 0), cs);
-        const r = sender.send(one);
-        if (r) await r;
+        cs = m.stamp(0, seq, flags, cs);
+        seq = (seq + 1) | 0;
+        r = sender.send(one);
       } else {
-        for (let i = 0; i < batch; i++) {
-          const flags = (start && i === 0 ? FLAG_START : 0) | (last && i === batch - 1 ? FLAG_END : 0);
-          cs = bufs[i]!.stamp(seq++, flags, cs);
-        }
-        const r = sendMany(msgs);
-        if (r) await r;
+        cs = m.stampAll(seq, cs);
+        if (flags & FLAG_START) m.flag(0, FLAG_START);
+        if (flags & FLAG_END) m.flag(batch - 1, FLAG_END);
+        seq = (seq + batch) | 0;
+        r = sendMany(msgs);
       }
-      start = false;
-      if (last) break;
+      if (r) await r;
+      if (flags & FLAG_END) break;
+      flags = 0;
     }
   }
   await sender.close();
-  return { messages: seq, checksum: cs };
+  return { messages: seq >>> 0, checksum: cs };
 }
 
 /** Peer A of a stream: verifies everything, times the marked repetitions. */
@@ -86,8 +99,8 @@ export async function consumeStream(receiver: BenchReceiver, size: number, batch
   const v = new StreamVerifier(size, batch);
   const r = receiver.consume(v.onMessage);
   if (r) await r;
-  if (v.reps.length !== t.reps) throw new Error(`${v.reps.length} repetitions timed, expected ${t.reps}`);
-  return { messages: v.count, checksum: v.checksum, reps: v.reps };
+  if (v.reps.length !== UNTIMED + t.reps) throw new Error(`${v.reps.length - UNTIMED} repetitions timed after the warm-up, expected ${t.reps}`);
+  return { messages: v.count, checksum: v.checksum, reps: v.reps.slice(UNTIMED) };
 }
 
 /** Peer A of ping-pong: sends a ping, times until its pong is back, again. */

@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 import type { BenchReceiver, BenchSender, Ends, Link, MessageHandler, Transport } from '../lib/types.js';
 
-type Lib = typeof import('../../lib/index.js');
-const lib = (): Promise<Lib> => import('../../lib/index.js');
+// lib/fd.js alone: the descriptor calls, without the channel layer this transport does not use.
+type Lib = typeof import('../../lib/fd.js');
+const lib = (): Promise<Lib> => import('../../lib/fd.js');
 
 function writeAll(ipc: Lib, fd: number, buf: Uint8Array, len: number): void {
   let off = 0;

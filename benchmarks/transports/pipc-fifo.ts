@@ -5,26 +5,21 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { receiverFromChannel, senderFromChannel } from '../lib/channel-adapter.js';
-import { channelsAvailable, loadChannels } from '../lib/pipc-channels.js';
-import type { Ends, Transport } from '../lib/types.js';
+import { channelTransport } from '../lib/pipc-channels.js';
 
 interface Paths {
   fwd: string; // B -> A
   back?: string; // A -> B
 }
 
-const transport: Transport = {
+export default channelTransport({
   name: 'pipc-fifo',
   label: 'posix-ipc FIFO channel',
-  kind: 'process',
   ceiling: 'pipe',
   coalesces: true, // one write per event-loop turn
   order: 53,
   fullOnly: true,
-  available: channelsAvailable,
-  async setup(spec) {
-    const ipc = await loadChannels();
+  setup(ipc, spec) {
     const paths: Paths = { fwd: join(tmpdir(), `${spec.tag}.fifo`), back: spec.duplex ? join(tmpdir(), `${spec.tag}-back.fifo`) : undefined };
     ipc.mkfifo(paths.fwd);
     if (paths.back) ipc.mkfifo(paths.back);
@@ -36,17 +31,14 @@ const transport: Transport = {
       },
     };
   },
-  async open(ctx): Promise<Ends> {
-    const ipc = await loadChannels();
+  async open(ipc, ctx, _need, view) {
     const { fwd, back } = ctx.params as Paths;
     const [rxPath, txPath] = ctx.role === 'a' ? [fwd, back] : [back, fwd];
     // A writer waits for its reader: open both at once.
-    const [rx, tx] = await Promise.all([
-      rxPath ? ipc.openFifoReceiver(rxPath, { codec: ipc.codecs.bytesView }) : undefined,
+    const [receiver, sender] = await Promise.all([
+      rxPath ? ipc.openFifoReceiver(rxPath, view) : undefined,
       txPath ? ipc.openFifoSender(txPath, { timeoutMs: 10_000 }) : undefined,
     ]);
-    return { receiver: rx && receiverFromChannel(rx), sender: tx && senderFromChannel(tx), close: () => rx?.close() };
+    return { receiver, sender };
   },
-};
-
-export default transport;
+});

@@ -1,9 +1,6 @@
 // posix-ipc pipe channel: pipe() + senderFromFd / receiverFromFd, the
 // sender's descriptor passed to peer B; a second pipe back for ping-pong.
-// The receiver uses codecs.bytesView (a view valid until the next receive).
-import { receiverFromChannel, senderFromChannel } from '../lib/channel-adapter.js';
-import { channelsAvailable, loadChannels } from '../lib/pipc-channels.js';
-import type { Ends, Transport } from '../lib/types.js';
+import { channelTransport } from '../lib/pipc-channels.js';
 
 interface HostSide {
   r: number;
@@ -13,16 +10,13 @@ interface HostSide {
   open: Set<number>;
 }
 
-const transport: Transport = {
+export default channelTransport({
   name: 'pipc-pipe',
   label: 'posix-ipc pipe channel',
-  kind: 'process',
   ceiling: 'pipe',
   coalesces: true, // one write per event-loop turn
   order: 50,
-  available: channelsAvailable,
-  async setup(spec) {
-    const ipc = await loadChannels();
+  setup(ipc, spec) {
     const fwd = ipc.pipe(); // B -> A
     const back = spec.duplex ? ipc.pipe() : undefined; // A -> B
     const toB = back ? [fwd[1], back[0]] : [fwd[1]]; // peer B: fd 4 sends, fd 5 receives
@@ -36,27 +30,18 @@ const transport: Transport = {
       },
     };
   },
-  async open(ctx): Promise<Ends> {
-    const ipc = await loadChannels();
-    const view = { codec: ipc.codecs.bytesView };
-    if (ctx.role === 'b') {
-      const rx = ctx.spec.duplex ? ipc.receiverFromFd(ctx.fds[1]!, view) : undefined;
-      return { sender: senderFromChannel(ipc.senderFromFd(ctx.fds[0]!)), receiver: rx && receiverFromChannel(rx), close: () => rx?.close() };
-    }
+  open(ipc, ctx, need, view) {
+    if (ctx.role === 'b') return { sender: ipc.senderFromFd(ctx.fds[0]!), receiver: need.receive ? ipc.receiverFromFd(ctx.fds[1]!, view) : undefined };
     const host = ctx.params as HostSide;
     for (const fd of host.toB) {
       ipc.closeSync(fd); // B has its copies
       host.open.delete(fd);
     }
-    const rx = ipc.receiverFromFd(host.r, view);
+    const receiver = ipc.receiverFromFd(host.r, view);
     host.open.delete(host.r);
-    let sender;
-    if (host.w !== undefined) {
-      sender = senderFromChannel(ipc.senderFromFd(host.w));
-      host.open.delete(host.w);
-    }
-    return { receiver: receiverFromChannel(rx), sender, close: () => rx.close() };
+    const w = host.w;
+    if (w === undefined) return { receiver };
+    host.open.delete(w);
+    return { receiver, sender: ipc.senderFromFd(w) };
   },
-};
-
-export default transport;
+});

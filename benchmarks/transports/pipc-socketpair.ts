@@ -1,8 +1,6 @@
 // posix-ipc socket-pair channel: socketPair() + duplexFromFd, one end passed
 // to peer B. Duplex, so ping-pong uses the same pair.
-import { receiverFromChannel, senderFromChannel } from '../lib/channel-adapter.js';
-import { channelsAvailable, loadChannels } from '../lib/pipc-channels.js';
-import type { Ends, Transport } from '../lib/types.js';
+import { channelTransport, duplexEnds } from '../lib/pipc-channels.js';
 
 interface HostSide {
   fd: number;
@@ -10,16 +8,13 @@ interface HostSide {
   open: Set<number>;
 }
 
-const transport: Transport = {
+export default channelTransport({
   name: 'pipc-socketpair',
   label: 'posix-ipc socketpair channel',
-  kind: 'process',
   ceiling: 'socket',
   coalesces: true, // one write per event-loop turn
   order: 51,
-  available: channelsAvailable,
-  async setup() {
-    const ipc = await loadChannels();
+  setup(ipc) {
     const [a, b] = ipc.socketPair();
     const host: HostSide = { fd: a, toB: b, open: new Set([a, b]) };
     return {
@@ -31,9 +26,7 @@ const transport: Transport = {
       },
     };
   },
-  async open(ctx): Promise<Ends> {
-    const ipc = await loadChannels();
-    const options = { receive: { codec: ipc.codecs.bytesView } };
+  open(ipc, ctx, need, view) {
     let fd: number;
     if (ctx.role === 'b') {
       fd = ctx.fds[0]!;
@@ -44,12 +37,6 @@ const transport: Transport = {
       host.open.delete(host.fd); // the duplex owns it now
       fd = host.fd;
     }
-    const d = ipc.duplexFromFd(fd, options);
-    const ends: Ends = { close: () => d.close() };
-    if (ctx.role === 'b' || ctx.spec.duplex) ends.sender = senderFromChannel(d.sender);
-    if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = receiverFromChannel(d.receiver);
-    return ends;
+    return duplexEnds(ipc.duplexFromFd(fd, { receive: view }), need);
   },
-};
-
-export default transport;
+});

@@ -5,27 +5,24 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { receiverFromChannel, senderFromChannel } from '../lib/channel-adapter.js';
-import { type DuplexLike, channelsAvailable, loadChannels } from '../lib/pipc-channels.js';
-import type { Ends, Transport } from '../lib/types.js';
+import type { UnixServer } from '../../lib/index.js';
+import { channelTransport, duplexEnds } from '../lib/pipc-channels.js';
 
 interface HostSide {
-  server: { accept(): Promise<DuplexLike>; close(): void };
+  server: UnixServer<Uint8Array>;
 }
 
-const transport: Transport = {
+export default channelTransport({
   name: 'pipc-unix',
   label: 'posix-ipc UNIX socket channel',
-  kind: 'process',
   ceiling: 'socket',
   coalesces: true, // one write per event-loop turn
   order: 54,
   fullOnly: true,
-  available: channelsAvailable,
-  async setup(spec) {
-    const ipc = await loadChannels();
+  setup(ipc, spec) {
     const path = join(tmpdir(), `${spec.tag}.sock`);
-    const server = ipc.UnixServer.listen(path, { receive: { codec: ipc.codecs.bytesView } });
+    // UnixServer.listen and connectUnix take one codec for both directions (bytesView's encode is the bytes codec's).
+    const server = ipc.UnixServer.listen(path, { codec: ipc.codecs.bytesView });
     return {
       a: { server } satisfies HostSide,
       b: { path },
@@ -35,17 +32,8 @@ const transport: Transport = {
       },
     };
   },
-  async open(ctx): Promise<Ends> {
-    const ipc = await loadChannels();
-    const d =
-      ctx.role === 'a'
-        ? await (ctx.params as HostSide).server.accept()
-        : await ipc.connectUnix((ctx.params as { path: string }).path, { receive: { codec: ipc.codecs.bytesView } });
-    const ends: Ends = { close: () => d.close() };
-    if (ctx.role === 'b' || ctx.spec.duplex) ends.sender = senderFromChannel(d.sender);
-    if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = receiverFromChannel(d.receiver);
-    return ends;
+  async open(ipc, ctx, need, view) {
+    const d = ctx.role === 'a' ? await (ctx.params as HostSide).server.accept() : await ipc.connectUnix((ctx.params as { path: string }).path, view);
+    return duplexEnds(d, need);
   },
-};
-
-export default transport;
+});
