@@ -17,7 +17,7 @@ import { validateInteger, validateMode, validateOptions } from './internal/valid
 import { sleepSync } from './internal/sleep.js';
 import { validateIpcName } from './internal/names.js';
 import { native, type ShmHandle } from './internal/native.js';
-import { registerSegmentAccess, SegmentState } from './internal/segment.js';
+import { kSegment, SegmentState } from './internal/segment.js';
 
 /**
  * How {@link SharedMemory.open} treats an existing segment:
@@ -72,10 +72,6 @@ export class SharedMemory implements Disposable {
   readonly #state: SegmentState;
   #buffer: ArrayBuffer | null;
 
-  static {
-    registerSegmentAccess((value) => (typeof value === 'object' && value !== null && #state in value ? value.#state : undefined));
-  }
-
   /** @internal Use {@link SharedMemory.open}. */
   constructor(token: symbol, name: string, handle: ShmHandle, created: boolean) {
     if (token !== kConstruct) throw new TypeError('Use SharedMemory.open() to get a SharedMemory');
@@ -83,6 +79,11 @@ export class SharedMemory implements Disposable {
     this.created = created;
     this.#buffer = native.shmBuffer(handle);
     this.#state = new SegmentState(handle, this.#buffer);
+  }
+
+  /** @internal The private state, for lib/futex.ts and lib/unnamed-semaphore.ts (through `segmentOf`). */
+  get [kSegment](): SegmentState | undefined {
+    return #state in this ? this.#state : undefined;
   }
 
   /**

@@ -9,10 +9,9 @@
 import { closedError, systemError } from './errors.js';
 import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native } from './internal/native.js';
-import { type PendingWait, type SegmentState, segmentOf, segmentWait, validateSlice } from './internal/segment.js';
-import { WAIT_ACQUIRED } from './internal/wait.js';
+import { type SegmentState, segmentOf, validateSlice } from './internal/segment.js';
+import { nativeWait, type PendingWait, WAIT_ACQUIRED } from './internal/waiting.js';
 import type { SharedMemory } from './shm.js';
-import './shm.js'; // registers SharedMemory's state accessor
 
 /** The largest semaphore value (SEM_VALUE_MAX on Linux). */
 const SEM_VALUE_MAX = 2 ** 31 - 1;
@@ -145,13 +144,11 @@ export class UnnamedSemaphore implements Disposable {
     const timeout = validateTimeout(opts.timeoutMs);
     const signal = validateAbortSignal(opts.signal);
     const offset = this.byteOffset;
-    return segmentWait(
-      this.#state,
-      offset + UnnamedSemaphore.BYTES,
-      (cb) => native.unnamedSemWait(handle, offset, timeout, cb),
+    return nativeWait((cb) => native.unnamedSemWait(handle, offset, timeout, cb), {
       signal,
-      this.#waits,
-    ).then((code) => code === WAIT_ACQUIRED);
+      pending: [this.#state.waits, this.#waits],
+      end: offset + UnnamedSemaphore.BYTES,
+    }).then((code) => code === WAIT_ACQUIRED);
   }
 
   /** The current value (`sem_getvalue`; 0 while processes wait). */
