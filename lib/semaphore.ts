@@ -11,7 +11,7 @@
 import { closedError, isSystemError } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native, type NativeNamedSemaphore, type WaitCallback, type WaitHandle } from './internal/native.js';
-import { validateIpcName } from './internal/names.js';
+import { openOrCreate, validateIpcName } from './internal/names.js';
 import { nativeWait, type PendingWait, WAIT_ACQUIRED, WAIT_TIMED_OUT } from './internal/waiting.js';
 
 /**
@@ -63,11 +63,6 @@ export interface SemaphoreWaitOptions extends SemaphoreWaitSyncOptions {
 
 const CREATE_MODES: readonly SemaphoreCreateMode[] = ['open', 'exclusive', 'open-or-create'];
 const CREATION_OPTIONS = ['initialValue', 'mode', 'unlinkOnClose'] as const;
-
-// Open-or-create alternates an exclusive create and a plain open; each miss
-// means another process created or unlinked the name in between. A bound
-// turns a pathological create/unlink loop into an error instead of a hang.
-const OPEN_OR_CREATE_ATTEMPTS = 100;
 
 const constructing = Symbol('Semaphore');
 
@@ -149,25 +144,11 @@ export class Semaphore implements Disposable {
 
     const make = (handle: NativeNamedSemaphore, created: boolean): Semaphore =>
       new Semaphore(constructing, handle, name, created, unlinkOnClose);
-    if (create === 'open') return make(new native.NamedSemaphore(name, false, 0, 0), false);
-    if (create === 'exclusive') return make(new native.NamedSemaphore(name, true, mode, initialValue), true);
-
-    // Exclusive first, so that we know whether we created it.
-    let lastError: unknown;
-    for (let attempt = 0; attempt < OPEN_OR_CREATE_ATTEMPTS; attempt++) {
-      try {
-        return make(new native.NamedSemaphore(name, true, mode, initialValue), true);
-      } catch (err) {
-        if (!isSystemError(err, 'EEXIST')) throw err;
-      }
-      try {
-        return make(new native.NamedSemaphore(name, false, 0, 0), false);
-      } catch (err) {
-        if (!isSystemError(err, 'ENOENT')) throw err;
-        lastError = err; // unlinked in between: try to create it again
-      }
-    }
-    throw lastError;
+    const openIt = (): Semaphore => make(new native.NamedSemaphore(name, false, 0, 0), false);
+    const createIt = (): Semaphore => make(new native.NamedSemaphore(name, true, mode, initialValue), true);
+    if (create === 'open') return openIt();
+    if (create === 'exclusive') return createIt();
+    return openOrCreate(createIt, openIt);
   }
 
   /**
