@@ -135,8 +135,10 @@ export class UnnamedSemaphore implements Disposable {
    * Waits on a thread of its own (never libuv's pool) and resolves with true
    * once decremented, false after `timeoutMs`. Rejects with an `AbortError`
    * on `signal`, with `ERR_POSIX_IPC_CLOSED` when this object or the segment
-   * is closed meanwhile; a count acquired after that is given back. The
-   * wait keeps the segment's memory mapped until it ends.
+   * is closed meanwhile. A cancelled wait never consumes a count: one its
+   * thread took while the cancellation was on its way is given back (within
+   * 50 ms), unless this process closed the segment meanwhile. The wait keeps
+   * the segment's memory mapped until it ends.
    */
   wait(options?: UnnamedSemaphoreWaitOptions): Promise<boolean> {
     const handle = this.#handle();
@@ -148,6 +150,15 @@ export class UnnamedSemaphore implements Disposable {
       signal,
       pending: [this.#state.waits, this.#waits],
       end: offset + UnnamedSemaphore.BYTES,
+      // The thread took a count just before the cancellation reached it, and
+      // the promise has already rejected: give the count back.
+      giveBack: () => {
+        try {
+          native.unnamedSemPost(handle, offset);
+        } catch {
+          // the segment was closed meanwhile: nothing to post through
+        }
+      },
     }).then((code) => code === WAIT_ACQUIRED);
   }
 
