@@ -8,12 +8,11 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 
-import { abortError, isSystemError, systemError } from './errors.js';
+import { isSystemError, systemError, timeoutError } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateBytes, validateFd, validateInteger, validateMode, validateOptions, validateString, validateTimeout } from './internal/validators.js';
 import { native } from './internal/native.js';
-import { sleepSync } from './internal/sleep.js';
+import { backoff, type BackoffOptions, backoffSync, deadlineAfter, msLeft } from './internal/waiting.js';
 
 /** The two ends of a pipe: `[readFd, writeFd]`, as `pipe_fd[0]` and `pipe_fd[1]` in C. */
 export type PipeFds = readonly [readFd: number, writeFd: number];
@@ -106,13 +105,13 @@ function validateEnd(end: unknown): FifoEnd {
   return end;
 }
 
-/** One non-blocking open attempt: the fd, or null when a writer finds no reader (ENXIO). */
-function tryOpenFifo(path: string, end: FifoEnd): number | null {
+/** One non-blocking open attempt: the fd, or undefined when a writer finds no reader (ENXIO). */
+function tryOpenFifo(path: string, end: FifoEnd): number | undefined {
   let fd: number;
   try {
     fd = native.openFifo(path, end === 'w');
   } catch (err) {
-    if (end === 'w' && isSystemError(err, 'ENXIO')) return null;
+    if (end === 'w' && isSystemError(err, 'ENXIO')) return undefined;
     throw err;
   }
   if (fd === -1) throw systemError('EFTYPE', 'open', path, 'not a FIFO');
@@ -120,9 +119,16 @@ function tryOpenFifo(path: string, end: FifoEnd): number | null {
 }
 
 // A writer waits for a reader by retrying its non-blocking open: the kernel
-// offers no event for "a reader appeared". Backoff keeps the cost negligible.
-const RETRY_FIRST_MS = 1;
-const RETRY_MAX_MS = 50;
+// offers no event for "a reader appeared". Backoff (1 to 50 ms) keeps the
+// cost negligible.
+function fifoRetry(path: string, deadline: number): BackoffOptions {
+  return {
+    deadline,
+    onTimeout: () => timeoutError('open', path, 'no reader opened the FIFO in time'),
+    firstMs: 1,
+    maxMs: 50,
+  };
+}
 
 /**
  * Opens a named pipe without ever blocking the event loop or a libuv thread.
@@ -143,21 +149,7 @@ export async function openFifo(path: string, end: FifoEnd, options?: OpenFifoOpt
   const opts = validateOptions(options);
   const timeoutMs = validateTimeout(opts.timeoutMs);
   const signal = validateAbortSignal(opts.signal);
-  const deadline = performance.now() + timeoutMs;
-  let wait = RETRY_FIRST_MS;
-  for (;;) {
-    if (signal?.aborted) throw abortError(signal);
-    const fd = tryOpenFifo(path, end);
-    if (fd !== null) return fd;
-    const left = deadline - performance.now();
-    if (left <= 0) throw systemError('ETIMEDOUT', 'open', path, 'no reader opened the FIFO in time');
-    try {
-      await delay(Math.min(wait, left), undefined, signal ? { signal } : undefined);
-    } catch {
-      throw abortError(signal!);
-    }
-    wait = Math.min(wait * 2, RETRY_MAX_MS);
-  }
+  return backoff(() => tryOpenFifo(path, end), { ...fifoRetry(path, deadlineAfter(timeoutMs)), signal });
 }
 
 /**
@@ -172,23 +164,14 @@ export function openFifoSync(path: string, end: FifoEnd, options?: Omit<OpenFifo
   const opts = validateOptions(options);
   const timeoutMs = validateTimeout(opts.timeoutMs);
   const nonBlocking = opts.nonBlocking === undefined ? false : validateBoolean(opts.nonBlocking, 'options.nonBlocking');
-  const deadline = performance.now() + timeoutMs;
-  let wait = RETRY_FIRST_MS;
-  let fd: number | null = null;
-  for (;;) {
-    fd = tryOpenFifo(path, end);
-    if (fd !== null) break;
-    const left = deadline - performance.now();
-    if (left <= 0) throw systemError('ETIMEDOUT', 'open', path, 'no reader opened the FIFO in time');
-    sleepSync(Math.min(wait, left));
-    wait = Math.min(wait * 2, RETRY_MAX_MS);
-  }
+  const deadline = deadlineAfter(timeoutMs);
+  const fd = backoffSync(() => tryOpenFifo(path, end), fifoRetry(path, deadline));
   try {
     // A reader waits for a writer, as C's blocking open() would: on Linux a
     // FIFO reader that never had a writer polls as not ready, whereas read()
     // would report end-of-file at once.
-    if (end === 'r' && !native.poll(fd, false, Math.max(0, deadline - performance.now()))) {
-      throw systemError('ETIMEDOUT', 'open', path, 'no writer opened the FIFO in time');
+    if (end === 'r' && !native.poll(fd, false, msLeft(deadline))) {
+      throw timeoutError('open', path, 'no writer opened the FIFO in time');
     }
     if (!nonBlocking) native.setNonBlocking(fd, false);
   } catch (err) {

@@ -19,9 +19,9 @@
 import { abortError } from './errors.js';
 import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native } from './internal/native.js';
-import { segmentOf, segmentWait, validateSlice } from './internal/segment.js';
+import { segmentOf, validateSlice } from './internal/segment.js';
+import { nativeWait } from './internal/waiting.js';
 import type { SharedMemory } from './shm.js';
-import './shm.js'; // registers SharedMemory's state accessor
 
 /** The outcome of a futex wait, as the strings of `Atomics.wait`. */
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
@@ -90,9 +90,11 @@ export function futexWait(shm: SharedMemory, byteOffset: number, expected: numbe
   if (signal?.aborted) return Promise.reject(abortError(signal));
   // No thread to start when the word has already moved on.
   if (Atomics.load(state.words, byteOffset >>> 2) !== value) return Promise.resolve('not-equal');
-  return segmentWait(state, byteOffset + 4, (cb) => native.futexWait(handle, byteOffset, value, timeout, cb), signal).then(
-    (code) => RESULTS[code]!,
-  );
+  return nativeWait((cb) => native.futexWait(handle, byteOffset, value, timeout, cb), {
+    signal,
+    pending: [state.waits],
+    end: byteOffset + 4,
+  }).then((code) => RESULTS[code]!);
 }
 
 /**

@@ -8,11 +8,11 @@
  * should unlink the name. See docs/semaphore.md.
  * @module
  */
-import { abortError, closedError, isSystemError } from './errors.js';
+import { closedError, isSystemError } from './errors.js';
 import { validateAbortSignal, validateBoolean, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native, type NativeNamedSemaphore, type WaitCallback, type WaitHandle } from './internal/native.js';
-import { validateIpcName } from './internal/names.js';
-import { nativeWait, WAIT_ACQUIRED, WAIT_TIMED_OUT } from './internal/wait.js';
+import { openOrCreate, validateIpcName } from './internal/names.js';
+import { nativeWait, type PendingWait, WAIT_ACQUIRED, WAIT_TIMED_OUT } from './internal/waiting.js';
 
 /**
  * How {@link Semaphore.open} treats the name:
@@ -64,14 +64,6 @@ export interface SemaphoreWaitOptions extends SemaphoreWaitSyncOptions {
 const CREATE_MODES: readonly SemaphoreCreateMode[] = ['open', 'exclusive', 'open-or-create'];
 const CREATION_OPTIONS = ['initialValue', 'mode', 'unlinkOnClose'] as const;
 
-// Open-or-create alternates an exclusive create and a plain open; each miss
-// means another process created or unlinked the name in between. A bound
-// turns a pathological create/unlink loop into an error instead of a hang.
-const OPEN_OR_CREATE_ATTEMPTS = 100;
-
-/** Why a pending wait was cancelled by close(). */
-const CLOSED = Symbol('closed');
-
 const constructing = Symbol('Semaphore');
 
 /**
@@ -105,7 +97,7 @@ export class Semaphore implements Disposable {
   #closed = false;
   readonly #unlinkOnClose: boolean;
   /** Pending async waits, cancelled by close(). */
-  readonly #pending = new Set<AbortController>();
+  readonly #pending = new Set<PendingWait>();
   /** Native wait threads whose outcome has not been delivered yet. */
   #running = 0;
 
@@ -152,25 +144,11 @@ export class Semaphore implements Disposable {
 
     const make = (handle: NativeNamedSemaphore, created: boolean): Semaphore =>
       new Semaphore(constructing, handle, name, created, unlinkOnClose);
-    if (create === 'open') return make(new native.NamedSemaphore(name, false, 0, 0), false);
-    if (create === 'exclusive') return make(new native.NamedSemaphore(name, true, mode, initialValue), true);
-
-    // Exclusive first, so that we know whether we created it.
-    let lastError: unknown;
-    for (let attempt = 0; attempt < OPEN_OR_CREATE_ATTEMPTS; attempt++) {
-      try {
-        return make(new native.NamedSemaphore(name, true, mode, initialValue), true);
-      } catch (err) {
-        if (!isSystemError(err, 'EEXIST')) throw err;
-      }
-      try {
-        return make(new native.NamedSemaphore(name, false, 0, 0), false);
-      } catch (err) {
-        if (!isSystemError(err, 'ENOENT')) throw err;
-        lastError = err; // unlinked in between: try to create it again
-      }
-    }
-    throw lastError;
+    const openIt = (): Semaphore => make(new native.NamedSemaphore(name, false, 0, 0), false);
+    const createIt = (): Semaphore => make(new native.NamedSemaphore(name, true, mode, initialValue), true);
+    if (create === 'open') return openIt();
+    if (create === 'exclusive') return createIt();
+    return openOrCreate(createIt, openIt);
   }
 
   /**
@@ -233,44 +211,34 @@ export class Semaphore implements Disposable {
     const opts = validateOptions(options);
     const timeoutMs = validateTimeout(opts.timeoutMs);
     const signal = validateAbortSignal(opts.signal);
-    if (signal?.aborted) throw abortError(signal);
-
-    // One controller per wait, aborted by the caller's signal or by close().
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.#pending.add(controller);
     const start = (callback: WaitCallback): WaitHandle => {
       const waitHandle = handle.startWait(timeoutMs, (err, result) => {
-        if (controller.signal.aborted && err === null && result === WAIT_ACQUIRED) {
-          // The thread took a count just before the cancellation reached it,
-          // and the promise has already rejected: give the count back.
-          try {
-            handle.post();
-          } catch {
-            // cannot overflow: this wait just took one
-          }
-        }
-        this.#waitEnded();
+        // The outcome first (it may give a count back), then the end of the
+        // thread (which may close the handle after close()).
         callback(err, result);
+        this.#waitEnded();
       });
       this.#running++;
       return waitHandle;
     };
-    try {
-      const result = await nativeWait(start, controller.signal);
-      if (result === WAIT_ACQUIRED) return true;
-      if (result === WAIT_TIMED_OUT) return false;
-      // WAIT_CANCELLED without our controller aborting: not expected, but a
-      // wait that did not acquire must not resolve as if it had.
-      throw closedError(`Semaphore ${this.name}`);
-    } catch (err) {
-      if (controller.signal.reason === CLOSED) throw closedError(`Semaphore ${this.name}`);
-      throw err;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      this.#pending.delete(controller);
-    }
+    const result = await nativeWait(start, {
+      signal,
+      pending: [this.#pending],
+      // The thread took a count just before the cancellation reached it, and
+      // the promise has already rejected: give the count back.
+      giveBack: () => {
+        try {
+          handle.post();
+        } catch {
+          // cannot overflow: this wait just took one
+        }
+      },
+    });
+    if (result === WAIT_ACQUIRED) return true;
+    if (result === WAIT_TIMED_OUT) return false;
+    // Cancelled without our cancelling it: not expected, but a wait that did
+    // not acquire must not resolve as if it had.
+    throw closedError(`Semaphore ${this.name}`);
   }
 
   /**
@@ -292,8 +260,7 @@ export class Semaphore implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const controller of this.#pending) controller.abort(CLOSED);
-    this.#pending.clear();
+    for (const wait of [...this.#pending]) wait.cancel(closedError(`Semaphore ${this.name}`));
     // The native handle stays open until the cancelled waits have reported,
     // so that a count one of them took at the last moment can be given back.
     if (this.#running === 0) this.#handle.close();

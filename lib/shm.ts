@@ -12,12 +12,11 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 
-import { closedError, isSystemError, systemError } from './errors.js';
+import { closedError, systemError } from './errors.js';
 import { validateInteger, validateMode, validateOptions } from './internal/validators.js';
-import { sleepSync } from './internal/sleep.js';
-import { validateIpcName } from './internal/names.js';
+import { openOrCreate, validateIpcName } from './internal/names.js';
 import { native, type ShmHandle } from './internal/native.js';
-import { registerSegmentAccess, SegmentState } from './internal/segment.js';
+import { kSegment, SegmentState } from './internal/segment.js';
 
 /**
  * How {@link SharedMemory.open} treats an existing segment:
@@ -45,9 +44,6 @@ export interface SharedMemoryOpenOptions {
   mode?: number;
 }
 
-/** How long an opener waits for a segment that still has size 0 (its creator is sizing it). */
-const EMPTY_SEGMENT_WAIT_MS = 2000;
-
 const CREATE_MODES: readonly ShmCreateMode[] = ['exclusive', 'open-or-create', 'open'];
 
 const kConstruct = Symbol('SharedMemory.construct');
@@ -72,10 +68,6 @@ export class SharedMemory implements Disposable {
   readonly #state: SegmentState;
   #buffer: ArrayBuffer | null;
 
-  static {
-    registerSegmentAccess((value) => (typeof value === 'object' && value !== null && #state in value ? value.#state : undefined));
-  }
-
   /** @internal Use {@link SharedMemory.open}. */
   constructor(token: symbol, name: string, handle: ShmHandle, created: boolean) {
     if (token !== kConstruct) throw new TypeError('Use SharedMemory.open() to get a SharedMemory');
@@ -83,6 +75,11 @@ export class SharedMemory implements Disposable {
     this.created = created;
     this.#buffer = native.shmBuffer(handle);
     this.#state = new SegmentState(handle, this.#buffer);
+  }
+
+  /** @internal The private state, for lib/futex.ts and lib/unnamed-semaphore.ts (through `segmentOf`). */
+  get [kSegment](): SegmentState | undefined {
+    return #state in this ? this.#state : undefined;
   }
 
   /**
@@ -93,9 +90,11 @@ export class SharedMemory implements Disposable {
    * reserved: on Linux with `posix_fallocate`, so that a size the system
    * cannot hold fails here with `ENOSPC` instead of killing a process with
    * `SIGBUS` when it first touches a page. Any failure removes the
-   * half-made segment. Opening: the size is the segment's (`fstat`); a
-   * segment that still has size 0 is being sized by its creator, and this
-   * call waits for it (up to 2 s, then `EINVAL`, syscall `mmap`).
+   * half-made segment. Opening: the size is the segment's (`fstat`). A
+   * segment that still has size 0 is one its creator has not sized yet:
+   * this call never waits for it (it never sleeps), and throws `EAGAIN`
+   * (syscall `mmap`) at once, with `'open'` and `'open-or-create'` alike;
+   * retry shortly, with the policy (delay, deadline) of your choice.
    *
    * Throws:
    * - `TypeError`/`RangeError` for bad arguments (name format and length,
@@ -106,6 +105,8 @@ export class SharedMemory implements Disposable {
    *   `EINVAL`/`ENAMETOOLONG` (name refused by the system), `EMFILE`/`ENFILE`:
    *   syscall `shm_open`.
    * - `ENOSPC` (syscall `posix_fallocate`): not enough room in `/dev/shm`.
+   * - `EAGAIN` (syscall `mmap`): the segment exists with size 0, not sized
+   *   by its creator yet.
    * - `EPERM`/`EFBIG`/`EINVAL` (syscall `ftruncate`), `ENOMEM` (syscall `mmap`).
    */
   static open(name: string, options?: SharedMemoryOpenOptions): SharedMemory {
@@ -126,33 +127,19 @@ export class SharedMemory implements Disposable {
       if (opts.mode !== undefined) mode = validateMode(opts.mode, 'options.mode');
     }
 
-    const deadline = performance.now() + EMPTY_SEGMENT_WAIT_MS;
-    let backoffMs = 1;
-    for (;;) {
-      if (create !== 'open') {
-        try {
-          const handle = native.shmOpen(name, true, size, mode, bufferConstants.MAX_LENGTH)!;
-          return new SharedMemory(kConstruct, name, handle, true);
-        } catch (err) {
-          if (create === 'exclusive' || !isSystemError(err, 'EEXIST')) throw err;
-        }
-      }
-      let handle: ShmHandle | null;
-      try {
-        handle = native.shmOpen(name, false, 0, 0, bufferConstants.MAX_LENGTH);
-      } catch (err) {
-        // 'open-or-create': it was removed between our two attempts; create it again.
-        if (create === 'open' || !isSystemError(err, 'ENOENT') || performance.now() >= deadline) throw err;
-        continue;
-      }
-      if (handle !== null) return new SharedMemory(kConstruct, name, handle, false);
-      // It exists with size 0: its creator is between shm_open and sizing it.
-      if (performance.now() >= deadline) {
-        throw systemError('EINVAL', 'mmap', name, 'the segment has size 0 (its creator never sized it)');
-      }
-      sleepSync(backoffMs);
-      backoffMs = Math.min(backoffMs * 2, 20);
-    }
+    const createIt = (): SharedMemory =>
+      new SharedMemory(kConstruct, name, native.shmOpen(name, true, size, mode, bufferConstants.MAX_LENGTH)!, true);
+    const openIt = (): SharedMemory => {
+      const handle = native.shmOpen(name, false, 0, 0, bufferConstants.MAX_LENGTH);
+      // Size 0: its creator is between shm_open and sizing it. Waiting here
+      // would block the thread (an async caller's event loop); the caller
+      // owns the retry policy.
+      if (handle === null) throw systemError('EAGAIN', 'mmap', name, 'the segment has size 0 (its creator has not sized it yet; try again shortly)');
+      return new SharedMemory(kConstruct, name, handle, false);
+    };
+    if (create === 'open') return openIt();
+    if (create === 'exclusive') return createIt();
+    return openOrCreate(createIt, openIt);
   }
 
   /**

@@ -9,10 +9,9 @@
 import { closedError, systemError } from './errors.js';
 import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from './internal/validators.js';
 import { native } from './internal/native.js';
-import { type PendingWait, type SegmentState, segmentOf, segmentWait, validateSlice } from './internal/segment.js';
-import { WAIT_ACQUIRED } from './internal/wait.js';
+import { type SegmentState, segmentOf, validateSlice } from './internal/segment.js';
+import { nativeWait, type PendingWait, WAIT_ACQUIRED } from './internal/waiting.js';
 import type { SharedMemory } from './shm.js';
-import './shm.js'; // registers SharedMemory's state accessor
 
 /** The largest semaphore value (SEM_VALUE_MAX on Linux). */
 const SEM_VALUE_MAX = 2 ** 31 - 1;
@@ -136,8 +135,10 @@ export class UnnamedSemaphore implements Disposable {
    * Waits on a thread of its own (never libuv's pool) and resolves with true
    * once decremented, false after `timeoutMs`. Rejects with an `AbortError`
    * on `signal`, with `ERR_POSIX_IPC_CLOSED` when this object or the segment
-   * is closed meanwhile; a count acquired after that is given back. The
-   * wait keeps the segment's memory mapped until it ends.
+   * is closed meanwhile. A cancelled wait never consumes a count: one its
+   * thread took while the cancellation was on its way is given back (within
+   * 50 ms), unless this process closed the segment meanwhile. The wait keeps
+   * the segment's memory mapped until it ends.
    */
   wait(options?: UnnamedSemaphoreWaitOptions): Promise<boolean> {
     const handle = this.#handle();
@@ -145,13 +146,20 @@ export class UnnamedSemaphore implements Disposable {
     const timeout = validateTimeout(opts.timeoutMs);
     const signal = validateAbortSignal(opts.signal);
     const offset = this.byteOffset;
-    return segmentWait(
-      this.#state,
-      offset + UnnamedSemaphore.BYTES,
-      (cb) => native.unnamedSemWait(handle, offset, timeout, cb),
+    return nativeWait((cb) => native.unnamedSemWait(handle, offset, timeout, cb), {
       signal,
-      this.#waits,
-    ).then((code) => code === WAIT_ACQUIRED);
+      pending: [this.#state.waits, this.#waits],
+      end: offset + UnnamedSemaphore.BYTES,
+      // The thread took a count just before the cancellation reached it, and
+      // the promise has already rejected: give the count back.
+      giveBack: () => {
+        try {
+          native.unnamedSemPost(handle, offset);
+        } catch {
+          // the segment was closed meanwhile: nothing to post through
+        }
+      },
+    }).then((code) => code === WAIT_ACQUIRED);
   }
 
   /** The current value (`sem_getvalue`; 0 while processes wait). */

@@ -1,11 +1,13 @@
 // A fixture from test/fixtures/ in its own process, started with forkNode
 // (run by tsx), its stdout read line by line and, on request, a stdin to
 // write to. Handshakes are lines the fixture prints, never sleeps.
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 
 import { closeSync, forkNode, pipe, streamFromFd, type Child, type ExitStatus } from '../lib/index.js';
 import { within } from './helpers.js';
+
+/** True while `pid` names a process that has not exited (a zombie counts as exited): the library's own check. */
+export { isAlive as isRunning } from '../lib/internal/liveness.js';
 
 export interface FixtureProcess {
   readonly child: Child;
@@ -89,19 +91,4 @@ export function startFixture(file: string, args: string[] = [], options: Fixture
       return status;
     },
   };
-}
-
-/** True while `pid` names a process that has not exited (a zombie counts as exited). */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { futexWake, futexWaitSync, SharedMemory } from '../lib/index.js';
+import { futexWake, futexWaitSync, isSystemError, SharedMemory } from '../lib/index.js';
 import { startFixture, runChild } from './fixtures/shm-run.js';
 import { uniqueName, within } from './helpers.js';
 
@@ -102,26 +102,42 @@ describe('SharedMemory.open creation modes', () => {
 });
 
 describe('a segment its creator has not sized yet', () => {
-  it('is waited for while another process sizes it', async () => {
+  /** Opens `name`, as a caller's own retry policy would: EAGAIN means "again in 5 ms", on the event loop. */
+  async function openWhenSized(name: string): Promise<SharedMemory> {
+    for (;;) {
+      try {
+        return SharedMemory.open(name);
+      } catch (err) {
+        if (!isSystemError(err, 'EAGAIN')) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  it('is refused at once with EAGAIN (syscall mmap) while another process sizes it; a retry then opens it', async () => {
     const name = shmName('empty');
     // What a creator looks like between shm_open and ftruncate.
     writeFileSync(devShm(name), '', { mode: 0o600 });
     const sizer = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').truncateSync(${JSON.stringify(devShm(name))}, 8192), 300)`]);
     const exited = new Promise((resolve) => sizer.on('close', resolve));
     const t = performance.now();
-    using shm = SharedMemory.open(name);
-    expect(performance.now() - t).toBeGreaterThan(100);
+    expectSystemError(() => SharedMemory.open(name), 'EAGAIN', 'mmap', name);
+    expect(performance.now() - t).toBeLessThan(200); // no 2-s wait any more
+    using shm = await within(5_000, 'the segment to be sized', openWhenSized(name));
+    expect(performance.now() - t).toBeGreaterThan(100); // it was the sizer's 300 ms
     expect(shm.size).toBe(8192);
     expect(shm.created).toBe(false);
     await within(5_000, 'sizer exit', exited);
   });
 
-  it('gives up after 2 s with EINVAL (syscall mmap) when nobody sizes it', () => {
+  it("'open-or-create' finding one is refused at once with EAGAIN too, never sleeping, and leaves it as it was", () => {
     const name = shmName('empty');
     writeFileSync(devShm(name), '', { mode: 0o600 });
     const t = performance.now();
-    expectSystemError(() => SharedMemory.open(name, { create: 'open-or-create', size: 64 }), 'EINVAL', 'mmap', name);
-    expect(performance.now() - t).toBeGreaterThanOrEqual(1900);
+    expectSystemError(() => SharedMemory.open(name, { create: 'open-or-create', size: 64 }), 'EAGAIN', 'mmap', name);
+    expect(performance.now() - t).toBeLessThan(200); // it used to block the thread for 2 s
+    expect(() => SharedMemory.open(name)).toThrow(/size 0 \(its creator has not sized it yet; try again shortly\)/);
+    expect(statSync(devShm(name)).size).toBe(0); // neither sized nor removed: the creator's business
   });
 });
 

@@ -92,6 +92,31 @@ describe('in one process', () => {
     await expect(sem.wait({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORT_ERR' });
   });
 
+  it('a count the wait thread took just before the cancellation reached it is given back', async () => {
+    using sem = UnnamedSemaphore.init(shm, 0, 1);
+    // The loop thread stays busy while the wait thread takes the count, so the
+    // outcome "acquired" arrives only after the promise rejected.
+    const controller = new AbortController();
+    const waiting = sem.wait({ signal: controller.signal });
+    const busyUntil = performance.now() + 30;
+    while (performance.now() < busyUntil) {
+      // busy: the count is taken meanwhile
+    }
+    controller.abort();
+    await expect(waiting).rejects.toBeInstanceOf(AbortError);
+    await until('the count back', () => sem.value === 1, 2_000);
+    // Aborting at once, twenty times: whichever side wins, no count is lost.
+    for (let i = 0; i < 20; i++) {
+      const abort = new AbortController();
+      const w = sem.wait({ signal: abort.signal });
+      abort.abort();
+      await expect(w).rejects.toBeInstanceOf(AbortError);
+    }
+    await until('the count back', () => sem.value === 1, 2_000);
+    await new Promise((r) => setTimeout(r, 120)); // > 2 slices: every wait thread is gone
+    expect(sem.value).toBe(1);
+  });
+
   it('close() of the semaphore or of the segment rejects pending waits with ERR_POSIX_IPC_CLOSED', async () => {
     const sem = UnnamedSemaphore.init(shm, 0, 0);
     const waiting = sem.wait();

@@ -1,6 +1,6 @@
 /**
  * Validation of POSIX IPC object names (`sem_open`, `shm_open`), shared by
- * named semaphores and shared memory.
+ * named semaphores and shared memory, and their one `'open-or-create'` loop.
  *
  * Rules: a leading `'/'`, at least one more byte, no other `'/'`, not `"/."`
  * or `"/.."`, and at most the platform's length. Lengths are UTF-8 bytes after
@@ -14,6 +14,7 @@
  * @internal
  * @module
  */
+import { isSystemError } from '../errors.js';
 import { validateString } from './validators.js';
 
 /** Which namespace a name lives in. */
@@ -71,4 +72,36 @@ export function validateIpcName(name: unknown, argName: string, kind: IpcNameKin
     );
   }
   return value;
+}
+
+/**
+ * How many times {@link openOrCreate} tries: each miss means another process
+ * created or unlinked the name in between, and the bound turns a
+ * pathological create/unlink loop into an error instead of a hang.
+ */
+const OPEN_OR_CREATE_ATTEMPTS = 100;
+
+/**
+ * `'open-or-create'` for a named object: `create()` exclusively first (so
+ * the caller knows whether it created the object), and on `EEXIST`
+ * `open()`; when that meets `ENOENT` (unlinked in between), again. Any other
+ * error ends it; after {@link OPEN_OR_CREATE_ATTEMPTS} misses, the last
+ * `ENOENT` is thrown. Never sleeps.
+ */
+export function openOrCreate<T>(create: () => T, open: () => T): T {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < OPEN_OR_CREATE_ATTEMPTS; attempt++) {
+    try {
+      return create();
+    } catch (err) {
+      if (!isSystemError(err, 'EEXIST')) throw err;
+    }
+    try {
+      return open();
+    } catch (err) {
+      if (!isSystemError(err, 'ENOENT')) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError;
 }

@@ -108,7 +108,7 @@ export interface NativeBinding {
   futexWait(handle: ShmHandle, byteOffset: number, expected: number, timeoutMs: number, callback: WaitCallback): WaitHandle;
   futexWake(handle: ShmHandle, byteOffset: number, count: number): number;
 
-  // unnamed_semaphore.cc — wait results as in wait.ts (0 acquired, 1 timed out)
+  // unnamed_semaphore.cc — wait results as in waiting.ts (0 acquired, 1 timed out)
   readonly unnamedSemSupported: boolean;
   readonly unnamedSemBytes: number;
   readonly unnamedSemAlignment: number;
@@ -144,7 +144,7 @@ export interface NativeNamedSemaphore {
   tryWait(): boolean;
   /** Blocks the calling thread: true when acquired, false on timeout (Infinity: no limit). */
   waitSync(timeoutMs: number): boolean;
-  /** A cancellable wait on a dedicated thread; `result` is a wait.ts WAIT_* code. */
+  /** A cancellable wait on a dedicated thread; `result` is a waiting.ts WAIT_* code. */
   startWait(timeoutMs: number, callback: WaitCallback): WaitHandle;
   /** ENOSYS on macOS. */
   getValue(): number;

@@ -1,20 +1,14 @@
 /**
  * What the futex and in-segment semaphore modules need from a
  * {@link SharedMemory} without it being public: its native handle (or a
- * closed error), and a registry of pending waits so that `close()` and
- * `resize()` can act on them.
+ * closed error), and the set of pending waits on it, so that `close()` and
+ * `resize()` can act on them (see {@link nativeWait}).
  * @internal
  * @module
  */
-import { abortError, closedError } from '../errors.js';
-import { native, type ShmHandle, type WaitCallback, type WaitHandle } from './native.js';
-
-/** A pending native wait on bytes of a segment, up to byte `end`. */
-export interface PendingWait {
-  readonly end: number;
-  /** Cancels the native wait and rejects its promise with `reason`. */
-  cancel(reason: Error): void;
-}
+import { closedError } from '../errors.js';
+import { type ShmHandle } from './native.js';
+import { type PendingWait } from './waiting.js';
 
 /** The private state of one SharedMemory object. */
 export class SegmentState {
@@ -44,17 +38,18 @@ export class SegmentState {
   }
 }
 
-let access: ((value: unknown) => SegmentState | undefined) | undefined;
-
-/** Called once by lib/shm.ts, whose private field holds the state. */
-export function registerSegmentAccess(fn: (value: unknown) => SegmentState | undefined): void {
-  access = fn;
-}
+/**
+ * The key of SharedMemory's getter for its {@link SegmentState}, like Node's
+ * `kHandle`: a symbol that only lib/ can name (the package exports no
+ * internal module). A prototype getter is not enumerable, so the state
+ * stays out of `util.inspect` too.
+ */
+export const kSegment: unique symbol = Symbol('posix-ipc.segment');
 
 /** The state behind a SharedMemory argument; TypeError for anything else. */
 export function segmentOf(value: unknown, name = 'shm'): SegmentState {
-  const state = access?.(value);
-  if (state === undefined) {
+  const state = typeof value === 'object' && value !== null ? (value as { [kSegment]?: unknown })[kSegment] : undefined;
+  if (!(state instanceof SegmentState)) {
     throw new TypeError(`The "${name}" argument must be an instance of SharedMemory`);
   }
   return state;
@@ -78,49 +73,4 @@ export function validateSlice(state: SegmentState, byteOffset: unknown, length: 
     throw new RangeError(`The value of "${name}" must be a multiple of ${alignment}. Received ${byteOffset}`);
   }
   return byteOffset;
-}
-
-/**
- * Runs a native wait on bytes [.., end) of the segment as a Promise. It
- * rejects with an AbortError when `signal` aborts, and with the owner's
- * closed error when the segment (or `owner`) is closed; in every case the
- * native wait is cancelled and its thread lets go of the mapping within one
- * slice (50 ms).
- */
-export function segmentWait(
-  state: SegmentState,
-  end: number,
-  start: (callback: WaitCallback) => WaitHandle,
-  signal: AbortSignal | undefined,
-  owner?: Set<PendingWait>,
-): Promise<number> {
-  if (signal?.aborted) return Promise.reject(abortError(signal));
-  return new Promise<number>((resolve, reject) => {
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-      state.waits.delete(pending);
-      owner?.delete(pending);
-      return true;
-    };
-    const pending: PendingWait = {
-      end,
-      cancel(reason: Error): void {
-        if (!settle()) return;
-        native.cancelWait(handle); // only reachable once `handle` is set below
-        reject(reason);
-      },
-    };
-    const onAbort = (): void => pending.cancel(abortError(signal!));
-    const handle = start((err, result) => {
-      if (!settle()) return;
-      if (err) reject(err);
-      else resolve(result);
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    state.waits.add(pending);
-    owner?.add(pending);
-  });
 }

@@ -1,6 +1,7 @@
 /**
  * Every way posix-ipc waits, in one place: deadlines, abort listeners,
- * backoff loops (async and sync), a bounded spin, and an abortable delay.
+ * backoff loops (async and sync), a bounded spin, an abortable delay, and
+ * the Promise over a wait on a dedicated native thread.
  * Nothing here blocks the event loop except the functions named `...Sync`.
  * @internal
  * @module
@@ -8,6 +9,7 @@
 import { addAbortListener } from 'node:events';
 
 import { abortError } from '../errors.js';
+import { native, type WaitCallback, type WaitHandle } from './native.js';
 import { sleepSync } from './sleep.js';
 
 /** The monotonic time (`performance.now()`) at which `timeoutMs` from now ends; Infinity for no limit. */
@@ -159,5 +161,81 @@ export function bounded<R>(
         reject(err);
       },
     );
+  });
+}
+
+/**
+ * Native wait results (native/posix/semaphore.h WaitResult, and alike): 0 and
+ * 1; a cancelled wait reports another code, which never reaches the caller.
+ */
+export const WAIT_ACQUIRED = 0;
+export const WAIT_TIMED_OUT = 1;
+
+/** A native wait in progress, as the pending sets of {@link nativeWait} hold it. */
+export interface PendingWait {
+  /** One past the last byte of a segment the wait uses (0: none), which `resize()` must keep. */
+  readonly end: number;
+  /** Cancels the native wait and rejects its promise with `reason`. Idempotent. */
+  cancel(reason: Error): void;
+}
+
+/** Options of {@link nativeWait}. */
+export interface NativeWaitOptions {
+  /** Cancels the wait: the promise rejects with an AbortError. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Sets that hold the wait while it is pending, so that their owners can
+   * cancel it (`close()`) or see the bytes it uses (`resize()`).
+   */
+  pending?: readonly Set<PendingWait>[];
+  /** {@link PendingWait.end}; default 0. */
+  end?: number;
+  /**
+   * Runs when the thread acquired (a count, for a semaphore) after the
+   * promise was already rejected, so that a counting wait never loses one.
+   * (What the thread acquires after noticing the cancellation, the native
+   * side gives back itself.)
+   */
+  giveBack?: () => void;
+}
+
+/**
+ * Starts a native wait (native/binding/waiter.cc) and resolves with its
+ * result code. When `signal` aborts, or an owner calls `cancel(reason)` on
+ * it through a pending set, the native wait is cancelled (its thread notices
+ * within one slice, 50 ms at most, and lets go of any mapping) and the
+ * promise rejects at once, with an AbortError or `reason`.
+ */
+export function nativeWait(start: (callback: WaitCallback) => WaitHandle, options: NativeWaitOptions = {}): Promise<number> {
+  const { signal, pending = [], end = 0, giveBack } = options;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return new Promise<number>((resolve, reject) => {
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      listener[Symbol.dispose]();
+      for (const set of pending) set.delete(wait);
+      return true;
+    };
+    const wait: PendingWait = {
+      end,
+      cancel(reason: Error): void {
+        if (!settle()) return;
+        native.cancelWait(handle);
+        reject(reason);
+      },
+    };
+    // The callback and cancel() only run after `handle` and `listener` are set.
+    const handle = start((err, result) => {
+      if (settle()) {
+        if (err) reject(err);
+        else resolve(result);
+      } else if (err === null && result === WAIT_ACQUIRED) {
+        giveBack?.();
+      }
+    });
+    const listener = onAbort(signal, () => wait.cancel(abortError(signal!)));
+    for (const set of pending) set.add(wait);
   });
 }
