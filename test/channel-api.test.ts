@@ -26,6 +26,7 @@ import {
   type Sender,
 } from '../lib/index.js';
 import type { CallOptions, ChannelHook, Duplex, MessageEvent as ChannelMessageEvent } from '../lib/channels/types.js';
+import type { StreamChannelOptions } from '../lib/index.js';
 import { DUPLEX_TRANSPORTS, openDuplexPair, openPair, TEST_RING, TRANSPORTS, type Pair, type TransportName } from './channel-transports.js';
 import { exchange, type Wire } from './duplex-protocol.js';
 import { startFixture } from './fixture-process.js';
@@ -258,7 +259,8 @@ describe.each(TRANSPORTS)('%s channel: aborting and timing out the async calls',
   });
 
   it('sends and receives that keep timing out after 1 ms lose, duplicate and reorder nothing', async () => {
-    const pair = await openPair(transport, { highWaterMark: 32 * 1024 });
+    // A small channel on every transport (the ring too), so the producer runs into a full one.
+    const pair = await openPair(transport, { highWaterMark: 32 * 1024, capacity: 32 * 1024 } as StreamChannelOptions<Uint8Array>);
     try {
       const n = 300;
       const size = 8 * 1024;
@@ -280,6 +282,7 @@ describe.each(TRANSPORTS)('%s channel: aborting and timing out the async calls',
       })();
       const got: number[] = [];
       const consuming = (async () => {
+        await sleep(5); // the producer fills the channel first: its sends time out
         for (;;) {
           let m: Uint8Array | undefined;
           try {
