@@ -27,8 +27,16 @@ export interface SendEngine {
    * Throws when the peer is gone or the channel is corrupt.
    */
   tryWrite(bytes: Uint8Array): boolean;
+  /** Takes `list[from]`, `list[from + 1]`, ... while they fit: how many it took (a batch: checks once). */
+  tryWriteMany(list: readonly Uint8Array[], from: number): number;
   /** Makes what `tryWrite` took visible to the peer (and wakes it if it sleeps). */
   publish(): void;
+  /**
+   * A short busy-wait (shared memory: up to 50 us) for room for `len` bytes,
+   * before the caller queues: true when there is room. A peer that answers
+   * within it costs no Promise and no sleep. Streams answer false at once.
+   */
+  spinWritable(len: number): boolean;
   /**
    * Resolves when a `tryWrite` of `len` bytes may succeed, or after a
    * liveness slice (the caller just tries again); rejects when the peer is
@@ -71,6 +79,8 @@ export interface ReceiveEngine {
   release(keep: boolean): void;
   /** Hands consumed space back to the producer; views handed out before may now be overwritten. */
   publish(): void;
+  /** The receiving twin of {@link SendEngine.spinWritable}: true when `next()` may find something. */
+  spinReadable(): boolean;
   /** Resolves when `next()` may find something, or after a liveness slice. Stops early when `signal` aborts. */
   waitReadable(signal: AbortSignal): Promise<void>;
   /** Blocks until `next()` may find something or a slice passed; false once `deadline` passed. */

@@ -123,6 +123,14 @@ export class ChannelReceiver<T> implements Receiver<T> {
     return len;
   }
 
+  #spin(): boolean {
+    try {
+      return this.#engine.spinReadable();
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
   /** One decoded message, NONE or DONE. */
   #take(): T | typeof NONE | typeof DONE {
     for (;;) {
@@ -186,14 +194,13 @@ export class ChannelReceiver<T> implements Receiver<T> {
           return; // latched: every waiter was rejected
         }
         if (this.#waiters.length === 0) return;
-        const wake = (this.#wake = new AbortController());
+        // One controller while nobody gives up: aborted only to end a wait nobody needs.
+        if (this.#wake === undefined || this.#wake.signal.aborted) this.#wake = new AbortController();
         try {
-          await this.#engine.waitReadable(wake.signal);
+          await this.#engine.waitReadable(this.#wake.signal);
         } catch (err) {
           if (!this.#closed) this.#fail(err);
           return;
-        } finally {
-          this.#wake = undefined;
         }
         if (this.#closed) return;
       }
@@ -242,7 +249,8 @@ export class ChannelReceiver<T> implements Receiver<T> {
       this.#begin();
       if (this.#ended) return Promise.resolve(undefined);
       if (this.#waiters.length === 0 && !options?.signal?.aborted) {
-        const got = this.#take();
+        let got = this.#take();
+        if (got === NONE && this.#spin()) got = this.#take(); // a peer about to answer costs no Promise
         this.#finish();
         if (got === DONE) return Promise.resolve(undefined);
         if (got !== NONE) return Promise.resolve(got);

@@ -131,6 +131,22 @@ export class ChannelSender<T> implements Sender<T> {
     }
   }
 
+  #spin(len: number): boolean {
+    try {
+      return this.#engine.spinWritable(len);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
+  #writeMany(list: readonly Uint8Array[], from: number): number {
+    try {
+      return this.#engine.tryWriteMany(list, from);
+    } catch (err) {
+      throw this.#fail(err);
+    }
+  }
+
   #publish(): void {
     try {
       this.#engine.publish();
@@ -146,8 +162,8 @@ export class ChannelSender<T> implements Sender<T> {
       bytes = this.#encode(message);
       if (this.#hooks !== undefined) return this.#sendHooked([bytes], options);
       if (options?.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
-      // Fast path: room now and nobody queued ahead.
-      if (this.#queue.length === 0 && this.#write(bytes)) {
+      // Fast path: room now (or after a short spin) and nobody queued ahead.
+      if (this.#queue.length === 0 && (this.#write(bytes) || (this.#spin(bytes.byteLength) && this.#write(bytes)))) {
         this.#publish();
         return DONE;
       }
@@ -158,15 +174,23 @@ export class ChannelSender<T> implements Sender<T> {
   }
 
   sendMany(messages: Iterable<T>, options?: CallOptions): Promise<void> {
-    let list: Uint8Array[];
     try {
       this.#check();
       // The whole batch is checked first: a RangeError sends nothing.
-      list = [];
-      for (const m of messages) list.push(this.#encode(m));
+      const list: Uint8Array[] = [];
+      if (Array.isArray(messages)) for (let i = 0; i < messages.length; i++) list.push(this.#encode(messages[i] as T));
+      else for (const m of messages) list.push(this.#encode(m));
       if (list.length === 0) return DONE;
       if (this.#hooks !== undefined) return this.#sendHooked(list, options);
-      return this.#enqueue(list, callSettings(options));
+      if (options?.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+      // Fast path: nobody queued ahead; what fits now goes now, the rest waits.
+      let written = 0;
+      if (this.#queue.length === 0) {
+        written = this.#writeMany(list, 0);
+        this.#publish();
+        if (written === list.length) return DONE;
+      }
+      return this.#enqueue(list, callSettings(options), written);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -209,9 +233,9 @@ export class ChannelSender<T> implements Sender<T> {
   }
 
   /** Queues a call behind the others; the pump writes it when there is room. */
-  #enqueue(list: readonly Uint8Array[], call: CallSettings): Promise<void> {
+  #enqueue(list: readonly Uint8Array[], call: CallSettings, written = 0): Promise<void> {
     let bytes = 0;
-    for (const b of list) bytes += b.byteLength;
+    for (let i = written; i < list.length; i++) bytes += list[i]!.byteLength;
     if (this.#queue.length >= PENDING_LIMIT || (this.#queue.length > 0 && this.#queuedBytes + bytes > PENDING_BYTES_LIMIT)) {
       return Promise.reject(
         new ChannelError('ERR_CHANNEL_BUSY', `${this.#queue.length} sends (${this.#queuedBytes} bytes) are already waiting on this ${this.#what}; await them first`),
@@ -223,7 +247,7 @@ export class ChannelSender<T> implements Sender<T> {
       const q: Queued = {
         list,
         bytes,
-        written: 0,
+        written,
         resolve,
         reject,
         dispose: () => {
@@ -267,7 +291,7 @@ export class ChannelSender<T> implements Sender<T> {
   #writeQueued(): boolean {
     while (this.#queue.length > 0) {
       const q = this.#queue[0]!;
-      while (q.written < q.list.length && this.#write(q.list[q.written]!)) q.written++;
+      q.written += this.#writeMany(q.list, q.written);
       if (q.written < q.list.length) {
         this.#publish();
         return false;
@@ -291,14 +315,13 @@ export class ChannelSender<T> implements Sender<T> {
           return; // latched: #fail rejected every queued call
         }
         const head = this.#queue[0]!;
-        const wake = (this.#wake = new AbortController());
+        // One controller while nobody withdraws: aborted only to drop a wait for a withdrawn call.
+        if (this.#wake === undefined || this.#wake.signal.aborted) this.#wake = new AbortController();
         try {
-          await this.#engine.waitWritable(head.list[head.written]!.byteLength, wake.signal);
+          await this.#engine.waitWritable(head.list[head.written]!.byteLength, this.#wake.signal);
         } catch (err) {
           this.#fail(err);
           return;
-        } finally {
-          this.#wake = undefined;
         }
       }
     } finally {

@@ -56,13 +56,35 @@ export class ShmSendEngine implements SendEngine {
     return false;
   }
 
+  tryWriteMany(list: readonly Uint8Array[], from: number): number {
+    if (this.#peer.poisoned()) throw poisonedError();
+    if (this.#peer.peerClosed()) this.#checkPeer();
+    const ring = this.#ring;
+    const n = ring.tryWriteMany(list, from);
+    if (from + n < list.length) {
+      ring.publish(); // as in tryWrite: a wrap marker may be pending
+      this.#checkPeer();
+    }
+    return n;
+  }
+
   publish(): void {
     this.#ring.publish();
   }
 
-  /** The sequence to sleep on, or null when room appeared during the spin. */
+  /** A spin just failed: the next async wait sleeps at once instead of spinning again. */
+  #spun = false;
+
+  spinWritable(len: number): boolean {
+    if (spin(() => this.#ring.prepareSleep(len) === null || (this.#ring.endSleep(), false), SPIN_NS)) return true;
+    this.#spun = true;
+    return false;
+  }
+
+  /** The sequence to sleep on, or null when room appeared during the spin (skipped right after a failed one). */
   #prepare(len: number): number | null {
-    if (spin(() => this.#ring.prepareSleep(len) === null || (this.#ring.endSleep(), false), SPIN_NS)) return null;
+    if (this.#spun) this.#spun = false;
+    else if (spin(() => this.#ring.prepareSleep(len) === null || (this.#ring.endSleep(), false), SPIN_NS)) return null;
     return this.#ring.prepareSleep(len);
   }
 
@@ -151,9 +173,20 @@ export class ShmReceiveEngine implements ReceiveEngine {
     return false;
   }
 
-  /** The sequence to sleep on, or null when data (or the end) appeared during the spin. */
+  /** A spin just failed: the next async wait sleeps at once instead of spinning again. */
+  #spun = false;
+
+  spinReadable(): boolean {
+    if (this.#ready() || spin(() => !this.#ring.empty, SPIN_NS)) return true;
+    this.#spun = true;
+    return false;
+  }
+
+  /** The sequence to sleep on, or null when data (or the end) appeared during the spin (skipped right after a failed one). */
   #prepare(): number | null {
-    if (this.#ready() || spin(() => !this.#ring.empty, SPIN_NS)) return null;
+    if (this.#ready()) return null;
+    if (this.#spun) this.#spun = false;
+    else if (spin(() => !this.#ring.empty, SPIN_NS)) return null;
     return this.#ring.prepareSleep();
   }
 

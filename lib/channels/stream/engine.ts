@@ -46,6 +46,8 @@ export class StreamSendEngine implements SendEngine {
   readonly #queue = new ByteQueue(64 * 1024);
   #flushing = false;
   #flushScheduled = false;
+  /** The last flush found the kernel's buffer full: the peer reads slower than we write. */
+  #kernelFull = false;
   #spaceWaiters: (() => void)[] = [];
   #drained: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #failure: Error | undefined;
@@ -69,16 +71,23 @@ export class StreamSendEngine implements SendEngine {
     if (this.#failure) throw this.#failure;
     const queued = this.#queue.length;
     if (queued >= this.#highWater) return false;
-    if (queued === 0 && (bytes.byteLength >= DIRECT_WRITE || !(this.#flushScheduled || this.#flushing))) {
+    if (queued === 0 && (bytes.byteLength >= DIRECT_WRITE || !(this.#flushScheduled || this.#flushing || this.#kernelFull))) {
       // Nothing queued: a large frame goes from the caller's memory, and the
       // first frame of a loop turn goes at once (a reply is not held back
-      // until the turn ends); later frames of the turn coalesce.
+      // until the turn ends) unless the kernel's buffer was full lately (a
+      // stream at full speed: it coalesces); later frames of the turn coalesce.
       this.#writeDirect(bytes);
       this.#scheduleFlush();
     } else {
       this.#queue.appendFrame(bytes);
     }
     return true;
+  }
+
+  tryWriteMany(list: readonly Uint8Array[], from: number): number {
+    let i = from;
+    while (i < list.length && this.tryWrite(list[i]!)) i++;
+    return i - from;
   }
 
   readonly #header = new Uint8Array(HEADER);
@@ -110,6 +119,10 @@ export class StreamSendEngine implements SendEngine {
     if (this.#queue.length > 0) this.#scheduleFlush();
   }
 
+  spinWritable(): boolean {
+    return false; // the kernel wakes us: nothing to gain from a spin
+  }
+
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#flushing) return;
     this.#flushScheduled = true;
@@ -139,12 +152,14 @@ export class StreamSendEngine implements SendEngine {
   async #flush(): Promise<void> {
     if (this.#flushing || this.#failure) return;
     this.#flushing = true;
+    let waited = false;
     try {
       for (;;) {
         const empty = this.#writeSome();
         this.#wakeSpace();
         if (this.#failure) return;
         if (empty) break;
+        this.#kernelFull = waited = true;
         try {
           await this.#ep.writable();
         } catch (err) {
@@ -153,6 +168,7 @@ export class StreamSendEngine implements SendEngine {
         }
       }
       for (const w of this.#drained.splice(0)) w.resolve();
+      if (!waited) this.#kernelFull = false;
     } finally {
       this.#flushing = false;
     }
@@ -325,6 +341,10 @@ export class StreamReceiveEngine implements ReceiveEngine {
     if (n === 0) this.#eof = true;
     else this.#end += n;
     return true;
+  }
+
+  spinReadable(): boolean {
+    return false; // the kernel wakes us: nothing to gain from a spin
   }
 
   waitReadable(signal: AbortSignal): Promise<void> {
