@@ -81,8 +81,12 @@ export interface ReceiveEngine {
   publish(): void;
   /** The receiving twin of {@link SendEngine.spinWritable}: true when `next()` may find something. */
   spinReadable(): boolean;
-  /** Resolves when `next()` may find something, or after a liveness slice. Stops early when `signal` aborts. */
-  waitReadable(signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves when `next()` may find something, or after a liveness slice.
+   * Stops early when `signal` aborts. `spin: false` sleeps without spinning
+   * first (a readiness wait, as many at once as `select` has receivers).
+   */
+  waitReadable(signal: AbortSignal, spin?: boolean): Promise<void>;
   /** Blocks until `next()` may find something or a slice passed; false once `deadline` passed. */
   waitReadableSync(deadline: number): boolean;
   /** Releases the transport. Called once. */

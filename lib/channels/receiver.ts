@@ -197,7 +197,8 @@ export class ChannelReceiver<T> implements Receiver<T> {
         // One controller while nobody gives up: aborted only to end a wait nobody needs.
         if (this.#wake === undefined || this.#wake.signal.aborted) this.#wake = new AbortController();
         try {
-          await this.#engine.waitReadable(this.#wake.signal);
+          // Readiness waits (select, readable) do not spin: many may wait at once.
+          await this.#engine.waitReadable(this.#wake.signal, this.#waiters[0]!.max !== 0);
         } catch (err) {
           if (!this.#closed) this.#fail(err);
           return;

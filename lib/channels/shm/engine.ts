@@ -183,15 +183,15 @@ export class ShmReceiveEngine implements ReceiveEngine {
   }
 
   /** The sequence to sleep on, or null when data (or the end) appeared during the spin (skipped right after a failed one). */
-  #prepare(): number | null {
+  #prepare(spinFirst = true): number | null {
     if (this.#ready()) return null;
-    if (this.#spun) this.#spun = false;
+    if (this.#spun || !spinFirst) this.#spun = false;
     else if (spin(() => !this.#ring.empty, SPIN_NS)) return null;
     return this.#ring.prepareSleep();
   }
 
-  async waitReadable(signal: AbortSignal): Promise<void> {
-    const seq = this.#prepare();
+  async waitReadable(signal: AbortSignal, spinFirst = true): Promise<void> {
+    const seq = this.#prepare(spinFirst);
     if (seq === null) return;
     try {
       await this.#peer.sleep(seq, signal);
