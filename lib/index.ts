@@ -9,5 +9,20 @@ export * from './futex.js';
 export * from './unnamed-semaphore.js';
 export * from './process.js';
 export * from './semaphore.js';
-export * from './socket.js';
+export {
+  MAX_SOCKET_PATH,
+  acceptUnixSocket,
+  connectUnixSocket,
+  finishConnectUnixSocket,
+  isStaleUnixSocket,
+  listenUnixSocket,
+  peerCredentials,
+  removeUnixSocketFile,
+  shutdownSocket,
+  socketPair,
+  type ListenUnixSocketOptions,
+  type PeerCredentials,
+  type ShutdownSocketOptions,
+  type UnixSocketConnect,
+} from './socket.js';
 export * from './channels/index.js';
