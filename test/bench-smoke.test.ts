@@ -14,7 +14,7 @@ import { type TransportInfo, annotate } from '../benchmarks/lib/report.js';
 import { HEAD, RingReader, RingWriter, TAIL, createRing } from '../benchmarks/lib/sab-ring.js';
 import type { StreamResult } from '../benchmarks/lib/types.js';
 import { consumeStream, produceStream } from '../benchmarks/lib/workloads.js';
-import { tempPath, within } from './helpers.js';
+import { tempPath, within } from './support/helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = tempPath('bench');

@@ -27,10 +27,10 @@ import {
 } from '../lib/index.js';
 import type { CallOptions, ChannelHook, Duplex, MessageEvent as ChannelMessageEvent } from '../lib/channels/types.js';
 import type { StreamChannelOptions } from '../lib/index.js';
-import { DUPLEX_TRANSPORTS, openDuplexPair, openPair, TEST_RING, TRANSPORTS, type Pair, type TransportName } from './channel-transports.js';
-import { exchange, type Wire } from './duplex-protocol.js';
-import { startFixture } from './fixture-process.js';
-import { largestLoopGap, removePath, sleep, tempPath, uniqueName, within } from './helpers.js';
+import { DUPLEX_TRANSPORTS, openDuplexPair, openPair, TEST_RING, TRANSPORTS, type Pair, type TransportName } from './support/channel-transports.js';
+import { exchange, type Wire } from './support/duplex-protocol.js';
+import { startFixture } from './support/fixture-process.js';
+import { largestLoopGap, removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
 
 /** Marks `p` as handled (it is awaited later, or left behind when a test fails early) and returns it. */
 function background<T>(p: Promise<T>): Promise<T> {

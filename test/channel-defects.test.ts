@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 
 import { codecs, openShmReceiver, openShmSender, SharedMemory, type Receiver, type Sender } from '../lib/index.js';
 import { DATA_OFFSET, I_READ, I_STATE, I_WRITE, STATE_READY } from '../lib/channels/shm/header.js';
-import { openPair, type TransportName } from './channel-transports.js';
-import { startFixture } from './fixture-process.js';
-import { largestLoopGap, sleep, uniqueName, within } from './helpers.js';
+import { openPair, type TransportName } from './support/channel-transports.js';
+import { startFixture } from './support/fixture-process.js';
+import { largestLoopGap, sleep, uniqueName, within } from './support/helpers.js';
 
 function shmPath(name: string): string {
   return `/dev/shm${name}`;

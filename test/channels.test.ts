@@ -14,9 +14,9 @@ import {
   type Receiver,
   type Sender,
 } from '../lib/index.js';
-import { openPair, openRemote, TEST_RING, TRANSPORTS } from './channel-transports.js';
+import { openPair, openRemote, TEST_RING, TRANSPORTS } from './support/channel-transports.js';
 import { message } from './fixtures/channel-peer.js';
-import { within } from './helpers.js';
+import { within } from './support/helpers.js';
 
 async function waitUntil(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 5));

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
-import { tempPath } from './helpers.js';
+import { tempPath } from './support/helpers.js';
 
 const run = promisify(execFile);
 const dir = new URL('../examples/', import.meta.url).pathname;

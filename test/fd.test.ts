@@ -19,7 +19,7 @@ import {
   streamFromFd,
   writeSync,
 } from '../lib/index.js';
-import { removePath, tempPath, within } from './helpers.js';
+import { removePath, tempPath, within } from './support/helpers.js';
 
 const paths: string[] = [];
 function fifoPath(tag: string): string {

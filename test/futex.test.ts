@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AbortError, futexWait, futexWaitSync, futexWake, SharedMemory } from '../lib/index.js';
 import { runChild, startFixture } from './fixtures/shm-run.js';
-import { uniqueName, within } from './helpers.js';
+import { uniqueName, within } from './support/helpers.js';
 
 let name: string;
 let shm: SharedMemory;

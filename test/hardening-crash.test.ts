@@ -27,10 +27,10 @@ import {
 } from '../lib/index.js';
 import { DATA_OFFSET, I_PRODUCER_CLOSED, I_READ, I_STATE, I_WRITE, initRing, maxPayload, segmentSize, STATE_READY } from '../lib/channels/shm/header.js';
 import { RingConsumer, RingProducer } from '../lib/channels/shm/ring.js';
-import { isRunning, startFixture } from './fixture-process.js';
+import { isRunning, startFixture } from './support/fixture-process.js';
 import { crashMessage } from './fixtures/crash-messages.js';
-import { noWake } from './helpers.js';
-import { removePath, tempPath, uniqueName, within } from './helpers.js';
+import { noWake } from './support/helpers.js';
+import { removePath, tempPath, uniqueName, within } from './support/helpers.js';
 
 const WRAP = 0xffffffff;
 

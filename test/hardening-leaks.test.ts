@@ -26,8 +26,8 @@ import {
   UnixServer,
   type Child,
 } from '../lib/index.js';
-import { tempPath, uniqueName, within, zombieChildren } from './helpers.js';
-import { defineLeakCycles } from './leak-suite.js';
+import { tempPath, uniqueName, within, zombieChildren } from './support/helpers.js';
+import { defineLeakCycles } from './support/leak-suite.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 

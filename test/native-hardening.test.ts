@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { connectUnix, UnixServer, type Duplex } from '../lib/index.js';
 import { native } from '../lib/internal/native.js';
-import { tempPath, uniqueName, within } from './helpers.js';
+import { tempPath, uniqueName, within } from './support/helpers.js';
 
 function runFixture(file: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -20,7 +20,7 @@ import {
   SharedMemory,
   UnixServer,
 } from '../lib/index.js';
-import { tempPath, uniqueName } from './helpers.js';
+import { tempPath, uniqueName } from './support/helpers.js';
 
 const shmFile = (name: string): string => `/dev/shm${name}`;
 const semFile = (name: string): string => `/dev/shm/sem.${name.slice(1)}`;

@@ -16,7 +16,7 @@ import {
   streamFromFd,
   type FdMap,
 } from '../lib/index.js';
-import { tempPath, within, zombieChildren } from './helpers.js';
+import { tempPath, within, zombieChildren } from './support/helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 

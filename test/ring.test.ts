@@ -1,6 +1,6 @@
 // The ring's logic in one process: producer and consumer interleaved by hand,
 // no sleeping, so every boundary can be reached deterministically.
-import { noWake } from './helpers.js';
+import { noWake } from './support/helpers.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, isSystemError, Semaphore } from '../lib/index.js';
 import { native } from '../lib/internal/native.js';
 import { ipcNameMaxBytes, validateIpcName } from '../lib/internal/names.js';
-import { removePath, tempPath, uniqueName, within } from './helpers.js';
+import { removePath, tempPath, uniqueName, within } from './support/helpers.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { codecs, openShmReceiver, openShmSender, removeStaleShmChannel, SharedMemory } from '../lib/index.js';
 import { DATA_OFFSET } from '../lib/channels/shm/header.js';
-import { uniqueName, within } from './helpers.js';
+import { uniqueName, within } from './support/helpers.js';
 
 const CREATOR = new URL('./fixtures/shm-channel-creator.ts', import.meta.url).pathname;
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { futexWake, futexWaitSync, isSystemError, SharedMemory } from '../lib/index.js';
 import { startFixture, runChild } from './fixtures/shm-run.js';
-import { uniqueName, within } from './helpers.js';
+import { uniqueName, within } from './support/helpers.js';
 
 const names: string[] = [];
 function shmName(tag: string): string {

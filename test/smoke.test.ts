@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import * as ipc from '../lib/index.js';
-import { uniqueName } from './helpers.js';
+import { uniqueName } from './support/helpers.js';
 
 describe('smoke', () => {
   it('a pipe round-trips bytes', () => {

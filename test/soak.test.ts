@@ -18,8 +18,8 @@ import {
   type ChannelReceiver,
   type ChannelSender,
 } from '../lib/index.js';
-import { uniqueName, within } from './helpers.js';
-import { manyChannels, soak } from './soak-model.js';
+import { uniqueName, within } from './support/helpers.js';
+import { manyChannels, soak } from './support/soak-model.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 

@@ -23,8 +23,8 @@ import {
   socketPair,
   writeSync,
 } from '../lib/index.js';
-import { startFixture } from './fixture-process.js';
-import { removePath, tempPath, within } from './helpers.js';
+import { startFixture } from './support/fixture-process.js';
+import { removePath, tempPath, within } from './support/helpers.js';
 
 const errno = osConstants.errno as Readonly<Record<string, number>>;
 

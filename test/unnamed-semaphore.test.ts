@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { AbortError, futexWaitSync, futexWake, SharedMemory, UnnamedSemaphore } from '../lib/index.js';
 import { runChild, startFixture } from './fixtures/shm-run.js';
-import { uniqueName, within } from './helpers.js';
+import { uniqueName, within } from './support/helpers.js';
 
 let name: string;
 let shm: SharedMemory;

@@ -17,11 +17,11 @@ import {
 } from '../../lib/index.js';
 import { DATA_OFFSET, I_READ, I_STATE, I_WRITE, initRing, maxPayload, segmentSize, STATE_READY } from '../../lib/channels/shm/header.js';
 import { RingConsumer } from '../../lib/channels/shm/ring.js';
-import { startFixture } from '../fixture-process.js';
+import { startFixture } from '../support/fixture-process.js';
 import { message } from '../fixtures/channel-peer.js';
 import { crashMessage, crashSize } from '../fixtures/crash-messages.js';
-import { noWake } from '../helpers.js';
-import { uniqueName, within } from '../helpers.js';
+import { noWake } from '../support/helpers.js';
+import { uniqueName, within } from '../support/helpers.js';
 
 function indexOf(m: Uint8Array): number {
   return new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(0, true);

@@ -4,8 +4,8 @@ import * as cp from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { spawn } from '../../lib/index.js';
-import { within, zombieChildren } from '../helpers.js';
-import { defineLeakCycles } from '../leak-suite.js';
+import { within, zombieChildren } from '../support/helpers.js';
+import { defineLeakCycles } from '../support/leak-suite.js';
 
 defineLeakCycles(1000, 200);
 

@@ -2,8 +2,8 @@
 // transport with many more runs and commands, and 1,024 channels at once.
 import { describe, expect, it } from 'vitest';
 
-import { TRANSPORTS } from '../channel-transports.js';
-import { manyChannels, soak } from '../soak-model.js';
+import { TRANSPORTS } from '../support/channel-transports.js';
+import { manyChannels, soak } from '../support/soak-model.js';
 
 describe('1,024 channels at once', () => {
   it('all carry checksummed traffic, on every transport, at the same time', async () => {

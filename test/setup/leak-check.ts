@@ -3,7 +3,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
 
-import { zombieChildren } from '../helpers.js';
+import { zombieChildren } from '../support/helpers.js';
 
 function ipcFds(): Map<number, string> {
   const out = new Map<number, string>();

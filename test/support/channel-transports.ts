@@ -22,8 +22,8 @@ import {
   type StreamChannelOptions,
   type ChannelOptions,
   isSystemError,
-} from '../lib/index.js';
-import type { Duplex } from '../lib/channels/types.js';
+} from '../../lib/index.js';
+import type { Duplex } from '../../lib/channels/types.js';
 import { removePath, tempPath, uniqueName } from './helpers.js';
 
 export interface Pair<T> {
@@ -188,7 +188,7 @@ export async function openDuplexPair<T = Uint8Array>(transport: DuplexTransportN
   };
 }
 
-const PEER = new URL('./fixtures/channel-peer.ts', import.meta.url).pathname;
+const PEER = new URL('../fixtures/channel-peer.ts', import.meta.url).pathname;
 
 export interface Remote<T> {
   child: Child;
@@ -253,7 +253,7 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
   if (mine !== undefined) {
     const d = transport === 'socketpair' ? duplexFromFd(mine) : undefined;
     if (d) closeLocal = () => d.close();
-    const { receiverFromFd, senderFromFd } = await import('../lib/index.js');
+    const { receiverFromFd, senderFromFd } = await import('../../lib/index.js');
     localEnd = Promise.resolve(
       (d ? (local === 'sender' ? d.sender : d.receiver) : local === 'sender' ? senderFromFd(mine) : receiverFromFd(mine)) as unknown as T,
     );

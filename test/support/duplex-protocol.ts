@@ -1,6 +1,6 @@
 // The request/reply exchange that the duplex tests run on both sides of a
 // channel: this process and test/fixtures/duplex-peer.ts.
-import type { Duplex } from '../lib/channels/types.js';
+import type { Duplex } from '../../lib/channels/types.js';
 
 export type Wire = { t: 'req'; id: number; body: string } | { t: 'rep'; id: number; body: string };
 

@@ -26,7 +26,7 @@ import {
   UnixServer,
   UnnamedSemaphore,
   type Duplex,
-} from '../lib/index.js';
+} from '../../lib/index.js';
 import { openPair, TRANSPORTS } from './channel-transports.js';
 import { tempPath, uniqueName } from './helpers.js';
 

@@ -27,11 +27,11 @@ import {
   type Child,
   type Receiver,
   type Sender,
-} from '../lib/index.js';
+} from '../../lib/index.js';
 import { openPair, TRANSPORTS, type Pair, type TransportName } from './channel-transports.js';
 import { removePath, tempPath, uniqueName, within } from './helpers.js';
 
-const RELAY = new URL('./fixtures/soak-relay.ts', import.meta.url).pathname;
+const RELAY = new URL('../fixtures/soak-relay.ts', import.meta.url).pathname;
 /** Ring capacity of the shm transport. */
 const RING = 256 * 1024;
 /**

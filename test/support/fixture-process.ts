@@ -3,11 +3,11 @@
 // write to. Handshakes are lines the fixture prints, never sleeps.
 import type { Socket } from 'node:net';
 
-import { closeSync, forkNode, pipe, streamFromFd, type Child, type ExitStatus } from '../lib/index.js';
+import { closeSync, forkNode, pipe, streamFromFd, type Child, type ExitStatus } from '../../lib/index.js';
 import { within } from './helpers.js';
 
 /** True while `pid` names a process that has not exited (a zombie counts as exited): the library's own check. */
-export { isAlive as isRunning } from '../lib/internal/liveness.js';
+export { isAlive as isRunning } from '../../lib/internal/liveness.js';
 
 export interface FixtureProcess {
   readonly child: Child;
@@ -32,7 +32,7 @@ export interface FixtureOptions {
 }
 
 export function fixturePath(file: string): string {
-  return new URL(`./fixtures/${file}`, import.meta.url).pathname;
+  return new URL(`../fixtures/${file}`, import.meta.url).pathname;
 }
 
 export function startFixture(file: string, args: string[] = [], options: FixtureOptions = {}): FixtureProcess {
