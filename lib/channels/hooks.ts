@@ -81,6 +81,22 @@ export class HookChain {
   }
 }
 
+/**
+ * `end.intercept(hook)` for both ends: attaches `hook` to the end's chain
+ * (made on first use, through `set`) and returns the remover, which drops
+ * the chain again once it is empty, so an end without hooks pays nothing.
+ */
+export function intercept(get: () => HookChain | undefined, set: (chain: HookChain | undefined) => void, hook: ChannelHook): () => void {
+  let chain = get();
+  if (chain === undefined) set((chain = new HookChain()));
+  const remove = chain.add(hook);
+  const mine = chain;
+  return () => {
+    remove();
+    if (mine.empty && get() === mine) set(undefined);
+  };
+}
+
 function isThenable(value: unknown): value is PromiseLike<Out> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
 }

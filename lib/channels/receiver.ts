@@ -10,7 +10,7 @@ import { validateInteger } from '../internal/validators.js';
 import { msLeft, onAbort } from '../internal/waiting.js';
 import type { Codec } from './codec.js';
 import { EMPTY, END, type ReceiveEngine } from './engine.js';
-import { HookChain } from './hooks.js';
+import { intercept, type HookChain } from './hooks.js';
 import { callSettings, syncDeadline } from './sender.js';
 import { PENDING_LIMIT, type CallOptions, type ChannelHook, type DrainVisitor, type Receiver, type SyncOptions } from './types.js';
 
@@ -73,12 +73,11 @@ export class ChannelReceiver<T> implements Receiver<T> {
   }
 
   intercept(hook: ChannelHook): () => void {
-    const chain = (this.#hooks ??= new HookChain());
-    const remove = chain.add(hook);
-    return () => {
-      remove();
-      if (chain.empty && this.#hooks === chain) this.#hooks = undefined;
-    };
+    return intercept(
+      () => this.#hooks,
+      (chain) => (this.#hooks = chain),
+      hook,
+    );
   }
 
   /** Start of every call: closed and failed ends refuse; views of the previous call expire. */

@@ -10,7 +10,7 @@ import { validateAbortSignal, validateOptions, validateTimeout } from '../intern
 import { deadlineAfter, msLeft, onAbort } from '../internal/waiting.js';
 import type { Codec } from './codec.js';
 import type { SendEngine } from './engine.js';
-import { HookChain } from './hooks.js';
+import { intercept, type HookChain } from './hooks.js';
 import { PENDING_BYTES_LIMIT, PENDING_LIMIT, type CallOptions, type ChannelHook, type Sender, type SyncOptions } from './types.js';
 
 const DONE = Promise.resolve();
@@ -91,12 +91,11 @@ export class ChannelSender<T> implements Sender<T> {
   }
 
   intercept(hook: ChannelHook): () => void {
-    const chain = (this.#hooks ??= new HookChain());
-    const remove = chain.add(hook);
-    return () => {
-      remove();
-      if (chain.empty && this.#hooks === chain) this.#hooks = undefined;
-    };
+    return intercept(
+      () => this.#hooks,
+      (chain) => (this.#hooks = chain),
+      hook,
+    );
   }
 
   #check(): void {
