@@ -344,6 +344,8 @@ export class ChannelSender<T> implements Sender<T> {
     this.#publish();
     if (i === 0 || i === list.length) return i === list.length;
     // A hook duplicated the message and only part fit: queue the rest, in order.
+    // The queue is empty here (it was written first), so this call cannot be
+    // refused; a later failure of it latches and the next call reports it.
     void this.#enqueue(list.slice(i), NO_LIMIT).catch(() => undefined);
     return true;
   }
