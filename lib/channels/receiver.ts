@@ -11,7 +11,7 @@ import { msLeft, onAbort } from '../internal/waiting.js';
 import type { Codec } from './codec.js';
 import { EMPTY, END, type ReceiveEngine } from './engine.js';
 import { intercept, type HookChain } from './hooks.js';
-import { callSettings, syncDeadline } from './sender.js';
+import { callSettings, syncDeadline, type CallSettings } from './sender.js';
 import { PENDING_LIMIT, type CallOptions, type ChannelHook, type DrainVisitor, type Receiver, type SyncOptions } from './types.js';
 
 /** Messages `receiveMany()` returns at most by default: bounds the batch's memory. */
@@ -47,6 +47,12 @@ export class ChannelReceiver<T> implements Receiver<T> {
   #ended = false;
   #closed = false;
   #failure: Error | undefined;
+  /**
+   * A message that failed to decode (or a hook that threw) after a batch had
+   * messages: the batch is returned, and the next call reports this once.
+   * Not a channel failure: the end stays usable.
+   */
+  #deferred: Error | undefined;
   readonly #waiters: Waiter[] = [];
   #serving = false;
   #wake: AbortController | undefined;
@@ -84,6 +90,11 @@ export class ChannelReceiver<T> implements Receiver<T> {
   #begin(): void {
     if (this.#closed) throw closedError(this.#what);
     if (this.#failure) throw this.#failure;
+    if (this.#deferred) {
+      const err = this.#deferred;
+      this.#deferred = undefined;
+      throw err;
+    }
     if (this.#held) {
       this.#held = false;
       this.#engine.publish();
@@ -142,8 +153,32 @@ export class ChannelReceiver<T> implements Receiver<T> {
       // engine moves no byte until the next engine call, so the view holds.
       e.release(this.#zeroCopy);
       this.#held = true;
-      if (this.#hooks !== undefined) bytes = this.#hooks.receive(bytes);
-      if (bytes !== null) return this.#codec.decode(bytes);
+      try {
+        if (this.#hooks !== undefined) bytes = this.#hooks.receive(bytes);
+        if (bytes !== null) return this.#codec.decode(bytes);
+      } catch (err) {
+        this.#finish(); // the bad message is consumed; its space goes back now
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Appends up to `max` messages ready now to `out` (which holds one). A
+   * message that fails to decode ends the batch: `out` is kept for the
+   * caller, and the error is reported by the next call.
+   */
+  #fillBatch(out: T[], max: number): void {
+    while (out.length < max) {
+      let m: T | typeof NONE | typeof DONE;
+      try {
+        m = this.#take();
+      } catch (err) {
+        if (this.#failure === undefined) this.#deferred = err as Error;
+        return; // a channel failure latched: the next call reports it
+      }
+      if (m === NONE || m === DONE) return;
+      out.push(m);
     }
   }
 
@@ -151,33 +186,45 @@ export class ChannelReceiver<T> implements Receiver<T> {
   #deliver(): void {
     while (this.#waiters.length > 0) {
       const w = this.#waiters[0]!;
-      if (w.max === 0) {
-        if (this.#next() === EMPTY) return;
-        this.#waiters.shift();
-        w.dispose();
-        w.resolve(undefined);
+      if (this.#deferred) {
+        this.#settle(w, this.#deferred);
+        this.#deferred = undefined;
         continue;
       }
-      const first = this.#take();
+      if (w.max === 0) {
+        if (this.#next() === EMPTY) return;
+        this.#settle(w);
+        continue;
+      }
+      let first: T | typeof NONE | typeof DONE;
+      try {
+        first = this.#take();
+      } catch (err) {
+        if (this.#failure !== undefined) throw err; // latched: every waiter was rejected
+        this.#settle(w, err as Error); // a message that does not decode: this call reports it
+        continue;
+      }
       if (first === NONE) return;
-      this.#waiters.shift();
-      w.dispose();
       if (first === DONE) {
-        w.resolve(w.max === 1 ? undefined : []);
+        this.#settle(w, undefined, w.max === 1 ? undefined : []);
         continue;
       }
       if (w.max === 1) {
-        w.resolve(first);
+        this.#settle(w, undefined, first);
         continue;
       }
       const out: T[] = [first];
-      while (out.length < w.max) {
-        const m = this.#take();
-        if (m === NONE || m === DONE) break;
-        out.push(m);
-      }
-      w.resolve(out);
+      this.#fillBatch(out, w.max);
+      this.#settle(w, undefined, out);
     }
+  }
+
+  /** Takes the head waiter out and settles it. */
+  #settle(w: Waiter, err?: Error, value?: unknown): void {
+    this.#waiters.shift();
+    w.dispose();
+    if (err === undefined) w.resolve(value);
+    else w.reject(err);
   }
 
   /** Serves the waiters, sleeping on the engine between messages; one pump per receiver. */
@@ -189,7 +236,8 @@ export class ChannelReceiver<T> implements Receiver<T> {
         try {
           this.#deliver();
           this.#finish();
-        } catch {
+        } catch (err) {
+          if (this.#failure === undefined) this.#fail(err); // not expected: never leave a waiter hanging
           return; // latched: every waiter was rejected
         }
         if (this.#waiters.length === 0) return;
@@ -210,8 +258,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
   }
 
   /** Queues a waiting call (`max` messages, 0 for readiness). */
-  #wait<R>(max: number, options: CallOptions | undefined): Promise<R> {
-    const call = callSettings(options);
+  #wait<R>(max: number, call: CallSettings): Promise<R> {
     if (call.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: call.signal.reason }));
     if (this.#waiters.length >= PENDING_LIMIT) {
       return Promise.reject(new ChannelError('ERR_CHANNEL_BUSY', `${this.#waiters.length} receives are already waiting on this ${this.#what}`));
@@ -245,10 +292,12 @@ export class ChannelReceiver<T> implements Receiver<T> {
   }
 
   receive(options?: CallOptions): Promise<T | undefined> {
+    let call: CallSettings;
     try {
+      call = callSettings(options);
       this.#begin();
       if (this.#ended) return Promise.resolve(undefined);
-      if (this.#waiters.length === 0 && !options?.signal?.aborted) {
+      if (this.#waiters.length === 0 && !call.signal?.aborted) {
         let got = this.#take();
         if (got === NONE && this.#spin()) got = this.#take(); // a peer about to answer costs no Promise
         this.#finish();
@@ -258,39 +307,50 @@ export class ChannelReceiver<T> implements Receiver<T> {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#wait<T | undefined>(1, options);
+    return this.#wait<T | undefined>(1, call);
   }
 
   receiveMany(max = RECEIVE_MANY_DEFAULT, options?: CallOptions): Promise<T[]> {
+    let call: CallSettings;
     try {
       validateInteger(max, 'max', 1);
+      call = callSettings(options);
       this.#begin();
       if (this.#ended) return Promise.resolve([]);
-      if (this.#waiters.length === 0 && !options?.signal?.aborted) {
-        const out: T[] = [];
-        while (out.length < max) {
-          const m = this.#take();
-          if (m === NONE || m === DONE) break;
-          out.push(m);
+      if (this.#waiters.length === 0 && !call.signal?.aborted) {
+        const first = this.#take();
+        if (first === DONE) {
+          this.#finish();
+          return Promise.resolve([]);
+        }
+        if (first !== NONE) {
+          const out: T[] = [first];
+          this.#fillBatch(out, max);
+          this.#finish();
+          return Promise.resolve(out);
         }
         this.#finish();
-        if (out.length > 0 || this.#ended) return Promise.resolve(out);
       }
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#wait<T[]>(max, options);
+    return this.#wait<T[]>(max, call);
   }
 
+  /** Resolves once a receive would not wait; consumes nothing, and views handed out stay valid. */
   readable(options?: CallOptions): Promise<void> {
-    if (options?.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: options.signal.reason }));
+    let call: CallSettings;
     try {
-      this.#begin();
-      if (this.#ended || (this.#waiters.length === 0 && this.#next() !== EMPTY)) return Promise.resolve();
-    } catch {
-      return Promise.resolve(); // failed: the next call reports it
+      call = callSettings(options);
+      if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
+      if (this.#closed) throw closedError(this.#what);
+      if (this.#failure !== undefined || this.#deferred !== undefined || this.#ended) return Promise.resolve();
+      if (this.#waiters.length === 0 && this.#next() !== EMPTY) return Promise.resolve();
+    } catch (err) {
+      // A failure found now is reported by the next call; anything else (closed, aborted, options) rejects.
+      return this.#failure !== undefined && err === this.#failure ? Promise.resolve() : Promise.reject(err);
     }
-    return this.#wait<void>(0, options).catch((err: unknown) => {
+    return this.#wait<void>(0, call).catch((err: unknown) => {
       if (this.#failure !== undefined && err === this.#failure) return;
       throw err;
     });

@@ -5,15 +5,19 @@
  * and the hook chain.
  * @module
  */
-import { AbortError, ChannelError, closedError, timeoutError } from '../errors.js';
+import { AbortError, ChannelError, closedError, isSystemError, timeoutError } from '../errors.js';
 import { validateAbortSignal, validateOptions, validateTimeout } from '../internal/validators.js';
-import { deadlineAfter, msLeft, onAbort } from '../internal/waiting.js';
+import { bounded, deadlineAfter, msLeft, onAbort } from '../internal/waiting.js';
 import type { Codec } from './codec.js';
 import type { SendEngine } from './engine.js';
 import { intercept, type HookChain } from './hooks.js';
 import { PENDING_BYTES_LIMIT, PENDING_LIMIT, type CallOptions, type ChannelHook, type Sender, type SyncOptions } from './types.js';
 
 const DONE = Promise.resolve();
+
+function isAbortOrTimeout(err: unknown): boolean {
+  return err instanceof AbortError || isSystemError(err, 'ETIMEDOUT');
+}
 const NO_LIMIT: CallSettings = { signal: undefined, deadline: Infinity };
 
 /** One queued call: its messages, how many are written, and how it ends. */
@@ -155,18 +159,18 @@ export class ChannelSender<T> implements Sender<T> {
   }
 
   send(message: T, options?: CallOptions): Promise<void> {
-    let bytes: Uint8Array;
     try {
+      const call = options === undefined ? NO_LIMIT : callSettings(options); // checked before anything is sent
       this.#check();
-      bytes = this.#encode(message);
-      if (this.#hooks !== undefined) return this.#sendHooked([bytes], options);
-      if (options?.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+      const bytes = this.#encode(message);
+      if (this.#hooks !== undefined || this.#hookTail !== undefined) return this.#sendHooked([bytes], call);
+      if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
       // Fast path: room now (or after a short spin) and nobody queued ahead.
       if (this.#queue.length === 0 && (this.#write(bytes) || (this.#spin(bytes.byteLength) && this.#write(bytes)))) {
         this.#publish();
         return DONE;
       }
-      return this.#enqueue([bytes], callSettings(options));
+      return this.#enqueue([bytes], call);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -174,14 +178,15 @@ export class ChannelSender<T> implements Sender<T> {
 
   sendMany(messages: Iterable<T>, options?: CallOptions): Promise<void> {
     try {
+      const call = options === undefined ? NO_LIMIT : callSettings(options);
       this.#check();
       // The whole batch is checked first: a RangeError sends nothing.
       const list: Uint8Array[] = [];
       if (Array.isArray(messages)) for (let i = 0; i < messages.length; i++) list.push(this.#encode(messages[i] as T));
       else for (const m of messages) list.push(this.#encode(m));
       if (list.length === 0) return DONE;
-      if (this.#hooks !== undefined) return this.#sendHooked(list, options);
-      if (options?.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+      if (this.#hooks !== undefined || this.#hookTail !== undefined) return this.#sendHooked(list, call);
+      if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
       // Fast path: nobody queued ahead; what fits now goes now, the rest waits.
       let written = 0;
       if (this.#queue.length === 0) {
@@ -189,36 +194,64 @@ export class ChannelSender<T> implements Sender<T> {
         this.#publish();
         if (written === list.length) return DONE;
       }
-      return this.#enqueue(list, callSettings(options), written);
+      return this.#enqueue(list, call, written);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** Sends through the hooks, keeping call order even when a hook delays. */
-  #sendHooked(list: Uint8Array[], options: CallOptions | undefined): Promise<void> {
-    const call = callSettings(options);
-    const hooks = this.#hooks!;
+  /**
+   * Sends through the hooks attached at call time, in call order even when a
+   * hook delays (a call made while an earlier one is delayed waits for it,
+   * hooks or not). The call's signal and deadline bound the delay too: a call
+   * that gives up while a hook holds it sends nothing, whenever the hook answers.
+   */
+  #sendHooked(list: Uint8Array[], call: CallSettings): Promise<void> {
+    const hooks = this.#hooks;
+    let gaveUp = false;
     const transform = (): Uint8Array[] | Promise<Uint8Array[]> => {
+      if (hooks === undefined) return list;
       const outs = list.map((b) => hooks.send(b));
       if (outs.every((o) => Array.isArray(o))) return (outs as Uint8Array[][]).flat();
       return Promise.all(outs).then((all) => all.flat());
     };
     const go = (out: Uint8Array[]): Promise<void> => {
+      if (gaveUp) return DONE; // rejected already: its bytes are dropped, never sent
       if (this.#failure) throw this.#failure; // accepted before a close(): still sent
       for (const b of out) this.#checkSize(b);
       return out.length === 0 ? DONE : this.#enqueue(out, call);
     };
-    if (this.#hookTail === undefined) {
+    const tail = this.#hookTail;
+    if (tail === undefined) {
       const out = transform();
-      return Array.isArray(out) ? go(out) : this.#track(out.then(go));
+      if (Array.isArray(out)) return go(out);
+      return this.#track(this.#bound(out.then(go), call, () => (gaveUp = true)));
     }
     return this.#track(
-      this.#hookTail.then(() => {
-        const out = transform();
-        return Array.isArray(out) ? go(out) : out.then(go);
-      }),
+      this.#bound(
+        tail.then(() => {
+          if (gaveUp) return DONE;
+          const out = transform();
+          return Array.isArray(out) ? go(out) : out.then(go);
+        }),
+        call,
+        () => (gaveUp = true),
+      ),
     );
+  }
+
+  /** `p` under the call's signal and deadline; `onGiveUp` runs when they end it first. */
+  #bound(p: Promise<void>, call: CallSettings, onGiveUp: () => void): Promise<void> {
+    if (call === NO_LIMIT) return p;
+    return bounded(
+      () => p,
+      call.signal,
+      call.deadline,
+      () => timeoutError(this.#engine.syscall, this.#engine.path, 'a send hook held the message past the deadline; nothing was sent'),
+    ).catch((err: unknown) => {
+      if (isAbortOrTimeout(err)) onGiveUp();
+      throw err;
+    });
   }
 
   /** Remembers an in-flight hooked send so the next one waits for it (hooks may delay). */
@@ -241,6 +274,9 @@ export class ChannelSender<T> implements Sender<T> {
       );
     }
     if (call.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: call.signal.reason }));
+    if (call.deadline <= performance.now()) {
+      return Promise.reject(timeoutError(this.#engine.syscall, this.#engine.path, 'the deadline had passed; nothing was sent'));
+    }
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const q: Queued = {
@@ -332,6 +368,7 @@ export class ChannelSender<T> implements Sender<T> {
   trySend(message: T): boolean {
     this.#check();
     const bytes = this.#encode(message);
+    if (this.#hookTail !== undefined) return false; // an earlier send is held by a hook: this one must not overtake it
     if (this.#queue.length > 0 && !this.#writeQueued()) return false;
     if (this.#hooks === undefined) {
       const ok = this.#write(bytes);
@@ -352,8 +389,9 @@ export class ChannelSender<T> implements Sender<T> {
 
   /** Blocks until `message` and every call queued before it are in the channel. */
   sendSync(message: T, options?: SyncOptions): void {
-    this.#check();
     const deadline = syncDeadline(options);
+    this.#check();
+    if (this.#hookTail !== undefined) throw new TypeError('sendSync() cannot run while a hook delays an earlier send');
     const list = this.#syncHooked(this.#encode(message), 'sendSync');
     while (!this.#writeQueued()) this.#waitSync(this.#queue[0]!.list[this.#queue[0]!.written]!.byteLength, deadline, 'the queued sends before this one');
     for (let i = 0; i < list.length; i++) {

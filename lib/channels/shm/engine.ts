@@ -145,7 +145,9 @@ export class ShmReceiveEngine implements ReceiveEngine {
   next(): number {
     const len = this.#ring.peekLength();
     if (len >= 0) return len;
-    this.#ring.publish(); // space of skipped wrap markers
+    // Hand back the space of skipped wrap markers, unless zero-copy views are
+    // out: publishing would give their frames back to the producer too.
+    if (!this.#kept) this.#ring.publish();
     // Poisoned by the sender: a cut-off stream must not look complete.
     if (this.#peer.poisoned()) throw poisonedError();
     // The producer publishes before it sets its closed flag: empty after
@@ -154,11 +156,16 @@ export class ShmReceiveEngine implements ReceiveEngine {
     return EMPTY;
   }
 
-  release(): void {
+  /** Frames whose views were handed out (release with `keep`) and must not be published yet. */
+  #kept = false;
+
+  release(keep: boolean): void {
     this.#ring.release(); // the ring keeps the bytes until publish(): views stay valid
+    if (keep) this.#kept = true;
   }
 
   publish(): void {
+    this.#kept = false;
     this.#ring.publish();
   }
 
