@@ -33,6 +33,36 @@ export function onAbort(signal: AbortSignal | undefined, fn: () => void): Dispos
   return signal === undefined ? NOTHING : addAbortListener(signal, fn);
 }
 
+/**
+ * One abort listener for many waits on the same signal. Adding and removing
+ * an abort listener costs over 1 us, more than a whole message on a fast
+ * channel; an end's waits reuse one signal, so this adds a listener only when
+ * the signal changes (dropping the previous one) and `onAborted` wakes the
+ * waiters that used it. Dispose it when the owner closes.
+ */
+export class AbortWatch {
+  readonly #onAborted: (signal: AbortSignal) => void;
+  #signal: AbortSignal | undefined;
+  #listener: Disposable | undefined;
+
+  constructor(onAborted: (signal: AbortSignal) => void) {
+    this.#onAborted = onAborted;
+  }
+
+  watch(signal: AbortSignal | undefined): void {
+    if (signal === undefined || signal === this.#signal) return;
+    this.dispose();
+    this.#signal = signal;
+    this.#listener = onAbort(signal, () => this.#onAborted(signal));
+  }
+
+  dispose(): void {
+    this.#listener?.[Symbol.dispose]();
+    this.#listener = undefined;
+    this.#signal = undefined;
+  }
+}
+
 /** Throws the AbortError for `signal` if it has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal);

@@ -10,7 +10,7 @@
  */
 import { corruptError, isSystemError, peerGoneError } from '../../errors.js';
 import { native } from '../../internal/native.js';
-import { onAbort } from '../../internal/waiting.js';
+import { AbortWatch } from '../../internal/waiting.js';
 import { EMPTY, END, type ReceiveEngine, type SendEngine } from '../engine.js';
 import { ByteQueue, HEADER } from './framing.js';
 import type { FdEndpoint } from './fd-endpoint.js';
@@ -46,9 +46,13 @@ export class StreamSendEngine implements SendEngine {
   readonly #queue = new ByteQueue(64 * 1024);
   #flushing = false;
   #flushScheduled = false;
-  /** The last flush found the kernel's buffer full: the peer reads slower than we write. */
-  #kernelFull = false;
-  #spaceWaiters: (() => void)[] = [];
+  #spaceWaiters: { wake: () => void; signal: AbortSignal }[] = [];
+  /** Wakes the space waits of an aborted signal (one listener per signal, not per wait). */
+  readonly #aborts = new AbortWatch((signal) => {
+    const woken = this.#spaceWaiters.filter((w) => w.signal === signal);
+    this.#spaceWaiters = this.#spaceWaiters.filter((w) => w.signal !== signal);
+    for (const w of woken) w.wake();
+  });
   #drained: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #failure: Error | undefined;
 
@@ -71,15 +75,11 @@ export class StreamSendEngine implements SendEngine {
     if (this.#failure) throw this.#failure;
     const queued = this.#queue.length;
     if (queued >= this.#highWater) return false;
-    if (queued === 0 && (bytes.byteLength >= DIRECT_WRITE || !(this.#flushScheduled || this.#flushing || this.#kernelFull))) {
-      // Nothing queued: a large frame goes from the caller's memory, and the
-      // first frame of a loop turn goes at once (a reply is not held back
-      // until the turn ends) unless the kernel's buffer was full lately (a
-      // stream at full speed: it coalesces); later frames of the turn coalesce.
-      this.#writeDirect(bytes);
-      this.#scheduleFlush();
+    if (queued === 0 && bytes.byteLength >= DIRECT_WRITE) {
+      // Nothing queued ahead: a large frame goes from the caller's memory.
+      this.#writeDirect(bytes); // what the kernel does not take is queued; publish() flushes it
     } else {
-      this.#queue.appendFrame(bytes);
+      this.#queue.appendFrame(bytes); // written once at the end of the loop turn, with the others
     }
     return true;
   }
@@ -152,14 +152,12 @@ export class StreamSendEngine implements SendEngine {
   async #flush(): Promise<void> {
     if (this.#flushing || this.#failure) return;
     this.#flushing = true;
-    let waited = false;
     try {
       for (;;) {
         const empty = this.#writeSome();
         this.#wakeSpace();
         if (this.#failure) return;
         if (empty) break;
-        this.#kernelFull = waited = true;
         try {
           await this.#ep.writable();
         } catch (err) {
@@ -168,7 +166,6 @@ export class StreamSendEngine implements SendEngine {
         }
       }
       for (const w of this.#drained.splice(0)) w.resolve();
-      if (!waited) this.#kernelFull = false;
     } finally {
       this.#flushing = false;
     }
@@ -176,7 +173,7 @@ export class StreamSendEngine implements SendEngine {
 
   #wakeSpace(): void {
     if (this.#failure === undefined && this.#queue.length >= this.#highWater) return;
-    for (const wake of this.#spaceWaiters.splice(0)) wake();
+    for (const w of this.#spaceWaiters.splice(0)) w.wake();
   }
 
   #fail(err: unknown): Error {
@@ -189,15 +186,9 @@ export class StreamSendEngine implements SendEngine {
   waitWritable(_len: number, signal: AbortSignal): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#queue.length < this.#highWater || signal.aborted) return Promise.resolve();
+    this.#aborts.watch(signal);
     return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        listener[Symbol.dispose]();
-        const i = this.#spaceWaiters.indexOf(wake);
-        if (i >= 0) this.#spaceWaiters.splice(i, 1);
-        resolve();
-      };
-      const listener = onAbort(signal, wake);
-      this.#spaceWaiters.push(wake);
+      this.#spaceWaiters.push({ wake: resolve, signal });
       this.publish();
     });
   }
@@ -223,6 +214,7 @@ export class StreamSendEngine implements SendEngine {
   }
 
   async close(): Promise<void> {
+    this.#aborts.dispose();
     try {
       if (!this.#failure && this.#queue.length > 0) {
         await new Promise<void>((resolve, reject) => {

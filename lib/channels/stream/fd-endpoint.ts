@@ -7,9 +7,9 @@
  * @module
  */
 import { native, POLL_READABLE, POLL_WRITABLE, type NativeFdPoller } from '../../internal/native.js';
-import { onAbort } from '../../internal/waiting.js';
+import { AbortWatch } from '../../internal/waiting.js';
 
-type Waiter = { resolve: () => void; reject: (err: Error) => void };
+type Waiter = { resolve: () => void; reject: (err: Error) => void; signal: AbortSignal | undefined };
 
 export class FdEndpoint {
   readonly fd: number;
@@ -47,22 +47,22 @@ export class FdEndpoint {
     return this.#wait(this.#writers, signal);
   }
 
+  /** Wakes the waits that used a signal when it aborts (one listener per signal, not per wait). */
+  readonly #aborts = new AbortWatch((signal) => {
+    const woken: Waiter[] = [];
+    for (const list of [this.#readers, this.#writers]) {
+      for (let i = list.length - 1; i >= 0; i--) if (list[i]!.signal === signal) woken.push(...list.splice(i, 1));
+    }
+    this.#update();
+    for (const w of woken) w.resolve();
+  });
+
   #wait(list: Waiter[], signal: AbortSignal | undefined): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('descriptor closed'));
     if (signal?.aborted) return Promise.resolve();
+    this.#aborts.watch(signal);
     return new Promise<void>((resolve, reject) => {
-      const listener = onAbort(signal, () => {
-        const i = list.indexOf(waiter);
-        if (i < 0) return;
-        list.splice(i, 1);
-        this.#update();
-        resolve();
-      });
-      const waiter: Waiter = {
-        resolve: () => (listener[Symbol.dispose](), resolve()),
-        reject: (err) => (listener[Symbol.dispose](), reject(err)),
-      };
-      list.push(waiter);
+      list.push({ resolve, reject, signal });
       this.#update();
     });
   }
@@ -99,6 +99,7 @@ export class FdEndpoint {
 
   #shutdown(): void {
     this.#closed = true;
+    this.#aborts.dispose();
     const err = new Error('descriptor closed');
     for (const w of [...this.#readers.splice(0), ...this.#writers.splice(0)]) w.reject(err);
     // Stop polling before the descriptor number can be reused.
