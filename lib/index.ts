@@ -10,4 +10,5 @@ export * from './unnamed-semaphore.js';
 export * from './process.js';
 export * from './semaphore.js';
 export * from './socket.js';
+export * from './tcp.js';
 export * from './channels/index.js';
