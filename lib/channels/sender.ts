@@ -329,6 +329,7 @@ export class ChannelSender<T> implements Sender<T> {
   /** Blocks until `message` and every call queued before it are in the channel. */
   sendSync(message: T, options?: SyncOptions): void {
     this.#check();
+    if (this.#engine.syncUnsupported) throw this.#engine.syncUnsupported(); // not latched: the async calls still work
     const deadline = syncDeadline(options);
     const list = this.#syncHooked(this.#encode(message), 'sendSync');
     while (!this.#writeQueued()) this.#waitSync(this.#queue[0]!.list[this.#queue[0]!.written]!.byteLength, deadline, 'the queued sends before this one');
