@@ -39,6 +39,18 @@ export interface TcpSocketOptions {
    * {@link DEFAULT_TCP_KEEPALIVE_MS} (30 s).
    */
   keepAliveMs?: number;
+  /**
+   * Also bound unacknowledged data by `keepAliveMs` (Linux
+   * `TCP_USER_TIMEOUT`, macOS `TCP_RXT_CONNDROPTIME`), so a peer that
+   * vanishes while this side sends is noticed as fast as an idle one.
+   * Default `true`. Linux 5.11 and later apply it to a closed receive
+   * window too: a live peer that stops reading for `keepAliveMs` while this
+   * side has data to send is declared gone as well. `false` keeps only the
+   * keep-alive probes (idle connections); a peer lost with data in flight
+   * is then noticed after the kernel's retransmissions give up (about 15
+   * minutes with Linux's default `tcp_retries2`).
+   */
+  userTimeout?: boolean;
 }
 
 /** Default {@link TcpSocketOptions.keepAliveMs}: a silent peer is declared gone after 30 s. */
@@ -61,8 +73,9 @@ export interface TcpKeepAlive {
   /**
    * The documented dead-peer bound: a peer that stops answering is detected
    * at most this long after it last answered, idle or not (plus a few
-   * milliseconds of timer slack). `keepAliveMs` rounded up to a whole number
-   * of probe intervals, and at least two intervals.
+   * milliseconds of timer slack; with data in flight, with `userTimeout`).
+   * `keepAliveMs` rounded up to a whole number of probe intervals, and at
+   * least two intervals.
    */
   readonly boundMs: number;
 }
@@ -96,8 +109,9 @@ type NativeOptions = [boolean, number, number, number, number];
 function socketOptions(opts: Record<string, unknown>, prefix: string): NativeOptions {
   const noDelay = opts.noDelay === undefined ? true : validateBoolean(opts.noDelay, `${prefix}.noDelay`);
   const ms = opts.keepAliveMs === undefined ? DEFAULT_TCP_KEEPALIVE_MS : validateKeepAlive(opts.keepAliveMs, `${prefix}.keepAliveMs`);
+  const userTimeout = opts.userTimeout === undefined ? true : validateBoolean(opts.userTimeout, `${prefix}.userTimeout`);
   const k = tcpKeepAlive(ms);
-  return [noDelay, k.idleMs / 1000, k.intervalMs / 1000, k.count, k.userTimeoutMs];
+  return [noDelay, k.idleMs / 1000, k.intervalMs / 1000, k.count, userTimeout ? k.userTimeoutMs : 0];
 }
 
 /** A numeric address and its family, else a `TypeError` naming the argument. */

@@ -1,6 +1,6 @@
 /**
  * Channels: one typed message API over message passing (pipe, FIFO, UNIX
- * socket) and shared memory. This is the channels' public face: code above
+ * socket, TCP) and shared memory. This is the channels' public face: code above
  * this layer imports from here, never from the engines.
  * @module
  */
@@ -27,6 +27,15 @@ export { DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream/
 export { senderFromFd, receiverFromFd, duplexFromFd, pipeChannel, type DuplexFdOptions } from './fd.js';
 export { openFifoSender, openFifoReceiver, openFifoDuplex, type FifoChannelOptions } from './fifo.js';
 export { UnixServer, connectUnix, type UnixServerOptions, type ConnectUnixOptions } from './unix.js';
+export {
+  TcpServer,
+  connectTcp,
+  type TcpServerOptions,
+  type ConnectTcpOptions,
+  type TcpDuplex,
+  type TcpListenOptions,
+  type TcpConnectOptions,
+} from './tcp.js';
 export {
   openShmSender,
   openShmReceiver,
