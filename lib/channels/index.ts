@@ -1,6 +1,6 @@
 /**
  * Channels: one typed message API over message passing (pipe, FIFO, UNIX
- * socket, TCP) and shared memory. This is the channels' public face: code above
+ * socket, TCP, TLS) and shared memory. This is the channels' public face: code above
  * this layer imports from here, never from the engines.
  * @module
  */
@@ -36,6 +36,17 @@ export {
   type TcpListenOptions,
   type TcpConnectOptions,
 } from './tcp.js';
+export { TlsServer, connectTls } from './tls.js';
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type TlsServerOptions,
+  type ConnectTlsOptions,
+  type TlsDuplex,
+  type TlsPeer,
+  type TlsPsk,
+  type TlsCredential,
+  type TlsCommonOptions,
+} from './tls-options.js';
 export {
   openShmSender,
   openShmReceiver,
