@@ -26,7 +26,7 @@ export { select, selectEach } from './select.js';
 export { DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream/ends.js';
 export { senderFromFd, receiverFromFd, duplexFromFd, pipeChannel, type DuplexFdOptions } from './fd.js';
 export { openFifoSender, openFifoReceiver, openFifoDuplex, type FifoChannelOptions } from './fifo.js';
-export { UnixServer, connectUnix, type UnixServerOptions, type ConnectUnixOptions } from './unix.js';
+export { UnixServer, connectUnix, type UnixServerOptions, type ConnectUnixOptions, type UnixDuplex } from './unix.js';
 export {
   TcpServer,
   connectTcp,
