@@ -229,11 +229,11 @@ export class TlsServer<T = Uint8Array> implements AsyncIterable<TlsDuplex<T>> {
     const identity = this.#psk.get(socket);
     const authorized = identity !== undefined || socket.authorized;
     if (this.#opts.requestCert && this.#opts.rejectUnauthorized && !authorized) {
+      const err = sentCertificate(socket)
+        ? refused(String(socket.authorizationError), 'its certificate did not verify')
+        : refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'it sent no certificate');
       socket.destroy();
-      this.#report(
-        sentCertificate(socket) ? refused(String(socket.authorizationError), 'its certificate did not verify') : refused('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'it sent no certificate'),
-        remote,
-      );
+      this.#report(err, remote);
       return;
     }
     const peer = tlsPeer(socket, remote, identity, authorized);
