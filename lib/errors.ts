@@ -85,7 +85,7 @@ export function abortError(signal: AbortSignal): AbortError {
 }
 
 /** Error codes of {@link ChannelError}. */
-export type ChannelErrorCode = 'ERR_CHANNEL_PEER_GONE' | 'ERR_CHANNEL_CORRUPT' | 'ERR_CHANNEL_CLOSED' | 'ERR_CHANNEL_BUSY';
+export type ChannelErrorCode = 'ERR_CHANNEL_PEER_GONE' | 'ERR_CHANNEL_CORRUPT' | 'ERR_CHANNEL_CLOSED' | 'ERR_CHANNEL_BUSY' | 'ERR_CHANNEL_SYNC_UNSUPPORTED';
 
 /**
  * A channel-level failure. `code` says which:
@@ -95,7 +95,11 @@ export type ChannelErrorCode = 'ERR_CHANNEL_PEER_GONE' | 'ERR_CHANNEL_CORRUPT' |
  * - `ERR_CHANNEL_CORRUPT`: the bytes are not a valid frame, or the shared
  *   ring was found corrupt (by either side);
  * - `ERR_CHANNEL_BUSY`: too many calls are pending on this end (the bound
- *   that keeps un-awaited sends from growing memory without limit).
+ *   that keeps un-awaited sends from growing memory without limit);
+ * - `ERR_CHANNEL_SYNC_UNSUPPORTED`: a `sendSync`/`receiveSync` on a channel
+ *   that cannot block the thread (TLS: the bytes move on Node's event loop).
+ *   Thrown at once, before anything is sent or consumed; the channel stays
+ *   usable with the async calls and `trySend`/`tryReceive`.
  *
  * A channel that failed with PEER_GONE or CORRUPT stays failed: every later
  * call throws the same error.
@@ -112,6 +116,14 @@ export class ChannelError extends Error {
 /** @internal */
 export function peerGoneError(detail: string, cause?: unknown): ChannelError {
   return new ChannelError('ERR_CHANNEL_PEER_GONE', `The peer ${detail}`, cause === undefined ? undefined : { cause });
+}
+
+/** @internal */
+export function syncUnsupportedError(transport: string): ChannelError {
+  return new ChannelError(
+    'ERR_CHANNEL_SYNC_UNSUPPORTED',
+    `A ${transport} channel moves its bytes on the event loop and cannot block the thread: use send/receive (or trySend/tryReceive) instead of sendSync/receiveSync`,
+  );
 }
 
 /** @internal */

@@ -25,4 +25,5 @@ export {
   type ShutdownSocketOptions,
   type UnixSocketConnect,
 } from './socket.js';
+export * from './tcp.js';
 export * from './channels/index.js';

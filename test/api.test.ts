@@ -9,16 +9,18 @@ describe('public API', () => {
   it('exports exactly these names', () => {
     expect(Object.keys(ipc).sort()).toEqual([
       'AbortError', 'ChannelError', 'ChannelReceiver', 'ChannelSender', 'Child', 'ClosedError',
-      'DEFAULT_RING_CAPACITY', 'DEFAULT_STREAM_MAX_MESSAGE', 'LIVENESS_SLICE_MS', 'MAX_SOCKET_PATH',
-      'PENDING_BYTES_LIMIT', 'PENDING_LIMIT', 'RECEIVE_MANY_DEFAULT', 'Semaphore', 'SharedMemory', 'UnixServer',
-      'UnnamedSemaphore', 'acceptUnixSocket', 'closeSync', 'codecs', 'connectUnix', 'connectUnixSocket',
-      'defaultExecArgv', 'defineCodec', 'duplexFromFd', 'finishConnectUnixSocket', 'forkNode', 'futexWait',
-      'futexWaitSync', 'futexWake', 'getFdFlags', 'getPipeCapacity', 'isStaleUnixSocket', 'isSystemError',
-      'listenUnixSocket', 'mkfifo', 'openFifo', 'openFifoDuplex', 'openFifoReceiver', 'openFifoSender',
-      'openFifoSync', 'openShmDuplex', 'openShmReceiver', 'openShmSender', 'peerCredentials', 'pipe', 'pipeChannel',
-      'pollSync', 'readSync', 'receiverFromFd', 'removeStaleShmChannel', 'removeUnixSocketFile', 'select',
-      'selectEach', 'senderFromFd', 'setCloexec', 'setNonBlocking', 'setPipeCapacity', 'shutdownSocket', 'socketPair',
-      'spawn', 'streamFromFd', 'writeSync',
+      'DEFAULT_HANDSHAKE_TIMEOUT_MS', 'DEFAULT_RING_CAPACITY', 'DEFAULT_STREAM_MAX_MESSAGE',
+      'DEFAULT_TCP_KEEPALIVE_MS', 'LIVENESS_SLICE_MS', 'MAX_SOCKET_PATH', 'PENDING_BYTES_LIMIT', 'PENDING_LIMIT',
+      'RECEIVE_MANY_DEFAULT', 'Semaphore', 'SharedMemory', 'TcpServer', 'TlsServer', 'UnixServer', 'UnnamedSemaphore',
+      'acceptTcpSocket', 'acceptUnixSocket', 'closeSync', 'codecs', 'connectTcp', 'connectTcpSocket', 'connectTls',
+      'connectUnix', 'connectUnixSocket', 'defaultExecArgv', 'defineCodec', 'duplexFromFd', 'finishConnectTcpSocket',
+      'finishConnectUnixSocket', 'forkNode', 'futexWait', 'futexWaitSync', 'futexWake', 'getFdFlags',
+      'getPipeCapacity', 'isStaleUnixSocket', 'isSystemError', 'listenTcpSocket', 'listenUnixSocket', 'lookupTcpHost',
+      'mkfifo', 'openFifo', 'openFifoDuplex', 'openFifoReceiver', 'openFifoSender', 'openFifoSync', 'openShmDuplex',
+      'openShmReceiver', 'openShmSender', 'peerCredentials', 'pipe', 'pipeChannel', 'pollSync', 'readSync',
+      'receiverFromFd', 'removeStaleShmChannel', 'removeUnixSocketFile', 'select', 'selectEach', 'senderFromFd',
+      'setCloexec', 'setNonBlocking', 'setPipeCapacity', 'setTcpSocketOptions', 'shutdownSocket', 'socketPair',
+      'spawn', 'streamFromFd', 'tcpKeepAlive', 'tcpPeerAddress', 'tcpSocketAddress', 'writeSync',
     ]);
   });
 

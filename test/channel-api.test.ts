@@ -20,6 +20,10 @@ import {
   select,
   selectEach,
   UnixServer,
+  TcpServer,
+  connectTcp,
+  TlsServer,
+  connectTls,
   writeSync,
   type Codec,
   type Receiver,
@@ -27,10 +31,14 @@ import {
 } from '../lib/index.js';
 import type { CallOptions, ChannelHook, Duplex, MessageEvent as ChannelMessageEvent } from '../lib/channels/types.js';
 import type { StreamChannelOptions } from '../lib/index.js';
-import { DUPLEX_TRANSPORTS, openDuplexPair, openPair, TEST_RING, TRANSPORTS, type Pair, type TransportName } from './support/channel-transports.js';
+import { CAPABILITIES, DUPLEX_TRANSPORTS, openDuplexPair, openPair, TEST_RING, TRANSPORTS, type Pair, type TransportName } from './support/channel-transports.js';
 import { exchange, type Wire } from './support/duplex-protocol.js';
 import { startFixture } from './support/fixture-process.js';
 import { largestLoopGap, removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
+import { testPki } from './support/tls-certs.js';
+
+/** The test certificates, made before any timing starts (openssl runs synchronously). */
+const PKI = testPki();
 
 /** Marks `p` as handled (it is awaited later, or left behind when a test fails early) and returns it. */
 function background<T>(p: Promise<T>): Promise<T> {
@@ -730,7 +738,8 @@ describe.each(TRANSPORTS)('%s channel: hooks (intercept)', (transport: Transport
       pair.receiver.intercept({ receive: (b) => (labelOf(b) === 6 ? null : b) });
       for (const l of range(0, 9)) await pair.sender.send(labelled(l));
       expect(pair.sender.trySend(labelled(9))).toBe(true);
-      pair.sender.sendSync(labelled(11), { timeoutMs: 5000 });
+      if (CAPABILITIES[transport].sync) pair.sender.sendSync(labelled(11), { timeoutMs: 5000 });
+      else await pair.sender.send(labelled(11));
       await pair.sender.close();
       const got = await collect(pair.receiver, 100);
       expect(got).toEqual([0, 2, 2, 3, 5, 5, 8, 8, 9, 11, 11]);
@@ -748,7 +757,9 @@ describe.each(TRANSPORTS)('%s channel: hooks (intercept)', (transport: Transport
       await within(5000, 'delayed send', pair.sender.send(labelled(1)));
       expect(performance.now() - started).toBeGreaterThanOrEqual(35);
       expect(() => pair.sender.trySend(labelled(2))).toThrow(TypeError);
-      expect(() => pair.sender.sendSync(labelled(3), { timeoutMs: 1000 })).toThrow(TypeError);
+      // Without blocking sends (TLS), sendSync is refused before any hook runs.
+      const refusal = CAPABILITIES[transport].sync ? TypeError : expect.objectContaining({ code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' });
+      expect(() => pair.sender.sendSync(labelled(3), { timeoutMs: 1000 })).toThrow(refusal);
       await within(5000, 'delayed sendMany', pair.sender.sendMany([labelled(4), labelled(5)]));
       remove();
       expect(pair.sender.trySend(labelled(6))).toBe(true);
@@ -962,6 +973,34 @@ const OPENS: Array<[string, Open]> = [
         await conn.close();
         await client.close();
         removePath(path);
+      };
+    },
+  ],
+  [
+    'connectTcp() to a listening TcpServer',
+    async () => {
+      const server = await TcpServer.listen();
+      const accepted = server.accept();
+      const client = await connectTcp({ port: server.port, timeoutMs: 5000 });
+      const conn = await accepted;
+      server.close();
+      return async () => {
+        await conn.close();
+        await client.close();
+      };
+    },
+  ],
+  [
+    'connectTls() to a listening TlsServer (handshake included)',
+    async () => {
+      const server = await TlsServer.listen({ key: PKI.server.key, cert: PKI.server.cert });
+      const accepted = server.accept();
+      const client = await connectTls({ port: server.port, ca: PKI.ca.cert, timeoutMs: 5000 });
+      const conn = await accepted;
+      server.close();
+      return async () => {
+        await conn.close();
+        await client.close();
       };
     },
   ],

@@ -14,7 +14,7 @@ import {
   type Receiver,
   type Sender,
 } from '../lib/index.js';
-import { openPair, openRemote, TEST_RING, TRANSPORTS } from './support/channel-transports.js';
+import { CAPABILITIES, openPair, openRemote, TEST_RING, TRANSPORTS } from './support/channel-transports.js';
 import { message } from './fixtures/channel-peer.js';
 import { within } from './support/helpers.js';
 
@@ -29,6 +29,7 @@ function pattern(size: number, seed: number): Uint8Array {
 }
 
 describe.each(TRANSPORTS)('%s channel', (transport) => {
+  const { sync } = CAPABILITIES[transport];
   // Cross-process cases run the peer in a child started with forkNode.
   it('delivers random sequences of messages intact and in order (property)', async () => {
     await fc.assert(
@@ -85,7 +86,8 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
     const { sender, receiver, cleanup } = await openPair(transport, { maxMessageSize: 1000 });
     await expect(sender.send(new Uint8Array(1001))).rejects.toThrow(RangeError);
     expect(() => sender.trySend(new Uint8Array(1001))).toThrow(RangeError);
-    expect(() => sender.sendSync(new Uint8Array(1001))).toThrow(RangeError);
+    if (sync) expect(() => sender.sendSync(new Uint8Array(1001))).toThrow(RangeError);
+    else expect(() => sender.sendSync(new Uint8Array(1001))).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' }));
     await sender.send(new Uint8Array(1000));
     expect((await receiver.receive())!.byteLength).toBe(1000);
     await cleanup();
@@ -127,20 +129,22 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
     const chunk = new Uint8Array(16 * 1024);
     let queuedMax = 0;
     let sent = 0;
+    const total = 1000;
     const producing = (async () => {
-      for (; sent < 400; sent++) {
+      for (; sent < total; sent++) {
         await sender.send(chunk);
         queuedMax = Math.max(queuedMax, (sender as unknown as { queuedBytes: number }).queuedBytes);
       }
     })();
-    // Nobody reads for a while: the producer must stop, not buffer 6.4 MB.
+    // Nobody reads for a while: the producer must stop, not buffer 16 MB
+    // (the kernel's buffers hold a few MB: TCP's grow as the receiving side reads).
     await new Promise((r) => setTimeout(r, 100));
-    expect(sent).toBeLessThan(400);
+    expect(sent).toBeLessThan(total);
     // Streams: the high-water mark plus one frame; shared memory: the ring is the only buffer.
     expect(queuedMax).toBeLessThanOrEqual(transport === 'shm' ? TEST_RING : highWaterMark + chunk.byteLength + 4);
     expect(sender.trySend(chunk)).toBe(false);
     let received = 0;
-    while (received < 400) {
+    while (received < total) {
       await receiver.receive();
       received++;
     }
@@ -148,7 +152,24 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
     await cleanup();
   });
 
-  it('sendSync and receiveSync block with timeouts (ETIMEDOUT), tryReceive does not', async () => {
+  it.runIf(!sync)('sendSync and receiveSync throw ERR_CHANNEL_SYNC_UNSUPPORTED at once, sending and consuming nothing; the channel goes on', async () => {
+    const { sender, receiver, cleanup } = await openPair(transport);
+    try {
+      await sender.send(pattern(3, 1));
+      await within(5000, 'readable', receiver.readable());
+      const t0 = performance.now();
+      expect(() => sender.sendSync(pattern(4, 2), { timeoutMs: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' }));
+      expect(() => receiver.receiveSync({ timeoutMs: 1000 })).toThrow(expect.objectContaining({ name: 'ChannelError', code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' }));
+      expect(performance.now() - t0).toBeLessThan(100);
+      expect(receiver.tryReceive()).toEqual(pattern(3, 1)); // not consumed by the refused receiveSync
+      expect(sender.trySend(pattern(5, 3))).toBe(true); // not failed by the refused sendSync
+      expect(await within(5000, 'receive', receiver.receive())).toEqual(pattern(5, 3)); // and pattern(4, 2) was never sent
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it.runIf(sync)('sendSync and receiveSync block with timeouts (ETIMEDOUT), tryReceive does not', async () => {
     const { sender, receiver, cleanup } = await openPair(transport);
     expect(receiver.tryReceive()).toBeUndefined();
     const t0 = performance.now();

@@ -45,6 +45,12 @@ export interface SendEngine {
   waitWritable(len: number, signal: AbortSignal): Promise<void>;
   /** Blocks until a `tryWrite` of `len` bytes may succeed or a slice passed; false once `deadline` passed. */
   waitWritableSync(len: number, deadline: number): boolean;
+  /**
+   * Present when the transport cannot block the thread (TLS runs on Node's
+   * sockets): `sendSync` throws what it returns at once, before it takes
+   * anything, so the channel stays usable.
+   */
+  syncUnsupported?(): Error;
   /** Blocks until everything taken has left this process; false once `deadline` passed. */
   flushSync(deadline: number): boolean;
   /** Delivers what was taken, then releases the transport. Called once. */
@@ -89,6 +95,8 @@ export interface ReceiveEngine {
   waitReadable(signal: AbortSignal, spin?: boolean): Promise<void>;
   /** Blocks until `next()` may find something or a slice passed; false once `deadline` passed. */
   waitReadableSync(deadline: number): boolean;
+  /** As {@link SendEngine.syncUnsupported}: `receiveSync` throws it at once, consuming nothing. */
+  syncUnsupported?(): Error;
   /** Releases the transport. Called once. */
   close(): void;
 }

@@ -3,7 +3,7 @@
  * end of a socket pair, or descriptors a parent placed in a child's fd map.
  * @module
  */
-import { pipe } from '../fd.js';
+import { closeSync, pipe } from '../fd.js';
 import { validateFd, validateOptions } from '../internal/validators.js';
 import type { ChannelReceiver } from './receiver.js';
 import type { ChannelSender } from './sender.js';
@@ -80,4 +80,23 @@ export function pipeChannel<T = Uint8Array>(options?: StreamChannelOptions<T>): 
   const receiver = adopt(r, () => streamReceiver(new FdEndpoint(r, 1), s, { shutdown: false }));
   const sender = adopt(w, () => streamSender(new FdEndpoint(w, 1), s, { shutdown: false }));
   return { receiver, sender };
+}
+
+/** A server's verifier's answer about a peer; a throw is a refusal. @internal */
+export function accepts<P>(verify: ((peer: P) => boolean) | undefined, peer: P): boolean {
+  if (verify === undefined) return true;
+  try {
+    return verify(peer) === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Closes an accepted descriptor nobody owns yet: a refused or vanished client. @internal */
+export function discard(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing to report for a connection that is being refused
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * Channels: one typed message API over message passing (pipe, FIFO, UNIX
- * socket) and shared memory. This is the channels' public face: code above
+ * socket, TCP, TLS) and shared memory. This is the channels' public face: code above
  * this layer imports from here, never from the engines.
  * @module
  */
@@ -26,7 +26,27 @@ export { select, selectEach } from './select.js';
 export { DEFAULT_STREAM_MAX_MESSAGE, type StreamChannelOptions } from './stream/ends.js';
 export { senderFromFd, receiverFromFd, duplexFromFd, pipeChannel, type DuplexFdOptions } from './fd.js';
 export { openFifoSender, openFifoReceiver, openFifoDuplex, type FifoChannelOptions } from './fifo.js';
-export { UnixServer, connectUnix, type UnixServerOptions, type ConnectUnixOptions } from './unix.js';
+export { UnixServer, connectUnix, type UnixServerOptions, type ConnectUnixOptions, type UnixDuplex } from './unix.js';
+export {
+  TcpServer,
+  connectTcp,
+  type TcpServerOptions,
+  type ConnectTcpOptions,
+  type TcpDuplex,
+  type TcpListenOptions,
+  type TcpConnectOptions,
+} from './tcp.js';
+export { TlsServer, connectTls } from './tls.js';
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type TlsServerOptions,
+  type ConnectTlsOptions,
+  type TlsDuplex,
+  type TlsPeer,
+  type TlsPsk,
+  type TlsCredential,
+  type TlsCommonOptions,
+} from './tls-options.js';
 export {
   openShmSender,
   openShmReceiver,

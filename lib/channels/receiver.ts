@@ -375,6 +375,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
   receiveSync(options?: SyncOptions): T | undefined {
     const deadline = syncDeadline(options);
     this.#begin();
+    if (this.#engine.syncUnsupported) throw this.#engine.syncUnsupported(); // not latched: the async calls still work
     for (;;) {
       if (this.#ended) return undefined;
       try {

@@ -391,6 +391,7 @@ export class ChannelSender<T> implements Sender<T> {
   sendSync(message: T, options?: SyncOptions): void {
     const deadline = syncDeadline(options);
     this.#check();
+    if (this.#engine.syncUnsupported) throw this.#engine.syncUnsupported(); // not latched: the async calls still work
     if (this.#hookTail !== undefined) throw new TypeError('sendSync() cannot run while a hook delays an earlier send');
     const list = this.#syncHooked(this.#encode(message), 'sendSync');
     while (!this.#writeQueued()) this.#waitSync(this.#queue[0]!.list[this.#queue[0]!.written]!.byteLength, deadline, 'the queued sends before this one');

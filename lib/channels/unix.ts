@@ -4,14 +4,33 @@
  * @module
  */
 import { abortError, closedError, isSystemError, systemError } from '../errors.js';
-import { acceptUnixSocket, connectUnixSocket, finishConnectUnixSocket, listenUnixSocket, removeUnixSocketFile, validateSocketPath } from '../socket.js';
-import { validateAbortSignal, validateOptions, validateTimeout } from '../internal/validators.js';
+import {
+  acceptUnixSocket,
+  connectUnixSocket,
+  finishConnectUnixSocket,
+  listenUnixSocket,
+  peerCredentials,
+  removeUnixSocketFile,
+  validateSocketPath,
+  type PeerCredentials,
+} from '../socket.js';
+import { validateAbortSignal, validateFunction, validateInteger, validateOptions, validateTimeout } from '../internal/validators.js';
 import { removeAtExit } from '../internal/cleanup.js';
 import { bounded, deadlineAfter, delay } from '../internal/waiting.js';
-import { duplexOnFd, resolveDuplexOptions } from './fd.js';
+import { accepts, discard, duplexOnFd, resolveDuplexOptions } from './fd.js';
 import type { StreamChannelOptions, StreamSettings } from './stream/ends.js';
 import { adopt, FdEndpoint } from './stream/fd-endpoint.js';
 import type { Duplex } from './types.js';
+
+/** A UNIX socket connection as a channel: both directions, and who is at the other end. */
+export interface UnixDuplex<Out, In = Out> extends Duplex<Out, In> {
+  /**
+   * The process at the other end, as the kernel recorded it when the
+   * connection was made ({@link peerCredentials}): it cannot be forged. On a
+   * server, the client; on a client, the server (Linux: as it was at `listen()`).
+   */
+  readonly peer: PeerCredentials;
+}
 
 /** Options of {@link UnixServer.listen}. */
 export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
@@ -19,6 +38,13 @@ export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
   mode?: number;
   /** Pending connections the kernel queues. Default 128. */
   backlog?: number;
+  /** Accept clients of these effective user ids only; any other is closed at once and never yielded. Default: any. */
+  allowUids?: readonly number[];
+  /**
+   * Called with each client's credentials (after `allowUids`): `false` (or a
+   * throw) refuses it, and the connection is closed at once, never yielded.
+   */
+  verifyPeer?: (peer: PeerCredentials) => boolean;
 }
 
 /**
@@ -26,17 +52,19 @@ export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
  * nobody listens on, as a killed server leaves) but never a live one
  * (`EADDRINUSE`). The server removes its path on `close()` and at process exit.
  */
-export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
+export class UnixServer<T = Uint8Array> implements AsyncIterable<UnixDuplex<T>> {
   readonly path: string;
   readonly #ep: FdEndpoint;
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
+  readonly #admit: (peer: PeerCredentials) => boolean;
   readonly #remove: () => void;
   #closed = false;
 
-  private constructor(path: string, fd: number, settings: [StreamSettings<T>, StreamSettings<T>]) {
+  private constructor(path: string, fd: number, settings: [StreamSettings<T>, StreamSettings<T>], admit: (peer: PeerCredentials) => boolean) {
     this.path = path;
     this.#ep = new FdEndpoint(fd, 1);
     this.#settings = settings;
+    this.#admit = admit;
     this.#remove = removeAtExit(`unix:${path}`, () => removeUnixSocketFile(path), { kind: 'file', name: path });
   }
 
@@ -46,18 +74,27 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
     const opts = validateOptions(options);
     // Checked now, not at each accept(): every connection would fail (and its descriptor with it).
     const settings = resolveDuplexOptions<T, T>(opts);
+    const admit = resolveAdmission(opts);
     const fd = listenUnixSocket(p, { mode: opts.mode as number | undefined, backlog: opts.backlog as number | undefined });
-    return adopt(fd, () => new UnixServer<T>(p, fd, settings));
+    return adopt(fd, () => new UnixServer<T>(p, fd, settings, admit));
   }
 
-  /** Waits for the next client; its connection is a duplex channel. Rejects after `close()`. */
-  async accept(options?: { signal?: AbortSignal }): Promise<Duplex<T>> {
+  /**
+   * Waits for the next client (one `allowUids` and `verifyPeer` accept);
+   * its connection is a duplex channel, with the client's credentials as
+   * `peer`. Rejects after `close()`.
+   */
+  async accept(options?: { signal?: AbortSignal }): Promise<UnixDuplex<T>> {
     const signal = validateAbortSignal(validateOptions(options).signal, 'options.signal');
     for (;;) {
       if (this.#closed) throw closedError('UnixServer');
       if (signal?.aborted) throw abortError(signal);
       const fd = acceptUnixSocket(this.#ep.fd);
-      if (fd !== null) return adopt(fd, () => duplexOnFd<T, T>(fd, this.#settings));
+      if (fd !== null) {
+        const conn = this.#connection(fd);
+        if (conn !== undefined) return conn;
+        continue;
+      }
       try {
         await this.#ep.readable(signal); // resolves on abort too: the loop reports it
       } catch {
@@ -66,7 +103,23 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<Duplex<T>> {
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Duplex<T>> {
+  /** The channel of an accepted descriptor, or undefined when its client is refused (closed at once) or gone. */
+  #connection(fd: number): UnixDuplex<T> | undefined {
+    let peer: PeerCredentials;
+    try {
+      peer = peerCredentials(fd);
+    } catch {
+      discard(fd); // the client vanished meanwhile
+      return undefined;
+    }
+    if (!this.#admit(peer)) {
+      discard(fd);
+      return undefined;
+    }
+    return adopt(fd, () => Object.assign(duplexOnFd<T, T>(fd, this.#settings), { peer }));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<UnixDuplex<T>> {
     while (!this.#closed) {
       try {
         yield await this.accept();
@@ -108,7 +161,7 @@ const RETRY_MAX_MS = 50;
  * retried with backoff until `timeoutMs` passes (`ETIMEDOUT`, syscall
  * `connect`) or `signal` aborts.
  */
-export async function connectUnix<T = Uint8Array>(path: string, options?: ConnectUnixOptions<T>): Promise<Duplex<T>> {
+export async function connectUnix<T = Uint8Array>(path: string, options?: ConnectUnixOptions<T>): Promise<UnixDuplex<T>> {
   const p = validateSocketPath(path);
   const opts = validateOptions(options);
   const timeoutMs = validateTimeout(opts.timeoutMs);
@@ -130,7 +183,7 @@ export async function connectUnix<T = Uint8Array>(path: string, options?: Connec
       pause = Math.min(pause * 2, RETRY_MAX_MS);
       continue;
     }
-    if (!inProgress) return adopt(fd, () => duplexOnFd<T, T>(fd, settings));
+    if (!inProgress) return adopt(fd, () => unixDuplex<T>(fd, settings));
     return finishConnecting<T>(fd, p, deadline, signal, settings);
   }
 }
@@ -142,7 +195,7 @@ async function finishConnecting<T>(
   deadline: number,
   signal: AbortSignal | undefined,
   settings: [StreamSettings<T>, StreamSettings<T>],
-): Promise<Duplex<T>> {
+): Promise<UnixDuplex<T>> {
   const ep = new FdEndpoint(fd, 1);
   try {
     await bounded((inner) => ep.writable(inner), signal, deadline, () => systemError('ETIMEDOUT', 'connect', path));
@@ -152,5 +205,23 @@ async function finishConnecting<T>(
     throw err;
   }
   const connected = ep.detach();
-  return adopt(connected, () => duplexOnFd<T, T>(connected, settings));
+  return adopt(connected, () => unixDuplex<T>(connected, settings));
+}
+
+/** A connected client's channel, with the server's credentials. */
+function unixDuplex<T>(fd: number, settings: [StreamSettings<T>, StreamSettings<T>]): UnixDuplex<T> {
+  const peer = peerCredentials(fd);
+  return Object.assign(duplexOnFd<T, T>(fd, settings), { peer });
+}
+
+/** `allowUids` and `verifyPeer`, checked, as one test. */
+function resolveAdmission(opts: Record<string, unknown>): (peer: PeerCredentials) => boolean {
+  let uids: Set<number> | undefined;
+  if (opts.allowUids !== undefined) {
+    const list = opts.allowUids;
+    if (!Array.isArray(list)) throw new TypeError('The "options.allowUids" option must be an array of user ids');
+    uids = new Set(list.map((u, i) => validateInteger(u, `options.allowUids[${i}]`, 0, 2 ** 32 - 1)));
+  }
+  const verify = validateFunction<(peer: PeerCredentials) => boolean>(opts.verifyPeer, 'options.verifyPeer');
+  return (peer) => (uids === undefined || uids.has(peer.uid)) && accepts(verify, peer);
 }

@@ -65,6 +65,18 @@ export interface NativeBinding {
   /** The peer of a connected UNIX socket; pid -1 where the system does not say (macOS). */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 
+  // tcp.cc — numeric addresses only (lib/tcp.ts resolves names first); descriptors non-blocking, close-on-exec.
+  // The options are (noDelay, keepAliveIdleS, keepAliveIntervalS, keepAliveCount, userTimeoutMs); idle 0: keep-alive off.
+  tcpListen(family: 4 | 6, host: string, port: number, backlog: number, v6Only: boolean): number;
+  /** -1 when no connection is pending. */
+  tcpAccept(fd: number, noDelay: boolean, idleS: number, intervalS: number, count: number, userTimeoutMs: number): number;
+  tcpConnect(family: 4 | 6, host: string, port: number, noDelay: boolean, idleS: number, intervalS: number, count: number, userTimeoutMs: number): [fd: number, inProgress: boolean];
+  /** SO_ERROR of a connection in progress; its failure carries `address` and `port`. */
+  tcpFinishConnect(fd: number, host: string, port: number): void;
+  tcpConfigure(fd: number, noDelay: boolean, idleS: number, intervalS: number, count: number, userTimeoutMs: number): void;
+  tcpLocalAddress(fd: number): { family: 4 | 6; address: string; port: number };
+  tcpPeerAddress(fd: number): { family: 4 | 6; address: string; port: number };
+
   // process.cc
   /** fdMap is flat: [childFd, parentFd, ...]; cwd '' keeps the parent's. Returns [handle, pid]. */
   spawnChild(

@@ -76,6 +76,13 @@ export function validateAbortSignal(value: unknown, name = 'signal'): AbortSigna
   return value;
 }
 
+/** An optional callback: a function, or undefined. @internal */
+export function validateFunction<F extends (...args: never[]) => unknown>(value: unknown, name: string): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new TypeError(`The "${name}" option must be a function. Received ${describe(value)}`);
+  return value as F;
+}
+
 /** @internal */
 export function validateBytes(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {

@@ -34,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitFd(env, exports);
   binding::InitPoller(env, exports);
   binding::InitSocket(env, exports);
+  binding::InitTcp(env, exports);
   binding::InitProcess(env, exports);
   binding::InitSemaphore(env, exports);
   binding::InitShm(env, exports);

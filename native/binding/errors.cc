@@ -53,30 +53,55 @@ static std::string LimitHint(int err, const char* syscall) {
   }
 }
 
-Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path) {
+// The name and description of `err` as Node prints them.
+static void Describe(int err, std::string* code, std::string* text) {
   // libuv's codes are the negated errno on Unix, so its tables give the same
   // names and descriptions Node prints for its own errors.
   // The _r forms: uv_err_name/uv_strerror strdup a message for an errno
   // libuv does not know (ECHILD, EIDRM, ...) and it is never freed.
-  const int uv_code = -s.err;
   char name_buf[64];
   char text_buf[256];
-  std::string code = uv_err_name_r(uv_code, name_buf, sizeof name_buf);
-  std::string text = uv_strerror_r(uv_code, text_buf, sizeof text_buf);
-  if (code.rfind("Unknown", 0) == 0) {
-    const char* extra = ExtraErrnoName(s.err);
-    code = extra != nullptr ? extra : "E" + std::to_string(s.err);
-    text = std::strerror(s.err);
+  *code = uv_err_name_r(-err, name_buf, sizeof name_buf);
+  *text = uv_strerror_r(-err, text_buf, sizeof text_buf);
+  if (code->rfind("Unknown", 0) == 0) {
+    const char* extra = ExtraErrnoName(err);
+    *code = extra != nullptr ? extra : "E" + std::to_string(err);
+    *text = std::strerror(err);
   }
+}
+
+static Napi::Error MakeError(Napi::Env env, const posix::Status& s, const std::string& code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  Napi::Object obj = error.Value();
+  obj.Set("errno", Napi::Number::New(env, -s.err));
+  obj.Set("code", Napi::String::New(env, code));
+  obj.Set("syscall", Napi::String::New(env, s.syscall ? s.syscall : "unknown"));
+  return error;
+}
+
+Napi::Error SystemError(Napi::Env env, const posix::Status& s, const char* path) {
+  std::string code;
+  std::string text;
+  Describe(s.err, &code, &text);
   std::string message = code + ": " + text + ", " + (s.syscall ? s.syscall : "unknown");
   if (path != nullptr) message += std::string(" '") + path + "'";
   message += LimitHint(s.err, s.syscall);
-  Napi::Error error = Napi::Error::New(env, message);
-  Napi::Object obj = error.Value();
-  obj.Set("errno", Napi::Number::New(env, uv_code));
-  obj.Set("code", Napi::String::New(env, code));
-  obj.Set("syscall", Napi::String::New(env, s.syscall ? s.syscall : "unknown"));
-  if (path != nullptr) obj.Set("path", Napi::String::New(env, path));
+  Napi::Error error = MakeError(env, s, code, message);
+  if (path != nullptr) error.Value().Set("path", Napi::String::New(env, path));
+  return error;
+}
+
+Napi::Error AddressError(Napi::Env env, const posix::Status& s, const std::string& address, int port) {
+  std::string code;
+  std::string text;
+  Describe(s.err, &code, &text);
+  const bool v6 = address.find(':') != std::string::npos;
+  std::string where = (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+  std::string message = code + ": " + text + ", " + (s.syscall ? s.syscall : "unknown") + " " + where;
+  message += LimitHint(s.err, s.syscall);
+  Napi::Error error = MakeError(env, s, code, message);
+  error.Value().Set("address", Napi::String::New(env, address));
+  error.Value().Set("port", Napi::Number::New(env, port));
   return error;
 }
 

@@ -16,6 +16,14 @@ inline void Check(Napi::Env env, const posix::Status& s, const char* path = null
   if (!s.ok()) throw SystemError(env, s, path);
 }
 
+// The same shape for a network call, as Node's own: `address` and `port`
+// instead of `path`, and "<syscall> <address>:<port>" ("[::1]:80") in the message.
+Napi::Error AddressError(Napi::Env env, const posix::Status& s, const std::string& address, int port);
+
+inline void CheckAddress(Napi::Env env, const posix::Status& s, const std::string& address, int port) {
+  if (!s.ok()) throw AddressError(env, s, address, port);
+}
+
 // Argument helpers: the TypeScript layer validates and names arguments; these
 // are the native backstop so a wrong call can never crash the process.
 int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name);

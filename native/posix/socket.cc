@@ -28,8 +28,19 @@ constexpr int kSockNonBlock = 0;
 constexpr bool kLateFlags = true;
 #endif
 
-Status MakeSocket(int* out) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | kSockCloexec | kSockNonBlock, 0);
+Status MakeAddress(const char* path, sockaddr_un* addr) {
+  std::memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  size_t len = std::strlen(path);
+  if (len == 0 || len >= sizeof addr->sun_path) return Status::Fail("bind", ENAMETOOLONG);
+  std::memcpy(addr->sun_path, path, len);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status OpenStreamSocket(int domain, int* out) {
+  int fd = socket(domain, SOCK_STREAM | kSockCloexec | kSockNonBlock, 0);
   if (fd == -1) return Status::Fail("socket");
   Status s = PrepareFd(fd, kLateFlags, kLateFlags);
   if (!s.ok()) {
@@ -44,23 +55,37 @@ Status MakeSocket(int* out) {
   return Status::Ok();
 }
 
-Status MakeAddress(const char* path, sockaddr_un* addr) {
-  std::memset(addr, 0, sizeof *addr);
-  addr->sun_family = AF_UNIX;
-  size_t len = std::strlen(path);
-  if (len == 0 || len >= sizeof addr->sun_path) return Status::Fail("bind", ENAMETOOLONG);
-  std::memcpy(addr->sun_path, path, len);
+Status AcceptConnection(int listen_fd, int* out) {
+  *out = -1;
+#if defined(POSIX_IPC_ATOMIC_SOCK_FLAGS)
+  int fd = RetryEintr([&] { return accept4(listen_fd, nullptr, nullptr, kSockCloexec | kSockNonBlock); });
+#else
+  int fd = RetryEintr([&] { return accept(listen_fd, nullptr, nullptr); });
+#endif
+  if (fd == -1) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return Status::Ok();
+    return Status::Fail("accept");
+  }
+  Status s = PrepareFd(fd, kLateFlags, kLateFlags);
+  if (!s.ok()) {
+    close(fd);
+    return s;
+  }
+#if defined(SO_NOSIGPIPE)
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  *out = fd;
   return Status::Ok();
 }
 
-}  // namespace
 
 Status UnixListen(const char* path, int backlog, unsigned mode, int* out) {
   sockaddr_un addr;
   Status s = MakeAddress(path, &addr);
   if (!s.ok()) return s;
   int fd = -1;
-  s = MakeSocket(&fd);
+  s = OpenStreamSocket(AF_UNIX, &fd);
   if (!s.ok()) return s;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
     s = Status::Fail("bind");
@@ -81,25 +106,7 @@ Status UnixListen(const char* path, int backlog, unsigned mode, int* out) {
   return Status::Ok();
 }
 
-Status UnixAccept(int listen_fd, int* out) {
-  *out = -1;
-#if defined(POSIX_IPC_ATOMIC_SOCK_FLAGS)
-  int fd = RetryEintr([&] { return accept4(listen_fd, nullptr, nullptr, kSockCloexec | kSockNonBlock); });
-#else
-  int fd = RetryEintr([&] { return accept(listen_fd, nullptr, nullptr); });
-#endif
-  if (fd == -1) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return Status::Ok();
-    return Status::Fail("accept");
-  }
-  Status s = PrepareFd(fd, kLateFlags, kLateFlags);
-  if (!s.ok()) {
-    close(fd);
-    return s;
-  }
-  *out = fd;
-  return Status::Ok();
-}
+Status UnixAccept(int listen_fd, int* out) { return AcceptConnection(listen_fd, out); }
 
 Status UnixConnect(const char* path, int* out, bool* in_progress) {
   *in_progress = false;
@@ -107,7 +114,7 @@ Status UnixConnect(const char* path, int* out, bool* in_progress) {
   Status s = MakeAddress(path, &addr);
   if (!s.ok()) return Status::Fail("connect", s.err);
   int fd = -1;
-  s = MakeSocket(&fd);
+  s = OpenStreamSocket(AF_UNIX, &fd);
   if (!s.ok()) return s;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
     // EINTR on a non-blocking connect: the connection goes on asynchronously.

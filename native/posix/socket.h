@@ -11,6 +11,15 @@
 
 namespace posix {
 
+// A stream socket of `domain` (AF_UNIX, AF_INET, AF_INET6): non-blocking,
+// close-on-exec, and on macOS SO_NOSIGPIPE. Shared with tcp.cc.
+Status OpenStreamSocket(int domain, int* out);
+
+// accept() of the next pending connection, non-blocking and close-on-exec;
+// `*out` is -1 when none is pending or the one pending was abandoned
+// (ECONNABORTED). Shared with tcp.cc.
+Status AcceptConnection(int listen_fd, int* out);
+
 // bind() + chmod(mode) + listen(): the mode is set before listen(), so no
 // other user can connect in between (connect() to a bound socket that does
 // not listen yet is refused).

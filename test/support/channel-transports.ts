@@ -17,6 +17,10 @@ import {
   pipeChannel,
   socketPair,
   UnixServer,
+  TcpServer,
+  connectTcp,
+  TlsServer,
+  connectTls,
   type Receiver,
   type Sender,
   type StreamChannelOptions,
@@ -25,6 +29,7 @@ import {
 } from '../../lib/index.js';
 import type { Duplex } from '../../lib/channels/types.js';
 import { removePath, tempPath, uniqueName } from './helpers.js';
+import { pkiEnv, testPki } from './tls-certs.js';
 
 export interface Pair<T> {
   sender: Sender<T>;
@@ -33,8 +38,51 @@ export interface Pair<T> {
   cleanup(): Promise<void>;
 }
 
-export type TransportName = 'pipe' | 'socketpair' | 'fifo' | 'unix' | 'shm';
-export const TRANSPORTS: TransportName[] = ['pipe', 'socketpair', 'fifo', 'unix', 'shm'];
+export type TransportName = 'pipe' | 'socketpair' | 'fifo' | 'unix' | 'shm' | 'tcp' | 'tls';
+export const TRANSPORTS: TransportName[] = ['pipe', 'socketpair', 'fifo', 'unix', 'shm', 'tcp', 'tls'];
+
+/** What a transport can do, so that tests adapt in one place instead of naming transports. */
+export interface Capabilities {
+  /**
+   * The `...Sync` calls block the thread. False on TLS (the bytes move on
+   * Node's event loop): they throw `ERR_CHANNEL_SYNC_UNSUPPORTED` at once.
+   */
+  sync: boolean;
+}
+
+export const CAPABILITIES: Record<TransportName, Capabilities> = {
+  pipe: { sync: true },
+  socketpair: { sync: true },
+  fifo: { sync: true },
+  unix: { sync: true },
+  shm: { sync: true },
+  tcp: { sync: true },
+  tls: { sync: false },
+};
+
+/** A TLS server's credentials in the tests (a CA-signed certificate for localhost, 127.0.0.1 and ::1). */
+function serverTls(): { key: string; cert: string } {
+  const { key, cert } = testPki().server;
+  return { key, cert };
+}
+
+/**
+ * A TCP or TLS connection between a server and a client in this process.
+ * The client's sending side and the server's receiving side carry the
+ * messages. The unused halves are closed at once: TCP cannot tell a peer
+ * "nobody reads" while the other direction stays open, so only a fully
+ * closed side makes the peer's sends fail (ERR_CHANNEL_PEER_GONE).
+ */
+async function networkPair<T>(transport: 'tcp' | 'tls', options?: StreamChannelOptions<T>): Promise<{ client: Duplex<T>; conn: Duplex<T> }> {
+  const server = transport === 'tcp' ? await TcpServer.listen<T>(options) : await TlsServer.listen<T>({ ...options, ...serverTls() });
+  try {
+    const accepted = server.accept();
+    const client = transport === 'tcp' ? await connectTcp<T>({ ...options, port: server.port }) : await connectTls<T>({ ...options, port: server.port, ca: testPki().ca.cert });
+    return { client, conn: await accepted };
+  } finally {
+    server.close();
+  }
+}
 /** Ring capacity used by the tests: small, so wrap-around and full rings happen often. */
 export const TEST_RING = 512 * 1024;
 
@@ -78,6 +126,20 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
       const sender = await openShmSender<T>(name, rest);
       return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
     }
+    case 'tcp':
+    case 'tls': {
+      const { client, conn } = await networkPair<T>(transport, options);
+      client.receiver.close();
+      await conn.sender.close();
+      return {
+        sender: client.sender,
+        receiver: conn.receiver,
+        cleanup: async () => {
+          await conn.close().catch(() => undefined);
+          await client.close().catch(() => undefined);
+        },
+      };
+    }
     case 'unix': {
       const path = tempPath('sock');
       const server = UnixServer.listen<T>(path, options);
@@ -98,9 +160,9 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
   }
 }
 
-export type DuplexTransportName = 'socketpair' | 'unix' | 'fifo' | 'shm';
+export type DuplexTransportName = 'socketpair' | 'unix' | 'fifo' | 'shm' | 'tcp' | 'tls';
 /** Transports with both directions between two ends: one socket, or two FIFOs, or two rings. */
-export const DUPLEX_TRANSPORTS: DuplexTransportName[] = ['socketpair', 'unix', 'fifo', 'shm'];
+export const DUPLEX_TRANSPORTS: DuplexTransportName[] = ['socketpair', 'unix', 'fifo', 'shm', 'tcp', 'tls'];
 
 export interface DuplexPair<T> {
   /** The end that created the channel (or accepted the connection). */
@@ -160,6 +222,12 @@ export async function openDuplexPair<T = Uint8Array>(transport: DuplexTransportN
       }
       break;
     }
+    case 'tcp':
+    case 'tls': {
+      const { client, conn } = await networkPair<T>(transport, options);
+      [a, b] = [conn, client];
+      break;
+    }
     case 'shm': {
       const name = uniqueName('dring');
       [a, b] = await bothEnds<T>(
@@ -213,7 +281,7 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
   let fd: number | undefined;
   let mine: number | undefined;
   let path = '';
-  let server: UnixServer | undefined;
+  let server: UnixServer | TcpServer | TlsServer | undefined;
   let localEnd: Promise<T> | undefined;
   let closeLocal: (() => Promise<void>) | undefined;
   if (transport === 'pipe') {
@@ -229,6 +297,13 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
   } else if (transport === 'fifo') {
     path = tempPath('rfifo');
     localEnd = (local === 'sender' ? openFifoSender(path, { create: true, timeoutMs: 10_000 }) : openFifoReceiver(path, { create: true })) as unknown as Promise<T>;
+  } else if (transport === 'tcp' || transport === 'tls') {
+    server = transport === 'tcp' ? await TcpServer.listen() : await TlsServer.listen(serverTls());
+    path = String(server.port); // the child connects to 127.0.0.1:<port>
+    localEnd = server.accept().then((d) => {
+      closeLocal = () => d.close();
+      return (local === 'sender' ? d.sender : d.receiver) as unknown as T;
+    });
   } else {
     path = tempPath('rsock');
     server = UnixServer.listen(path);
@@ -244,7 +319,8 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
   if (fd !== undefined) fds[3] = fd;
   let child: Child;
   try {
-    child = forkNode(PEER, { args: [transport, role, ...args.concat(['0', '1']).slice(0, 2), path], fds, execArgv: ['--import', 'tsx'] });
+    const env = transport === 'tls' ? pkiEnv() : process.env;
+    child = forkNode(PEER, { args: [transport, role, ...args.concat(['0', '1']).slice(0, 2), path], fds, env, execArgv: ['--import', 'tsx'] });
   } finally {
     closeSync(outWrite);
     if (fd !== undefined) closeSync(fd);
@@ -275,7 +351,7 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
       if (closeLocal) await closeLocal().catch(() => undefined);
       else if ('receive' in end) (end as Receiver<Uint8Array>).close();
       else await (end as Sender<Uint8Array>).close().catch(() => undefined);
-      if (path && transport !== 'shm') removePath(path);
+      if (path && (transport === 'fifo' || transport === 'unix')) removePath(path);
     },
   };
 }

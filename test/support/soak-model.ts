@@ -23,13 +23,17 @@ import {
   senderFromFd,
   socketPair,
   streamFromFd,
+  TcpServer,
+  TlsServer,
   UnixServer,
   type Child,
+  type Duplex,
   type Receiver,
   type Sender,
 } from '../../lib/index.js';
 import { openPair, TRANSPORTS, type Pair, type TransportName } from './channel-transports.js';
 import { removePath, tempPath, uniqueName, within } from './helpers.js';
+import { pkiEnv, testPki } from './tls-certs.js';
 
 const RELAY = new URL('../fixtures/soak-relay.ts', import.meta.url).pathname;
 /** Ring capacity of the shm transport. */
@@ -55,7 +59,8 @@ interface Session {
 async function startRelay(args: string[], fds: Record<number, number> = {}): Promise<{ child: Child; ready: Promise<void>; stderr: () => string }> {
   const [outR, outW] = pipe();
   const [errR, errW] = pipe();
-  const child = forkNode(RELAY, { execArgv: ['--import', 'tsx'], args, fds: { 1: outW, 2: errW, ...fds } });
+  const env = args[0] === 'tls' ? pkiEnv() : process.env;
+  const child = forkNode(RELAY, { execArgv: ['--import', 'tsx'], args, env, fds: { 1: outW, 2: errW, ...fds } });
   closeSync(outW);
   closeSync(errW);
   let err = '';
@@ -119,6 +124,15 @@ export async function openSession(transport: TransportName): Promise<Session> {
       server.close();
       await relay.ready;
       return { child: relay.child, tx: conn.sender, rx: conn.receiver, stderr: relay.stderr, cleanup: async () => removePath(path) };
+    }
+    case 'tcp':
+    case 'tls': {
+      const server = transport === 'tcp' ? await TcpServer.listen() : await TlsServer.listen({ key: testPki().server.key, cert: testPki().server.cert });
+      const accepted: Promise<Duplex<Uint8Array>> = server.accept();
+      const relay = await startRelay([transport, String(server.port)]);
+      const conn = await within(20_000, 'relay connects', accepted).finally(() => server.close());
+      await relay.ready;
+      return { child: relay.child, tx: conn.sender, rx: conn.receiver, stderr: relay.stderr, cleanup: async () => {} };
     }
     case 'shm': {
       const toChild = uniqueName('soakto');
@@ -376,6 +390,8 @@ export async function manyChannels(count: number): Promise<{ peakFds: number }> 
   } finally {
     await Promise.all(pairs.map((p) => p.cleanup()));
   }
+  // A TLS socket closes on a later loop turn (its close lingers until the peer's end, at most LINGER_MS).
+  for (let i = 0; i < 150 && fds() !== before; i++) await new Promise((r) => setTimeout(r, 20));
   expect(fds()).toBe(before);
   return { peakFds };
 }

@@ -1,5 +1,5 @@
 /**
- * Message passing over a byte stream (pipe, FIFO, UNIX-domain socket):
+ * Message passing over a byte stream (pipe, FIFO, UNIX-domain or TCP socket):
  * length-prefixed frames, coalesced into large writes and read in large
  * chunks into reused memory, driven from the event loop. The engines of
  * ../sender.ts and ../receiver.ts.
@@ -19,12 +19,24 @@ import type { FdEndpoint } from './fd-endpoint.js';
 const DIRECT_WRITE = 64 * 1024;
 const READ_CHUNK = 256 * 1024;
 
-function isPeerGoneErrno(err: unknown): boolean {
+/** The peer closed or reset the connection: a receiver takes it as end-of-file (checked for a torn frame). */
+function isPeerClosedErrno(err: unknown): boolean {
   return isSystemError(err) && (err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ENOTCONN');
 }
 
+/**
+ * The network lost the peer (TCP: keep-alive probes or sent data left
+ * unanswered past the user timeout, or an unreachable host): not a clean
+ * end, so a receiver reports it too.
+ */
+function isPeerLostErrno(err: unknown): boolean {
+  return isSystemError(err) && (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ENETDOWN');
+}
+
 function peerGone(err: unknown): Error {
-  return isPeerGoneErrno(err) ? peerGoneError('closed the channel or exited', err) : (err as Error);
+  if (isPeerClosedErrno(err)) return peerGoneError('closed the channel or exited', err);
+  if (isPeerLostErrno(err)) return peerGoneError(`stopped answering (${(err as Error).message})`, err);
+  return err as Error;
 }
 
 /** How a stream end lets go of its descriptor. */
@@ -326,7 +338,7 @@ export class StreamReceiveEngine implements ReceiveEngine {
     try {
       n = native.read(this.#ep.fd, this.#buf.subarray(this.#end));
     } catch (err) {
-      if (!isPeerGoneErrno(err)) throw err;
+      if (!isPeerClosedErrno(err)) throw peerGone(err);
       n = 0; // a reset connection ends the stream like EOF (checked for a torn frame)
     }
     if (n === null) return false;

@@ -1,6 +1,7 @@
 /**
- * The stream frame (a u32 little-endian length, then the payload) and the
- * sender's growable byte queue.
+ * The stream frame (a u32 little-endian length, then the payload), the
+ * sender's growable byte queue (descriptors), and the frame batch handed
+ * to a Node stream (TLS).
  * @internal
  * @module
  */
@@ -66,5 +67,58 @@ export class ByteQueue {
     }
     this.#start = 0;
     this.#end = queued;
+  }
+}
+
+/**
+ * Frames for a Node stream (./node-stream.ts): written into chunks that are
+ * handed to `stream.write()` whole, which keeps them until they are written,
+ * so each byte is copied once. A chunk is reused for the frames after a
+ * hand-over (the part handed over is never written again), so small
+ * request/reply traffic does not allocate a chunk per turn.
+ */
+export class FrameBatch {
+  readonly #chunkSize: number;
+  #sealed: Buffer[] = [];
+  #cur: Buffer | undefined;
+  #start = 0; // first byte of #cur not handed over yet
+  #used = 0; // end of the frames in #cur
+  #length = 0;
+
+  constructor(chunkSize: number) {
+    this.#chunkSize = chunkSize;
+  }
+
+  /** Bytes appended and not handed over. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Appends one frame: its length prefix, then `payload` (copied). */
+  append(payload: Uint8Array): void {
+    const need = HEADER + payload.byteLength;
+    if (this.#cur === undefined || this.#cur.byteLength - this.#used < need) {
+      this.#seal();
+      this.#cur = Buffer.allocUnsafeSlow(Math.max(this.#chunkSize, need));
+      this.#start = this.#used = 0;
+    }
+    this.#cur.writeUInt32LE(payload.byteLength, this.#used);
+    this.#cur.set(payload, this.#used + HEADER);
+    this.#used += need;
+    this.#length += need;
+  }
+
+  /** Hands over every frame appended so far, in order. */
+  take(): Buffer[] {
+    this.#seal();
+    const out = this.#sealed;
+    this.#sealed = [];
+    this.#length = 0;
+    return out;
+  }
+
+  #seal(): void {
+    if (this.#cur !== undefined && this.#used > this.#start) this.#sealed.push(this.#cur.subarray(this.#start, this.#used));
+    this.#start = this.#used;
   }
 }

@@ -1,0 +1,127 @@
+/**
+ * One Node stream (a `tls.TLSSocket`) shared by the two engines of
+ * ./node-stream.ts: its error, end and close seen once, a reference count,
+ * the event-loop reference while someone waits, and the lingering close.
+ * Also how a Node stream's errors map onto the channel's: a reset is the
+ * end of the stream, a lost peer is `ERR_CHANNEL_PEER_GONE`.
+ * @internal
+ * @module
+ */
+import type { Duplex as NodeDuplex } from 'node:stream';
+
+import { ChannelError, peerGoneError } from '../../errors.js';
+
+/** The longest a closed connection waits for the peer's end before it is destroyed (see NodeStreamEndpoint.release). */
+export const LINGER_MS = 2000;
+
+/** The peer closed or reset the connection: a receiver takes it as end-of-file. */
+const CLOSED_CODES = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+/** The network lost the peer (keep-alive, user timeout, unreachable). */
+const LOST_CODES = new Set(['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+export function isClosedError(err: unknown): boolean {
+  return CLOSED_CODES.has(codeOf(err));
+}
+
+export function peerGone(err: Error): Error {
+  if (err instanceof ChannelError) return err;
+  if (isClosedError(err)) return peerGoneError('closed the channel or exited', err);
+  if (LOST_CODES.has(codeOf(err))) return peerGoneError(`stopped answering (${err.message})`, err);
+  return peerGoneError(`broke the connection (${err.message})`, err);
+}
+
+/**
+ * One Node stream shared by the sending and the receiving engine of a
+ * duplex: its error, end and close, seen once, and a count of the ends
+ * still using it. The stream is destroyed when the last end lets go.
+ */
+export class NodeStreamEndpoint {
+  readonly socket: NodeDuplex & { ref?(): unknown; unref?(): unknown };
+  /** The transport's name in errors (`'TLS'`). */
+  readonly name: string;
+  /** The stream's first error. */
+  error: Error | undefined;
+  /** The peer ended its sending side ('end'). */
+  ended = false;
+  /** The stream is gone ('close'). */
+  closed = false;
+  #users: number;
+  /** Waits in progress: the socket keeps the event loop alive only while there are some. */
+  #holds = 0;
+  readonly #watchers = new Set<() => void>();
+
+  constructor(socket: NodeDuplex, users: number, name: string) {
+    this.socket = socket;
+    this.name = name;
+    this.#users = users;
+    // As a descriptor's poll handle: an idle channel keeps no event loop alive.
+    this.socket.unref?.();
+    socket.on('error', (err: Error) => {
+      this.error ??= err;
+      this.#notify();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.#notify();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.#notify();
+    });
+  }
+
+  /** Calls `fn` after every error, end or close; returns the remover. */
+  watch(fn: () => void): () => void {
+    this.#watchers.add(fn);
+    return () => this.#watchers.delete(fn);
+  }
+
+  #notify(): void {
+    for (const fn of [...this.#watchers]) fn();
+  }
+
+  /**
+   * Keeps the event loop alive (the socket referenced) until the returned
+   * function is called: for a wait, a flush or a close in progress.
+   */
+  hold(): () => void {
+    if (this.#holds++ === 0) this.socket.ref?.();
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--this.#holds === 0) this.socket.unref?.();
+    };
+  }
+
+  /**
+   * One end lets go; the stream is destroyed when none is left. After a
+   * clean end of our side, the close lingers: a socket closed with unread
+   * bytes is reset, and a reset throws away what the kernel has not sent
+   * yet (TLS 1.3 peers also send records late: session tickets, their
+   * close_notify). So the socket reads on, dropping, until the peer's end,
+   * or {@link LINGER_MS}; it keeps no event loop alive meanwhile.
+   */
+  release(): void {
+    if (--this.#users > 0) return;
+    const { socket } = this;
+    if (socket.destroyed) return;
+    if (this.ended || !(socket as NodeDuplex & { writableFinished?: boolean }).writableFinished) {
+      socket.destroy(); // the peer sends nothing more, or our side did not end cleanly
+      return;
+    }
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    this.watch(() => {
+      if (!this.ended && !this.closed && this.error === undefined) return;
+      clearTimeout(timer);
+      socket.destroy();
+    });
+    socket.resume();
+  }
+}
