@@ -5,13 +5,12 @@
  * hook chain, batch draining and iteration.
  * @module
  */
-import { AbortError, ChannelError, closedError, corruptError, timeoutError } from '../errors.js';
+import { ChannelError, closedError, corruptError, timeoutError } from '../errors.js';
 import { validateInteger } from '../internal/validators.js';
-import { msLeft, onAbort } from '../internal/waiting.js';
 import type { Codec } from './codec.js';
 import { EMPTY, END, type ReceiveEngine } from './engine.js';
 import { intercept, type HookChain } from './hooks.js';
-import { callSettings, syncDeadline, type CallSettings } from './sender.js';
+import { aborted, armCall, callSettings, syncDeadline, type CallSettings } from './call.js';
 import { PENDING_LIMIT, type CallOptions, type ChannelHook, type DrainVisitor, type Receiver, type SyncOptions } from './types.js';
 
 /** Messages `receiveMany()` returns at most by default: bounds the batch's memory. */
@@ -27,7 +26,7 @@ interface Waiter {
   readonly max: number;
   resolve(value: unknown): void;
   reject(err: Error): void;
-  dispose(): void;
+  dispose: () => void;
 }
 
 /** What {@link select} needs from a receiver without consuming the public API's waits. @internal */
@@ -259,33 +258,24 @@ export class ChannelReceiver<T> implements Receiver<T> {
 
   /** Queues a waiting call (`max` messages, 0 for readiness). */
   #wait<R>(max: number, call: CallSettings): Promise<R> {
-    if (call.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: call.signal.reason }));
+    if (call.signal?.aborted) return Promise.reject(aborted(call));
     if (this.#waiters.length >= PENDING_LIMIT) {
       return Promise.reject(new ChannelError('ERR_CHANNEL_BUSY', `${this.#waiters.length} receives are already waiting on this ${this.#what}`));
     }
     return new Promise<R>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const w: Waiter = {
-        max,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-        dispose: () => {
-          clearTimeout(timer);
-          listener[Symbol.dispose]();
+      const w: Waiter = { max, resolve: resolve as (value: unknown) => void, reject, dispose: () => undefined };
+      w.dispose = armCall(
+        call,
+        () => timeoutError(this.#engine.syscall, this.#engine.path, 'no message arrived in time; nothing was consumed'),
+        (err) => {
+          const i = this.#waiters.indexOf(w);
+          if (i < 0) return;
+          this.#waiters.splice(i, 1);
+          w.dispose();
+          reject(err);
+          if (this.#waiters.length === 0) this.#wake?.abort();
         },
-      };
-      const giveUp = (err: Error): void => {
-        const i = this.#waiters.indexOf(w);
-        if (i < 0) return;
-        this.#waiters.splice(i, 1);
-        w.dispose();
-        reject(err);
-        if (this.#waiters.length === 0) this.#wake?.abort();
-      };
-      const listener = onAbort(call.signal, () => giveUp(new AbortError(undefined, { cause: call.signal!.reason })));
-      if (call.deadline !== Infinity) {
-        timer = setTimeout(() => giveUp(timeoutError(this.#engine.syscall, this.#engine.path, 'no message arrived in time; nothing was consumed')), msLeft(call.deadline));
-      }
+      );
       this.#waiters.push(w);
       void this.#serve();
     });
@@ -342,7 +332,7 @@ export class ChannelReceiver<T> implements Receiver<T> {
     let call: CallSettings;
     try {
       call = callSettings(options);
-      if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
+      if (call.signal?.aborted) throw aborted(call);
       if (this.#closed) throw closedError(this.#what);
       if (this.#failure !== undefined || this.#deferred !== undefined || this.#ended) return Promise.resolve();
       if (this.#waiters.length === 0 && this.#next() !== EMPTY) return Promise.resolve();

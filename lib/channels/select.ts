@@ -6,7 +6,7 @@
 import { AbortError, timeoutError } from '../errors.js';
 import { bounded } from '../internal/waiting.js';
 import { ChannelReceiver, DONE, kTake, NONE } from './receiver.js';
-import { callSettings } from './sender.js';
+import { callSettings } from './call.js';
 import type { CallOptions, Receiver } from './types.js';
 
 /** When each receiver was last picked by a select (a global count): least recently picked goes first. */

@@ -5,20 +5,16 @@
  * and the hook chain.
  * @module
  */
-import { AbortError, ChannelError, closedError, isSystemError, timeoutError } from '../errors.js';
-import { validateAbortSignal, validateOptions, validateTimeout } from '../internal/validators.js';
-import { bounded, deadlineAfter, msLeft, onAbort } from '../internal/waiting.js';
+import { ChannelError, closedError, timeoutError } from '../errors.js';
+import { bounded } from '../internal/waiting.js';
+import { aborted, armCall, callSettings, isAbortOrTimeout, NO_LIMIT, syncDeadline, type CallSettings } from './call.js';
 import type { Codec } from './codec.js';
 import type { SendEngine } from './engine.js';
 import { intercept, type HookChain } from './hooks.js';
 import { PENDING_BYTES_LIMIT, PENDING_LIMIT, type CallOptions, type ChannelHook, type Sender, type SyncOptions } from './types.js';
 
-const DONE = Promise.resolve();
 
-function isAbortOrTimeout(err: unknown): boolean {
-  return err instanceof AbortError || isSystemError(err, 'ETIMEDOUT');
-}
-const NO_LIMIT: CallSettings = { signal: undefined, deadline: Infinity };
+const DONE = Promise.resolve();
 
 /** One queued call: its messages, how many are written, and how it ends. */
 interface Queued {
@@ -28,25 +24,7 @@ interface Queued {
   resolve(): void;
   reject(err: Error): void;
   /** Stops the call's timer and abort listener. */
-  dispose(): void;
-}
-
-/** Resolved call options: the caller's signal and the deadline. @internal */
-export interface CallSettings {
-  signal: AbortSignal | undefined;
-  deadline: number;
-}
-
-/** Checks async call options once. @internal */
-export function callSettings(options: CallOptions | undefined): CallSettings {
-  if (options === undefined) return NO_LIMIT;
-  const opts = validateOptions(options);
-  return { signal: validateAbortSignal(opts.signal, 'options.signal'), deadline: deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs')) };
-}
-
-/** The deadline of a sync call's options. @internal */
-export function syncDeadline(options: SyncOptions | undefined): number {
-  return options === undefined ? Infinity : deadlineAfter(validateTimeout(validateOptions(options).timeoutMs, 'options.timeoutMs'));
+  dispose: () => void;
 }
 
 /** The sending end of a channel, whatever the transport. Made by the `open...`/`...FromFd` functions. */
@@ -164,7 +142,7 @@ export class ChannelSender<T> implements Sender<T> {
       this.#check();
       const bytes = this.#encode(message);
       if (this.#hooks !== undefined || this.#hookTail !== undefined) return this.#sendHooked([bytes], call);
-      if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
+      if (call.signal?.aborted) throw aborted(call);
       // Fast path: room now (or after a short spin) and nobody queued ahead.
       if (this.#queue.length === 0 && (this.#write(bytes) || (this.#spin(bytes.byteLength) && this.#write(bytes)))) {
         this.#publish();
@@ -186,7 +164,7 @@ export class ChannelSender<T> implements Sender<T> {
       else for (const m of messages) list.push(this.#encode(m));
       if (list.length === 0) return DONE;
       if (this.#hooks !== undefined || this.#hookTail !== undefined) return this.#sendHooked(list, call);
-      if (call.signal?.aborted) throw new AbortError(undefined, { cause: call.signal.reason });
+      if (call.signal?.aborted) throw aborted(call);
       // Fast path: nobody queued ahead; what fits now goes now, the rest waits.
       let written = 0;
       if (this.#queue.length === 0) {
@@ -273,28 +251,17 @@ export class ChannelSender<T> implements Sender<T> {
         new ChannelError('ERR_CHANNEL_BUSY', `${this.#queue.length} sends (${this.#queuedBytes} bytes) are already waiting on this ${this.#what}; await them first`),
       );
     }
-    if (call.signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: call.signal.reason }));
+    if (call.signal?.aborted) return Promise.reject(aborted(call));
     if (call.deadline <= performance.now()) {
       return Promise.reject(timeoutError(this.#engine.syscall, this.#engine.path, 'the deadline had passed; nothing was sent'));
     }
     return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const q: Queued = {
-        list,
-        bytes,
-        written,
-        resolve,
-        reject,
-        dispose: () => {
-          clearTimeout(timer);
-          listener[Symbol.dispose]();
-        },
-      };
-      const giveUp = (err: Error): void => this.#withdraw(q, err);
-      const listener = onAbort(call.signal, () => giveUp(new AbortError(undefined, { cause: call.signal!.reason })));
-      if (call.deadline !== Infinity) {
-        timer = setTimeout(() => giveUp(timeoutError(this.#engine.syscall, this.#engine.path, `the channel stayed full; ${q.written === 0 ? 'nothing was sent' : `${q.written} of ${list.length} messages were sent`}`)), msLeft(call.deadline));
-      }
+      const q: Queued = { list, bytes, written, resolve, reject, dispose: () => undefined };
+      q.dispose = armCall(
+        call,
+        () => timeoutError(this.#engine.syscall, this.#engine.path, `the channel stayed full; ${q.written === 0 ? 'nothing was sent' : `${q.written} of ${list.length} messages were sent`}`),
+        (err) => this.#withdraw(q, err),
+      );
       this.#queue.push(q);
       this.#queuedBytes += bytes;
       void this.#pump();
