@@ -107,16 +107,17 @@ describe('TCP primitive', () => {
 
   it('derives the keep-alive settings and the documented dead-peer bound from keepAliveMs', () => {
     expect(DEFAULT_TCP_KEEPALIVE_MS).toBe(30_000);
-    expect(tcpKeepAlive()).toEqual({ idleMs: 10_000, intervalMs: 10_000, count: 2, userTimeoutMs: 30_000, boundMs: 30_000 });
-    expect(tcpKeepAlive(3000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 2, userTimeoutMs: 3000, boundMs: 3000 });
-    expect(tcpKeepAlive(1000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 1, userTimeoutMs: 1000, boundMs: 2000 });
-    expect(tcpKeepAlive(10_000)).toEqual({ idleMs: 3000, intervalMs: 3000, count: 3, userTimeoutMs: 10_000, boundMs: 12_000 });
+    expect(tcpKeepAlive()).toEqual({ idleMs: 10_000, intervalMs: 10_000, count: 2, userTimeoutMs: 30_000, boundMs: 40_000 });
+    expect(tcpKeepAlive(3000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 2, userTimeoutMs: 3000, boundMs: 4000 });
+    expect(tcpKeepAlive(1000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 1, userTimeoutMs: 1000, boundMs: 3000 });
+    expect(tcpKeepAlive(10_000)).toEqual({ idleMs: 3000, intervalMs: 3000, count: 3, userTimeoutMs: 10_000, boundMs: 15_000 });
     expect(tcpKeepAlive(0)).toEqual({ idleMs: 0, intervalMs: 0, count: 0, userTimeoutMs: 0, boundMs: 0 });
     for (const ms of [1000, 2500, 7000, 30_000, 45_000, 600_000]) {
       const k = tcpKeepAlive(ms);
-      expect(k.boundMs).toBeGreaterThanOrEqual(ms);
-      expect(k.boundMs).toBeLessThanOrEqual(Math.max(2000, ms + k.intervalMs));
-      expect(k.idleMs + k.count * k.intervalMs).toBe(k.boundMs); // probes alone (macOS, userTimeout: false) give up at the same bound
+      expect(k.boundMs).toBeGreaterThanOrEqual(ms + k.intervalMs);
+      expect(k.boundMs).toBeLessThanOrEqual(Math.max(3000, ms + 2 * k.intervalMs));
+      // Probes alone (macOS, userTimeout: false) give up one interval before the bound.
+      expect(k.idleMs + k.count * k.intervalMs).toBe(k.boundMs - k.intervalMs);
     }
   });
 
