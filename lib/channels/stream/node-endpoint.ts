@@ -24,10 +24,12 @@ function codeOf(err: unknown): string {
   return typeof code === 'string' ? code : '';
 }
 
+/** True when a Node stream's error says the peer closed or reset: the end of the stream, for a receiver. */
 export function isClosedError(err: unknown): boolean {
   return CLOSED_CODES.has(codeOf(err));
 }
 
+/** A Node stream's error as the channel reports it: `ERR_CHANNEL_PEER_GONE`, the error as `cause`. */
 export function peerGone(err: Error): Error {
   if (err instanceof ChannelError) return err;
   if (isClosedError(err)) return peerGoneError('closed the channel or exited', err);
