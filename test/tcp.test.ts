@@ -29,6 +29,7 @@ import {
   writeSync,
   type TcpDuplex,
 } from '../lib/index.js';
+import { native } from '../lib/internal/native.js';
 import { startFixture } from './fixture-process.js';
 import { message } from './fixtures/channel-peer.js';
 import { sleep, within } from './helpers.js';
@@ -119,6 +120,17 @@ describe('TCP primitive', () => {
       // Probes alone (macOS, userTimeout: false) give up one interval before the bound.
       expect(k.idleMs + k.count * k.intervalMs).toBe(k.boundMs - k.intervalMs);
     }
+  });
+
+  it('the native calls are backstopped: bad arguments are Type/RangeErrors, a non-numeric host is EINVAL (inet_pton)', () => {
+    expect(() => native.tcpListen(5 as never, '127.0.0.1', 0, 1, false)).toThrow(RangeError);
+    expect(() => native.tcpListen(4, '127.0.0.1', 70_000, 1, false)).toThrow(RangeError);
+    expect(() => native.tcpListen(4, 42 as never, 0, 1, false)).toThrow(TypeError);
+    expect(() => native.tcpConnect(4, '127.0.0.1', 1, true, -1, 0, 0, 0)).toThrow(RangeError);
+    expect(() => native.tcpConnect(4, '127.0.0.1', 1, true, 0, 0, 0, 2 ** 32)).toThrow(RangeError);
+    expect(() => native.tcpConnect(6, '127.0.0.1', 80, true, 0, 0, 0, 0)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'inet_pton', address: '127.0.0.1', port: 80 }));
+    expect(() => native.tcpLocalAddress(2 ** 31)).toThrow(RangeError);
+    expect(() => native.tcpPeerAddress(0)).toThrow(expect.objectContaining({ syscall: 'getpeername' })); // stdin: not a socket
   });
 
   it('resolves names off the event loop; numeric addresses need no lookup', async () => {
