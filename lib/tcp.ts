@@ -53,7 +53,7 @@ export interface TcpSocketOptions {
   userTimeout?: boolean;
 }
 
-/** Default {@link TcpSocketOptions.keepAliveMs}: a silent peer is declared gone after 30 s. */
+/** Default {@link TcpSocketOptions.keepAliveMs}: a silent peer is declared gone after about 30 s, at most 40 s ({@link tcpKeepAlive}). */
 export const DEFAULT_TCP_KEEPALIVE_MS = 30_000;
 
 /** What {@link tcpKeepAlive} derives from `keepAliveMs`. All zero when it is 0. */
@@ -71,22 +71,25 @@ export interface TcpKeepAlive {
    */
   readonly userTimeoutMs: number;
   /**
-   * The documented dead-peer bound: a peer that stops answering is detected
-   * at most this long after it last answered, idle or not (plus a few
-   * milliseconds of timer slack; with data in flight, with `userTimeout`).
-   * `keepAliveMs` rounded up to a whole number of probe intervals, and at
-   * least two intervals.
+   * The documented dead-peer bound: a peer that stops answering is declared
+   * gone at most this long after it last answered, idle or with data in
+   * flight (the latter with `userTimeout`). Typically at about
+   * `keepAliveMs` (the kernel acts on its next timer tick after it); the
+   * bound is `keepAliveMs` rounded up to whole probe intervals (at least
+   * two), plus one interval for that tick.
    */
   readonly boundMs: number;
 }
 
 /**
- * The keep-alive settings for a dead-peer bound of `keepAliveMs`:
- * probes every `I = max(1 s, ⌊keepAliveMs / 3⌋ s)` after `I` of silence,
+ * The keep-alive settings for `keepAliveMs`: probes every
+ * `I = max(1 s, ⌊keepAliveMs / 3⌋ s)` after `I` of silence,
  * `TCP_KEEPCNT = ⌈keepAliveMs / I⌉ - 1` (at least 1), and the user timeout
- * `keepAliveMs`. The connection fails `max(2 I, ⌈keepAliveMs / I⌉ I)` after
- * the peer last answered: 30 s for the default 30 s, 3 s for 3000 ms,
- * 12 s for 10 000 ms.
+ * `keepAliveMs`. An idle connection fails `max(2 I, ⌈keepAliveMs / I⌉ I)`
+ * after the peer last answered, one with data in flight about
+ * `keepAliveMs` after the oldest unacknowledged send; `boundMs` adds one
+ * interval of timer slack to the larger: 40 s for the default 30 s, 4 s for
+ * 3000 ms, 15 s for 10 000 ms.
  */
 export function tcpKeepAlive(keepAliveMs: number = DEFAULT_TCP_KEEPALIVE_MS): TcpKeepAlive {
   const ms = validateKeepAlive(keepAliveMs, 'keepAliveMs');
@@ -94,7 +97,7 @@ export function tcpKeepAlive(keepAliveMs: number = DEFAULT_TCP_KEEPALIVE_MS): Tc
   const intervalS = Math.max(1, Math.floor(ms / 3000));
   const periods = Math.ceil(ms / (intervalS * 1000));
   const count = Math.max(1, periods - 1);
-  return { idleMs: intervalS * 1000, intervalMs: intervalS * 1000, count, userTimeoutMs: ms, boundMs: intervalS * 1000 * (count + 1) };
+  return { idleMs: intervalS * 1000, intervalMs: intervalS * 1000, count, userTimeoutMs: ms, boundMs: intervalS * 1000 * (count + 2) };
 }
 
 function validateKeepAlive(value: unknown, name: string): number {

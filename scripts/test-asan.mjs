@@ -35,6 +35,7 @@ const FILES = [
   'test/native-hardening.test.ts',
   'test/fd.test.ts',
   'test/socket.test.ts',
+  'test/tcp.test.ts',
   'test/process.test.ts',
   'test/semaphore.test.ts',
   'test/shm.test.ts',

@@ -29,6 +29,7 @@ import {
   writeSync,
   type TcpDuplex,
 } from '../lib/index.js';
+import { native } from '../lib/internal/native.js';
 import { startFixture } from './support/fixture-process.js';
 import { message } from './fixtures/channel-peer.js';
 import { sleep, within } from './support/helpers.js';
@@ -107,17 +108,29 @@ describe('TCP primitive', () => {
 
   it('derives the keep-alive settings and the documented dead-peer bound from keepAliveMs', () => {
     expect(DEFAULT_TCP_KEEPALIVE_MS).toBe(30_000);
-    expect(tcpKeepAlive()).toEqual({ idleMs: 10_000, intervalMs: 10_000, count: 2, userTimeoutMs: 30_000, boundMs: 30_000 });
-    expect(tcpKeepAlive(3000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 2, userTimeoutMs: 3000, boundMs: 3000 });
-    expect(tcpKeepAlive(1000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 1, userTimeoutMs: 1000, boundMs: 2000 });
-    expect(tcpKeepAlive(10_000)).toEqual({ idleMs: 3000, intervalMs: 3000, count: 3, userTimeoutMs: 10_000, boundMs: 12_000 });
+    expect(tcpKeepAlive()).toEqual({ idleMs: 10_000, intervalMs: 10_000, count: 2, userTimeoutMs: 30_000, boundMs: 40_000 });
+    expect(tcpKeepAlive(3000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 2, userTimeoutMs: 3000, boundMs: 4000 });
+    expect(tcpKeepAlive(1000)).toEqual({ idleMs: 1000, intervalMs: 1000, count: 1, userTimeoutMs: 1000, boundMs: 3000 });
+    expect(tcpKeepAlive(10_000)).toEqual({ idleMs: 3000, intervalMs: 3000, count: 3, userTimeoutMs: 10_000, boundMs: 15_000 });
     expect(tcpKeepAlive(0)).toEqual({ idleMs: 0, intervalMs: 0, count: 0, userTimeoutMs: 0, boundMs: 0 });
     for (const ms of [1000, 2500, 7000, 30_000, 45_000, 600_000]) {
       const k = tcpKeepAlive(ms);
-      expect(k.boundMs).toBeGreaterThanOrEqual(ms);
-      expect(k.boundMs).toBeLessThanOrEqual(Math.max(2000, ms + k.intervalMs));
-      expect(k.idleMs + k.count * k.intervalMs).toBe(k.boundMs); // probes alone (macOS, userTimeout: false) give up at the same bound
+      expect(k.boundMs).toBeGreaterThanOrEqual(ms + k.intervalMs);
+      expect(k.boundMs).toBeLessThanOrEqual(Math.max(3000, ms + 2 * k.intervalMs));
+      // Probes alone (macOS, userTimeout: false) give up one interval before the bound.
+      expect(k.idleMs + k.count * k.intervalMs).toBe(k.boundMs - k.intervalMs);
     }
+  });
+
+  it('the native calls are backstopped: bad arguments are Type/RangeErrors, a non-numeric host is EINVAL (inet_pton)', () => {
+    expect(() => native.tcpListen(5 as never, '127.0.0.1', 0, 1, false)).toThrow(RangeError);
+    expect(() => native.tcpListen(4, '127.0.0.1', 70_000, 1, false)).toThrow(RangeError);
+    expect(() => native.tcpListen(4, 42 as never, 0, 1, false)).toThrow(TypeError);
+    expect(() => native.tcpConnect(4, '127.0.0.1', 1, true, -1, 0, 0, 0)).toThrow(RangeError);
+    expect(() => native.tcpConnect(4, '127.0.0.1', 1, true, 0, 0, 0, 2 ** 32)).toThrow(RangeError);
+    expect(() => native.tcpConnect(6, '127.0.0.1', 80, true, 0, 0, 0, 0)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'inet_pton', address: '127.0.0.1', port: 80 }));
+    expect(() => native.tcpLocalAddress(2 ** 31)).toThrow(RangeError);
+    expect(() => native.tcpPeerAddress(0)).toThrow(expect.objectContaining({ syscall: 'getpeername' })); // stdin: not a socket
   });
 
   it('resolves names off the event loop; numeric addresses need no lookup', async () => {

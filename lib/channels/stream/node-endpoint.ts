@@ -24,10 +24,12 @@ function codeOf(err: unknown): string {
   return typeof code === 'string' ? code : '';
 }
 
+/** True when a Node stream's error says the peer closed or reset: the end of the stream, for a receiver. */
 export function isClosedError(err: unknown): boolean {
   return CLOSED_CODES.has(codeOf(err));
 }
 
+/** A Node stream's error as the channel reports it: `ERR_CHANNEL_PEER_GONE`, the error as `cause`. */
 export function peerGone(err: Error): Error {
   if (err instanceof ChannelError) return err;
   if (isClosedError(err)) return peerGoneError('closed the channel or exited', err);
@@ -104,8 +106,10 @@ export class NodeStreamEndpoint {
    * clean end of our side, the close lingers: a socket closed with unread
    * bytes is reset, and a reset throws away what the kernel has not sent
    * yet (TLS 1.3 peers also send records late: session tickets, their
-   * close_notify). So the socket reads on, dropping, until the peer's end,
-   * or {@link LINGER_MS}; it keeps no event loop alive meanwhile.
+   * close_notify). So the socket reads on until the peer's end, or
+   * {@link LINGER_MS}, or the first message that still arrives (then it is
+   * reset at once: the peer's sender must learn that nobody reads); it
+   * keeps no event loop alive meanwhile.
    */
   release(): void {
     if (--this.#users > 0) return;
@@ -117,11 +121,16 @@ export class NodeStreamEndpoint {
     }
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
-    this.watch(() => {
-      if (!this.ended && !this.closed && this.error === undefined) return;
+    const done = (): void => {
       clearTimeout(timer);
       socket.destroy();
+    };
+    this.watch(() => {
+      if (this.ended || this.closed || this.error !== undefined) done();
     });
+    // Messages still coming: the peer sends to a channel nobody reads. Reset
+    // now, so its sender learns (ERR_CHANNEL_PEER_GONE) instead of losing them.
+    socket.on('data', done);
     socket.resume();
   }
 }
