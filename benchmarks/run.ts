@@ -127,11 +127,17 @@ async function main(): Promise<number> {
 
   // Which transports, which C figures.
   const cNames = Object.keys(CEILING_LABELS);
-  const wanted = values.transports ? values.transports.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  const wanted = values.transports
+    ? values.transports
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
   if (wanted) {
     const known = new Set([...all.map((t) => t.transport.name), ...cNames, HARNESS]);
     const unknown = wanted.filter((n) => !known.has(n));
-    if (unknown.length) throw new UsageError(`unknown transport${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    if (unknown.length)
+      throw new UsageError(`unknown transport${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
   }
   const selected = all.filter((t) => (wanted ? wanted.includes(t.transport.name) : mode !== 'quick' || !t.transport.fullOnly));
   const skipped: Report['skipped'] = [];
@@ -180,14 +186,20 @@ async function main(): Promise<number> {
   // only proves the paths work, so it runs three transports at once.
   const jobs = mode === 'smoke' ? 3 : 1;
   const progress = new Progress(totalMs / jobs, totalCells);
-  progress.note(`posix-ipc benchmarks, ${mode}${custom ? ' (custom)' : ''}: ${totalCells} cells, about ${Math.ceil(totalMs / jobs / 1000)} s`);
+  progress.note(
+    `posix-ipc benchmarks, ${mode}${custom ? ' (custom)' : ''}: ${totalCells} cells, about ${Math.ceil(totalMs / jobs / 1000)} s`,
+  );
   const busy = busyWarning(machine);
   if (busy) progress.note(`Warning: ${busy}`);
 
   const results: CellResult[] = [];
   const failures: CellFailure[] = [];
   const summary = (r: CellResult): string =>
-    r.workload === 'latency' ? `median ${fmtUs(r.medianNs.median)} us, p99 ${fmtUs(r.p99Ns.median)} us` : r.workload === 'stream' ? `${fmtMB(r.bytesPerSec.median)} MB/s, ${fmtRate(r.msgsPerSec.median)} msg/s` : `${fmtMB(r.bytesPerSec.median)} MB/s`;
+    r.workload === 'latency'
+      ? `median ${fmtUs(r.medianNs.median)} us, p99 ${fmtUs(r.p99Ns.median)} us`
+      : r.workload === 'stream'
+        ? `${fmtMB(r.bytesPerSec.median)} MB/s, ${fmtRate(r.msgsPerSec.median)} msg/s`
+        : `${fmtMB(r.bytesPerSec.median)} MB/s`;
   const cellLabel = (transport: string, workload: string, size: number, batch: number): string =>
     `${transport} ${workload} ${fmtSize(size)}${batch > 1 ? ` x${batch}` : ''}`;
 
@@ -209,7 +221,13 @@ async function main(): Promise<number> {
     } catch (err) {
       progress.end(ticket, 'FAILED');
       const [w, k, s, b] = (cCells[i] ?? 'ceiling:?:0:1').split(':');
-      failures.push({ transport: w === 'memcpy' ? 'c-memcpy' : `c-${k}`, workload: w!, size: Number(w === 'memcpy' ? k : s), batch: Number(b ?? 1), error: (err as Error).message });
+      failures.push({
+        transport: w === 'memcpy' ? 'c-memcpy' : `c-${k}`,
+        workload: w!,
+        size: Number(w === 'memcpy' ? k : s),
+        batch: Number(b ?? 1),
+        error: (err as Error).message,
+      });
       progress.note(`C ceiling FAILED: ${(err as Error).message}`);
     }
   }

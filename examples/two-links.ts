@@ -3,7 +3,18 @@
 // memory, link 2 a pipe; the parent receives from whichever has a message
 // (select), and a request/reply on a shared-memory duplex closes the session.
 // Run: npx tsx examples/two-links.ts
-import { closeSync, codecs, forkNode, openShmDuplex, openShmReceiver, openShmSender, pipe, receiverFromFd, select, senderFromFd } from '../lib/index.js';
+import {
+  closeSync,
+  codecs,
+  forkNode,
+  openShmDuplex,
+  openShmReceiver,
+  openShmSender,
+  pipe,
+  receiverFromFd,
+  select,
+  senderFromFd,
+} from '../lib/index.js';
 
 const [role, name = `/two-links-${process.pid}`] = process.argv.slice(2);
 
@@ -27,7 +38,7 @@ if (role === 'child') {
   closeSync(w);
   const link2 = receiverFromFd(r, { codec: codecs.json });
   const counts = new Map<unknown, number>();
-  for (let got; (got = await select([link1, link2], { timeoutMs: 10_000 })) !== undefined; ) {
+  for (let got; (got = await select([link1, link2], { timeoutMs: 10_000 })) !== undefined;) {
     const [link] = got;
     counts.set(link, (counts.get(link) ?? 0) + 1);
   }

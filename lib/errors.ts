@@ -85,7 +85,8 @@ export function abortError(signal: AbortSignal): AbortError {
 }
 
 /** Error codes of {@link ChannelError}. */
-export type ChannelErrorCode = 'ERR_CHANNEL_PEER_GONE' | 'ERR_CHANNEL_CORRUPT' | 'ERR_CHANNEL_CLOSED' | 'ERR_CHANNEL_BUSY' | 'ERR_CHANNEL_SYNC_UNSUPPORTED';
+export type ChannelErrorCode =
+  'ERR_CHANNEL_PEER_GONE' | 'ERR_CHANNEL_CORRUPT' | 'ERR_CHANNEL_CLOSED' | 'ERR_CHANNEL_BUSY' | 'ERR_CHANNEL_SYNC_UNSUPPORTED';
 
 /**
  * A channel-level failure. `code` says which:

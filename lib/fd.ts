@@ -10,7 +10,17 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 import { isSystemError, systemError, timeoutError } from './errors.js';
-import { validateAbortSignal, validateBoolean, validateBytes, validateFd, validateInteger, validateMode, validateOptions, validateString, validateTimeout } from './internal/validators.js';
+import {
+  validateAbortSignal,
+  validateBoolean,
+  validateBytes,
+  validateFd,
+  validateInteger,
+  validateMode,
+  validateOptions,
+  validateString,
+  validateTimeout,
+} from './internal/validators.js';
 import { native } from './internal/native.js';
 import { backoff, type BackoffOptions, backoffSync, deadlineAfter, msLeft } from './internal/waiting.js';
 

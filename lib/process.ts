@@ -72,9 +72,7 @@ export interface ExitStatus {
 }
 
 const signalNumbers = osConstants.signals as Readonly<Record<string, number>>;
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(signalNumbers).map(([name, num]) => [num, name as NodeJS.Signals]),
-);
+const signalNames = new Map<number, NodeJS.Signals>(Object.entries(signalNumbers).map(([name, num]) => [num, name as NodeJS.Signals]));
 
 function signalNumber(value: unknown): number {
   if (typeof value === 'string') {
@@ -301,9 +299,25 @@ export function spawn(file: string, args?: readonly string[], options?: SpawnOpt
 // Node options that belong to the parent alone: running code given on the
 // command line, a debugger port, a file watcher, the test runner.
 const PARENT_ONLY_WITH_VALUE = new Set([
-  '--eval', '-e', '--print', '-p', '-pe', '-ep', '--input-type', '--inspect-port', '--debug-port', '--watch-path',
-  '--test-reporter', '--test-reporter-destination', '--test-name-pattern', '--test-skip-pattern',
-  '--test-concurrency', '--test-timeout', '--test-shard', '--test-coverage-include', '--test-coverage-exclude',
+  '--eval',
+  '-e',
+  '--print',
+  '-p',
+  '-pe',
+  '-ep',
+  '--input-type',
+  '--inspect-port',
+  '--debug-port',
+  '--watch-path',
+  '--test-reporter',
+  '--test-reporter-destination',
+  '--test-name-pattern',
+  '--test-skip-pattern',
+  '--test-concurrency',
+  '--test-timeout',
+  '--test-shard',
+  '--test-coverage-include',
+  '--test-coverage-exclude',
 ]);
 const PARENT_ONLY = /^(--eval|--print|-[ep]+|--input-type|--inspect|--debug|--watch|--test)(=|-|$)/;
 

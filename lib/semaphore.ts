@@ -129,7 +129,9 @@ export class Semaphore implements Disposable {
     const opts = validateOptions(options);
     const create = opts.create === undefined ? 'open' : (opts.create as SemaphoreCreateMode);
     if (!CREATE_MODES.includes(create)) {
-      throw new TypeError(`The "options.create" option must be one of 'open', 'exclusive', 'open-or-create'. Received ${String(opts.create)}`);
+      throw new TypeError(
+        `The "options.create" option must be one of 'open', 'exclusive', 'open-or-create'. Received ${String(opts.create)}`,
+      );
     }
     if (create === 'open') {
       for (const key of CREATION_OPTIONS) {
@@ -138,7 +140,8 @@ export class Semaphore implements Disposable {
         }
       }
     }
-    const initialValue = opts.initialValue === undefined ? 0 : validateInteger(opts.initialValue, 'options.initialValue', 0, Semaphore.VALUE_MAX);
+    const initialValue =
+      opts.initialValue === undefined ? 0 : validateInteger(opts.initialValue, 'options.initialValue', 0, Semaphore.VALUE_MAX);
     const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o777);
     const unlinkOnClose = opts.unlinkOnClose === undefined ? false : validateBoolean(opts.unlinkOnClose, 'options.unlinkOnClose');
 

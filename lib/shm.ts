@@ -114,13 +114,17 @@ export class SharedMemory implements Disposable {
     const opts = validateOptions(options);
     const create = opts.create === undefined ? 'open' : opts.create;
     if (!CREATE_MODES.includes(create as ShmCreateMode)) {
-      throw new TypeError(`The "options.create" option must be one of ${CREATE_MODES.map((m) => `'${m}'`).join(', ')}. Received ${String(create)}`);
+      throw new TypeError(
+        `The "options.create" option must be one of ${CREATE_MODES.map((m) => `'${m}'`).join(', ')}. Received ${String(create)}`,
+      );
     }
     let size = 0;
     let mode = 0o600;
     if (create === 'open') {
-      if (opts.size !== undefined) throw new TypeError(`The "options.size" option is only valid when creating (options.create 'exclusive' or 'open-or-create')`);
-      if (opts.mode !== undefined) throw new TypeError(`The "options.mode" option is only valid when creating (options.create 'exclusive' or 'open-or-create')`);
+      if (opts.size !== undefined)
+        throw new TypeError(`The "options.size" option is only valid when creating (options.create 'exclusive' or 'open-or-create')`);
+      if (opts.mode !== undefined)
+        throw new TypeError(`The "options.mode" option is only valid when creating (options.create 'exclusive' or 'open-or-create')`);
     } else {
       if (opts.size === undefined) throw new TypeError(`The "options.size" option is required when options.create is '${String(create)}'`);
       size = validateInteger(opts.size, 'options.size', 1);
@@ -134,7 +138,8 @@ export class SharedMemory implements Disposable {
       // Size 0: its creator is between shm_open and sizing it. Waiting here
       // would block the thread (an async caller's event loop); the caller
       // owns the retry policy.
-      if (handle === null) throw systemError('EAGAIN', 'mmap', name, 'the segment has size 0 (its creator has not sized it yet; try again shortly)');
+      if (handle === null)
+        throw systemError('EAGAIN', 'mmap', name, 'the segment has size 0 (its creator has not sized it yet; try again shortly)');
       return new SharedMemory(kConstruct, name, handle, false);
     };
     if (create === 'open') return openIt();

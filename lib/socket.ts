@@ -29,7 +29,9 @@ export function validateSocketPath(path: unknown, name = 'path'): string {
   const p = validateString(path, name);
   const bytes = Buffer.byteLength(p);
   if (bytes === 0 || bytes > MAX_SOCKET_PATH) {
-    throw new RangeError(`The "${name}" argument must be 1 to ${MAX_SOCKET_PATH} bytes long (a UNIX socket address limit). Received ${bytes} bytes`);
+    throw new RangeError(
+      `The "${name}" argument must be 1 to ${MAX_SOCKET_PATH} bytes long (a UNIX socket address limit). Received ${bytes} bytes`,
+    );
   }
   return p;
 }

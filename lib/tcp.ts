@@ -122,7 +122,9 @@ function numericHost(value: unknown, name: string): [string, 4 | 6] {
   const host = validateString(value, name);
   const family = isIP(host);
   if (family === 0) {
-    throw new TypeError(`The "${name}" argument must be a numeric IPv4 or IPv6 address (resolve names with lookupTcpHost). Received '${host}'`);
+    throw new TypeError(
+      `The "${name}" argument must be a numeric IPv4 or IPv6 address (resolve names with lookupTcpHost). Received '${host}'`,
+    );
   }
   return [host, family as 4 | 6];
 }
@@ -142,7 +144,8 @@ export async function lookupTcpHost(host: string, options?: { family?: 0 | 4 | 6
   const name = validateString(host, 'host');
   const opts = validateOptions(options);
   const family = opts.family === undefined ? 0 : validateInteger(opts.family, 'options.family', 0, 6);
-  if (family !== 0 && family !== 4 && family !== 6) throw new RangeError(`The value of "options.family" must be 0, 4 or 6. Received ${family}`);
+  if (family !== 0 && family !== 4 && family !== 6)
+    throw new RangeError(`The value of "options.family" must be 0, 4 or 6. Received ${family}`);
   const numeric = isIP(name);
   if (numeric !== 0) {
     if (family !== 0 && family !== numeric) throw new RangeError(`'${name}' is not an IPv${family} address`);
@@ -236,7 +239,11 @@ export function connectTcpSocket(options: ConnectTcpSocketOptions): TcpSocketCon
  */
 export function finishConnectTcpSocket(connecting: TcpSocketConnect): void {
   const { fd, remote } = validateOptions(connecting, 'connecting') as unknown as TcpSocketConnect;
-  native.tcpFinishConnect(validateFd(fd, 'connecting.fd'), validateString(remote?.address, 'connecting.remote.address'), validatePort(remote.port, 'connecting.remote.port'));
+  native.tcpFinishConnect(
+    validateFd(fd, 'connecting.fd'),
+    validateString(remote?.address, 'connecting.remote.address'),
+    validatePort(remote.port, 'connecting.remote.port'),
+  );
 }
 
 /** Sets {@link TcpSocketOptions} on a connected TCP socket (defaults for what is left out). */

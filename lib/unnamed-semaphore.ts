@@ -97,7 +97,8 @@ export class UnnamedSemaphore implements Disposable {
     const state = segmentOf(shm);
     state.open();
     validateSlice(state, byteOffset, UnnamedSemaphore.BYTES, UnnamedSemaphore.ALIGNMENT);
-    if (!native.unnamedSemSupported) throw systemError('ENOSYS', 'sem_init', undefined, 'no unnamed process-shared semaphores on this system');
+    if (!native.unnamedSemSupported)
+      throw systemError('ENOSYS', 'sem_init', undefined, 'no unnamed process-shared semaphores on this system');
     return new UnnamedSemaphore(kConstruct, shm, state, byteOffset, false);
   }
 

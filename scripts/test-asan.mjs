@@ -82,17 +82,35 @@ const env = {
   // abort_on_error: an error kills its process at once (SIGABRT) whatever
   // exitcode says; exitcode=0 only keeps leak reports from changing exit codes.
   ASAN_OPTIONS: [
-    'detect_leaks=1', 'exitcode=0', 'abort_on_error=1', 'disable_coredump=1', 'strict_init_order=1',
-    'check_initialization_order=1', 'detect_stack_use_after_return=1', `log_path=${join(reports, 'asan')}`, frames,
+    'detect_leaks=1',
+    'exitcode=0',
+    'abort_on_error=1',
+    'disable_coredump=1',
+    'strict_init_order=1',
+    'check_initialization_order=1',
+    'detect_stack_use_after_return=1',
+    `log_path=${join(reports, 'asan')}`,
+    frames,
     process.env.ASAN_OPTIONS, // the caller's, last, win
-  ].filter(Boolean).join(':'),
+  ]
+    .filter(Boolean)
+    .join(':'),
   // use_tls=0: gcc 12's LeakSanitizer can record a bogus dynamic-TLS range
   // (glibc 2.36) and crash its stop-the-world tracer scanning it. Objects
   // only a thread-local points at would then look leaked; ours are all
   // owned by something else as well (environment cleanup hooks).
   LSAN_OPTIONS: ['use_tls=0', process.env.LSAN_OPTIONS].filter(Boolean).join(':'),
-  UBSAN_OPTIONS: ['halt_on_error=1', 'print_stacktrace=1', 'abort_on_error=1', 'disable_coredump=1',
-    `log_path=${join(reports, 'ubsan')}`, frames, process.env.UBSAN_OPTIONS].filter(Boolean).join(':'),
+  UBSAN_OPTIONS: [
+    'halt_on_error=1',
+    'print_stacktrace=1',
+    'abort_on_error=1',
+    'disable_coredump=1',
+    `log_path=${join(reports, 'ubsan')}`,
+    frames,
+    process.env.UBSAN_OPTIONS,
+  ]
+    .filter(Boolean)
+    .join(':'),
 };
 
 // 3. Proof that the instrumented build is what the library loads.
@@ -112,11 +130,15 @@ const extra = process.argv.slice(2);
 const files = extra.some((a) => a.endsWith('.test.ts')) ? [] : FILES;
 // UBSan writes to stderr whatever log_path says when ASan is loaded too (gcc's
 // two runtimes share exported helpers), so stderr is scanned as well.
-const vitest = spawn(join(root, 'node_modules', '.bin', 'vitest'), ['run', '--config', 'test/setup/vitest.sanitizers.config.ts', ...files, ...extra], {
-  cwd: root,
-  env,
-  stdio: ['inherit', 'inherit', 'pipe'],
-});
+const vitest = spawn(
+  join(root, 'node_modules', '.bin', 'vitest'),
+  ['run', '--config', 'test/setup/vitest.sanitizers.config.ts', ...files, ...extra],
+  {
+    cwd: root,
+    env,
+    stdio: ['inherit', 'inherit', 'pipe'],
+  },
+);
 let stderr = '';
 vitest.stderr.on('data', (chunk) => {
   process.stderr.write(chunk);
@@ -149,5 +171,7 @@ for (const name of readdirSync(reports)) {
 if (foreignLeaks > 0) console.log(`test:asan: ${foreignLeaks} leak(s) allocated by node, V8 or other programs (not ours; ignored)`);
 for (const e of errors) console.error(e);
 for (const l of ours) console.error(`Leak allocated by the addon, in ${l}\n`);
-console.log(`test:asan: vitest exit ${status} in ${seconds} s; ${errors.length} sanitizer error report(s); ${ours.length} leak(s) from the addon`);
+console.log(
+  `test:asan: vitest exit ${status} in ${seconds} s; ${errors.length} sanitizer error report(s); ${ours.length} leak(s) from the addon`,
+);
 process.exit(status !== 0 || errors.length > 0 || ours.length > 0 ? 1 : 0);

@@ -41,9 +41,16 @@ interface Report {
   skipped: { transport: string; reason: string }[];
 }
 
-function runHarness(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runHarness(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', ...args], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -74,11 +81,27 @@ describe('benchmark harness --smoke', () => {
     // The suite runs with the addon built, so nothing is skipped: the Node baselines and every posix-ipc channel ran.
     expect(report.skipped).toEqual([]);
     expect(node).toEqual(
-      expect.arrayContaining(['fork-json', 'fork-advanced', 'worker-copy', 'worker-transfer', 'sab-ring', 'net-unix', 'pipc-fd-pipe', 'pipc-pipe', 'pipc-socketpair', 'pipc-shm', 'pipc-fifo', 'pipc-unix']),
+      expect.arrayContaining([
+        'fork-json',
+        'fork-advanced',
+        'worker-copy',
+        'worker-transfer',
+        'sab-ring',
+        'net-unix',
+        'pipc-fd-pipe',
+        'pipc-pipe',
+        'pipc-socketpair',
+        'pipc-shm',
+        'pipc-fifo',
+        'pipc-unix',
+      ]),
     );
     const expectedCells = matrix.sizes.length + matrix.batchedSizes.length + matrix.latencySizes.length;
     for (const name of node) {
-      expect(report.results.filter((r) => r.transport === name), name).toHaveLength(expectedCells);
+      expect(
+        report.results.filter((r) => r.transport === name),
+        name,
+      ).toHaveLength(expectedCells);
     }
     // The harness's own row: every stream cell (one message per send and batched), no ping-pong.
     expect(report.transports.find((t) => t.name === 'harness')?.kind).toBe('inline');
@@ -107,7 +130,11 @@ describe('benchmark harness --smoke', () => {
 
     // With a C compiler (CI builds the addon, so it has one) the ceiling ran too.
     if (report.ceiling.available) {
-      for (const c of ['c-pipe', 'c-socket', 'c-shm']) expect(report.results.some((r) => r.transport === c), c).toBe(true);
+      for (const c of ['c-pipe', 'c-socket', 'c-shm'])
+        expect(
+          report.results.some((r) => r.transport === c),
+          c,
+        ).toBe(true);
     } else {
       expect(report.ceiling.note).toMatch(/compiler|not requested/);
     }
@@ -121,7 +148,24 @@ describe('benchmark harness --smoke', () => {
 
   it('fails loudly, and reports no figure, when a transport loses a message', { timeout: 40_000 }, async () => {
     const env = { ...process.env, POSIX_IPC_BENCH_TRANSPORTS: 'benchmarks/testing/lossy.ts' };
-    const args = ['--transports', 'lossy', '--sizes', '64', '--latency-sizes', '64', '--duration', '20', '--warmup', '10', '--reps', '1', '--no-ceiling', '--json', '--out', out];
+    const args = [
+      '--transports',
+      'lossy',
+      '--sizes',
+      '64',
+      '--latency-sizes',
+      '64',
+      '--duration',
+      '20',
+      '--warmup',
+      '10',
+      '--reps',
+      '1',
+      '--no-ceiling',
+      '--json',
+      '--out',
+      out,
+    ];
     const { code, stdout } = await within(35_000, 'bench with a lossy transport', runHarness(args, env));
     expect(code).toBe(1);
     const report = JSON.parse(stdout) as Report;
@@ -224,7 +268,10 @@ describe('verification building blocks', () => {
       { name: 'fast', label: 'fast', kind: 'process', order: 50 },
       { name: 'slow', label: 'slow', kind: 'process', order: 51 },
     ];
-    const results = annotate([stream('harness', 20e6), stream('fast', 10e6), stream('slow', 9.9e6), stream('harness', 40e6, 1024), stream('slow', 30e6, 1024)], transports);
+    const results = annotate(
+      [stream('harness', 20e6), stream('fast', 10e6), stream('slow', 9.9e6), stream('harness', 40e6, 1024), stream('slow', 30e6, 1024)],
+      transports,
+    );
     const bound = results.map((r) => `${r.transport}:${r.batch}:${r.relative?.harnessBound ?? false}`);
     expect(bound).toEqual(['harness:1:false', 'fast:1:true', 'slow:1:false', 'harness:1024:false', 'slow:1024:true']);
     expect(results[0]!.relative).toBeUndefined(); // the harness's row is not compared with anything
@@ -349,7 +396,10 @@ describe('verification building blocks', () => {
         const one = { receive: () => q.receive(), tryReceive: () => q.tryReceive() };
         const channel = api === 'drain' ? q : api === 'receiveMany' ? { ...one, receiveMany: (max?: number) => q.receiveMany(max) } : one;
         const what = `${api} x${batch}`;
-        const [sent, got] = await Promise.all([produceStream(senderFromChannel(q), 64, batch, timing), consumeStream(receiverFromChannel(channel, { batch }), 64, batch, timing)]);
+        const [sent, got] = await Promise.all([
+          produceStream(senderFromChannel(q), 64, batch, timing),
+          consumeStream(receiverFromChannel(channel, { batch }), 64, batch, timing),
+        ]);
         expect(got.messages, what).toBe(sent.messages);
         expect(got.checksum, what).toBe(sent.checksum);
         expect(got.reps, what).toHaveLength(2);

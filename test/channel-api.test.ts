@@ -31,7 +31,16 @@ import {
 } from '../lib/index.js';
 import type { CallOptions, ChannelHook, Duplex, MessageEvent as ChannelMessageEvent } from '../lib/channels/types.js';
 import type { StreamChannelOptions } from '../lib/index.js';
-import { CAPABILITIES, DUPLEX_TRANSPORTS, openDuplexPair, openPair, TEST_RING, TRANSPORTS, type Pair, type TransportName } from './support/channel-transports.js';
+import {
+  CAPABILITIES,
+  DUPLEX_TRANSPORTS,
+  openDuplexPair,
+  openPair,
+  TEST_RING,
+  TRANSPORTS,
+  type Pair,
+  type TransportName,
+} from './support/channel-transports.js';
 import { exchange, type Wire } from './support/duplex-protocol.js';
 import { startFixture } from './support/fixture-process.js';
 import { largestLoopGap, removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
@@ -65,19 +74,26 @@ function range(from: number, count: number): number[] {
 /** True when `p` has not settled after `ms`. */
 async function isPending(p: Promise<unknown>, ms = 30): Promise<boolean> {
   const PENDING = Symbol('pending');
-  const winner = await Promise.race([p.then(
-    () => undefined,
-    () => undefined,
-  ), sleep(ms).then(() => PENDING)]);
+  const winner = await Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    sleep(ms).then(() => PENDING),
+  ]);
   return winner === PENDING;
 }
 
 /** What `p` rejected with; fails the test when it fulfils or hangs. */
 async function rejection(p: Promise<unknown>, what: string, ms = 5000): Promise<unknown> {
-  const settled = await within(ms, what, p.then(
-    (value) => ({ fulfilled: true as const, value }),
-    (reason: unknown) => ({ fulfilled: false as const, reason }),
-  ));
+  const settled = await within(
+    ms,
+    what,
+    p.then(
+      (value) => ({ fulfilled: true as const, value }),
+      (reason: unknown) => ({ fulfilled: false as const, reason }),
+    ),
+  );
   if (settled.fulfilled) throw new Error(`${what}: expected a rejection, but it fulfilled with ${String(settled.value)}`);
   return settled.reason;
 }
@@ -126,7 +142,7 @@ async function expectExactly(pair: Pair<Uint8Array>, alreadySent: number[], labe
 async function fill(sender: Sender<Uint8Array>, first: number, size: number): Promise<number[]> {
   const labels: number[] = [];
   let label = first;
-  for (let idle = 0; idle < 2; ) {
+  for (let idle = 0; idle < 2;) {
     let took = false;
     while (sender.trySend(labelled(label, size))) {
       labels.push(label++);
@@ -186,7 +202,12 @@ describe.each(TRANSPORTS)('%s channel: aborting and timing out the async calls',
     try {
       const filled = await fill(pair.sender, 0, CHUNK);
       const batch = range(500_000, 4);
-      const err = await givesUp(kind, (options) => pair.sender.sendMany(batch.map((l) => labelled(l, CHUNK)), options));
+      const err = await givesUp(kind, (options) =>
+        pair.sender.sendMany(
+          batch.map((l) => labelled(l, CHUNK)),
+          options,
+        ),
+      );
       expect(typeof err.sent).toBe('number');
       const sent = err.sent as number;
       expect(sent).toBeGreaterThanOrEqual(0);
@@ -341,7 +362,9 @@ describe('stream channel: a receive that gives up inside a frame', () => {
 });
 
 /** Three channels over different transports at once, with their ends. */
-async function openMixed(kinds: TransportName[] = ['shm', 'pipe', 'unix']): Promise<{ pairs: Pair<Uint8Array>[]; cleanup(): Promise<void> }> {
+async function openMixed(
+  kinds: TransportName[] = ['shm', 'pipe', 'unix'],
+): Promise<{ pairs: Pair<Uint8Array>[]; cleanup(): Promise<void> }> {
   const pairs: Pair<Uint8Array>[] = [];
   try {
     for (const kind of kinds) pairs.push(await openPair(kind));
@@ -594,7 +617,7 @@ async function duplexWithChild(transport: 'shm' | 'fifo', role: 'close-first' | 
 describe.each(['shm', 'fifo'] as const)('duplex over %s', (transport) => {
   const n = 25;
 
-  it('carries requests and replies both ways with a child process; closing ours ends the child\'s receiver', async () => {
+  it("carries requests and replies both ways with a child process; closing ours ends the child's receiver", async () => {
     const { d, child } = await duplexWithChild(transport, 'wait-close', n);
     try {
       expect(await within(20_000, 'the exchange', exchange(d, 'parent', n, n))).toEqual({ replies: n, served: n });
@@ -609,7 +632,7 @@ describe.each(['shm', 'fifo'] as const)('duplex over %s', (transport) => {
     }
   }, 40_000);
 
-  it('carries requests and replies both ways with a child process; closing the child\'s ends our receiver', async () => {
+  it("carries requests and replies both ways with a child process; closing the child's ends our receiver", async () => {
     const { d, child } = await duplexWithChild(transport, 'close-first', n);
     try {
       expect(await within(20_000, 'the exchange', exchange(d, 'parent', n, n))).toEqual({ replies: n, served: n });
@@ -626,7 +649,7 @@ describe.each(['shm', 'fifo'] as const)('duplex over %s', (transport) => {
 });
 
 describe.each(DUPLEX_TRANSPORTS)('duplex pair over %s in one process', (transport) => {
-  it('carries both directions, and close() closes both ends of one side and ends the other side\'s receiver', async () => {
+  it("carries both directions, and close() closes both ends of one side and ends the other side's receiver", async () => {
     const { a, b, cleanup } = await openDuplexPair(transport);
     try {
       await a.sender.send(labelled(1));
@@ -687,7 +710,10 @@ describe.each(TRANSPORTS)('%s channel: hooks (intercept)', (transport: Transport
       for (const [i, size] of sizes.entries()) await pair.sender.send(labelled(i, size));
       expect(await reading).toEqual(range(0, sizes.length));
       const t1 = now();
-      for (const [side, rec] of [['send', tx], ['receive', rx]] as const) {
+      for (const [side, rec] of [
+        ['send', tx],
+        ['receive', rx],
+      ] as const) {
         expect(rec.events.map((e) => e.direction)).toEqual(sizes.map(() => side));
         expect(rec.events.map((e) => e.seq)).toEqual(range(0, sizes.length));
         expect(rec.events.map((e) => e.size)).toEqual(sizes);
@@ -1004,14 +1030,8 @@ const OPENS: Array<[string, Open]> = [
       };
     },
   ],
-  [
-    'openShmDuplex({ create: true }) and openShmDuplex()',
-    async () => (await openDuplexPair('shm')).cleanup,
-  ],
-  [
-    'openFifoDuplex({ create: true }) and openFifoDuplex()',
-    async () => (await openDuplexPair('fifo')).cleanup,
-  ],
+  ['openShmDuplex({ create: true }) and openShmDuplex()', async () => (await openDuplexPair('shm')).cleanup],
+  ['openFifoDuplex({ create: true }) and openFifoDuplex()', async () => (await openDuplexPair('fifo')).cleanup],
 ];
 
 describe('async opens never stall the event loop', () => {

@@ -105,7 +105,9 @@ describe('channel defects (regressions)', () => {
       await tx.send(labelled(1, 100)); // exactly the bound: accepted
       await tx.send(labelled(2, 500));
       expect((await within(5000, 'receive at the bound', rx.receive()))!.byteLength).toBe(100);
-      expect(await within(5000, 'receive over the bound', outcome(rx.receive()))).toEqual(expect.objectContaining({ name: 'ChannelError', code: 'ERR_CHANNEL_CORRUPT' }));
+      expect(await within(5000, 'receive over the bound', outcome(rx.receive()))).toEqual(
+        expect.objectContaining({ name: 'ChannelError', code: 'ERR_CHANNEL_CORRUPT' }),
+      );
     } finally {
       rx.close();
       await tx.close();
@@ -123,7 +125,8 @@ describe('channel defects (regressions)', () => {
         await expect(sender.sendMany([ok, tooBig])).rejects.toThrow(RangeError);
         await sender.send(labelled(3, 10)); // the channel stays usable
         const first = (await within(5000, `${transport} receive`, receiver.receive()))!;
-        firstReceived[transport] = labelOf(first) === 1 ? 'ok (sent before the RangeError)' : labelOf(first) === 3 ? 'the message after' : `label ${labelOf(first)}`;
+        firstReceived[transport] =
+          labelOf(first) === 1 ? 'ok (sent before the RangeError)' : labelOf(first) === 3 ? 'the message after' : `label ${labelOf(first)}`;
       } finally {
         await cleanup();
       }
@@ -182,7 +185,9 @@ describe('channel defects (regressions)', () => {
       const first = outcome(rx.receive());
       await sleep(30); // the receive is asleep on the empty ring
       attacker.write('go\n');
-      expect(await within(30_000, 'a receive to find the corruption', first)).toEqual(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
+      expect(await within(30_000, 'a receive to find the corruption', first)).toEqual(
+        expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }),
+      );
       attacker.endInput();
       expect(await within(5000, 'attacker exit', attacker.child.exited)).toEqual({ code: 0, signal: null });
       // Repair the header: valid (empty) indices, the ring marked ready again.
@@ -192,10 +197,14 @@ describe('channel defects (regressions)', () => {
       Atomics.store(h, I_STATE, STATE_READY);
       const next = outcome(rx.receive());
       await tx.send(labelled(7, 16)).catch(() => undefined); // the sender may refuse too; if it sends, the receiver must not deliver
-      expect(await within(5000, 'the receive after the corruption', next)).toEqual(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
+      expect(await within(5000, 'the receive after the corruption', next)).toEqual(
+        expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }),
+      );
       expect(thrown(() => rx.tryReceive())).toEqual(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
       expect(thrown(() => rx.receiveSync({ timeoutMs: 50 }))).toEqual(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
-      expect(await within(5000, 'one more receive', outcome(rx.receive()))).toEqual(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
+      expect(await within(5000, 'one more receive', outcome(rx.receive()))).toEqual(
+        expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }),
+      );
     } finally {
       await attacker.stop();
       repair.close();

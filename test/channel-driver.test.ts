@@ -26,7 +26,11 @@ function frames(...payloads: Uint8Array[]): Buffer {
   );
 }
 
-const settle = (p: Promise<unknown>) => p.then((v) => ({ v }), (e: Error & { code?: string }) => ({ e: e.name, code: e.code }));
+const settle = (p: Promise<unknown>) =>
+  p.then(
+    (v) => ({ v }),
+    (e: Error & { code?: string }) => ({ e: e.name, code: e.code }),
+  );
 
 describe('a message that does not decode, or a receive hook that throws', () => {
   it('rejects the receive() waiting for it (shared memory), and the channel goes on', async () => {
@@ -101,7 +105,14 @@ describe('zero-copy views on shared memory', () => {
     const views = await rx.receiveMany();
     let n = 0;
     while (n < 4 && tx.trySend(fill(1000, 0xee))) n++;
-    expect({ n, firsts: views.map((b) => [b[0], b[999]]) }).toEqual({ n: 1, firsts: [[1, 1], [2, 2], [3, 3]] });
+    expect({ n, firsts: views.map((b) => [b[0], b[999]]) }).toEqual({
+      n: 1,
+      firsts: [
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ],
+    });
     await tx.close();
     rx.close();
   });
@@ -181,7 +192,11 @@ describe('options are checked before anything is sent or consumed', () => {
 
   it('receive, receiveMany and readable reject (never throw) bad options', async () => {
     const { sender: tx, receiver: rx } = pipeChannel();
-    for (const call of [() => rx.receive({ timeoutMs: -1 }), () => rx.receiveMany(1, { timeoutMs: -1 }), () => rx.readable({ timeoutMs: -1 })]) {
+    for (const call of [
+      () => rx.receive({ timeoutMs: -1 }),
+      () => rx.receiveMany(1, { timeoutMs: -1 }),
+      () => rx.readable({ timeoutMs: -1 }),
+    ]) {
       let p: Promise<unknown> | undefined;
       expect(() => (p = call())).not.toThrow();
       await expect(p).rejects.toThrow(RangeError);

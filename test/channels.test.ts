@@ -34,7 +34,10 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
   it('delivers random sequences of messages intact and in order (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.oneof(fc.nat(64), fc.nat(70_000), fc.constantFrom(0, 1, 4095, 4096, 65535, 65536, 65540, 262_144)), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.oneof(fc.nat(64), fc.nat(70_000), fc.constantFrom(0, 1, 4095, 4096, 65535, 65536, 65540, 262_144)), {
+          minLength: 1,
+          maxLength: 40,
+        }),
         async (sizes) => {
           const { sender, receiver, cleanup } = await openPair(transport, { highWaterMark: 128 * 1024 });
           try {
@@ -75,7 +78,11 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
     expect(await text.receiver.receive()).toBe('héllo');
     expect(await text.receiver.receive()).toBe('');
     await text.cleanup();
-    const upper = defineCodec<string>('upper', (s) => Buffer.from(s.toUpperCase()), (b) => Buffer.from(b).toString());
+    const upper = defineCodec<string>(
+      'upper',
+      (s) => Buffer.from(s.toUpperCase()),
+      (b) => Buffer.from(b).toString(),
+    );
     const custom = await openPair(transport, { codec: upper });
     await custom.sender.send('abc');
     expect(await custom.receiver.receive()).toBe('ABC');
@@ -115,10 +122,14 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
     receiver.close();
     const big = new Uint8Array(64 * 1024);
     await expect(
-      within(5000, 'peer-gone send', (async () => {
-        for (let i = 0; i < 100; i++) await sender.send(big);
-        await sender.close();
-      })()),
+      within(
+        5000,
+        'peer-gone send',
+        (async () => {
+          for (let i = 0; i < 100; i++) await sender.send(big);
+          await sender.close();
+        })(),
+      ),
     ).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
     await cleanup();
   });
@@ -152,22 +163,29 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
     await cleanup();
   });
 
-  it.runIf(!sync)('sendSync and receiveSync throw ERR_CHANNEL_SYNC_UNSUPPORTED at once, sending and consuming nothing; the channel goes on', async () => {
-    const { sender, receiver, cleanup } = await openPair(transport);
-    try {
-      await sender.send(pattern(3, 1));
-      await within(5000, 'readable', receiver.readable());
-      const t0 = performance.now();
-      expect(() => sender.sendSync(pattern(4, 2), { timeoutMs: 1000 })).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' }));
-      expect(() => receiver.receiveSync({ timeoutMs: 1000 })).toThrow(expect.objectContaining({ name: 'ChannelError', code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' }));
-      expect(performance.now() - t0).toBeLessThan(100);
-      expect(receiver.tryReceive()).toEqual(pattern(3, 1)); // not consumed by the refused receiveSync
-      expect(sender.trySend(pattern(5, 3))).toBe(true); // not failed by the refused sendSync
-      expect(await within(5000, 'receive', receiver.receive())).toEqual(pattern(5, 3)); // and pattern(4, 2) was never sent
-    } finally {
-      await cleanup();
-    }
-  });
+  it.runIf(!sync)(
+    'sendSync and receiveSync throw ERR_CHANNEL_SYNC_UNSUPPORTED at once, sending and consuming nothing; the channel goes on',
+    async () => {
+      const { sender, receiver, cleanup } = await openPair(transport);
+      try {
+        await sender.send(pattern(3, 1));
+        await within(5000, 'readable', receiver.readable());
+        const t0 = performance.now();
+        expect(() => sender.sendSync(pattern(4, 2), { timeoutMs: 1000 })).toThrow(
+          expect.objectContaining({ code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' }),
+        );
+        expect(() => receiver.receiveSync({ timeoutMs: 1000 })).toThrow(
+          expect.objectContaining({ name: 'ChannelError', code: 'ERR_CHANNEL_SYNC_UNSUPPORTED' }),
+        );
+        expect(performance.now() - t0).toBeLessThan(100);
+        expect(receiver.tryReceive()).toEqual(pattern(3, 1)); // not consumed by the refused receiveSync
+        expect(sender.trySend(pattern(5, 3))).toBe(true); // not failed by the refused sendSync
+        expect(await within(5000, 'receive', receiver.receive())).toEqual(pattern(5, 3)); // and pattern(4, 2) was never sent
+      } finally {
+        await cleanup();
+      }
+    },
+  );
 
   it.runIf(sync)('sendSync and receiveSync block with timeouts (ETIMEDOUT), tryReceive does not', async () => {
     const { sender, receiver, cleanup } = await openPair(transport);
@@ -225,7 +243,11 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
   it('a send blocked on a stalled peer ends with ERR_CHANNEL_PEER_GONE when the peer is killed -9', async () => {
     const remote = await openRemote<Sender<Uint8Array>>(transport, 'sender', 'stall');
     try {
-      await within(10_000, 'child ready', waitUntil(() => remote.stdout().includes('ready')));
+      await within(
+        10_000,
+        'child ready',
+        waitUntil(() => remote.stdout().includes('ready')),
+      );
       const big = new Uint8Array(256 * 1024);
       const sending = (async () => {
         for (;;) await remote.end.send(big);
@@ -242,7 +264,11 @@ describe.each(TRANSPORTS)('%s channel', (transport) => {
   it('a pending receive ends with end-of-stream when the silent peer is killed -9', async () => {
     const remote = await openRemote<Receiver<Uint8Array>>(transport, 'receiver', 'idle');
     try {
-      await within(10_000, 'child ready', waitUntil(() => remote.stdout().includes('ready')));
+      await within(
+        10_000,
+        'child ready',
+        waitUntil(() => remote.stdout().includes('ready')),
+      );
       const pending = remote.end.receive();
       await new Promise((r) => setTimeout(r, 50));
       remote.child.kill('SIGKILL');

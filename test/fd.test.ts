@@ -229,7 +229,9 @@ describe('mkfifo and FIFOs', () => {
     // The reader opens first and waits on the event loop for a writer.
     const fd = await openFifo(path, 'r');
     const stream = streamFromFd(fd, 'r');
-    const child = cpSpawn(process.execPath, [new URL('./fixtures/fifo-writer.mjs', import.meta.url).pathname, path, String(size)], { stdio: 'inherit' });
+    const child = cpSpawn(process.execPath, [new URL('./fixtures/fifo-writer.mjs', import.meta.url).pathname, path, String(size)], {
+      stdio: 'inherit',
+    });
     const hash = createHash('sha256');
     let total = 0;
     const done = new Promise<void>((resolve, reject) => {
@@ -251,7 +253,9 @@ describe('mkfifo and FIFOs', () => {
   it('openFifoSync reader blocks until the writer connects, then reads like C', async () => {
     const path = fifoPath('syncread');
     mkfifo(path);
-    const child = cpSpawn(process.execPath, [new URL('./fixtures/fifo-writer.mjs', import.meta.url).pathname, path, '10000'], { stdio: 'inherit' });
+    const child = cpSpawn(process.execPath, [new URL('./fixtures/fifo-writer.mjs', import.meta.url).pathname, path, '10000'], {
+      stdio: 'inherit',
+    });
     const fd = openFifoSync(path, 'r');
     expect(getFdFlags(fd).nonBlocking).toBe(false);
     const buf = Buffer.alloc(20_000);

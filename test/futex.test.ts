@@ -171,7 +171,11 @@ describe('many pending waits', () => {
     expect(performance.now() - t).toBeLessThan(1000);
     // The word stays 0, so each wait ends only when woken: wake until all were.
     let total = 0;
-    await within(5_000, 'all woken', until('all woken', () => (total += futexWake(shm, 16)) === COUNT));
+    await within(
+      5_000,
+      'all woken',
+      until('all woken', () => (total += futexWake(shm, 16)) === COUNT),
+    );
     await expect(within(5_000, 'woken waits', Promise.all(waits))).resolves.toEqual(Array(COUNT).fill('ok'));
   });
 });

@@ -25,7 +25,17 @@ import {
   type ChannelReceiver,
   type ChannelSender,
 } from '../lib/index.js';
-import { DATA_OFFSET, I_PRODUCER_CLOSED, I_READ, I_STATE, I_WRITE, initRing, maxPayload, segmentSize, STATE_READY } from '../lib/channels/shm/header.js';
+import {
+  DATA_OFFSET,
+  I_PRODUCER_CLOSED,
+  I_READ,
+  I_STATE,
+  I_WRITE,
+  initRing,
+  maxPayload,
+  segmentSize,
+  STATE_READY,
+} from '../lib/channels/shm/header.js';
 import { RingConsumer, RingProducer } from '../lib/channels/shm/ring.js';
 import { isRunning, startFixture } from './support/fixture-process.js';
 import { crashMessage } from './fixtures/crash-messages.js';
@@ -71,48 +81,55 @@ describe('peer crashes', () => {
       ['copy', 4, 4], // message 4 is the one that wraps
       ['publish', 6, 6],
       ['wake', 6, 7], // published: delivered, though the reader was never woken
-    ] as const)('%s (message %i): the reader gets the %i published messages exactly once, intact, then end-of-stream within 2 s', async (stage, n, expected) => {
-      const name = uniqueName(`crash-${stage}`);
-      const rx = await openShmReceiver(name, { create: true, capacity: CAPACITY });
-      // Map it before the writer attaches (which unlinks the name), to look at the ring afterwards.
-      const inspect = SharedMemory.open(name);
-      const writer = startFixture('crash-writer.ts', ['shm', name, String(COUNT), String(SIZE), ...(stage === 'wake' ? ['sleeping'] : [])], {
-        env: { ...process.env, POSIX_IPC_FAULT: `${stage}:${n}` },
-      });
-      try {
-        const reading = drain(rx);
-        expect(await within(15_000, 'writer', writer.child.exited)).toEqual({ code: null, signal: 'SIGKILL' });
-        const diedAt = performance.now();
-        const { got, end, at } = await within(5000, 'reader end', reading);
-        expect(end).toBe('eos');
-        expect(at - diedAt).toBeLessThan(2000);
-        expect(got.map(indexOf)).toEqual(Array.from({ length: expected }, (_, i) => i));
-        got.forEach((m, i) => expect(Buffer.compare(m, crashMessage(i, SIZE))).toBe(0));
-        expect(await rx.receive()).toBeUndefined(); // stays ended
-        const data = new Uint32Array(inspect.buffer, DATA_OFFSET, CAPACITY / 4);
-        if (stage === 'copy') {
-          // The crash really was inside the copy of a wrapped message: the
-          // marker, message 4's header and half its payload at 0, then the
-          // old bytes of message 0.
-          expect(data[4032 / 4]).toBe(WRAP);
-          expect(data[0]).toBe(SIZE);
-          const payload = new Uint8Array(inspect.buffer, DATA_OFFSET + 8, SIZE);
-          expect(Buffer.compare(payload.subarray(0, SIZE / 2), crashMessage(4, SIZE).subarray(0, SIZE / 2))).toBe(0);
-          expect(Buffer.compare(payload.subarray(SIZE / 2), crashMessage(0, SIZE).subarray(SIZE / 2))).toBe(0);
+    ] as const)(
+      '%s (message %i): the reader gets the %i published messages exactly once, intact, then end-of-stream within 2 s',
+      async (stage, n, expected) => {
+        const name = uniqueName(`crash-${stage}`);
+        const rx = await openShmReceiver(name, { create: true, capacity: CAPACITY });
+        // Map it before the writer attaches (which unlinks the name), to look at the ring afterwards.
+        const inspect = SharedMemory.open(name);
+        const writer = startFixture(
+          'crash-writer.ts',
+          ['shm', name, String(COUNT), String(SIZE), ...(stage === 'wake' ? ['sleeping'] : [])],
+          {
+            env: { ...process.env, POSIX_IPC_FAULT: `${stage}:${n}` },
+          },
+        );
+        try {
+          const reading = drain(rx);
+          expect(await within(15_000, 'writer', writer.child.exited)).toEqual({ code: null, signal: 'SIGKILL' });
+          const diedAt = performance.now();
+          const { got, end, at } = await within(5000, 'reader end', reading);
+          expect(end).toBe('eos');
+          expect(at - diedAt).toBeLessThan(2000);
+          expect(got.map(indexOf)).toEqual(Array.from({ length: expected }, (_, i) => i));
+          got.forEach((m, i) => expect(Buffer.compare(m, crashMessage(i, SIZE))).toBe(0));
+          expect(await rx.receive()).toBeUndefined(); // stays ended
+          const data = new Uint32Array(inspect.buffer, DATA_OFFSET, CAPACITY / 4);
+          if (stage === 'copy') {
+            // The crash really was inside the copy of a wrapped message: the
+            // marker, message 4's header and half its payload at 0, then the
+            // old bytes of message 0.
+            expect(data[4032 / 4]).toBe(WRAP);
+            expect(data[0]).toBe(SIZE);
+            const payload = new Uint8Array(inspect.buffer, DATA_OFFSET + 8, SIZE);
+            expect(Buffer.compare(payload.subarray(0, SIZE / 2), crashMessage(4, SIZE).subarray(0, SIZE / 2))).toBe(0);
+            expect(Buffer.compare(payload.subarray(SIZE / 2), crashMessage(0, SIZE).subarray(SIZE / 2))).toBe(0);
+          }
+          if (stage === 'publish') {
+            // Message 6 is all there, but the write index still points before it.
+            const h = new Int32Array(inspect.buffer, 0, DATA_OFFSET / 4);
+            const at6 = (6 * 1008 + (4096 - 4032)) % CAPACITY; // after the wrap marker
+            expect(data[at6 / 4]).toBe(SIZE);
+            expect(Atomics.load(h, I_WRITE) & (CAPACITY - 1)).toBe(at6);
+          }
+        } finally {
+          await writer.stop();
+          inspect.close();
+          rx.close();
         }
-        if (stage === 'publish') {
-          // Message 6 is all there, but the write index still points before it.
-          const h = new Int32Array(inspect.buffer, 0, DATA_OFFSET / 4);
-          const at6 = (6 * 1008 + (4096 - 4032)) % CAPACITY; // after the wrap marker
-          expect(data[at6 / 4]).toBe(SIZE);
-          expect(Atomics.load(h, I_WRITE) & (CAPACITY - 1)).toBe(at6);
-        }
-      } finally {
-        await writer.stop();
-        inspect.close();
-        rx.close();
-      }
-    });
+      },
+    );
   });
 
   it('a pipe writer killed inside a frame: the whole messages, then ERR_CHANNEL_PEER_GONE, never a torn message', async () => {
@@ -125,7 +142,8 @@ describe('peer crashes', () => {
       await writer.waitFor('partial');
       writer.child.kill('SIGKILL');
       expect(await within(5000, 'writer', writer.child.exited)).toEqual({ code: null, signal: 'SIGKILL' });
-      for (let i = 0; i < 3; i++) expect(Buffer.compare((await within(2000, 'whole message', rx.receive()))!, crashMessage(i, 1000))).toBe(0);
+      for (let i = 0; i < 3; i++)
+        expect(Buffer.compare((await within(2000, 'whole message', rx.receive()))!, crashMessage(i, 1000))).toBe(0);
       await expect(within(2000, 'torn frame', rx.receive())).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
     } finally {
       rx.close();
@@ -400,7 +418,12 @@ describe('hostile peers', () => {
           try {
             const view = consumer.peek();
             outcome = view === null ? 'null' : `view ${view.byteLength}`;
-            if (view === null || !insideRing(view, shm.buffer, capacity) || view.byteOffset !== DATA_OFFSET + 8 || (view.byteLength !== 16 && view.byteLength !== 8)) {
+            if (
+              view === null ||
+              !insideRing(view, shm.buffer, capacity) ||
+              view.byteOffset !== DATA_OFFSET + 8 ||
+              (view.byteLength !== 16 && view.byteLength !== 8)
+            ) {
               bad.push(outcome);
             }
           } catch (err) {
@@ -428,85 +451,88 @@ describe('hostile peers', () => {
     ['header', 11],
     ['frames', 23],
     ['all', 37],
-  ] as const)('a peer writing garbage into the %s while we send and receive: values inside the ring or a channel error, and only that channel fails', async (mode, seed) => {
-    const capacity = 4096;
-    const name = uniqueName(`hostile-${mode}`);
-    const rx = await openShmReceiver(name, { create: true, capacity, codec: codecs.bytesView });
-    const attacker = startFixture('hostile-peer.ts', [mode, name, String(seed)], { stdin: true });
-    let tx: ChannelSender<Uint8Array> | undefined;
-    const healthyName = uniqueName('healthy');
-    const healthyRx = await openShmReceiver(healthyName, { create: true, capacity });
-    const healthyTx = await openShmSender(healthyName);
-    try {
-      await attacker.waitFor('mapped');
-      tx = await openShmSender(name); // unlinks the name; the attacker keeps its mapping
-      attacker.write('go\n'); // both ends attached: attack
-      const errors: Error[] = [];
-      let outside = 0;
-      let ended = false;
-      let senderFailed = false;
-      let receiverFailed = false;
-      const until = performance.now() + 2000;
-      for (let round = 0; performance.now() < until && !(receiverFailed || ended); round++) {
-        for (let k = 0; k < 8 && !senderFailed; k++) {
-          try {
-            tx.trySend(crashMessage(round * 8 + k, 4 + ((round * 8 + k) % 300)));
-          } catch (err) {
-            errors.push(err as Error);
-            senderFailed = true;
+  ] as const)(
+    'a peer writing garbage into the %s while we send and receive: values inside the ring or a channel error, and only that channel fails',
+    async (mode, seed) => {
+      const capacity = 4096;
+      const name = uniqueName(`hostile-${mode}`);
+      const rx = await openShmReceiver(name, { create: true, capacity, codec: codecs.bytesView });
+      const attacker = startFixture('hostile-peer.ts', [mode, name, String(seed)], { stdin: true });
+      let tx: ChannelSender<Uint8Array> | undefined;
+      const healthyName = uniqueName('healthy');
+      const healthyRx = await openShmReceiver(healthyName, { create: true, capacity });
+      const healthyTx = await openShmSender(healthyName);
+      try {
+        await attacker.waitFor('mapped');
+        tx = await openShmSender(name); // unlinks the name; the attacker keeps its mapping
+        attacker.write('go\n'); // both ends attached: attack
+        const errors: Error[] = [];
+        let outside = 0;
+        let ended = false;
+        let senderFailed = false;
+        let receiverFailed = false;
+        const until = performance.now() + 2000;
+        for (let round = 0; performance.now() < until && !(receiverFailed || ended); round++) {
+          for (let k = 0; k < 8 && !senderFailed; k++) {
+            try {
+              tx.trySend(crashMessage(round * 8 + k, 4 + ((round * 8 + k) % 300)));
+            } catch (err) {
+              errors.push(err as Error);
+              senderFailed = true;
+            }
           }
+          for (let k = 0; k < 8; k++) {
+            let view: Uint8Array | undefined;
+            try {
+              view = rx.tryReceive();
+            } catch (err) {
+              errors.push(err as Error);
+              receiverFailed = true;
+              break;
+            }
+            if (view === undefined) {
+              ended = rx.ended;
+              break;
+            }
+            // A zero-copy view: its buffer is the mapping of the segment.
+            if (view.buffer.byteLength !== segmentSize(capacity) || !insideRing(view, view.buffer, capacity)) outside++;
+          }
+          if (round % 64 === 0) await new Promise((r) => setImmediate(r));
         }
-        for (let k = 0; k < 8; k++) {
-          let view: Uint8Array | undefined;
-          try {
-            view = rx.tryReceive();
-          } catch (err) {
-            errors.push(err as Error);
-            receiverFailed = true;
-            break;
-          }
-          if (view === undefined) {
-            ended = rx.ended;
-            break;
-          }
-          // A zero-copy view: its buffer is the mapping of the segment.
-          if (view.buffer.byteLength !== segmentSize(capacity) || !insideRing(view, view.buffer, capacity)) outside++;
-        }
-        if (round % 64 === 0) await new Promise((r) => setImmediate(r));
-      }
-      attacker.endInput();
-      expect(await within(5000, 'attacker exit', attacker.child.exited)).toEqual({ code: 0, signal: null });
-      expect(Number((await attacker.waitFor(/^(\d+)$/m))[1])).toBeGreaterThan(0); // words it wrote
+        attacker.endInput();
+        expect(await within(5000, 'attacker exit', attacker.child.exited)).toEqual({ code: 0, signal: null });
+        expect(Number((await attacker.waitFor(/^(\d+)$/m))[1])).toBeGreaterThan(0); // words it wrote
 
-      expect(outside).toBe(0);
-      // Every failure is a channel error: corrupt, or a peer that looks gone
-      // (garbage in a pid or a closed flag is indistinguishable from the real thing).
-      for (const err of errors) {
-        expect(err).toBeInstanceOf(ChannelError);
-        expect(['ERR_CHANNEL_CORRUPT', 'ERR_CHANNEL_PEER_GONE']).toContain((err as ChannelError).code);
+        expect(outside).toBe(0);
+        // Every failure is a channel error: corrupt, or a peer that looks gone
+        // (garbage in a pid or a closed flag is indistinguishable from the real thing).
+        for (const err of errors) {
+          expect(err).toBeInstanceOf(ChannelError);
+          expect(['ERR_CHANNEL_CORRUPT', 'ERR_CHANNEL_PEER_GONE']).toContain((err as ChannelError).code);
+        }
+        // The garbage was noticed: the receiver failed or saw a (false) end.
+        expect(receiverFailed || ended).toBe(true);
+        if (mode === 'frames') {
+          // Only frame lengths were hit: that is corruption, and it poisons both ends.
+          expect(errors[errors.length - 1]).toMatchObject({ code: 'ERR_CHANNEL_CORRUPT' });
+          expect(() => rx.tryReceive()).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
+          expect(() => tx!.trySend(new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
+        }
+        // Another channel of this process is untouched.
+        for (let i = 0; i < 20; i++) {
+          await within(2000, 'healthy send', healthyTx.send(crashMessage(i, 64)));
+          expect(Buffer.compare((await within(2000, 'healthy receive', healthyRx.receive()))!, crashMessage(i, 64))).toBe(0);
+        }
+      } finally {
+        await attacker.stop();
+        await tx?.close();
+        rx.close();
+        await healthyTx.close();
+        healthyRx.close();
+        if (tx === undefined) removeStaleShmChannel(name);
       }
-      // The garbage was noticed: the receiver failed or saw a (false) end.
-      expect(receiverFailed || ended).toBe(true);
-      if (mode === 'frames') {
-        // Only frame lengths were hit: that is corruption, and it poisons both ends.
-        expect(errors[errors.length - 1]).toMatchObject({ code: 'ERR_CHANNEL_CORRUPT' });
-        expect(() => rx.tryReceive()).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
-        expect(() => tx!.trySend(new Uint8Array(1))).toThrow(expect.objectContaining({ code: 'ERR_CHANNEL_CORRUPT' }));
-      }
-      // Another channel of this process is untouched.
-      for (let i = 0; i < 20; i++) {
-        await within(2000, 'healthy send', healthyTx.send(crashMessage(i, 64)));
-        expect(Buffer.compare((await within(2000, 'healthy receive', healthyRx.receive()))!, crashMessage(i, 64))).toBe(0);
-      }
-    } finally {
-      await attacker.stop();
-      await tx?.close();
-      rx.close();
-      await healthyTx.close();
-      healthyRx.close();
-      if (tx === undefined) removeStaleShmChannel(name);
-    }
-  });
+    },
+  );
 
   it('an end that finds the ring corrupt when it attaches closes again, so its peer is not left waiting for it', async () => {
     const name = uniqueName('badattach');
@@ -582,7 +608,10 @@ describe('signals, EINTR and EPIPE', () => {
    * handled by libuv). Returns the call's result, its duration and how many
    * times this thread was woken meanwhile.
    */
-  async function underSignals<T>(block: () => T, arm?: () => void): Promise<{ result: T | Error; ms: number; wakeups: number; handled: number }> {
+  async function underSignals<T>(
+    block: () => T,
+    arm?: () => void,
+  ): Promise<{ result: T | Error; ms: number; wakeups: number; handled: number }> {
     let handled = 0;
     const onSignal = (): void => {
       handled++;
@@ -619,7 +648,11 @@ describe('signals, EINTR and EPIPE', () => {
     } finally {
       killer.stdin!.end();
       await within(10_000, 'killer exit', killerExit);
-      await within(10_000, 'sleepers', Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : null))));
+      await within(
+        10_000,
+        'sleepers',
+        Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on('exit', r)) : null))),
+      );
       await new Promise((r) => setTimeout(r, 20)); // signal events already queued
       process.off('SIGUSR2', onSignal);
     }
@@ -693,7 +726,10 @@ describe('signals, EINTR and EPIPE', () => {
       expect(readSync(fd, buf)).toBe(1);
       expect(buf[0]).toBe(0x61);
       // The byte goes into the stdin pipe at once (libuv tries the write synchronously).
-      const run = await underSignals(() => readSync(fd, buf), () => writer.stdin!.write('g'));
+      const run = await underSignals(
+        () => readSync(fd, buf),
+        () => writer.stdin!.write('g'),
+      );
       expect(run.result).toBe(1);
       expect(buf[0]).toBe(0x62);
       expect(run.ms).toBeGreaterThanOrEqual(200); // it really blocked, for the writer's 250 ms

@@ -47,7 +47,6 @@ function readAll(fd: number): Promise<string> {
   });
 }
 
-
 function fdTargets(): Map<number, string> {
   const out = new Map<number, string>();
   for (const fd of readdirSync('/proc/self/fd')) {
@@ -61,7 +60,10 @@ function fdTargets(): Map<number, string> {
 }
 
 /** A TypeScript fixture with stdin, stdout and stderr on pipes: a two-way handshake instead of sleeps. */
-function startFixture(name: string, args: string[]): {
+function startFixture(
+  name: string,
+  args: string[],
+): {
   child: Child;
   stdout: () => string;
   waitFor: (text: string) => Promise<void>;
@@ -123,32 +125,35 @@ describe('names are gone after close, exit and crash; what SIGKILL leaves, the d
     ['exit', 3],
     ['throw', 1],
     ['reject', 1],
-  ] as const)('a process that creates a FIFO channel, a UNIX server and an unattached shm channel, then ends by %s', async (how, expectedCode) => {
-    const fifo = tempPath('nfifo');
-    const sock = tempPath('nsock');
-    const chan = uniqueName('nchan');
-    const f = startFixture('leak-names.ts', [how, fifo, sock, chan]);
-    try {
-      await f.waitFor('ready\n');
-      expect([existsSync(fifo), existsSync(sock), existsSync(shmPath(chan))]).toEqual([true, true, true]);
-      f.send('go\n');
-      const [status, [stdout, stderr]] = await within(20_000, 'fixture exit', Promise.all([f.child.exited, f.done]));
-      expect(status, stderr).toEqual({ code: expectedCode, signal: null });
-      if (how === 'close') {
-        // close() removes the FIFO and the socket file at once; a creator whose
-        // peer never came keeps the channel's name until it exits, so that a
-        // late receiver can still drain what was sent.
-        expect(JSON.parse(stdout.split('\n')[1]!)).toEqual({ fifo: false, sock: false, chan: true });
+  ] as const)(
+    'a process that creates a FIFO channel, a UNIX server and an unattached shm channel, then ends by %s',
+    async (how, expectedCode) => {
+      const fifo = tempPath('nfifo');
+      const sock = tempPath('nsock');
+      const chan = uniqueName('nchan');
+      const f = startFixture('leak-names.ts', [how, fifo, sock, chan]);
+      try {
+        await f.waitFor('ready\n');
+        expect([existsSync(fifo), existsSync(sock), existsSync(shmPath(chan))]).toEqual([true, true, true]);
+        f.send('go\n');
+        const [status, [stdout, stderr]] = await within(20_000, 'fixture exit', Promise.all([f.child.exited, f.done]));
+        expect(status, stderr).toEqual({ code: expectedCode, signal: null });
+        if (how === 'close') {
+          // close() removes the FIFO and the socket file at once; a creator whose
+          // peer never came keeps the channel's name until it exits, so that a
+          // late receiver can still drain what was sent.
+          expect(JSON.parse(stdout.split('\n')[1]!)).toEqual({ fifo: false, sock: false, chan: true });
+        }
+        if (how === 'throw' || how === 'reject') expect(stderr).toContain('on purpose');
+        expect([existsSync(fifo), existsSync(sock), existsSync(shmPath(chan))]).toEqual([false, false, false]);
+      } finally {
+        f.child.kill('SIGKILL');
+        rmSync(fifo, { force: true });
+        rmSync(sock, { force: true });
+        rmSync(shmPath(chan), { force: true });
       }
-      if (how === 'throw' || how === 'reject') expect(stderr).toContain('on purpose');
-      expect([existsSync(fifo), existsSync(sock), existsSync(shmPath(chan))]).toEqual([false, false, false]);
-    } finally {
-      f.child.kill('SIGKILL');
-      rmSync(fifo, { force: true });
-      rmSync(sock, { force: true });
-      rmSync(shmPath(chan), { force: true });
-    }
-  });
+    },
+  );
 
   it('after SIGKILL the names stay; removeStaleShmChannel, UnixServer.listen and unlink clean them up', async () => {
     const fifo = tempPath('kfifo');
@@ -214,7 +219,7 @@ describe('children', () => {
     expect(pidfds()).toBe(before);
   });
 
-  it('no posix-ipc descriptor reaches a child, ours or child_process\'s: only what was mapped', async () => {
+  it("no posix-ipc descriptor reaches a child, ours or child_process's: only what was mapped", async () => {
     const before = fdTargets();
     // One of every kind of posix-ipc object.
     const [pr, pw] = pipe();
@@ -239,7 +244,10 @@ describe('children', () => {
     const ringWait = ringRx.receive(); // a wait thread on the ring
     const ours = new Set([...fdTargets()].filter(([fd, t]) => before.get(fd) !== t).map(([, t]) => t));
     for (const kind of [/^pipe:/, /^socket:/, /^\/dev\/shm\//, /^anon_inode:\[pidfd\]$/, /pipc-inh/]) {
-      expect([...ours].some((t) => kind.test(t)), String(kind)).toBe(true);
+      expect(
+        [...ours].some((t) => kind.test(t)),
+        String(kind),
+      ).toBe(true);
     }
     // The control: a pipe made inheritable on purpose must be seen in
     // child_process's children, so the check below can see a leak.
@@ -295,7 +303,9 @@ describe('children', () => {
     await viaChildProcess('child_process.spawn', () => cp.spawn('/bin/ls', ls, { stdio: ['ignore', 'pipe', 'ignore'] }));
     await viaChildProcess('child_process.execFile', () => cp.execFile('/bin/ls', ls));
     await viaChildProcess('child_process.exec', () => cp.exec('ls -ln /proc/self/fd/'));
-    await viaChildProcess('child_process.fork', () => cp.fork(fixture('fd-list.mjs'), { stdio: ['ignore', 'pipe', 'ignore', 'ipc'], execArgv: [] }));
+    await viaChildProcess('child_process.fork', () =>
+      cp.fork(fixture('fd-list.mjs'), { stdio: ['ignore', 'pipe', 'ignore', 'ipc'], execArgv: [] }),
+    );
 
     closeSync(lr);
     closeSync(lw);

@@ -43,57 +43,60 @@ describe('with umask 000, new objects have exactly the mode asked for (default 0
   it.each([
     ['the default, 0600', undefined, 0o600],
     ['0640 when asked', 0o640, 0o640],
-  ])('shared memory, named semaphore, FIFO (made directly and by a channel), UNIX socket file (server and listenUnixSocket), shm channel segment: %s', async (_label, mode, expected) => {
-    const options = mode === undefined ? {} : { mode };
-    const made: Array<[string, string]> = [];
+  ])(
+    'shared memory, named semaphore, FIFO (made directly and by a channel), UNIX socket file (server and listenUnixSocket), shm channel segment: %s',
+    async (_label, mode, expected) => {
+      const options = mode === undefined ? {} : { mode };
+      const made: Array<[string, string]> = [];
 
-    const shmName = uniqueName('perm');
-    const shm = SharedMemory.open(shmName, { create: 'exclusive', size: 4096, ...options });
-    made.push(['shared memory', shmFile(shmName)]);
+      const shmName = uniqueName('perm');
+      const shm = SharedMemory.open(shmName, { create: 'exclusive', size: 4096, ...options });
+      made.push(['shared memory', shmFile(shmName)]);
 
-    const semName = uniqueName('perm');
-    const sem = Semaphore.open(semName, { create: 'exclusive', unlinkOnClose: true, ...options });
-    made.push(['named semaphore', semFile(semName)]);
+      const semName = uniqueName('perm');
+      const sem = Semaphore.open(semName, { create: 'exclusive', unlinkOnClose: true, ...options });
+      made.push(['named semaphore', semFile(semName)]);
 
-    const fifoPath = tempPath('perm');
-    mkfifo(fifoPath, expected);
-    made.push(['mkfifo', fifoPath]);
+      const fifoPath = tempPath('perm');
+      mkfifo(fifoPath, expected);
+      made.push(['mkfifo', fifoPath]);
 
-    const chanFifo = tempPath('perm');
-    const fifoRx = await openFifoReceiver(chanFifo, { create: true, ...options });
-    made.push(['FIFO channel', chanFifo]);
+      const chanFifo = tempPath('perm');
+      const fifoRx = await openFifoReceiver(chanFifo, { create: true, ...options });
+      made.push(['FIFO channel', chanFifo]);
 
-    const sockPath = tempPath('perm');
-    const server = UnixServer.listen(sockPath, options);
-    made.push(['UNIX socket file', sockPath]);
+      const sockPath = tempPath('perm');
+      const server = UnixServer.listen(sockPath, options);
+      made.push(['UNIX socket file', sockPath]);
 
-    const rawSockPath = tempPath('perm');
-    const rawSock = listenUnixSocket(rawSockPath, options);
-    made.push(['listenUnixSocket file', rawSockPath]);
+      const rawSockPath = tempPath('perm');
+      const rawSock = listenUnixSocket(rawSockPath, options);
+      made.push(['listenUnixSocket file', rawSockPath]);
 
-    const ringName = uniqueName('perm');
-    const ringRx = await openShmReceiver(ringName, { create: true, capacity: 4096, ...options });
-    made.push(['shm channel segment', shmFile(ringName)]);
+      const ringName = uniqueName('perm');
+      const ringRx = await openShmReceiver(ringName, { create: true, capacity: 4096, ...options });
+      made.push(['shm channel segment', shmFile(ringName)]);
 
-    try {
-      const modes = Object.fromEntries(made.map(([what, path]) => [what, modeOf(path).toString(8)]));
-      expect(modes).toEqual(Object.fromEntries(made.map(([what]) => [what, expected.toString(8)])));
-      expect(lstatSync(sockPath).isSocket()).toBe(true);
-      expect(lstatSync(chanFifo).isFIFO()).toBe(true);
-    } finally {
-      ringRx.close();
-      SharedMemory.unlink(ringName); // no sender attached: the creator would remove it only at exit
-      server.close();
-      closeSync(rawSock);
-      removeUnixSocketFile(rawSockPath);
-      fifoRx.close();
-      rmSync(fifoPath, { force: true });
-      sem.close();
-      shm.unlink();
-      shm.close();
-    }
-    for (const [, path] of made) expect(existsSync(path)).toBe(false);
-  });
+      try {
+        const modes = Object.fromEntries(made.map(([what, path]) => [what, modeOf(path).toString(8)]));
+        expect(modes).toEqual(Object.fromEntries(made.map(([what]) => [what, expected.toString(8)])));
+        expect(lstatSync(sockPath).isSocket()).toBe(true);
+        expect(lstatSync(chanFifo).isFIFO()).toBe(true);
+      } finally {
+        ringRx.close();
+        SharedMemory.unlink(ringName); // no sender attached: the creator would remove it only at exit
+        server.close();
+        closeSync(rawSock);
+        removeUnixSocketFile(rawSockPath);
+        fifoRx.close();
+        rmSync(fifoPath, { force: true });
+        sem.close();
+        shm.unlink();
+        shm.close();
+      }
+      for (const [, path] of made) expect(existsSync(path)).toBe(false);
+    },
+  );
 });
 
 describe('an exclusive create on a name that exists fails, and leaves the existing object alone', () => {
@@ -121,8 +124,14 @@ describe('an exclusive create on a name that exists fails, and leaves the existi
       await expect(openFifoSender(fifoPath, { create: true, timeoutMs: 0 })).rejects.toMatchObject({ code: 'EEXIST', syscall: 'mkfifo' });
       expect(() => UnixServer.listen(sockPath)).toThrow(expect.objectContaining({ code: 'EADDRINUSE', syscall: 'bind' }) as Error);
       // The live channel belongs to this very process: still EEXIST, never replaced as if stale.
-      await expect(openShmSender(ringName, { create: true, capacity: 4096 })).rejects.toMatchObject({ code: 'EEXIST', syscall: 'shm_open' });
-      await expect(openShmReceiver(ringName, { create: true, capacity: 4096 })).rejects.toMatchObject({ code: 'EEXIST', syscall: 'shm_open' });
+      await expect(openShmSender(ringName, { create: true, capacity: 4096 })).rejects.toMatchObject({
+        code: 'EEXIST',
+        syscall: 'shm_open',
+      });
+      await expect(openShmReceiver(ringName, { create: true, capacity: 4096 })).rejects.toMatchObject({
+        code: 'EEXIST',
+        syscall: 'shm_open',
+      });
 
       // Nothing was replaced: the same objects answer.
       using again = SharedMemory.open(shmName);

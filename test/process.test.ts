@@ -6,16 +6,7 @@ import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import {
-  Child,
-  closeSync,
-  defaultExecArgv,
-  forkNode,
-  pipe,
-  spawn,
-  streamFromFd,
-  type FdMap,
-} from '../lib/index.js';
+import { Child, closeSync, defaultExecArgv, forkNode, pipe, spawn, streamFromFd, type FdMap } from '../lib/index.js';
 import { tempPath, within, zombieChildren } from './support/helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
@@ -31,7 +22,6 @@ function pidfdCount(): number {
   }
   return n;
 }
-
 
 /** What a descriptor of `pid` refers to: the object and the access mode (0 read, 1 write, 2 both). */
 function describeFd(pid: number | 'self', fd: number): { target: string; access: number; cloexec: boolean } {
@@ -52,7 +42,9 @@ function openFds(pid: number): number[] {
     if (performance.now() > deadline) throw new Error(`child ${pid} never reached nanosleep (wchan '${wchan}')`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }
-  return readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+  return readdirSync(`/proc/${pid}/fd`)
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /** Reads a pipe end to end-of-file on the event loop (the stream closes the fd). */
@@ -175,7 +167,9 @@ describe('spawn: exact descriptor map', () => {
     const child = spawn('/bin/sleep', ['10'], { fds: map });
     try {
       // spawn() returns after exec: close-on-exec descriptors are gone by now.
-      const targets = Object.keys(map).map(Number).sort((a, b) => a - b);
+      const targets = Object.keys(map)
+        .map(Number)
+        .sort((a, b) => a - b);
       expect(openFds(child.pid)).toEqual(targets);
       for (const t of targets) {
         const want = describeFd('self', map[t]!);
@@ -255,7 +249,9 @@ describe('spawn: exact descriptor map', () => {
   });
 
   it('reports a target the child cannot place (above RLIMIT_NOFILE) and reaps that child', () => {
-    expect(() => spawn('/bin/true', [], { fds: { 100_000_000: 0 } })).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'fcntl' }));
+    expect(() => spawn('/bin/true', [], { fds: { 100_000_000: 0 } })).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'fcntl' }),
+    );
     expect(zombieChildren()).toEqual([]);
   });
 
@@ -290,7 +286,12 @@ describe('spawn: exec failures are thrown, with no child left behind', () => {
   }
 
   it('ENOENT for a missing file, by path and through PATH', () => {
-    expectSpawnError(() => spawn('/nonexistent/pipc-prog'), { code: 'ENOENT', errno: -2, syscall: 'execve', path: '/nonexistent/pipc-prog' });
+    expectSpawnError(() => spawn('/nonexistent/pipc-prog'), {
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'execve',
+      path: '/nonexistent/pipc-prog',
+    });
     expectSpawnError(() => spawn('pipc-no-such-command', [], { env: { PATH: `${dir}:/usr/bin:/bin` } }), {
       code: 'ENOENT',
       syscall: 'execve',
@@ -492,9 +493,28 @@ describe('forkNode', () => {
     const saved = process.execArgv;
     try {
       process.execArgv = [
-        '--inspect-brk=0', '--eval', 'x()', '--import', 'tsx', '-p', '1', '-pe', '2', '--watch', '--watch-path', 'src',
-        '--test-reporter', 'spec', '--test', '--max-old-space-size=100', '--conditions', 'node', '--inspect', '--input-type=module',
-        '--require', '/x.cjs',
+        '--inspect-brk=0',
+        '--eval',
+        'x()',
+        '--import',
+        'tsx',
+        '-p',
+        '1',
+        '-pe',
+        '2',
+        '--watch',
+        '--watch-path',
+        'src',
+        '--test-reporter',
+        'spec',
+        '--test',
+        '--max-old-space-size=100',
+        '--conditions',
+        'node',
+        '--inspect',
+        '--input-type=module',
+        '--require',
+        '/x.cjs',
       ];
       expect(defaultExecArgv()).toEqual(['--import', 'tsx', '--max-old-space-size=100', '--conditions', 'node', '--require', '/x.cjs']);
     } finally {

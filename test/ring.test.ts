@@ -129,7 +129,22 @@ describe('ring', () => {
     // and 2^53 (the largest exact integers), NaN, infinities, -0, and
     // 64-bit integers near 2^32, 2^53, 2^63 and 2^64.
     const doubles = fc.oneof(
-      fc.constantFrom(2 ** 32, 2 ** 32 - 1, 2 ** 32 + 1, 2 ** 53, 2 ** 53 - 1, -(2 ** 53), 2 ** 31, -1, -0, NaN, Infinity, -Infinity, Number.MIN_VALUE, Number.MAX_VALUE),
+      fc.constantFrom(
+        2 ** 32,
+        2 ** 32 - 1,
+        2 ** 32 + 1,
+        2 ** 53,
+        2 ** 53 - 1,
+        -(2 ** 53),
+        2 ** 31,
+        -1,
+        -0,
+        NaN,
+        Infinity,
+        -Infinity,
+        Number.MIN_VALUE,
+        Number.MAX_VALUE,
+      ),
       fc.double(),
       fc.integer({ min: 2 ** 32 - 4096, max: 2 ** 32 + 4096 }),
       fc.integer({ min: Number.MAX_SAFE_INTEGER - 4096, max: Number.MAX_SAFE_INTEGER }),

@@ -313,7 +313,10 @@ describe('waitSync', () => {
     // A plain node process that signals us every 5 ms for 1.5 s.
     const killer = spawn(
       process.execPath,
-      ['-e', `process.stdout.write('go\\n'); const t = setInterval(() => process.kill(${process.pid}, 'SIGUSR2'), 5); setTimeout(() => clearInterval(t), 600);`],
+      [
+        '-e',
+        `process.stdout.write('go\\n'); const t = setInterval(() => process.kill(${process.pid}, 'SIGUSR2'), 5); setTimeout(() => clearInterval(t), 600);`,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const exited = new Promise((r) => killer.on('close', r));
@@ -382,7 +385,11 @@ describe('wait (async)', () => {
     // The cancelled thread may still be in its last slice: if it takes this
     // count it must give it back.
     sem.post();
-    await within(2000, 'count back', until(2000, 'value 1', () => sem.value === 1));
+    await within(
+      2000,
+      'count back',
+      until(2000, 'value 1', () => sem.value === 1),
+    );
     await delay(120); // > 2 slices: the wait thread is surely gone
     expect(sem.value).toBe(1);
     await expect(sem.wait({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
@@ -395,7 +402,11 @@ describe('wait (async)', () => {
       abort.abort();
       await expect(w).rejects.toBeInstanceOf(AbortError);
     }
-    await within(2000, 'counts back', until(2000, 'value 1', () => sem.value === 1));
+    await within(
+      2000,
+      'counts back',
+      until(2000, 'value 1', () => sem.value === 1),
+    );
     await delay(120);
     expect(sem.value).toBe(1);
     sem.close();
@@ -410,7 +421,11 @@ describe('wait (async)', () => {
     sem.close();
     for (const w of waits) await expect(w).rejects.toMatchObject({ code: 'ERR_POSIX_IPC_CLOSED' });
     creator.post();
-    await within(2000, 'count', until(2000, 'value 1', () => creator.value === 1));
+    await within(
+      2000,
+      'count',
+      until(2000, 'value 1', () => creator.value === 1),
+    );
     await delay(120);
     expect(creator.value).toBe(1);
     // Closing with waits pending, over and over: the sem_t* stays valid for
@@ -433,7 +448,11 @@ describe('wait (async)', () => {
     await delay(20);
     sem.close();
     await Promise.allSettled(waits);
-    await within(2000, 'sem_close', until(2000, 'the mapping to go', () => !isMapped(name)));
+    await within(
+      2000,
+      'sem_close',
+      until(2000, 'the mapping to go', () => !isMapped(name)),
+    );
   });
 
   it('validates options', async () => {
@@ -484,7 +503,11 @@ describe('mutual exclusion across processes', () => {
     const gate = Semaphore.open(gateName, { create: 'exclusive' });
     try {
       const procs = Array.from({ length: CHILDREN }, () => runFixture('sem-counter.ts', [lockName, gateName, counter, String(ITERATIONS)]));
-      await within(15_000, 'children ready', until(15_000, 'ready lines', () => procs.every((p) => p.output().includes('ready'))));
+      await within(
+        15_000,
+        'children ready',
+        until(15_000, 'ready lines', () => procs.every((p) => p.output().includes('ready'))),
+      );
       for (let i = 0; i < CHILDREN; i++) gate.post();
       const exits = await within(15_000, 'children exit', Promise.all(procs.map((p) => p.exited)));
       for (const e of exits) expect(e, e.stderr).toMatchObject({ code: 0, signal: null });

@@ -118,7 +118,10 @@ describe('a segment its creator has not sized yet', () => {
     const name = shmName('empty');
     // What a creator looks like between shm_open and ftruncate.
     writeFileSync(devShm(name), '', { mode: 0o600 });
-    const sizer = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').truncateSync(${JSON.stringify(devShm(name))}, 8192), 300)`]);
+    const sizer = spawn(process.execPath, [
+      '-e',
+      `setTimeout(() => require('fs').truncateSync(${JSON.stringify(devShm(name))}, 8192), 300)`,
+    ]);
     const exited = new Promise((resolve) => sizer.on('close', resolve));
     const t = performance.now();
     expectSystemError(() => SharedMemory.open(name), 'EAGAIN', 'mmap', name);

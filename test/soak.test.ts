@@ -31,7 +31,10 @@ describe('256 channels at once', () => {
 });
 
 describe('resource limits: the error says which limit', () => {
-  function runLimits(mode: string, shell: string): Promise<Record<string, { count: number; code?: string; syscall?: string; message?: string } | unknown>> {
+  function runLimits(
+    mode: string,
+    shell: string,
+  ): Promise<Record<string, { count: number; code?: string; syscall?: string; message?: string } | unknown>> {
     const tag = `lim${randomBytes(3).toString('hex')}`;
     const cmd = `${shell}exec "${process.execPath}" --import tsx "${fixture('limits.ts')}" ${mode} ${tag}`;
     return within(
@@ -106,9 +109,13 @@ describe('pending waits of every kind', () => {
     const ringWaits = rings.map(({ rx }) => rx.receive());
     try {
       // Every wait has a thread of its own, none from libuv's pool.
-      await within(5000, 'wait threads', (async () => {
-        while (waiterThreads() < 3 * EACH) await new Promise((r) => setTimeout(r, 10));
-      })());
+      await within(
+        5000,
+        'wait threads',
+        (async () => {
+          while (waiterThreads() < 3 * EACH) await new Promise((r) => setTimeout(r, 10));
+        })(),
+      );
       const file = new URL(import.meta.url);
       const started = performance.now();
       // Twice the pool's size of reads at once: all of them need the pool.
@@ -123,7 +130,11 @@ describe('pending waits of every kind', () => {
       for (let i = 0; i < EACH; i++) usem.post();
       await Promise.all(rings.map(({ tx }, i) => tx.send(new Uint8Array([i]))));
     }
-    const outcomes = await within(10_000, 'every wait completes', Promise.all([Promise.all(semWaits), Promise.all(futexWaits), Promise.all(usemWaits), Promise.all(ringWaits)]));
+    const outcomes = await within(
+      10_000,
+      'every wait completes',
+      Promise.all([Promise.all(semWaits), Promise.all(futexWaits), Promise.all(usemWaits), Promise.all(ringWaits)]),
+    );
     expect(outcomes[0]).toEqual(Array(EACH).fill(true));
     expect(outcomes[1].every((r) => r === 'ok' || r === 'not-equal')).toBe(true);
     expect(outcomes[2]).toEqual(Array(EACH).fill(true));
@@ -139,9 +150,13 @@ describe('pending waits of every kind', () => {
 });
 
 describe('model-based soak: sends of random sizes, receives, close, reopen, kill -9 of the peer', () => {
-  it.each(['pipe', 'shm'] as const)('%s: no loss, duplication, reordering or corruption', async (transport) => {
-    const result = await soak(transport, 2, 20);
-    expect(result.runs).toBe(2);
-    expect(result.sessions).toBeGreaterThanOrEqual(2);
-  }, 60_000);
+  it.each(['pipe', 'shm'] as const)(
+    '%s: no loss, duplication, reordering or corruption',
+    async (transport) => {
+      const result = await soak(transport, 2, 20);
+      expect(result.runs).toBe(2);
+      expect(result.sessions).toBeGreaterThanOrEqual(2);
+    },
+    60_000,
+  );
 });

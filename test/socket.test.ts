@@ -202,7 +202,11 @@ describe('listen, accept, connect', () => {
   it('sets exactly the mode asked for, whatever the umask (default 0600)', () => {
     const saved = process.umask(0o000);
     try {
-      for (const [mode, expected] of [[undefined, 0o600], [0o660, 0o660], [0o777, 0o777]] as const) {
+      for (const [mode, expected] of [
+        [undefined, 0o600],
+        [0o660, 0o660],
+        [0o777, 0o777],
+      ] as const) {
         const path = sockPath('mode');
         const fd = listenUnixSocket(path, mode === undefined ? undefined : { mode });
         try {

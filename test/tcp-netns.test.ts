@@ -20,7 +20,10 @@ function skipReason(): string | undefined {
   for (const tool of ['unshare', 'ip', 'tc']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed (apt-get install util-linux iproute2)`;
   }
-  const probe = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && tc qdisc show dev lo'], { encoding: 'utf8', timeout: 10_000 });
+  const probe = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && tc qdisc show dev lo'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   if (probe.status !== 0) return `unshare -n is not permitted here: ${(probe.stderr || probe.error?.message || '').trim()}`;
   return undefined;
 }
@@ -83,7 +86,12 @@ describe('TCP channel under network faults (a network namespace of its own, loop
       expect(r.shaped.lost).toBeGreaterThan(0); // the shaping really lost packets
       // Dead peer: both connections, both sides, ERR_CHANNEL_PEER_GONE (ETIMEDOUT), within the bound.
       expect(r.boundMs).toBe(bound);
-      for (const gone of [r.idle, r.inFlight, { ms: r.peer.a.at - r.silentAt, ...r.peer.a }, { ms: r.peer.b.at - r.silentAt, ...r.peer.b }]) {
+      for (const gone of [
+        r.idle,
+        r.inFlight,
+        { ms: r.peer.a.at - r.silentAt, ...r.peer.a },
+        { ms: r.peer.b.at - r.silentAt, ...r.peer.b },
+      ]) {
         expect(gone).toMatchObject({ outcome: 'ERR_CHANNEL_PEER_GONE', cause: 'ETIMEDOUT' });
         expect(gone.ms).toBeLessThanOrEqual(bound);
         expect(gone.ms).toBeGreaterThanOrEqual(tcpKeepAlive(KEEPALIVE_MS).idleMs); // the probes did it, not something sooner

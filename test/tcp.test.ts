@@ -45,7 +45,10 @@ function hasIpv6Loopback(): boolean {
 }
 const IPV6 = hasIpv6Loopback();
 
-async function pair<T = Uint8Array>(server: TcpServer<T>, options: Parameters<typeof connectTcp<T>>[0] = { port: server.port }): Promise<[TcpDuplex<T>, TcpDuplex<T>]> {
+async function pair<T = Uint8Array>(
+  server: TcpServer<T>,
+  options: Parameters<typeof connectTcp<T>>[0] = { port: server.port },
+): Promise<[TcpDuplex<T>, TcpDuplex<T>]> {
   const accepted = server.accept();
   const client = await within(5000, 'connect', connectTcp<T>(options));
   return [await within(5000, 'accept', accepted), client];
@@ -87,12 +90,17 @@ describe('TCP primitive', () => {
     const lfd = listenTcpSocket();
     const { port } = tcpSocketAddress(lfd);
     try {
-      expect(() => listenTcpSocket({ port })).toThrow(expect.objectContaining({ code: 'EADDRINUSE', syscall: 'bind', address: '127.0.0.1', port }));
+      expect(() => listenTcpSocket({ port })).toThrow(
+        expect.objectContaining({ code: 'EADDRINUSE', syscall: 'bind', address: '127.0.0.1', port }),
+      );
     } finally {
       closeSync(lfd);
     }
     // Nobody listens on that port any more.
-    const err = await connectTcp({ port }).then(() => undefined, (e: unknown) => e);
+    const err = await connectTcp({ port }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isSystemError(err, 'ECONNREFUSED')).toBe(true);
     expect(err).toMatchObject({ syscall: 'connect', address: '127.0.0.1', port });
     expect((err as Error).message).toBe(`ECONNREFUSED: connection refused, connect 127.0.0.1:${port}`);
@@ -128,7 +136,9 @@ describe('TCP primitive', () => {
     expect(() => native.tcpListen(4, 42 as never, 0, 1, false)).toThrow(TypeError);
     expect(() => native.tcpConnect(4, '127.0.0.1', 1, true, -1, 0, 0, 0)).toThrow(RangeError);
     expect(() => native.tcpConnect(4, '127.0.0.1', 1, true, 0, 0, 0, 2 ** 32)).toThrow(RangeError);
-    expect(() => native.tcpConnect(6, '127.0.0.1', 80, true, 0, 0, 0, 0)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'inet_pton', address: '127.0.0.1', port: 80 }));
+    expect(() => native.tcpConnect(6, '127.0.0.1', 80, true, 0, 0, 0, 0)).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'inet_pton', address: '127.0.0.1', port: 80 }),
+    );
     expect(() => native.tcpLocalAddress(2 ** 31)).toThrow(RangeError);
     expect(() => native.tcpPeerAddress(0)).toThrow(expect.objectContaining({ syscall: 'getpeername' })); // stdin: not a socket
   });

@@ -9,7 +9,18 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
-import { closeSync, codecs, connectTcp, connectTls, listenTcpSocket, TcpServer, TlsServer, type TcpAddress, type TlsDuplex, type TlsServerOptions } from '../lib/index.js';
+import {
+  closeSync,
+  codecs,
+  connectTcp,
+  connectTls,
+  listenTcpSocket,
+  TcpServer,
+  TlsServer,
+  type TcpAddress,
+  type TlsDuplex,
+  type TlsServerOptions,
+} from '../lib/index.js';
 import { startFixture } from './support/fixture-process.js';
 import { message } from './fixtures/channel-peer.js';
 import { sleep, within } from './support/helpers.js';
@@ -29,7 +40,9 @@ function hasIpv6Loopback(): boolean {
 const IPV6 = hasIpv6Loopback();
 
 /** A server recording every client that did not become a channel. */
-async function server<T = Uint8Array>(options: Partial<TlsServerOptions<T>> = {}): Promise<{ server: TlsServer<T>; refusals: Array<{ code?: string; message: string; remote?: TcpAddress }> }> {
+async function server<T = Uint8Array>(
+  options: Partial<TlsServerOptions<T>> = {},
+): Promise<{ server: TlsServer<T>; refusals: Array<{ code?: string; message: string; remote?: TcpAddress }> }> {
   const refusals: Array<{ code?: string; message: string; remote?: TcpAddress }> = [];
   const s = await TlsServer.listen<T>({
     ...SERVER,
@@ -41,14 +54,25 @@ async function server<T = Uint8Array>(options: Partial<TlsServerOptions<T>> = {}
 
 /** Resolves once `cond()` holds; fails after `ms`. */
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  await within(ms, what, (async () => {
-    while (!cond()) await sleep(5);
-  })());
+  await within(
+    ms,
+    what,
+    (async () => {
+      while (!cond()) await sleep(5);
+    })(),
+  );
 }
 
 /** The rejection of `p` (fails the test when it fulfils). */
 async function rejection(p: Promise<unknown>, what: string): Promise<Error & { code?: string }> {
-  const r = await within(10_000, what, p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e })));
+  const r = await within(
+    10_000,
+    what,
+    p.then(
+      (v) => ({ ok: true as const, v }),
+      (e: unknown) => ({ ok: false as const, e }),
+    ),
+  );
   if (r.ok) throw new Error(`${what}: expected a rejection`);
   return r.e as Error & { code?: string };
 }
@@ -70,7 +94,13 @@ describe('TLS channel: identities', () => {
       const client = await connectTls({ host: 'localhost', port: s.port, ca: PKI.ca.cert });
       const conn = await within(5000, 'accept', accepted);
       const cert = new X509Certificate(PKI.server.cert);
-      expect(client.peer).toMatchObject({ authorized: true, subject: { CN: 'localhost' }, issuer: { CN: 'posix-ipc test CA' }, fingerprint256: cert.fingerprint256, protocol: 'TLSv1.3' });
+      expect(client.peer).toMatchObject({
+        authorized: true,
+        subject: { CN: 'localhost' },
+        issuer: { CN: 'posix-ipc test CA' },
+        fingerprint256: cert.fingerprint256,
+        protocol: 'TLSv1.3',
+      });
       expect(client.peer.subjectAltName).toContain('DNS:localhost');
       expect(client.peer.address).toEqual({ address: '127.0.0.1', port: s.port, family: 4 });
       expect(conn.peer).toMatchObject({ authorized: false, address: client.local }); // no client certificate asked for
@@ -84,13 +114,17 @@ describe('TLS channel: identities', () => {
     }
   });
 
-  it('mutual TLS: the server sees the client certificate\'s subject, and verifyPeer can refuse by it', async () => {
+  it("mutual TLS: the server sees the client certificate's subject, and verifyPeer can refuse by it", async () => {
     const { server: s } = await server({ ca: PKI.ca.cert, requestCert: true, verifyPeer: (peer) => peer.subject?.CN === 'client-1' });
     try {
       const accepted = s.accept();
       const client = await connectTls({ port: s.port, ca: PKI.ca.cert, key: PKI.client.key, cert: PKI.client.cert });
       const conn = await within(5000, 'accept', accepted);
-      expect(conn.peer).toMatchObject({ authorized: true, subject: { CN: 'client-1', O: 'posix-ipc tests' }, fingerprint256: new X509Certificate(PKI.client.cert).fingerprint256 });
+      expect(conn.peer).toMatchObject({
+        authorized: true,
+        subject: { CN: 'client-1', O: 'posix-ipc tests' },
+        fingerprint256: new X509Certificate(PKI.client.cert).fingerprint256,
+      });
       expect(client.peer).toMatchObject({ authorized: true, subject: { CN: 'localhost' } });
       await exchange(client, conn);
       await client.close();
@@ -99,12 +133,22 @@ describe('TLS channel: identities', () => {
       s.close();
     }
     // Refused by verifyPeer: closed at once, never yielded.
-    const { server: picky } = await server({ ca: PKI.ca.cert, requestCert: true, verifyPeer: (peer) => peer.subject?.CN === 'someone-else' });
+    const { server: picky } = await server({
+      ca: PKI.ca.cert,
+      requestCert: true,
+      verifyPeer: (peer) => peer.subject?.CN === 'someone-else',
+    });
     try {
       const accepting = picky.accept();
       accepting.catch(() => undefined);
       const client = await connectTls({ port: picky.port, ca: PKI.ca.cert, key: PKI.client.key, cert: PKI.client.cert });
-      await expect(within(5000, 'the refused client ends', client.receiver.receive().catch((e: unknown) => e))).resolves.not.toBeInstanceOf(Uint8Array);
+      await expect(
+        within(
+          5000,
+          'the refused client ends',
+          client.receiver.receive().catch((e: unknown) => e),
+        ),
+      ).resolves.not.toBeInstanceOf(Uint8Array);
       await client.close().catch(() => undefined);
       expect(await Promise.race([accepting.then(() => 'yielded'), sleep(100).then(() => 'pending')])).toBe('pending');
     } finally {
@@ -135,7 +179,12 @@ describe('TLS channel: refused certificates, each with its own code', () => {
     ['an expired server certificate', PKI.expiredServer, 'localhost', 'CERT_HAS_EXPIRED'],
     ['a self-signed server certificate', PKI.selfSigned, 'localhost', 'DEPTH_ZERO_SELF_SIGNED_CERT'],
     ['a server certificate from another CA (leaf only)', PKI.otherServer, 'localhost', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
-    ['a server certificate from another CA (with its root)', { key: PKI.otherServer.key, cert: PKI.otherServer.chain }, 'localhost', 'SELF_SIGNED_CERT_IN_CHAIN'],
+    [
+      'a server certificate from another CA (with its root)',
+      { key: PKI.otherServer.key, cert: PKI.otherServer.chain },
+      'localhost',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+    ],
     ['a certificate for another host', PKI.wrongHost, 'localhost', 'ERR_TLS_CERT_ALTNAME_INVALID'],
   ];
   it.each(cases)('the client refuses %s', async (_what, creds, host, code) => {
@@ -145,7 +194,15 @@ describe('TLS channel: refused certificates, each with its own code', () => {
       accepting.catch(() => undefined);
       const err = await rejection(connectTls({ host, port: s.port, ca: PKI.ca.cert, timeoutMs: 5000 }), 'connectTls');
       expect(err.code).toBe(code);
-      expect(await Promise.race([accepting.then(() => 'yielded', () => 'rejected'), sleep(100).then(() => 'pending')])).toBe('pending');
+      expect(
+        await Promise.race([
+          accepting.then(
+            () => 'yielded',
+            () => 'rejected',
+          ),
+          sleep(100).then(() => 'pending'),
+        ]),
+      ).toBe('pending');
     } finally {
       s.close();
     }
@@ -171,29 +228,47 @@ describe('TLS channel: refused certificates, each with its own code', () => {
     ['a client certificate from another CA', PKI.otherClient, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
     ['no client certificate', undefined, 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'],
   ];
-  it.each(clientCases)('a mutual-TLS server refuses %s, reports its code, never yields it, and the client\'s channel ends', async (_what, creds, code) => {
-    const { server: s, refusals } = await server({ ca: PKI.ca.cert, requestCert: true });
-    try {
-      const accepting = s.accept();
-      accepting.catch(() => undefined);
-      // TLS 1.3 completes the client's side of the handshake before the server checks.
-      const client = await connectTls({ port: s.port, ca: PKI.ca.cert, ...creds }).catch((e: unknown) => e);
-      if (client instanceof Error) {
-        expect(client).toMatchObject({ code: expect.stringMatching(/^(ECONNRESET|ERR_SSL_)/) });
-      } else {
-        const d = client as TlsDuplex<Uint8Array>;
-        const ended = await within(5000, 'the refused client ends', d.receiver.receive().then(() => 'end', (e: { code?: string }) => e.code));
-        expect(['end', 'ERR_CHANNEL_PEER_GONE']).toContain(ended);
-        await d.close().catch(() => undefined);
+  it.each(clientCases)(
+    "a mutual-TLS server refuses %s, reports its code, never yields it, and the client's channel ends",
+    async (_what, creds, code) => {
+      const { server: s, refusals } = await server({ ca: PKI.ca.cert, requestCert: true });
+      try {
+        const accepting = s.accept();
+        accepting.catch(() => undefined);
+        // TLS 1.3 completes the client's side of the handshake before the server checks.
+        const client = await connectTls({ port: s.port, ca: PKI.ca.cert, ...creds }).catch((e: unknown) => e);
+        if (client instanceof Error) {
+          expect(client).toMatchObject({ code: expect.stringMatching(/^(ECONNRESET|ERR_SSL_)/) });
+        } else {
+          const d = client as TlsDuplex<Uint8Array>;
+          const ended = await within(
+            5000,
+            'the refused client ends',
+            d.receiver.receive().then(
+              () => 'end',
+              (e: { code?: string }) => e.code,
+            ),
+          );
+          expect(['end', 'ERR_CHANNEL_PEER_GONE']).toContain(ended);
+          await d.close().catch(() => undefined);
+        }
+        await until(() => refusals.length > 0, 'the refusal report');
+        expect(refusals[0]).toMatchObject({ code });
+        expect(refusals[0]!.remote?.address).toBe('127.0.0.1');
+        expect(
+          await Promise.race([
+            accepting.then(
+              () => 'yielded',
+              () => 'rejected',
+            ),
+            sleep(50).then(() => 'pending'),
+          ]),
+        ).toBe('pending');
+      } finally {
+        s.close();
       }
-      await until(() => refusals.length > 0, 'the refusal report');
-      expect(refusals[0]).toMatchObject({ code });
-      expect(refusals[0]!.remote?.address).toBe('127.0.0.1');
-      expect(await Promise.race([accepting.then(() => 'yielded', () => 'rejected'), sleep(50).then(() => 'pending')])).toBe('pending');
-    } finally {
-      s.close();
-    }
-  });
+    },
+  );
 });
 
 describe('TLS channel: the wrong kind of peer fails cleanly on both sides', () => {
@@ -204,27 +279,50 @@ describe('TLS channel: the wrong kind of peer fails cleanly on both sides', () =
       accepting.catch(() => undefined);
       const plain = await connectTcp({ port: s.port });
       await plain.sender.send(new Uint8Array(100).fill(1)).catch(() => undefined);
-      const ended = await within(5000, 'the plaintext client ends', plain.receiver.receive().then((m) => (m === undefined ? 'end' : 'message'), (e: { code?: string }) => e.code));
+      const ended = await within(
+        5000,
+        'the plaintext client ends',
+        plain.receiver.receive().then(
+          (m) => (m === undefined ? 'end' : 'message'),
+          (e: { code?: string }) => e.code,
+        ),
+      );
       expect(['end', 'ERR_CHANNEL_PEER_GONE']).toContain(ended);
       await until(() => refusals.length > 0, 'the refusal report');
       expect(refusals[0]).toMatchObject({ code: 'ERR_SSL_WRONG_VERSION_NUMBER', remote: plain.local });
-      await expect(within(5000, 'sending to a closed server side', (async () => {
-        for (let i = 0; i < 200; i++) await plain.sender.send(new Uint8Array(64 * 1024));
-      })())).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
+      await expect(
+        within(
+          5000,
+          'sending to a closed server side',
+          (async () => {
+            for (let i = 0; i < 200; i++) await plain.sender.send(new Uint8Array(64 * 1024));
+          })(),
+        ),
+      ).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
       await plain.close().catch(() => undefined);
-      expect(await Promise.race([accepting.then(() => 'yielded', () => 'rejected'), sleep(50).then(() => 'pending')])).toBe('pending');
+      expect(
+        await Promise.race([
+          accepting.then(
+            () => 'yielded',
+            () => 'rejected',
+          ),
+          sleep(50).then(() => 'pending'),
+        ]),
+      ).toBe('pending');
     } finally {
       s.close();
     }
   });
 
-  it('a TLS client against a plaintext server: the server sees a corrupt frame and closes, the client\'s connect rejects', async () => {
+  it("a TLS client against a plaintext server: the server sees a corrupt frame and closes, the client's connect rejects", async () => {
     const plain = await TcpServer.listen({ maxMessageSize: 64 * 1024 });
     try {
       const accepted = plain.accept();
       const connecting = connectTls({ port: plain.port, ca: PKI.ca.cert, handshakeTimeoutMs: 5000 });
       const conn = await within(5000, 'accept', accepted);
-      await expect(within(5000, 'the ClientHello read as a frame', conn.receiver.receive())).rejects.toMatchObject({ code: 'ERR_CHANNEL_CORRUPT' });
+      await expect(within(5000, 'the ClientHello read as a frame', conn.receiver.receive())).rejects.toMatchObject({
+        code: 'ERR_CHANNEL_CORRUPT',
+      });
       await conn.close().catch(() => undefined);
       const err = await rejection(connecting, 'connectTls');
       expect(err.code).toMatch(/^(ECONNRESET|ERR_SSL_WRONG_VERSION_NUMBER)$/);
@@ -256,36 +354,45 @@ describe('TLS channel: the wrong kind of peer fails cleanly on both sides', () =
 
 describe('TLS channel: pre-shared keys', () => {
   const key = Buffer.from('9f8e7d6c5b4a39281706f5e4d3c2b1a0', 'hex');
-  it.each(['TLSv1.3', 'TLSv1.2'] as const)('%s PSK really connects with no certificate, and the server sees the identity', async (version) => {
-    const { server: s, refusals } = await TlsServer.listen({
-      pskCallback: (identity) => (identity === 'worker-7' ? key : null),
-      maxVersion: version,
-      codec: codecs.utf8,
-    }).then((srv) => ({ server: srv, refusals: [] as unknown[] }));
-    try {
-      const accepted = s.accept();
-      const client = await connectTls({ port: s.port, psk: { identity: 'worker-7', key }, maxVersion: version, codec: codecs.utf8 });
-      const conn = await within(5000, 'accept', accepted);
-      expect(conn.peer).toMatchObject({ authorized: true, pskIdentity: 'worker-7', protocol: version });
-      expect(conn.peer.subject).toBeUndefined();
-      expect(client.peer).toMatchObject({ authorized: true, pskIdentity: 'worker-7', protocol: version });
-      await client.sender.send('over psk');
-      expect(await within(5000, 'receive', conn.receiver.receive())).toBe('over psk');
-      await client.close();
-      await conn.close();
-      expect(refusals).toEqual([]);
-    } finally {
-      s.close();
-    }
-  });
+  it.each(['TLSv1.3', 'TLSv1.2'] as const)(
+    '%s PSK really connects with no certificate, and the server sees the identity',
+    async (version) => {
+      const { server: s, refusals } = await TlsServer.listen({
+        pskCallback: (identity) => (identity === 'worker-7' ? key : null),
+        maxVersion: version,
+        codec: codecs.utf8,
+      }).then((srv) => ({ server: srv, refusals: [] as unknown[] }));
+      try {
+        const accepted = s.accept();
+        const client = await connectTls({ port: s.port, psk: { identity: 'worker-7', key }, maxVersion: version, codec: codecs.utf8 });
+        const conn = await within(5000, 'accept', accepted);
+        expect(conn.peer).toMatchObject({ authorized: true, pskIdentity: 'worker-7', protocol: version });
+        expect(conn.peer.subject).toBeUndefined();
+        expect(client.peer).toMatchObject({ authorized: true, pskIdentity: 'worker-7', protocol: version });
+        await client.sender.send('over psk');
+        expect(await within(5000, 'receive', conn.receiver.receive())).toBe('over psk');
+        await client.close();
+        await conn.close();
+        expect(refusals).toEqual([]);
+      } finally {
+        s.close();
+      }
+    },
+  );
 
   it('a wrong key or an unknown identity is refused on both sides', async () => {
     const refusals: Array<{ code?: string }> = [];
-    const s = await TlsServer.listen({ pskCallback: (identity) => (identity === 'worker-7' ? key : undefined), onClientError: (err) => refusals.push({ code: err.code }) });
+    const s = await TlsServer.listen({
+      pskCallback: (identity) => (identity === 'worker-7' ? key : undefined),
+      onClientError: (err) => refusals.push({ code: err.code }),
+    });
     const accepting = s.accept(); // handshakes run while someone waits for a connection
     accepting.catch(() => undefined);
     try {
-      for (const psk of [{ identity: 'worker-7', key: Buffer.alloc(16, 1) }, { identity: 'stranger', key }]) {
+      for (const psk of [
+        { identity: 'worker-7', key: Buffer.alloc(16, 1) },
+        { identity: 'stranger', key },
+      ]) {
         const before = refusals.length;
         const err = await rejection(connectTls({ port: s.port, psk }), 'connectTls with a bad PSK');
         expect(err.code).toMatch(/^(ECONNRESET|ERR_SSL_)/);
@@ -306,22 +413,26 @@ describe('TLS channel: load and a real child', () => {
       const serving = (async () => {
         const done: Promise<void>[] = [];
         for await (const conn of s) {
-          done.push((async () => {
-            for await (const m of conn.receiver) await conn.sender.send(createHash('sha256').update(m).digest());
-            await conn.close();
-          })());
+          done.push(
+            (async () => {
+              for await (const m of conn.receiver) await conn.sender.send(createHash('sha256').update(m).digest());
+              await conn.close();
+            })(),
+          );
           if (done.length === n) break;
         }
         await Promise.all(done);
       })();
-      const results = await Promise.all(Array.from({ length: n }, async (_, i) => {
-        const c = await connectTls({ port: s.port, ca: PKI.ca.cert, timeoutMs: 10_000 });
-        const m = message(i, 9);
-        await c.sender.send(m);
-        const got = Buffer.from((await c.receiver.receive())!).toString('hex');
-        await c.close();
-        return got === createHash('sha256').update(m).digest('hex');
-      }));
+      const results = await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          const c = await connectTls({ port: s.port, ca: PKI.ca.cert, timeoutMs: 10_000 });
+          const m = message(i, 9);
+          await c.sender.send(m);
+          const got = Buffer.from((await c.receiver.receive())!).toString('hex');
+          await c.close();
+          return got === createHash('sha256').update(m).digest('hex');
+        }),
+      );
       await within(20_000, 'serving', serving);
       expect(results.every(Boolean)).toBe(true);
     } finally {
@@ -355,11 +466,24 @@ describe('TLS channel: load and a real child', () => {
       const pending = conn.receiver.receive();
       await sleep(20);
       child.child.kill('SIGKILL');
-      const ended = await within(5000, 'receive after kill -9', pending.then((m) => (m === undefined ? 'end' : 'message'), (e: { code?: string }) => e.code));
+      const ended = await within(
+        5000,
+        'receive after kill -9',
+        pending.then(
+          (m) => (m === undefined ? 'end' : 'message'),
+          (e: { code?: string }) => e.code,
+        ),
+      );
       expect(['end', 'ERR_CHANNEL_PEER_GONE']).toContain(ended);
-      await expect(within(5000, 'send after kill -9', (async () => {
-        for (let i = 0; i < 1000; i++) await conn.sender.send(new Uint8Array(64 * 1024));
-      })())).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
+      await expect(
+        within(
+          5000,
+          'send after kill -9',
+          (async () => {
+            for (let i = 0; i < 1000; i++) await conn.sender.send(new Uint8Array(64 * 1024));
+          })(),
+        ),
+      ).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
       await conn.close().catch(() => undefined);
     } finally {
       s.close();

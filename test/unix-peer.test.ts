@@ -10,7 +10,13 @@ import { removePath, sleep, tempPath, within } from './support/helpers.js';
 
 /** Resolves to 'pending' when `p` has not settled within `ms`. */
 async function state(p: Promise<unknown>, ms = 50): Promise<string> {
-  return Promise.race([p.then(() => 'yielded', () => 'rejected'), sleep(ms).then(() => 'pending')]);
+  return Promise.race([
+    p.then(
+      () => 'yielded',
+      () => 'rejected',
+    ),
+    sleep(ms).then(() => 'pending'),
+  ]);
 }
 
 describe('UNIX socket channel: peer identity', () => {

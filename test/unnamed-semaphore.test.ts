@@ -189,7 +189,7 @@ describe('across processes', () => {
     expect(r.ms as number).toBeGreaterThanOrEqual(99);
   });
 
-  it('as a mutex, it makes N processes\' non-atomic read-modify-write exact', async () => {
+  it("as a mutex, it makes N processes' non-atomic read-modify-write exact", async () => {
     const SEM = 0;
     const COUNTER = 64;
     const READY = 128;

@@ -39,7 +39,10 @@ export function buildCeiling(outDir: string, cc = process.env.CC ?? 'cc'): Build
   if (process.platform === 'linux') args.push('-lrt'); // shm_open before glibc 2.34
   const r = spawnSync(cc, args, { encoding: 'utf8' });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    return { ok: false, note: `no C compiler ('${cc}' not found): the C ceiling is skipped; install one (e.g. apt-get install gcc) or set CC` };
+    return {
+      ok: false,
+      note: `no C compiler ('${cc}' not found): the C ceiling is skipped; install one (e.g. apt-get install gcc) or set CC`,
+    };
   }
   if (r.status !== 0) return { ok: false, note: `'${cc} ${args.join(' ')}' failed: the C ceiling is skipped\n${r.stderr}` };
   renameSync(tmp, binary);
@@ -58,7 +61,14 @@ interface Line {
 function toResult(l: Line): CellResult {
   if (l.workload === 'memcpy') {
     const reps = l.reps as { bytes: number; seconds: number }[];
-    return { workload: 'memcpy', transport: 'c-memcpy', size: l.size, batch: 1, reps, bytesPerSec: stat(reps.map((r) => r.bytes / r.seconds)) };
+    return {
+      workload: 'memcpy',
+      transport: 'c-memcpy',
+      size: l.size,
+      batch: 1,
+      reps,
+      bytesPerSec: stat(reps.map((r) => r.bytes / r.seconds)),
+    };
   }
   const transport = `c-${l.transport}`;
   if (l.workload === 'stream') {

@@ -141,7 +141,10 @@ function manyReceiver(r: ManyReceiver, max: number): BenchReceiver {
  * message length (or a Promise of it), `undefined` at end of stream. One
  * buffer of `maxMessage` bytes serves every message.
  */
-export function receiverInto(maxMessage: number, into: (buf: Uint8Array) => number | undefined | Promise<number | undefined>): BenchReceiver {
+export function receiverInto(
+  maxMessage: number,
+  into: (buf: Uint8Array) => number | undefined | Promise<number | undefined>,
+): BenchReceiver {
   const buf = new Uint8Array(maxMessage);
   return {
     async consume(onMessage: MessageHandler): Promise<void> {

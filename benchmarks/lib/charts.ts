@@ -10,7 +10,20 @@ import { fmtSize, sig3 } from './report.js';
 export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** Distinct colours (Tableau 10 and a few more); the C ceiling is drawn in greys. */
-const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#17becf', '#bcbd22', '#8c564b'];
+const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#17becf',
+  '#bcbd22',
+  '#8c564b',
+];
 const GREYS = ['#222222', '#555555', '#777777', '#aaaaaa'];
 /** Each reference line its own dash pattern, so they stay apart in grey. */
 const DASHES = ['7 4', '2 3', '10 3 2 3', '1 4'];
@@ -38,13 +51,22 @@ function decades(lo: number, hi: number): number[] {
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
 
 /** Throughput (y, log) against message size (x, log2), one line per series, min-max whiskers. */
-export function lineChart(opts: { title: string; yLabel: string; xValues: number[]; series: Series[]; yFormat?: (v: number) => string; tickFormat?: (v: number) => string }): string {
+export function lineChart(opts: {
+  title: string;
+  yLabel: string;
+  xValues: number[];
+  series: Series[];
+  yFormat?: (v: number) => string;
+  tickFormat?: (v: number) => string;
+}): string {
   const W = 900;
   const H = 460;
   const m = { l: 96, r: 270, t: 44, b: 56 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
-  const ys = opts.series.flatMap((s) => s.points.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y])).filter((v) => v > 0 && Number.isFinite(v));
+  const ys = opts.series
+    .flatMap((s) => s.points.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]))
+    .filter((v) => v > 0 && Number.isFinite(v));
   const xs = [...new Set(opts.xValues)].sort((a, b) => a - b);
   if (!ys.length || !xs.length) return '';
   const yTicks = decades(Math.min(...ys), Math.max(...ys));
@@ -65,7 +87,8 @@ export function lineChart(opts: { title: string; yLabel: string; xValues: number
     parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${y}" y2="${y}" stroke="#d0d0d0"/>`);
     parts.push(`<text x="${m.l - 8}" y="${y + 4}" text-anchor="end" fill="#444">${esc((opts.tickFormat ?? yFmt)(t))}</text>`);
     for (const f of [2, 5]) {
-      if (t * f < yTicks[yTicks.length - 1]!) parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${py(t * f)}" y2="${py(t * f)}" stroke="#eeeeee"/>`);
+      if (t * f < yTicks[yTicks.length - 1]!)
+        parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${py(t * f)}" y2="${py(t * f)}" stroke="#eeeeee"/>`);
     }
   }
   for (const x of xs) {
@@ -83,13 +106,21 @@ export function lineChart(opts: { title: string; yLabel: string; xValues: number
     const color = s.reference ? GREYS[gi++ % GREYS.length]! : PALETTE[ci++ % PALETTE.length]!;
     const sw = s.emphasis ? 3 : 1.75;
     const pts = s.points.filter((p) => p.y > 0 && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
-    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="${sw}"${dash} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`);
+    if (pts.length > 1)
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="${sw}"${dash} points="${pts.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ')}"/>`,
+      );
     for (const p of pts) {
       const X = px(p.x).toFixed(1);
-      if (p.lo !== undefined && p.hi !== undefined && p.hi > p.lo) parts.push(`<line x1="${X}" x2="${X}" y1="${py(p.lo).toFixed(1)}" y2="${py(p.hi).toFixed(1)}" stroke="${color}" stroke-width="1"/>`);
+      if (p.lo !== undefined && p.hi !== undefined && p.hi > p.lo)
+        parts.push(
+          `<line x1="${X}" x2="${X}" y1="${py(p.lo).toFixed(1)}" y2="${py(p.hi).toFixed(1)}" stroke="${color}" stroke-width="1"/>`,
+        );
       const tip = `<title>${esc(`${s.label}, ${fmtSize(p.x)}: ${yFmt(p.y)}`)}</title>`;
       if (s.reference) {
-        parts.push(`<rect x="${(px(p.x) - 3.5).toFixed(1)}" y="${(py(p.y) - 3.5).toFixed(1)}" width="7" height="7" fill="#fff" stroke="${color}" stroke-width="1.5">${tip}</rect>`);
+        parts.push(
+          `<rect x="${(px(p.x) - 3.5).toFixed(1)}" y="${(py(p.y) - 3.5).toFixed(1)}" width="7" height="7" fill="#fff" stroke="${color}" stroke-width="1.5">${tip}</rect>`,
+        );
       } else {
         parts.push(`<circle cx="${X}" cy="${py(p.y).toFixed(1)}" r="3.5" fill="${color}">${tip}</circle>`);
       }
@@ -112,7 +143,14 @@ export interface BarRow {
 }
 
 /** Horizontal grouped bars on a log axis (latency in microseconds). */
-export function barChart(opts: { title: string; xLabel: string; groups: string[]; rows: BarRow[]; format?: (v: number) => string; tickFormat?: (v: number) => string }): string {
+export function barChart(opts: {
+  title: string;
+  xLabel: string;
+  groups: string[];
+  rows: BarRow[];
+  format?: (v: number) => string;
+  tickFormat?: (v: number) => string;
+}): string {
   const fmt = opts.format ?? ((v: number) => sig3(v));
   const bh = 11;
   const gap = 8;
@@ -122,7 +160,9 @@ export function barChart(opts: { title: string; xLabel: string; groups: string[]
   const m = { l: labelW + 10, r: 90, t: 64, b: 46 };
   const pw = W - m.l - m.r;
   const H = m.t + opts.rows.length * rowH + m.b;
-  const vals = opts.rows.flatMap((r) => r.bars.flatMap((b) => (b ? [b.value, b.whisker ?? b.value] : []))).filter((v) => v > 0 && Number.isFinite(v));
+  const vals = opts.rows
+    .flatMap((r) => r.bars.flatMap((b) => (b ? [b.value, b.whisker ?? b.value] : [])))
+    .filter((v) => v > 0 && Number.isFinite(v));
   if (!vals.length) return '';
   const ticks = decades(Math.min(...vals), Math.max(...vals));
   const v0 = Math.log10(ticks[0]!);
@@ -151,14 +191,18 @@ export function barChart(opts: { title: string; xLabel: string; groups: string[]
   parts.push(`<text x="${m.l + pw / 2}" y="${H - 10}" text-anchor="middle" fill="#222">${esc(opts.xLabel)}</text>`);
   opts.rows.forEach((r, ri) => {
     const top = m.t + ri * rowH;
-    parts.push(`<text x="${labelW}" y="${top + (rowH - gap) / 2 + 4}" text-anchor="end" fill="#222"${r.reference ? ' font-style="italic"' : ''}>${esc(r.label)}</text>`);
+    parts.push(
+      `<text x="${labelW}" y="${top + (rowH - gap) / 2 + 4}" text-anchor="end" fill="#222"${r.reference ? ' font-style="italic"' : ''}>${esc(r.label)}</text>`,
+    );
     r.bars.forEach((b, bi) => {
       if (!b || !(b.value > 0)) return;
       const y = top + bi * (bh + 2);
       const x0 = px(ticks[0]!);
       const color = colors[bi % colors.length]!;
       const fill = r.reference ? `fill="#ffffff" stroke="${color}" stroke-width="1.5"` : `fill="${color}"`;
-      parts.push(`<rect x="${x0}" y="${y}" width="${Math.max(1, px(b.value) - x0).toFixed(1)}" height="${bh}" ${fill}><title>${esc(`${r.label}, ${opts.groups[bi]}: median ${fmt(b.value)}${b.whisker ? `, p99 ${fmt(b.whisker)}` : ''}`)}</title></rect>`);
+      parts.push(
+        `<rect x="${x0}" y="${y}" width="${Math.max(1, px(b.value) - x0).toFixed(1)}" height="${bh}" ${fill}><title>${esc(`${r.label}, ${opts.groups[bi]}: median ${fmt(b.value)}${b.whisker ? `, p99 ${fmt(b.whisker)}` : ''}`)}</title></rect>`,
+      );
       let end = px(b.value);
       if (b.whisker && b.whisker > b.value) {
         end = px(b.whisker);

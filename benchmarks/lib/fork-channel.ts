@@ -116,7 +116,10 @@ class IpcReceiver implements BenchReceiver {
   }
 }
 
-function codec(serialization: 'json' | 'advanced', size: number): { encode: (msg: Uint8Array) => unknown; decode: (m: unknown, h: MessageHandler) => void } {
+function codec(
+  serialization: 'json' | 'advanced',
+  size: number,
+): { encode: (msg: Uint8Array) => unknown; decode: (m: unknown, h: MessageHandler) => void } {
   if (serialization === 'advanced') {
     return {
       encode: (msg) => msg,

@@ -188,7 +188,12 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
   let ends: Ends | undefined;
   const measure = async (): Promise<CellResult> => {
     const init: PeerInit = { transportFile: file, transportName: transport.name, spec, timing: cell.timing, params: link.b };
-    peer = transport.kind === 'process' ? startProcessPeer(init, link) : transport.kind === 'thread' ? startThreadPeer(init, link) : startInlinePeer(init);
+    peer =
+      transport.kind === 'process'
+        ? startProcessPeer(init, link)
+        : transport.kind === 'thread'
+          ? startThreadPeer(init, link)
+          : startInlinePeer(init);
     const opened = Promise.resolve(transport.open({ role: 'a', params: link.a, spec, child: peer.child, fds: [] }));
     [ends] = await Promise.race([Promise.all([opened, peer.ready]), peer.failed]);
     peer.go();
@@ -215,7 +220,8 @@ async function runCell(transport: Transport, file: string, cell: CellPlan): Prom
     }
     const mine = await Promise.race([initiatePingPong(ends, cell.size, cell.timing), peer.failed]);
     const theirs = (await Promise.race([peer.result, peer.failed])).report;
-    if (mine.messages !== theirs.messages) throw new VerificationError(`${mine.messages} round trips timed, the responder answered ${theirs.messages}`);
+    if (mine.messages !== theirs.messages)
+      throw new VerificationError(`${mine.messages} round trips timed, the responder answered ${theirs.messages}`);
     return {
       workload: 'latency',
       transport: transport.name,

@@ -43,7 +43,16 @@ export function buildCharts(report: Report): Charts {
       .map((t): Series => {
         if (t.name === 'c-memcpy') {
           const pts = batched ? [] : report.results.filter((r): r is MemcpyResult => r.workload === 'memcpy');
-          return { label: t.label, reference: true, points: pts.map((r) => ({ x: r.size, y: r.bytesPerSec.median / 1e6, lo: r.bytesPerSec.min / 1e6, hi: r.bytesPerSec.max / 1e6 })) };
+          return {
+            label: t.label,
+            reference: true,
+            points: pts.map((r) => ({
+              x: r.size,
+              y: r.bytesPerSec.median / 1e6,
+              lo: r.bytesPerSec.min / 1e6,
+              hi: r.bytesPerSec.max / 1e6,
+            })),
+          };
         }
         const pts = streams.filter((r) => r.transport === t.name && (batched ? r.batch > 1 : r.batch === 1));
         return {
@@ -70,7 +79,7 @@ export function buildCharts(report: Report): Charts {
         xValues: batchedSizes,
         series: series(true),
         yFormat: mbFormat,
-    tickFormat: mbTick,
+        tickFormat: mbTick,
       })
     : '';
   const lat = report.results.filter((r): r is LatencyResult => r.workload === 'latency');
@@ -98,10 +107,14 @@ export function buildCharts(report: Report): Charts {
 
 function streamTable(report: Report, batched: boolean): string {
   const ts = orderedTransports(report);
-  const streams = report.results.filter((r): r is StreamResult & { relative?: Relative } => r.workload === 'stream' && (batched ? r.batch > 1 : r.batch === 1));
+  const streams = report.results.filter(
+    (r): r is StreamResult & { relative?: Relative } => r.workload === 'stream' && (batched ? r.batch > 1 : r.batch === 1),
+  );
   const memcpy = report.results.filter((r): r is MemcpyResult => r.workload === 'memcpy');
   const cols = batched
-    ? [...new Set(streams.map((r) => `${r.size}:${r.batch}`))].map((k) => k.split(':').map(Number) as [number, number]).sort((a, b) => a[0] - b[0])
+    ? [...new Set(streams.map((r) => `${r.size}:${r.batch}`))]
+        .map((k) => k.split(':').map(Number) as [number, number])
+        .sort((a, b) => a[0] - b[0])
     : report.matrix.sizes.map((s): [number, number] => [s, 1]);
   if (!cols.length) return '';
   const head = cols.map(([s, b]) => `<th>${esc(fmtSize(s))}${b > 1 ? ` ×${b}` : ''}</th>`).join('');
@@ -110,14 +123,18 @@ function streamTable(report: Report, batched: boolean): string {
       const cells = cols.map(([size, batch]) => {
         if (t.name === 'c-memcpy') {
           const r = batched ? undefined : memcpy.find((x) => x.size === size);
-          return r ? `<td><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<div class="sub">±${spreadPct(r.bytesPerSec).toFixed(0)}%</div></td>` : '<td></td>';
+          return r
+            ? `<td><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<div class="sub">±${spreadPct(r.bytesPerSec).toFixed(0)}%</div></td>`
+            : '<td></td>';
         }
         const r = streams.find((x) => x.transport === t.name && x.size === size && x.batch === batch);
         if (!r) return '<td></td>';
         const rel = r.relative;
         const ofC = rel?.pctOfCeiling !== undefined ? `${fmtPct(rel.pctOfCeiling)} of C${rel.ceilingBatched ? ' batched' : ''}` : '';
         const ratios = [ofC, rel?.vsForkJson !== undefined ? `${fmtX(rel.vsForkJson)} json` : ''].filter(Boolean).join(' · ');
-        const bound = rel?.harnessBound ? `<br><span class="bound" title="${esc(HARNESS_NOTE)}">${HARNESS_MARK} ${fmtPct((rel.ofHarness ?? 0) * 100)} of harness</span>` : '';
+        const bound = rel?.harnessBound
+          ? `<br><span class="bound" title="${esc(HARNESS_NOTE)}">${HARNESS_MARK} ${fmtPct((rel.ofHarness ?? 0) * 100)} of harness</span>`
+          : '';
         return `<td${rel?.harnessBound ? ' class="bound"' : ''}><b>${fmtMB(r.bytesPerSec.median)}</b> MB/s<br>${fmtRate(r.msgsPerSec.median)} msg/s${rel?.harnessBound ? HARNESS_MARK : ''}<div class="sub">±${spreadPct(r.msgsPerSec).toFixed(0)}%${ratios ? `<br>${ratios}` : ''}${bound}</div></td>`;
       });
       if (cells.every((c) => c === '<td></td>')) return '';
@@ -152,10 +169,17 @@ function latencyTable(report: Report): string {
 function repsTable(results: readonly AnnotatedResult[]): string {
   const rows = results.map((r) => {
     let reps: string;
-    if (r.workload === 'stream') reps = r.reps.map((x) => `${fmtRate(x.messages / x.seconds)}/s (${x.messages} in ${(x.seconds * 1000).toFixed(0)} ms)`).join(', ');
-    else if (r.workload === 'latency') reps = r.reps.map((x) => `median ${fmtUs(x.medianNs)} p99 ${fmtUs(x.p99Ns)} max ${fmtUs(x.maxNs)} µs (${x.count} round trips)`).join('; ');
+    if (r.workload === 'stream')
+      reps = r.reps.map((x) => `${fmtRate(x.messages / x.seconds)}/s (${x.messages} in ${(x.seconds * 1000).toFixed(0)} ms)`).join(', ');
+    else if (r.workload === 'latency')
+      reps = r.reps
+        .map((x) => `median ${fmtUs(x.medianNs)} p99 ${fmtUs(x.p99Ns)} max ${fmtUs(x.maxNs)} µs (${x.count} round trips)`)
+        .join('; ');
     else reps = r.reps.map((x) => `${fmtMB(x.bytes / x.seconds)} MB/s`).join(', ');
-    const verified = r.workload === 'memcpy' ? '' : `${r.verified.messages.toLocaleString('en-US')}${r.verified.checksum !== undefined ? ` · ${r.verified.checksum.toString(16).padStart(8, '0')}` : ''}`;
+    const verified =
+      r.workload === 'memcpy'
+        ? ''
+        : `${r.verified.messages.toLocaleString('en-US')}${r.verified.checksum !== undefined ? ` · ${r.verified.checksum.toString(16).padStart(8, '0')}` : ''}`;
     return `<tr><td>${esc(r.transport)}</td><td>${r.workload}</td><td>${esc(fmtSize(r.size))}</td><td>${r.batch}</td><td>${verified}</td><td class="l">${esc(reps)}</td></tr>`;
   });
   return `<div class="scroll"><table class="raw"><thead><tr><th>transport</th><th>workload</th><th>size</th><th>batch</th><th>verified (messages · checksum)</th><th>repetitions</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
@@ -169,16 +193,25 @@ export function renderHtml(report: Report, charts: Charts): string {
   if (busy) notes.push(`<p class="warn">Warning: ${esc(busy)}</p>`);
   if (!report.ceiling.available && report.ceiling.note) notes.push(`<p class="warn">${esc(report.ceiling.note)}</p>`);
   for (const s of report.skipped) notes.push(`<p class="warn">Skipped ${esc(s.transport)}: ${esc(s.reason)}</p>`);
-  for (const f of report.failures) notes.push(`<p class="fail">FAILED ${esc(f.transport)} ${esc(f.workload)} ${esc(fmtSize(f.size))}${f.batch > 1 ? ` ×${f.batch}` : ''}: <code>${esc(f.error)}</code></p>`);
+  for (const f of report.failures)
+    notes.push(
+      `<p class="fail">FAILED ${esc(f.transport)} ${esc(f.workload)} ${esc(fmtSize(f.size))}${f.batch > 1 ? ` ×${f.batch}` : ''}: <code>${esc(f.error)}</code></p>`,
+    );
   const machine = [
     ['CPU', `${m.cpuModel}, ${m.cores} cores (${m.arch})`],
     ['memory', `${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
     ['kernel', `${m.os} (${m.kernel})`],
     ['Node', `${m.node} (V8 ${m.v8})`],
     ['C compiler', m.cc ?? 'none'],
-    ['load average', `${m.loadAverage.start.toFixed(2)} at start${m.loadAverage.end !== undefined ? `, ${m.loadAverage.end.toFixed(2)} at end` : ''}`],
+    [
+      'load average',
+      `${m.loadAverage.start.toFixed(2)} at start${m.loadAverage.end !== undefined ? `, ${m.loadAverage.end.toFixed(2)} at end` : ''}`,
+    ],
     ['date', m.date],
-    ['run', `${report.mode}: ${t.reps} repetitions of ${t.durationMs} ms after ${t.warmupMs} ms warm-up; latency: at least ${t.minRoundTrips} round trips per repetition; ${report.wallSeconds.toFixed(0)} s in all`],
+    [
+      'run',
+      `${report.mode}: ${t.reps} repetitions of ${t.durationMs} ms after ${t.warmupMs} ms warm-up; latency: at least ${t.minRoundTrips} round trips per repetition; ${report.wallSeconds.toFixed(0)} s in all`,
+    ],
   ]
     .map(([k, v]) => `<tr><th>${esc(k!)}</th><td class="l">${esc(v!)}</td></tr>`)
     .join('\n');

@@ -230,7 +230,8 @@ export class StreamVerifier {
     const seq = rd32(b, o);
     if (seq !== this.expected) fail(`sequence number ${seq >>> 0} (lost, repeated or reordered)`);
     if (rd32(b, o + this.tail) !== tailValue(seq)) fail('bad tail word (truncated or misframed)');
-    for (let k = 1; k <= this.stamps; k++) if (rd32(b, o + k * STAMP_STRIDE) !== stampValue(seq, k)) fail(`bad stamp at ${k * STAMP_STRIDE}`);
+    for (let k = 1; k <= this.stamps; k++)
+      if (rd32(b, o + k * STAMP_STRIDE) !== stampValue(seq, k)) fail(`bad stamp at ${k * STAMP_STRIDE}`);
     return fail('failed the check');
   }
 

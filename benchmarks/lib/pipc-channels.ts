@@ -12,7 +12,17 @@ import type { CeilingKind, Ends, Link, LinkSpec, PeerContext, Transport } from '
 
 export type ChannelLib = typeof import('../../lib/index.js');
 
-const NEEDED = ['pipe', 'socketPair', 'closeSync', 'senderFromFd', 'receiverFromFd', 'duplexFromFd', 'openShmSender', 'openShmReceiver', 'removeStaleShmChannel'];
+const NEEDED = [
+  'pipe',
+  'socketPair',
+  'closeSync',
+  'senderFromFd',
+  'receiverFromFd',
+  'duplexFromFd',
+  'openShmSender',
+  'openShmReceiver',
+  'removeStaleShmChannel',
+];
 const NEEDED_PATHS = ['mkfifo', 'openFifoSender', 'openFifoReceiver', 'connectUnix'];
 
 let loaded: Promise<ChannelLib> | undefined;
@@ -35,7 +45,8 @@ export async function channelsAvailable(): Promise<true | string> {
   }
   const missing = [...NEEDED, ...NEEDED_PATHS].filter((n) => typeof lib[n] !== 'function');
   if (typeof (lib.UnixServer as { listen?: unknown } | undefined)?.listen !== 'function') missing.push('UnixServer');
-  if (missing.length || typeof lib.codecs !== 'object') return `this build of posix-ipc has no channel API (missing ${missing.join(', ') || 'codecs'})`;
+  if (missing.length || typeof lib.codecs !== 'object')
+    return `this build of posix-ipc has no channel API (missing ${missing.join(', ') || 'codecs'})`;
   return true;
 }
 
@@ -63,7 +74,12 @@ export interface ChannelTransportDef {
    * peer B for ping-pong; `need.send`: peer B always, peer A for ping-pong.
    * Receivers are opened with `view` (codecs.bytesView: zero copy).
    */
-  open(ipc: ChannelLib, ctx: PeerContext, need: { receive: boolean; send: boolean }, view: { codec: Codec<Uint8Array> }): ChannelEnds | Promise<ChannelEnds>;
+  open(
+    ipc: ChannelLib,
+    ctx: PeerContext,
+    need: { receive: boolean; send: boolean },
+    view: { codec: Codec<Uint8Array> },
+  ): ChannelEnds | Promise<ChannelEnds>;
 }
 
 /**

@@ -33,7 +33,8 @@ class PortEndpoint {
   constructor(readonly port: MessagePort) {
     port.on('message', (m: unknown) => {
       if (typeof m === 'number') this.credit?.(m);
-      else if (m !== null && typeof m === 'object' && !ArrayBuffer.isView(m) && !Array.isArray(m)) this.returned?.((m as { r: ArrayBuffer[] }).r);
+      else if (m !== null && typeof m === 'object' && !ArrayBuffer.isView(m) && !Array.isArray(m))
+        this.returned?.((m as { r: ArrayBuffer[] }).r);
       else if (this.data) this.data(m);
       else this.early.push(m); // data before consume() was called
     });
@@ -208,7 +209,8 @@ export function portTransport(transfer: boolean, order: number): Transport {
       const ep = new PortEndpoint(port);
       const window = windowFor(ctx.spec.size, ctx.spec.batch);
       const ends: Ends = { close: () => port.close() };
-      if (ctx.role === 'b' || ctx.spec.duplex) ends.sender = transfer ? new TransferSender(ep, window, ctx.spec.size) : new CopySender(ep, window);
+      if (ctx.role === 'b' || ctx.spec.duplex)
+        ends.sender = transfer ? new TransferSender(ep, window, ctx.spec.size) : new CopySender(ep, window);
       if (ctx.role === 'a' || ctx.spec.duplex) ends.receiver = new PortReceiver(ep, window, transfer);
       return ends;
     },

@@ -47,7 +47,10 @@ export class Progress {
     this.finished++;
     if (c) this.doneMs += c.expectedMs;
     if (this.tty) this.draw();
-    else this.out.write(`[${String(this.finished).padStart(String(this.totalCells).length)}/${this.totalCells}] ${c?.label ?? ''}: ${summary}\n`);
+    else
+      this.out.write(
+        `[${String(this.finished).padStart(String(this.totalCells).length)}/${this.totalCells}] ${c?.label ?? ''}: ${summary}\n`,
+      );
   }
 
   /** A plain message, above the bar. */

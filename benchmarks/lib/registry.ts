@@ -23,12 +23,14 @@ function check(t: unknown, file: string): Transport {
   const problems: string[] = [];
   if (!d || typeof d !== 'object') problems.push('default export is not an object');
   else {
-    if (typeof d.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(d.name)) problems.push('name must be lower-case letters, digits and dashes');
+    if (typeof d.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(d.name))
+      problems.push('name must be lower-case letters, digits and dashes');
     if (typeof d.label !== 'string') problems.push('label must be a string');
     if (d.kind !== 'process' && d.kind !== 'thread' && d.kind !== 'inline') problems.push("kind must be 'process', 'thread' or 'inline'");
     if (typeof d.setup !== 'function') problems.push('setup() missing');
     if (typeof d.open !== 'function') problems.push('open() missing');
-    if (d.ceiling !== undefined && !['pipe', 'socket', 'shm'].includes(d.ceiling)) problems.push("ceiling must be 'pipe', 'socket' or 'shm'");
+    if (d.ceiling !== undefined && !['pipe', 'socket', 'shm'].includes(d.ceiling))
+      problems.push("ceiling must be 'pipe', 'socket' or 'shm'");
   }
   if (problems.length) throw new Error(`${file}: not a transport: ${problems.join('; ')}`);
   return d as Transport;
@@ -47,7 +49,10 @@ async function loadFile(file: string): Promise<Transport[]> {
  * tests).
  */
 export async function loadTransports(): Promise<LoadedTransport[]> {
-  const extra = (process.env.POSIX_IPC_BENCH_TRANSPORTS ?? '').split(delimiter).filter(Boolean).map((f) => resolve(f));
+  const extra = (process.env.POSIX_IPC_BENCH_TRANSPORTS ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((f) => resolve(f));
   const files = readdirSync(TRANSPORTS_DIR)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('_'))
     .sort()

@@ -81,7 +81,9 @@ export function annotate(results: CellResult[], transports: readonly TransportIn
     if (r.workload === 'stream') {
       let c = t.ceiling ? (byKey.get(key(`c-${t.ceiling}`, 'stream', r.size, r.batch)) as StreamResult | undefined) : undefined;
       if (t.ceiling && t.coalesces && r.batch === 1) {
-        const batched = results.find((x): x is StreamResult => x.transport === `c-${t.ceiling}` && x.workload === 'stream' && x.size === r.size && x.batch > 1);
+        const batched = results.find(
+          (x): x is StreamResult => x.transport === `c-${t.ceiling}` && x.workload === 'stream' && x.size === r.size && x.batch > 1,
+        );
         if (batched) {
           c = batched;
           rel.ceilingBatched = true;
@@ -143,7 +145,8 @@ export function fmtSize(bytes: number): string {
 }
 
 export const fmtPct = (p: number | undefined): string => (p === undefined ? '' : p >= 10 ? `${p.toFixed(0)}%` : `${p.toFixed(1)}%`);
-export const fmtX = (x: number | undefined): string => (x === undefined ? '' : `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)}x`);
+export const fmtX = (x: number | undefined): string =>
+  x === undefined ? '' : `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)}x`;
 
 // ---- terminal tables ----------------------------------------------------------
 
@@ -156,7 +159,13 @@ interface Group {
  * A table with grouped columns (one group per message size), split into
  * blocks of groups that fit `width`.
  */
-export function renderTable(title: string, rowHead: string, groups: Group[], rows: { label: string; cells: string[][] }[], width: number): string {
+export function renderTable(
+  title: string,
+  rowHead: string,
+  groups: Group[],
+  rows: { label: string; cells: string[][] }[],
+  width: number,
+): string {
   const labelW = Math.max(rowHead.length, ...rows.map((r) => r.label.length));
   const subW = groups.map((g, gi) => g.sub.map((s, si) => Math.max(s.length, ...rows.map((r) => (r.cells[gi]?.[si] ?? '').length))));
   const groupW = groups.map((g, gi) => Math.max(g.title.length, subW[gi]!.reduce((a, b) => a + b, 0) + 2 * (g.sub.length - 1)));
@@ -190,7 +199,8 @@ export function renderTable(title: string, rowHead: string, groups: Group[], row
     out.push(h1.trimEnd(), h2.trimEnd());
     for (const r of rows) {
       let line = r.label.padEnd(labelW);
-      for (const gi of block) line += `    ${groups[gi]!.sub.map((_, si) => (r.cells[gi]?.[si] ?? '').padStart(subW[gi]![si]!)).join('  ')}`;
+      for (const gi of block)
+        line += `    ${groups[gi]!.sub.map((_, si) => (r.cells[gi]?.[si] ?? '').padStart(subW[gi]![si]!)).join('  ')}`;
       out.push(line.trimEnd());
     }
     out.push('');
@@ -198,8 +208,15 @@ export function renderTable(title: string, rowHead: string, groups: Group[], row
   return out.join('\n');
 }
 
-function find<T extends CellResult>(results: readonly AnnotatedResult[], transport: string, workload: string, size: number, batch: number): (T & { relative?: Relative }) | undefined {
-  return results.find((r) => r.transport === transport && r.workload === workload && r.size === size && r.batch === batch) as (T & { relative?: Relative }) | undefined;
+function find<T extends CellResult>(
+  results: readonly AnnotatedResult[],
+  transport: string,
+  workload: string,
+  size: number,
+  batch: number,
+): (T & { relative?: Relative }) | undefined {
+  return results.find((r) => r.transport === transport && r.workload === workload && r.size === size && r.batch === batch) as
+    (T & { relative?: Relative }) | undefined;
 }
 
 /** Rows in display order: the C ceiling first, then Node transports. */
@@ -221,7 +238,10 @@ export function renderTerminal(report: Report, width = 160): string {
   );
 
   const streamTable = (title: string, pairs: [number, number][]): void => {
-    const groups = pairs.map(([size, batch]) => ({ title: batch > 1 ? `${fmtSize(size)} x${batch}` : fmtSize(size), sub: ['MB/s', 'msg/s', '+-'] }));
+    const groups = pairs.map(([size, batch]) => ({
+      title: batch > 1 ? `${fmtSize(size)} x${batch}` : fmtSize(size),
+      sub: ['MB/s', 'msg/s', '+-'],
+    }));
     const rows = ts
       .filter((t) => has(t.name, 'stream') || (t.name === 'c-memcpy' && has(t.name, 'memcpy')))
       .map((t) => ({
@@ -258,8 +278,19 @@ export function renderTerminal(report: Report, width = 160): string {
       }),
     }));
   if (relRows.some((r) => r.cells.some((c) => c.some(Boolean)))) {
-    const groups = relPairs.map(([size, batch]) => ({ title: batch > 1 ? `${fmtSize(size)} x${batch}` : fmtSize(size), sub: ['% C', 'x json'] }));
-    out.push(renderTable('Relative throughput: % of the matching C ceiling (same batching), x child_process.fork json (one message per send)', 'transport', groups, relRows, width));
+    const groups = relPairs.map(([size, batch]) => ({
+      title: batch > 1 ? `${fmtSize(size)} x${batch}` : fmtSize(size),
+      sub: ['% C', 'x json'],
+    }));
+    out.push(
+      renderTable(
+        'Relative throughput: % of the matching C ceiling (same batching), x child_process.fork json (one message per send)',
+        'transport',
+        groups,
+        relRows,
+        width,
+      ),
+    );
     if (report.results.some((r) => 'relative' in r && r.relative?.ceilingBatched)) {
       out.push('* compared with the batched C figure: this transport coalesces the sends of one event-loop turn into one write', '');
     }
@@ -272,18 +303,35 @@ export function renderTerminal(report: Report, width = 160): string {
       label: t.label,
       cells: lat.map((size) => {
         const r = find<LatencyResult>(results, t.name, 'latency', size, 1);
-        return r ? [fmtUs(r.medianNs.median), fmtUs(r.p99Ns.median), fmtUs(r.maxNs), fmtPct(r.relative?.pctOfCeiling), fmtX(r.relative?.vsForkJson)] : [];
+        return r
+          ? [
+              fmtUs(r.medianNs.median),
+              fmtUs(r.p99Ns.median),
+              fmtUs(r.maxNs),
+              fmtPct(r.relative?.pctOfCeiling),
+              fmtX(r.relative?.vsForkJson),
+            ]
+          : [];
       }),
     }));
   if (latRows.length) {
     const groups = lat.map((size) => ({ title: `${fmtSize(size)} round trip (us)`, sub: ['median', 'p99', 'max', '% C', 'x json'] }));
-    out.push(renderTable('Round-trip latency, ping-pong (median and p99: medians over repetitions; max: over all)', 'transport', groups, latRows, width));
+    out.push(
+      renderTable(
+        'Round-trip latency, ping-pong (median and p99: medians over repetitions; max: over all)',
+        'transport',
+        groups,
+        latRows,
+        width,
+      ),
+    );
   }
 
   const busy = busyWarning(report.machine);
   if (busy) out.push(`Warning: ${busy}`);
   if (!report.ceiling.available && report.ceiling.note) out.push(`Note: ${report.ceiling.note}`);
   for (const s of report.skipped) out.push(`Skipped ${s.transport}: ${s.reason}`);
-  for (const f of report.failures) out.push(`FAILED ${f.transport} ${f.workload} ${fmtSize(f.size)}${f.batch > 1 ? ` x${f.batch}` : ''}: ${f.error.split('\n')[0]}`);
+  for (const f of report.failures)
+    out.push(`FAILED ${f.transport} ${f.workload} ${fmtSize(f.size)}${f.batch > 1 ? ` x${f.batch}` : ''}: ${f.error.split('\n')[0]}`);
   return out.join('\n').trimEnd();
 }

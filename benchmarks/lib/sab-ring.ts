@@ -31,7 +31,8 @@ const SPIN_MS = 0.02;
 
 /** Allocates a ring with `capacity` data bytes (a power of two). */
 export function createRing(capacity: number): SharedArrayBuffer {
-  if (capacity < 64 || (capacity & (capacity - 1)) !== 0 || capacity > 2 ** 30) throw new RangeError(`ring capacity must be a power of two, got ${capacity}`);
+  if (capacity < 64 || (capacity & (capacity - 1)) !== 0 || capacity > 2 ** 30)
+    throw new RangeError(`ring capacity must be a power of two, got ${capacity}`);
   return new SharedArrayBuffer(RING_HEADER + capacity);
 }
 
@@ -190,7 +191,8 @@ export class RingReader extends RingEnd implements BenchReceiver {
       }
       const need = frameBytes(len);
       // Never trust the other side: the frame must lie inside what it published.
-      if (len > this.cap - idx - 8 || need > ((this.peer - this.pos) >>> 0) || len > out.length) throw new VerificationError(`ring frame length ${len} out of bounds`);
+      if (len > this.cap - idx - 8 || need > (this.peer - this.pos) >>> 0 || len > out.length)
+        throw new VerificationError(`ring frame length ${len} out of bounds`);
       if (len <= 256) {
         // The padding to 8 bytes lies inside the frame: whole words are safe to read.
         const s = (idx + 8) >>> 2;

@@ -68,7 +68,7 @@ export async function produceStream(sender: BenchSender, size: number, batch: nu
   for (let phase = 0; phase < UNTIMED + t.reps; phase++) {
     const deadline = phase === 0 ? 0 : performance.now() + (phase === 1 ? t.warmupMs : t.durationMs);
     let flags = FLAG_START;
-    for (let countdown = 1; ; ) {
+    for (let countdown = 1; ;) {
       if (--countdown === 0) {
         countdown = checkEvery;
         if (performance.now() >= deadline) flags |= FLAG_END;
@@ -99,7 +99,8 @@ export async function consumeStream(receiver: BenchReceiver, size: number, batch
   const v = new StreamVerifier(size, batch);
   const r = receiver.consume(v.onMessage);
   if (r) await r;
-  if (v.reps.length !== UNTIMED + t.reps) throw new Error(`${v.reps.length - UNTIMED} repetitions timed after the warm-up, expected ${t.reps}`);
+  if (v.reps.length !== UNTIMED + t.reps)
+    throw new Error(`${v.reps.length - UNTIMED} repetitions timed after the warm-up, expected ${t.reps}`);
   return { messages: v.count, checksum: v.checksum, reps: v.reps.slice(UNTIMED) };
 }
 

@@ -55,13 +55,13 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *what) {
+static void die(const char* what) {
   fprintf(stderr, "ceiling: %s: %s\n", what, strerror(errno));
   exit(2);
 }
 
 /* A verification failure: the figures of this run cannot be trusted. */
-static void fail(const char *fmt, ...) {
+static void fail(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "ceiling: VERIFICATION FAILED: ");
@@ -79,8 +79,8 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void *xmalloc_aligned(size_t n) {
-  void *p = NULL;
+static void* xmalloc_aligned(size_t n) {
+  void* p = NULL;
   if (posix_memalign(&p, 64, n < 64 ? 64 : n) != 0) {
     errno = ENOMEM;
     die("posix_memalign");
@@ -88,8 +88,8 @@ static void *xmalloc_aligned(size_t n) {
   return p;
 }
 
-static void write_all(int fd, const void *buf, size_t n) {
-  const uint8_t *p = buf;
+static void write_all(int fd, const void* buf, size_t n) {
+  const uint8_t* p = buf;
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
@@ -102,8 +102,8 @@ static void write_all(int fd, const void *buf, size_t n) {
 }
 
 /* Reads exactly n bytes; returns 0 at end of file before the first byte. */
-static int read_exact(int fd, void *buf, size_t n) {
-  uint8_t *p = buf;
+static int read_exact(int fd, void* buf, size_t n) {
+  uint8_t* p = buf;
   size_t got = 0;
   while (got < n) {
     ssize_t r = read(fd, p + got, n - got);
@@ -126,24 +126,36 @@ static int read_exact(int fd, void *buf, size_t n) {
 #define FLAG_END 2u
 #define STAMP_STRIDE 4096u
 
-static inline uint32_t rd32(const uint8_t *p) {
+static inline uint32_t rd32(const uint8_t* p) {
   uint32_t v;
   memcpy(&v, p, 4);
   return v; /* little-endian hosts only (x86-64, arm64) */
 }
-static inline void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline uint32_t tail_value(uint32_t seq) { return seq ^ 0xA5A5A5A5u; }
-static inline uint32_t stamp_value(uint32_t seq, uint32_t k) { return seq * 0x9E3779B1u + k * 0x85EBCA77u; }
-static inline size_t tail_off(size_t size) { return (size - 4) & ~(size_t)3; }
-static inline size_t mid_off(size_t size) { return (size / 2) & ~(size_t)3; }
-static inline uint32_t mix(uint32_t cs, uint32_t w) { return (cs ^ w) * 0x01000193u; }
+static inline void wr32(uint8_t* p, uint32_t v) {
+  memcpy(p, &v, 4);
+}
+static inline uint32_t tail_value(uint32_t seq) {
+  return seq ^ 0xA5A5A5A5u;
+}
+static inline uint32_t stamp_value(uint32_t seq, uint32_t k) {
+  return seq * 0x9E3779B1u + k * 0x85EBCA77u;
+}
+static inline size_t tail_off(size_t size) {
+  return (size - 4) & ~(size_t)3;
+}
+static inline size_t mid_off(size_t size) {
+  return (size / 2) & ~(size_t)3;
+}
+static inline uint32_t mix(uint32_t cs, uint32_t w) {
+  return (cs ^ w) * 0x01000193u;
+}
 
-static void fill_pattern(uint8_t *m, size_t size) {
+static void fill_pattern(uint8_t* m, size_t size) {
   for (size_t i = 0; i < size; i++) m[i] = (uint8_t)('a' + i % 26);
 }
 
 /* Stamps a message and folds it into the producer's checksum. */
-static inline uint32_t stamp(uint8_t *m, size_t size, uint32_t seq, uint32_t flags, uint32_t cs) {
+static inline uint32_t stamp(uint8_t* m, size_t size, uint32_t seq, uint32_t flags, uint32_t cs) {
   size_t t = tail_off(size);
   wr32(m, seq);
   wr32(m + 4, flags);
@@ -173,7 +185,7 @@ typedef struct {
 } consumer_t;
 
 /* Verifies one message and keeps the measurement clock. */
-static inline void on_message(consumer_t *c, const uint8_t *m) {
+static inline void on_message(consumer_t* c, const uint8_t* m) {
   size_t size = c->size, t = tail_off(size);
   uint32_t seq = rd32(m);
   if (seq != c->expected) fail("message %" PRIu64 ": sequence %u, expected %u", c->count, seq, c->expected);
@@ -204,8 +216,8 @@ static inline void on_message(consumer_t *c, const uint8_t *m) {
 
 /* ---- futex (Linux) or polling (elsewhere) ------------------------------- */
 
-static pid_t g_peer = 0;      /* the other process of the current cell */
-static int g_peer_is_parent;  /* in the child: the peer is our parent */
+static pid_t g_peer = 0;     /* the other process of the current cell */
+static int g_peer_is_parent; /* in the child: the peer is our parent */
 
 static void check_peer(void) {
   if (g_peer_is_parent) {
@@ -217,7 +229,7 @@ static void check_peer(void) {
   }
 }
 
-static void futex_wait_ms(uint32_t *addr, uint32_t expected, int ms) {
+static void futex_wait_ms(uint32_t* addr, uint32_t expected, int ms) {
 #ifdef __linux__
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   /* Not FUTEX_PRIVATE: the word lives in memory shared by two processes. */
@@ -229,7 +241,7 @@ static void futex_wait_ms(uint32_t *addr, uint32_t expected, int ms) {
 #endif
 }
 
-static void futex_wake(uint32_t *addr) {
+static void futex_wake(uint32_t* addr) {
 #ifdef __linux__
   syscall(SYS_futex, addr, FUTEX_WAKE, 1, NULL, NULL, 0);
 #else
@@ -256,15 +268,17 @@ typedef struct {
 } ring_hdr_t;
 
 typedef struct {
-  ring_hdr_t *h;
-  uint8_t *data;
+  ring_hdr_t* h;
+  uint8_t* data;
   uint32_t cap, mask;
-  uint32_t pos;    /* our own counter (tail for the producer, head for the consumer) */
-  uint32_t peer;   /* last seen counter of the other side */
+  uint32_t pos;  /* our own counter (tail for the producer, head for the consumer) */
+  uint32_t peer; /* last seen counter of the other side */
   uint32_t unreleased;
 } ring_t;
 
-static inline uint32_t frame_bytes(uint32_t len) { return 8u + ((len + 7u) & ~7u); }
+static inline uint32_t frame_bytes(uint32_t len) {
+  return 8u + ((len + 7u) & ~7u);
+}
 
 /* Same policy as benchmarks/lib/payload.ts ringCapacity(). */
 static uint32_t ring_capacity(size_t size) {
@@ -277,7 +291,7 @@ static uint32_t ring_capacity(size_t size) {
 
 /* Creates the ring with shm_open + mmap; the name is unlinked at once, the
  * mapping reaches the child through fork. */
-static void *ring_map(uint32_t cap) {
+static void* ring_map(uint32_t cap) {
   char name[64];
   static unsigned counter;
   snprintf(name, sizeof name, "/pipc-bench-c-%d-%u", (int)getpid(), counter++);
@@ -286,31 +300,31 @@ static void *ring_map(uint32_t cap) {
   shm_unlink(name);
   size_t len = RING_HDR + cap;
   if (ftruncate(fd, (off_t)len) != 0) die("ftruncate");
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) die("mmap");
   close(fd);
   memset(p, 0, RING_HDR);
   return p;
 }
 
-static void ring_init(ring_t *r, void *base, uint32_t cap) {
+static void ring_init(ring_t* r, void* base, uint32_t cap) {
   memset(r, 0, sizeof *r);
   r->h = base;
-  r->data = (uint8_t *)base + RING_HDR;
+  r->data = (uint8_t*)base + RING_HDR;
   r->cap = cap;
   r->mask = cap - 1;
 }
 
 /* Producer: make the frames written so far visible; wake the consumer only
  * when it sleeps. */
-static inline void ring_publish(ring_t *r) {
+static inline void ring_publish(ring_t* r) {
   __atomic_store_n(&r->h->tail, r->pos, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&r->h->cwait, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&r->h->cwait, 0, __ATOMIC_SEQ_CST))
     futex_wake(&r->h->tail);
 }
 
 /* Consumer: give the space of consumed frames back. */
-static inline void ring_release(ring_t *r) {
+static inline void ring_release(ring_t* r) {
   __atomic_store_n(&r->h->head, r->pos, __ATOMIC_SEQ_CST);
   r->unreleased = 0;
   if (__atomic_load_n(&r->h->pwait, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&r->h->pwait, 0, __ATOMIC_SEQ_CST))
@@ -318,7 +332,7 @@ static inline void ring_release(ring_t *r) {
 }
 
 /* Waits until *word != seen: spin for a while, then sleep on the futex. */
-static void wait_change(uint32_t *word, uint32_t seen, uint32_t *flag) {
+static void wait_change(uint32_t* word, uint32_t seen, uint32_t* flag) {
   uint64_t start = now_ns();
   for (unsigned i = 1;; i++) {
     if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen) return;
@@ -338,7 +352,7 @@ static void wait_change(uint32_t *word, uint32_t seen, uint32_t *flag) {
   __atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);
 }
 
-static void ring_reserve(ring_t *r, uint32_t total) {
+static void ring_reserve(ring_t* r, uint32_t total) {
   while (r->cap - (r->pos - r->peer) < total) {
     r->peer = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
     if (r->cap - (r->pos - r->peer) >= total) return;
@@ -347,7 +361,7 @@ static void ring_reserve(ring_t *r, uint32_t total) {
   }
 }
 
-static inline void ring_put(ring_t *r, const uint8_t *msg, uint32_t len) {
+static inline void ring_put(ring_t* r, const uint8_t* msg, uint32_t len) {
   uint32_t need = frame_bytes(len);
   uint32_t idx = r->pos & r->mask, contig = r->cap - idx;
   ring_reserve(r, contig < need ? contig + need : need);
@@ -361,7 +375,7 @@ static inline void ring_put(ring_t *r, const uint8_t *msg, uint32_t len) {
   r->pos += need;
 }
 
-static void ring_close(ring_t *r) {
+static void ring_close(ring_t* r) {
   uint32_t idx = r->pos & r->mask, contig = r->cap - idx;
   ring_reserve(r, contig < 8 ? contig + 8 : 8);
   if (contig < 8) {
@@ -375,7 +389,7 @@ static void ring_close(ring_t *r) {
 }
 
 /* Consumer: the next frame's payload (valid until ring_next), NULL at end. */
-static const uint8_t *ring_get(ring_t *r, uint32_t *len_out) {
+static const uint8_t* ring_get(ring_t* r, uint32_t* len_out) {
   for (;;) {
     if (r->pos == r->peer) {
       ring_release(r);
@@ -400,7 +414,7 @@ static const uint8_t *ring_get(ring_t *r, uint32_t *len_out) {
   }
 }
 
-static inline void ring_next(ring_t *r, uint32_t len) {
+static inline void ring_next(ring_t* r, uint32_t len) {
   uint32_t n = frame_bytes(len);
   r->pos += n;
   r->unreleased += n;
@@ -410,7 +424,7 @@ static inline void ring_next(ring_t *r, uint32_t len) {
 /* ---- one-way stream ------------------------------------------------------ */
 
 enum { T_PIPE, T_SOCKET, T_SHM };
-static const char *const kTransportNames[] = {"pipe", "socket", "shm"};
+static const char* const kTransportNames[] = {"pipe", "socket", "shm"};
 
 typedef struct {
   int kind;
@@ -419,10 +433,10 @@ typedef struct {
 } link_t;
 
 /* The producer (child): warm-up, then reps timed by the consumer via flags. */
-static void produce(link_t *l, size_t size, uint32_t batch, int result_fd) {
-  uint8_t *msg = xmalloc_aligned(size);
+static void produce(link_t* l, size_t size, uint32_t batch, int result_fd) {
+  uint8_t* msg = xmalloc_aligned(size);
   fill_pattern(msg, size);
-  uint8_t *stage = NULL;
+  uint8_t* stage = NULL;
   if (l->kind != T_SHM && batch > 1) stage = xmalloc_aligned(size * batch);
   uint32_t seq = 0, cs = 0;
   const unsigned check_every = (batch == 1 && size <= 4096) ? 16 : 1;
@@ -465,12 +479,12 @@ static void produce(link_t *l, size_t size, uint32_t batch, int result_fd) {
   free(stage);
 }
 
-static void consume(link_t *l, consumer_t *c) {
+static void consume(link_t* l, consumer_t* c) {
   if (l->kind == T_SHM) {
     /* Receive into reused memory, as the channel API's receive-into does. */
-    uint8_t *msg = xmalloc_aligned(c->size);
+    uint8_t* msg = xmalloc_aligned(c->size);
     uint32_t len;
-    const uint8_t *p;
+    const uint8_t* p;
     while ((p = ring_get(&l->ring, &len)) != NULL) {
       if (len != c->size) fail("frame of %u bytes, expected %zu", len, c->size);
       memcpy(msg, p, len);
@@ -483,7 +497,7 @@ static void consume(link_t *l, consumer_t *c) {
   }
   /* A read buffer holding whole messages: no message straddles its end. */
   size_t cap = c->size >= 65536 ? c->size : (65536 / c->size) * c->size;
-  uint8_t *buf = xmalloc_aligned(cap);
+  uint8_t* buf = xmalloc_aligned(cap);
   size_t fill = 0, done = 0;
   for (;;) {
     ssize_t r = read(l->fd, buf + fill, cap - fill);
@@ -503,7 +517,7 @@ static void consume(link_t *l, consumer_t *c) {
   free(buf);
 }
 
-static void print_reps_stream(const consumer_t *c) {
+static void print_reps_stream(const consumer_t* c) {
   for (int i = 0; i < c->nreps; i++)
     printf("%s{\"messages\":%" PRIu64 ",\"seconds\":%.9f}", i ? "," : "", c->reps[i].messages, c->reps[i].seconds);
 }
@@ -518,7 +532,7 @@ static void enlarge_pipe(int fd) {
 #endif
 }
 
-static void make_link(int kind, size_t size, link_t *parent_end, link_t *child_end, void **map, size_t *map_len) {
+static void make_link(int kind, size_t size, link_t* parent_end, link_t* child_end, void** map, size_t* map_len) {
   parent_end->kind = child_end->kind = kind;
   *map = NULL;
   if (kind == T_PIPE) {
@@ -550,7 +564,7 @@ static void reap(pid_t pid) {
 
 static void run_stream(int kind, size_t size, uint32_t batch) {
   link_t pe, ce;
-  void *map;
+  void* map;
   size_t map_len = 0;
   make_link(kind, size, &pe, &ce, &map, &map_len);
   int res[2];
@@ -570,7 +584,7 @@ static void run_stream(int kind, size_t size, uint32_t batch) {
   g_peer_is_parent = 0;
   close(res[1]);
   if (kind != T_SHM) close(ce.fd);
-  consumer_t *c = calloc(1, sizeof *c);
+  consumer_t* c = calloc(1, sizeof *c);
   c->size = size;
   c->batch = batch;
   consume(&pe, c);
@@ -580,10 +594,13 @@ static void run_stream(int kind, size_t size, uint32_t batch) {
   if (kind != T_SHM) close(pe.fd);
   reap(pid);
   g_peer = 0;
-  if (report[0] != c->count) fail("%s %zu B: sent %" PRIu64 " messages, received %" PRIu64, kTransportNames[kind], size, report[0], c->count);
+  if (report[0] != c->count)
+    fail("%s %zu B: sent %" PRIu64 " messages, received %" PRIu64, kTransportNames[kind], size, report[0], c->count);
   if ((uint32_t)report[1] != c->cs) fail("%s %zu B: checksum mismatch", kTransportNames[kind], size);
-  if (c->nreps != g_reps) fail("%s %zu B: %d repetitions timed, expected %d", kTransportNames[kind], size, c->nreps, g_reps);
-  printf("{\"workload\":\"stream\",\"transport\":\"%s\",\"size\":%zu,\"batch\":%u,\"reps\":[", kTransportNames[kind], size, batch);
+  if (c->nreps != g_reps)
+    fail("%s %zu B: %d repetitions timed, expected %d", kTransportNames[kind], size, c->nreps, g_reps);
+  printf("{\"workload\":\"stream\",\"transport\":\"%s\",\"size\":%zu,\"batch\":%u,\"reps\":[", kTransportNames[kind],
+         size, batch);
   print_reps_stream(c);
   printf("],\"verified\":{\"messages\":%" PRIu64 ",\"checksum\":%u}}\n", c->count, c->cs);
   fflush(stdout);
@@ -599,7 +616,7 @@ typedef struct {
   ring_t rx, tx;
 } duplex_t;
 
-static void dx_send(duplex_t *d, const uint8_t *m, size_t size) {
+static void dx_send(duplex_t* d, const uint8_t* m, size_t size) {
   if (d->kind == T_SHM) {
     ring_put(&d->tx, m, (uint32_t)size);
     ring_publish(&d->tx);
@@ -609,10 +626,10 @@ static void dx_send(duplex_t *d, const uint8_t *m, size_t size) {
 }
 
 /* Receives one message into m; returns 0 at end of stream. */
-static int dx_recv(duplex_t *d, uint8_t *m, size_t size) {
+static int dx_recv(duplex_t* d, uint8_t* m, size_t size) {
   if (d->kind != T_SHM) return read_exact(d->rfd, m, size);
   uint32_t len;
-  const uint8_t *p = ring_get(&d->rx, &len);
+  const uint8_t* p = ring_get(&d->rx, &len);
   if (!p) return 0;
   if (len != size) fail("frame of %u bytes, expected %zu", len, size);
   memcpy(m, p, len);
@@ -620,7 +637,7 @@ static int dx_recv(duplex_t *d, uint8_t *m, size_t size) {
   return 1;
 }
 
-static void dx_close(duplex_t *d) {
+static void dx_close(duplex_t* d) {
   if (d->kind == T_SHM)
     ring_close(&d->tx);
   else if (d->kind == T_SOCKET)
@@ -629,12 +646,12 @@ static void dx_close(duplex_t *d) {
     close(d->wfd);
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+static int cmp_u32(const void* a, const void* b) {
+  uint32_t x = *(const uint32_t*)a, y = *(const uint32_t*)b;
   return x < y ? -1 : x > y;
 }
 
-static void check_echo(const uint8_t *m, size_t size, uint32_t seq) {
+static void check_echo(const uint8_t* m, size_t size, uint32_t seq) {
   if (rd32(m) != seq) fail("round trip %u: got sequence %u", seq, rd32(m));
   if (rd32(m + tail_off(size)) != tail_value(seq)) fail("round trip %u: bad tail word", seq);
 }
@@ -668,7 +685,7 @@ static void run_latency(int kind, size_t size) {
   fflush(stdout);
   pid_t pid = fork();
   if (pid < 0) die("fork");
-  uint8_t *m = xmalloc_aligned(size);
+  uint8_t* m = xmalloc_aligned(size);
   fill_pattern(m, size);
   if (pid == 0) {
     /* Responder: check each ping, answer with a pong of the same sequence. */
@@ -693,7 +710,7 @@ static void run_latency(int kind, size_t size) {
 
   uint32_t seq = 0;
   size_t cap_samples = 1 << 16;
-  uint32_t *samples = malloc(cap_samples * sizeof *samples);
+  uint32_t* samples = malloc(cap_samples * sizeof *samples);
   printf("{\"workload\":\"latency\",\"transport\":\"%s\",\"size\":%zu,\"reps\":[", kTransportNames[kind], size);
   for (int phase = 0; phase <= g_reps; phase++) {
     uint64_t deadline = now_ns() + (phase == 0 ? g_warmup_ns : g_duration_ns);
@@ -757,7 +774,8 @@ static void run_memcpy(size_t size) {
       }
       bytes += per_check * size;
     } while ((t1 = now_ns()) < deadline);
-    if (phase > 0) printf("%s{\"bytes\":%" PRIu64 ",\"seconds\":%.9f}", phase > 1 ? "," : "", bytes, (double)(t1 - t0) / 1e9);
+    if (phase > 0)
+      printf("%s{\"bytes\":%" PRIu64 ",\"seconds\":%.9f}", phase > 1 ? "," : "", bytes, (double)(t1 - t0) / 1e9);
   }
   printf("]}\n");
   fflush(stdout);
@@ -767,15 +785,15 @@ static void run_memcpy(size_t size) {
 
 /* ---- command line -------------------------------------------------------- */
 
-static int parse_kind(const char *s) {
+static int parse_kind(const char* s) {
   for (int i = 0; i < 3; i++)
     if (strcmp(s, kTransportNames[i]) == 0) return i;
   fprintf(stderr, "ceiling: unknown transport '%s'\n", s);
   exit(64);
 }
 
-static size_t parse_size(const char *s) {
-  char *end;
+static size_t parse_size(const char* s) {
+  char* end;
   unsigned long long v = strtoull(s, &end, 10);
   if (*end != '\0' || v < 16 || v > (1ull << 28)) {
     fprintf(stderr, "ceiling: bad size '%s' (16 B to 256 MiB)\n", s);
@@ -791,22 +809,31 @@ static void usage(void) {
   exit(64);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int opt;
   while ((opt = getopt(argc, argv, "w:d:r:n:h")) != -1) {
     switch (opt) {
-      case 'w': g_warmup_ns = strtoull(optarg, NULL, 10) * 1000000ull; break;
-      case 'd': g_duration_ns = strtoull(optarg, NULL, 10) * 1000000ull; break;
-      case 'r': g_reps = atoi(optarg); break;
-      case 'n': g_min_round_trips = strtoull(optarg, NULL, 10); break;
-      default: usage();
+      case 'w':
+        g_warmup_ns = strtoull(optarg, NULL, 10) * 1000000ull;
+        break;
+      case 'd':
+        g_duration_ns = strtoull(optarg, NULL, 10) * 1000000ull;
+        break;
+      case 'r':
+        g_reps = atoi(optarg);
+        break;
+      case 'n':
+        g_min_round_trips = strtoull(optarg, NULL, 10);
+        break;
+      default:
+        usage();
     }
   }
   if (g_reps < 1 || g_reps > 64 || g_duration_ns == 0) usage();
   signal(SIGPIPE, SIG_DFL);
   for (int i = optind; i < argc; i++) {
-    char *cell = strdup(argv[i]);
-    char *work = strtok(cell, ":");
+    char* cell = strdup(argv[i]);
+    char* work = strtok(cell, ":");
     if (!work) usage();
     if (strcmp(work, "stream") == 0) {
       char *t = strtok(NULL, ":"), *s = strtok(NULL, ":"), *b = strtok(NULL, ":");
@@ -819,7 +846,7 @@ int main(int argc, char **argv) {
       if (!t || !s) usage();
       run_latency(parse_kind(t), parse_size(s));
     } else if (strcmp(work, "memcpy") == 0) {
-      char *s = strtok(NULL, ":");
+      char* s = strtok(NULL, ":");
       if (!s) usage();
       run_memcpy(parse_size(s));
     } else {

@@ -20,7 +20,10 @@ export default channelTransport({
   order: 53,
   fullOnly: true,
   setup(ipc, spec) {
-    const paths: Paths = { fwd: join(tmpdir(), `${spec.tag}.fifo`), back: spec.duplex ? join(tmpdir(), `${spec.tag}-back.fifo`) : undefined };
+    const paths: Paths = {
+      fwd: join(tmpdir(), `${spec.tag}.fifo`),
+      back: spec.duplex ? join(tmpdir(), `${spec.tag}-back.fifo`) : undefined,
+    };
     ipc.mkfifo(paths.fwd);
     if (paths.back) ipc.mkfifo(paths.back);
     return {

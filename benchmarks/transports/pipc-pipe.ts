@@ -31,7 +31,8 @@ export default channelTransport({
     };
   },
   open(ipc, ctx, need, view) {
-    if (ctx.role === 'b') return { sender: ipc.senderFromFd(ctx.fds[0]!), receiver: need.receive ? ipc.receiverFromFd(ctx.fds[1]!, view) : undefined };
+    if (ctx.role === 'b')
+      return { sender: ipc.senderFromFd(ctx.fds[0]!), receiver: need.receive ? ipc.receiverFromFd(ctx.fds[1]!, view) : undefined };
     const host = ctx.params as HostSide;
     for (const fd of host.toB) {
       ipc.closeSync(fd); // B has its copies

@@ -33,7 +33,10 @@ export default channelTransport({
     };
   },
   async open(ipc, ctx, need, view) {
-    const d = ctx.role === 'a' ? await (ctx.params as HostSide).server.accept() : await ipc.connectUnix((ctx.params as { path: string }).path, view);
+    const d =
+      ctx.role === 'a'
+        ? await (ctx.params as HostSide).server.accept()
+        : await ipc.connectUnix((ctx.params as { path: string }).path, view);
     return duplexEnds(d, need);
   },
 });

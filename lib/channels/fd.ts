@@ -37,7 +37,8 @@ export type DuplexFdOptions<Out, In> = StreamChannelOptions<Out> & { receive?: C
 export function resolveDuplexOptions<Out, In>(options: DuplexFdOptions<Out, In> | undefined): [StreamSettings<Out>, StreamSettings<In>] {
   const opts = validateOptions(options);
   const out = resolveStreamOptions<Out>(opts);
-  const inn = opts.receive === undefined ? (out as unknown as StreamSettings<In>) : resolveStreamOptions<In>(opts.receive, 'options.receive');
+  const inn =
+    opts.receive === undefined ? (out as unknown as StreamSettings<In>) : resolveStreamOptions<In>(opts.receive, 'options.receive');
   return [out, inn];
 }
 

@@ -113,7 +113,10 @@ export async function openFifoReceiver<T = Uint8Array>(path: string, options?: F
  * first, so the two never wait for each other; the writing end waits for
  * the peer's reader up to `timeoutMs`.
  */
-export async function openFifoDuplex<Out = Uint8Array, In = Out>(path: string, options?: FifoChannelOptions<Out>): Promise<Duplex<Out, In>> {
+export async function openFifoDuplex<Out = Uint8Array, In = Out>(
+  path: string,
+  options?: FifoChannelOptions<Out>,
+): Promise<Duplex<Out, In>> {
   const s = prepare<Out>(path, options);
   const [mine, theirs] = s.create ? [`${s.path}.0`, `${s.path}.1`] : [`${s.path}.1`, `${s.path}.0`];
   const removeMine = make(s, mine);

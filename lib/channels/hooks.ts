@@ -19,7 +19,8 @@ export class HookChain {
   }
 
   add(hook: ChannelHook): () => void {
-    if (hook === null || typeof hook !== 'object') throw new TypeError('The "hook" argument must be an object with send() and/or receive()');
+    if (hook === null || typeof hook !== 'object')
+      throw new TypeError('The "hook" argument must be an object with send() and/or receive()');
     for (const key of ['send', 'receive'] as const) {
       if (hook[key] !== undefined && typeof hook[key] !== 'function') throw new TypeError(`The "hook.${key}" property must be a function`);
     }

@@ -13,7 +13,6 @@ import type { SendEngine } from './engine.js';
 import { intercept, type HookChain } from './hooks.js';
 import { PENDING_BYTES_LIMIT, PENDING_LIMIT, type CallOptions, type ChannelHook, type Sender, type SyncOptions } from './types.js';
 
-
 const DONE = Promise.resolve();
 
 /** One queued call: its messages, how many are written, and how it ends. */
@@ -248,7 +247,10 @@ export class ChannelSender<T> implements Sender<T> {
     for (let i = written; i < list.length; i++) bytes += list[i]!.byteLength;
     if (this.#queue.length >= PENDING_LIMIT || (this.#queue.length > 0 && this.#queuedBytes + bytes > PENDING_BYTES_LIMIT)) {
       return Promise.reject(
-        new ChannelError('ERR_CHANNEL_BUSY', `${this.#queue.length} sends (${this.#queuedBytes} bytes) are already waiting on this ${this.#what}; await them first`),
+        new ChannelError(
+          'ERR_CHANNEL_BUSY',
+          `${this.#queue.length} sends (${this.#queuedBytes} bytes) are already waiting on this ${this.#what}; await them first`,
+        ),
       );
     }
     if (call.signal?.aborted) return Promise.reject(aborted(call));
@@ -259,7 +261,12 @@ export class ChannelSender<T> implements Sender<T> {
       const q: Queued = { list, bytes, written, resolve, reject, dispose: () => undefined };
       q.dispose = armCall(
         call,
-        () => timeoutError(this.#engine.syscall, this.#engine.path, `the channel stayed full; ${q.written === 0 ? 'nothing was sent' : `${q.written} of ${list.length} messages were sent`}`),
+        () =>
+          timeoutError(
+            this.#engine.syscall,
+            this.#engine.path,
+            `the channel stayed full; ${q.written === 0 ? 'nothing was sent' : `${q.written} of ${list.length} messages were sent`}`,
+          ),
         (err) => this.#withdraw(q, err),
       );
       this.#queue.push(q);
@@ -361,7 +368,8 @@ export class ChannelSender<T> implements Sender<T> {
     if (this.#engine.syncUnsupported) throw this.#engine.syncUnsupported(); // not latched: the async calls still work
     if (this.#hookTail !== undefined) throw new TypeError('sendSync() cannot run while a hook delays an earlier send');
     const list = this.#syncHooked(this.#encode(message), 'sendSync');
-    while (!this.#writeQueued()) this.#waitSync(this.#queue[0]!.list[this.#queue[0]!.written]!.byteLength, deadline, 'the queued sends before this one');
+    while (!this.#writeQueued())
+      this.#waitSync(this.#queue[0]!.list[this.#queue[0]!.written]!.byteLength, deadline, 'the queued sends before this one');
     for (let i = 0; i < list.length; i++) {
       const bytes = list[i]!;
       while (!this.#write(bytes)) {

@@ -11,7 +11,15 @@
  * @module
  */
 import { SharedMemory } from '../shm.js';
-import { validateAbortSignal, validateBoolean, validateInteger, validateMode, validateOptions, validateString, validateTimeout } from '../internal/validators.js';
+import {
+  validateAbortSignal,
+  validateBoolean,
+  validateInteger,
+  validateMode,
+  validateOptions,
+  validateString,
+  validateTimeout,
+} from '../internal/validators.js';
 import { validateCodec, type Codec } from './codec.js';
 import { makeDuplex } from './fd.js';
 import { ChannelReceiver } from './receiver.js';
@@ -69,12 +77,20 @@ function resolveShmOptions<T>(options: ShmChannelOptions<T> | undefined): ShmSet
     mode: opts.mode === undefined ? 0o600 : validateMode(opts.mode, 'options.mode'),
     timeoutMs: validateTimeout(opts.timeoutMs, 'options.timeoutMs'),
     signal: validateAbortSignal(opts.signal, 'options.signal'),
-    maxMessageSize: opts.maxMessageSize === undefined ? undefined : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 0, maxPayload(capacity)),
+    maxMessageSize:
+      opts.maxMessageSize === undefined
+        ? undefined
+        : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 0, maxPayload(capacity)),
   };
 }
 
 /** Opens or creates the segment, then attaches one side; nothing is left behind when that fails. */
-async function openSide<End>(name: string, s: ShmSettings<unknown>, role: Role, make: (peer: ShmPeer, opened: Opened) => End): Promise<End> {
+async function openSide<End>(
+  name: string,
+  s: ShmSettings<unknown>,
+  role: Role,
+  make: (peer: ShmPeer, opened: Opened) => End,
+): Promise<End> {
   const opened = s.create
     ? await createSegment(name, s.capacity, s.mode, s.maxMessageSize ?? maxPayload(s.capacity))
     : await openSegment(name, s.timeoutMs, s.signal);
@@ -104,7 +120,12 @@ function attachSender<T>(name: string, s: ShmSettings<T>): Promise<ChannelSender
 function attachReceiver<T>(name: string, s: ShmSettings<T>): Promise<ChannelReceiver<T>> {
   return openSide(name, s as ShmSettings<unknown>, 'consumer', (peer, o) => {
     const ring = new RingConsumer(o.shm.buffer, peer.waker);
-    return new ChannelReceiver<T>(new ShmReceiveEngine(peer, ring), s.codec, Math.min(s.maxMessageSize ?? ring.maxMessage, ring.maxMessage), 'Receiver');
+    return new ChannelReceiver<T>(
+      new ShmReceiveEngine(peer, ring),
+      s.codec,
+      Math.min(s.maxMessageSize ?? ring.maxMessage, ring.maxMessage),
+      'Receiver',
+    );
   });
 }
 

@@ -9,7 +9,16 @@
  * @module
  */
 import { abortError, closedError, isSystemError, systemError, type SystemError } from '../errors.js';
-import { validateAbortSignal, validateBoolean, validateFunction, validateInteger, validateObject, validateOptions, validateString, validateTimeout } from '../internal/validators.js';
+import {
+  validateAbortSignal,
+  validateBoolean,
+  validateFunction,
+  validateInteger,
+  validateObject,
+  validateOptions,
+  validateString,
+  validateTimeout,
+} from '../internal/validators.js';
 import { bounded, deadlineAfter } from '../internal/waiting.js';
 import {
   acceptTcpSocket,
@@ -149,7 +158,11 @@ export class TcpServer<T = Uint8Array> implements AsyncIterable<TcpDuplex<T>> {
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
   readonly #verify: ((peer: TcpAddress) => boolean) | undefined;
 
-  private constructor(listener: TcpListener, settings: [StreamSettings<T>, StreamSettings<T>], verify: ((peer: TcpAddress) => boolean) | undefined) {
+  private constructor(
+    listener: TcpListener,
+    settings: [StreamSettings<T>, StreamSettings<T>],
+    verify: ((peer: TcpAddress) => boolean) | undefined,
+  ) {
     this.#listener = listener;
     ({ address: this.address, port: this.port, family: this.family } = listener.local);
     this.#settings = settings;
@@ -268,7 +281,12 @@ export function timedOut(address: string, port: number, what: string): SystemErr
  */
 export async function connectTcpFd(c: ConnectSettings): Promise<number> {
   if (c.signal?.aborted) throw abortError(c.signal);
-  const addresses = await bounded(() => lookupTcpHost(c.host), c.signal, c.deadline, () => timedOut(c.host, c.port, 'no address'));
+  const addresses = await bounded(
+    () => lookupTcpHost(c.host),
+    c.signal,
+    c.deadline,
+    () => timedOut(c.host, c.port, 'no address'),
+  );
   let first: unknown;
   for (const { address } of addresses) {
     try {
@@ -287,7 +305,12 @@ async function connectOne(address: string, c: ConnectSettings): Promise<number> 
   if (!pending.inProgress) return pending.fd;
   const ep = new FdEndpoint(pending.fd, 1);
   try {
-    await bounded((inner) => ep.writable(inner), c.signal, c.deadline, () => timedOut(address, c.port, 'no connection'));
+    await bounded(
+      (inner) => ep.writable(inner),
+      c.signal,
+      c.deadline,
+      () => timedOut(address, c.port, 'no connection'),
+    );
     finishConnectTcpSocket(pending);
   } catch (err) {
     ep.release();

@@ -154,7 +154,10 @@ function common(opts: Record<string, unknown>, psk: boolean): { base: CommonTls;
     maxVersion: version(opts.maxVersion, 'options.maxVersion'),
   };
   const base = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as CommonTls;
-  const handshakeTimeoutMs = opts.handshakeTimeoutMs === undefined ? DEFAULT_HANDSHAKE_TIMEOUT_MS : validateInteger(opts.handshakeTimeoutMs, 'options.handshakeTimeoutMs', 1);
+  const handshakeTimeoutMs =
+    opts.handshakeTimeoutMs === undefined
+      ? DEFAULT_HANDSHAKE_TIMEOUT_MS
+      : validateInteger(opts.handshakeTimeoutMs, 'options.handshakeTimeoutMs', 1);
   return { base, handshakeTimeoutMs };
 }
 
@@ -171,35 +174,43 @@ export interface ServerTls {
 export function resolveServerTls(opts: Record<string, unknown>): ServerTls {
   const pskCallback = validateFunction<(identity: string) => Uint8Array | null | undefined>(opts.pskCallback, 'options.pskCallback');
   const { base, handshakeTimeoutMs } = common(opts, pskCallback !== undefined);
-  if (base.key === undefined && pskCallback === undefined) throw new TypeError('A TLS server needs options.key and options.cert, or options.pskCallback (PSK mode)');
+  if (base.key === undefined && pskCallback === undefined)
+    throw new TypeError('A TLS server needs options.key and options.cert, or options.pskCallback (PSK mode)');
   const extra = opts.tls === undefined ? {} : (validateObject(opts.tls, 'options.tls') as TlsOptions);
   const hint = opts.pskIdentityHint === undefined ? undefined : validateString(opts.pskIdentityHint, 'options.pskIdentityHint');
   return {
     tls: { ...extra, ...base, ...(hint === undefined ? {} : { pskIdentityHint: hint }) },
     handshakeTimeoutMs,
     requestCert: opts.requestCert === undefined ? false : validateBoolean(opts.requestCert, 'options.requestCert'),
-    rejectUnauthorized: opts.rejectUnauthorized === undefined ? true : validateBoolean(opts.rejectUnauthorized, 'options.rejectUnauthorized'),
+    rejectUnauthorized:
+      opts.rejectUnauthorized === undefined ? true : validateBoolean(opts.rejectUnauthorized, 'options.rejectUnauthorized'),
     pskCallback,
   };
 }
 
 /** Client options, checked: node:tls's for `tls.connect` (without the socket) and the handshake bound. @internal */
-export function resolveClientTls(opts: Record<string, unknown>, host: string): { tls: ConnectionOptions; handshakeTimeoutMs: number; psk: TlsPsk | undefined } {
+export function resolveClientTls(
+  opts: Record<string, unknown>,
+  host: string,
+): { tls: ConnectionOptions; handshakeTimeoutMs: number; psk: TlsPsk | undefined } {
   let psk: TlsPsk | undefined;
   if (opts.psk !== undefined) {
     const p = validateObject(opts.psk, 'options.psk');
     const key = p.key;
-    if (!(key instanceof Uint8Array) || key.byteLength === 0) throw new TypeError('The "options.psk.key" option must be a non-empty Uint8Array');
+    if (!(key instanceof Uint8Array) || key.byteLength === 0)
+      throw new TypeError('The "options.psk.key" option must be a non-empty Uint8Array');
     psk = { identity: validateString(p.identity, 'options.psk.identity'), key };
   }
   const { base, handshakeTimeoutMs } = common(opts, psk !== undefined);
   const extra = opts.tls === undefined ? {} : (validateObject(opts.tls, 'options.tls') as ConnectionOptions);
-  const servername = opts.servername === undefined ? (isIP(host) ? undefined : host) : validateString(opts.servername, 'options.servername');
+  const servername =
+    opts.servername === undefined ? (isIP(host) ? undefined : host) : validateString(opts.servername, 'options.servername');
   const tls: ConnectionOptions = {
     ...extra,
     ...base,
     host: servername ?? host, // what the certificate must name
-    rejectUnauthorized: opts.rejectUnauthorized === undefined ? true : validateBoolean(opts.rejectUnauthorized, 'options.rejectUnauthorized'),
+    rejectUnauthorized:
+      opts.rejectUnauthorized === undefined ? true : validateBoolean(opts.rejectUnauthorized, 'options.rejectUnauthorized'),
   };
   if (servername !== undefined) tls.servername = servername;
   if (psk !== undefined) {

@@ -339,8 +339,14 @@ export async function connectTls<T = Uint8Array>(options: ConnectTlsOptions<T>):
   const socket = tlsConnect({ ...tls, socket: raw });
   const deadline = Math.min(c.deadline, performance.now() + handshakeTimeoutMs);
   try {
-    await bounded((inner) => handshake(socket, inner), c.signal, deadline, () =>
-      c.deadline <= deadline ? timedOut(remote.address, remote.port, 'no TLS handshake') : Object.assign(new Error('TLS handshake timeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }),
+    await bounded(
+      (inner) => handshake(socket, inner),
+      c.signal,
+      deadline,
+      () =>
+        c.deadline <= deadline
+          ? timedOut(remote.address, remote.port, 'no TLS handshake')
+          : Object.assign(new Error('TLS handshake timeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }),
     );
   } catch (err) {
     socket.on('error', () => undefined); // a late error of the dead handshake must not go unhandled
@@ -365,7 +371,8 @@ function handshake(socket: TLSSocket, signal: AbortSignal): Promise<void> {
     };
     const onSecure = (): void => done();
     const onError = (err: Error): void => done(err);
-    const onClose = (): void => done(Object.assign(new Error('The server closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
+    const onClose = (): void =>
+      done(Object.assign(new Error('The server closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
     const listener = onAbort(signal, () => done(new Error('aborted')));
     socket.on('secureConnect', onSecure);
     socket.on('error', onError);

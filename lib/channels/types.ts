@@ -56,7 +56,10 @@ export interface MessageEvent {
  * the channel's hot path pays one field check, nothing else.
  */
 export interface ChannelHook {
-  send?(bytes: Uint8Array, event: MessageEvent): Uint8Array | null | readonly Uint8Array[] | PromiseLike<Uint8Array | null | readonly Uint8Array[]>;
+  send?(
+    bytes: Uint8Array,
+    event: MessageEvent,
+  ): Uint8Array | null | readonly Uint8Array[] | PromiseLike<Uint8Array | null | readonly Uint8Array[]>;
   receive?(bytes: Uint8Array, event: MessageEvent): Uint8Array | null;
 }
 

@@ -60,7 +60,12 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<UnixDuplex<T>> 
   readonly #remove: () => void;
   #closed = false;
 
-  private constructor(path: string, fd: number, settings: [StreamSettings<T>, StreamSettings<T>], admit: (peer: PeerCredentials) => boolean) {
+  private constructor(
+    path: string,
+    fd: number,
+    settings: [StreamSettings<T>, StreamSettings<T>],
+    admit: (peer: PeerCredentials) => boolean,
+  ) {
     this.path = path;
     this.#ep = new FdEndpoint(fd, 1);
     this.#settings = settings;
@@ -198,7 +203,12 @@ async function finishConnecting<T>(
 ): Promise<UnixDuplex<T>> {
   const ep = new FdEndpoint(fd, 1);
   try {
-    await bounded((inner) => ep.writable(inner), signal, deadline, () => systemError('ETIMEDOUT', 'connect', path));
+    await bounded(
+      (inner) => ep.writable(inner),
+      signal,
+      deadline,
+      () => systemError('ETIMEDOUT', 'connect', path),
+    );
     finishConnectUnixSocket(fd);
   } catch (err) {
     ep.release();

@@ -70,7 +70,16 @@ export interface NativeBinding {
   tcpListen(family: 4 | 6, host: string, port: number, backlog: number, v6Only: boolean): number;
   /** -1 when no connection is pending. */
   tcpAccept(fd: number, noDelay: boolean, idleS: number, intervalS: number, count: number, userTimeoutMs: number): number;
-  tcpConnect(family: 4 | 6, host: string, port: number, noDelay: boolean, idleS: number, intervalS: number, count: number, userTimeoutMs: number): [fd: number, inProgress: boolean];
+  tcpConnect(
+    family: 4 | 6,
+    host: string,
+    port: number,
+    noDelay: boolean,
+    idleS: number,
+    intervalS: number,
+    count: number,
+    userTimeoutMs: number,
+  ): [fd: number, inProgress: boolean];
   /** SO_ERROR of a connection in progress; its failure carries `address` and `port`. */
   tcpFinishConnect(fd: number, host: string, port: number): void;
   tcpConfigure(fd: number, noDelay: boolean, idleS: number, intervalS: number, count: number, userTimeoutMs: number): void;

@@ -15,13 +15,20 @@ namespace binding {
 // do produce: an exec of a non-program, a child reaped elsewhere, robust locks.
 static const char* ExtraErrnoName(int err) {
   switch (err) {
-    case ENOEXEC: return "ENOEXEC";
-    case ECHILD: return "ECHILD";
-    case EDEADLK: return "EDEADLK";
-    case EIDRM: return "EIDRM";
-    case EOWNERDEAD: return "EOWNERDEAD";
-    case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
-    default: return nullptr;
+    case ENOEXEC:
+      return "ENOEXEC";
+    case ECHILD:
+      return "ECHILD";
+    case EDEADLK:
+      return "EDEADLK";
+    case EIDRM:
+      return "EIDRM";
+    case EOWNERDEAD:
+      return "EOWNERDEAD";
+    case ENOTRECOVERABLE:
+      return "ENOTRECOVERABLE";
+    default:
+      return nullptr;
   }
 }
 
@@ -70,7 +77,8 @@ static void Describe(int err, std::string* code, std::string* text) {
   }
 }
 
-static Napi::Error MakeError(Napi::Env env, const posix::Status& s, const std::string& code, const std::string& message) {
+static Napi::Error MakeError(Napi::Env env, const posix::Status& s, const std::string& code,
+                             const std::string& message) {
   Napi::Error error = Napi::Error::New(env, message);
   Napi::Object obj = error.Value();
   obj.Set("errno", Napi::Number::New(env, -s.err));
@@ -132,7 +140,8 @@ int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
 uint32_t ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   double d = ArgNumber(info, i, name);
   if (!(d >= 0 && d <= double(UINT32_MAX)) || d != std::trunc(d)) {
-    throw Napi::RangeError::New(info.Env(), std::string("The \"") + name + "\" argument must be an unsigned 32-bit integer");
+    throw Napi::RangeError::New(info.Env(),
+                                std::string("The \"") + name + "\" argument must be an unsigned 32-bit integer");
   }
   return uint32_t(d);
 }

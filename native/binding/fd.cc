@@ -80,10 +80,12 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
 // use), so no allocation is needed.
 Napi::Value Writev(const Napi::CallbackInfo& info) {
   int fd = ArgInt32(info, 0, "fd");
-  if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "The \"buffers\" argument must be an array");
+  if (info.Length() < 2 || !info[1].IsArray())
+    throw Napi::TypeError::New(info.Env(), "The \"buffers\" argument must be an array");
   Napi::Array arr = info[1].As<Napi::Array>();
   uint32_t count = arr.Length();
-  if (count == 0 || count > 8) throw Napi::RangeError::New(info.Env(), "The \"buffers\" argument must hold 1 to 8 buffers");
+  if (count == 0 || count > 8)
+    throw Napi::RangeError::New(info.Env(), "The \"buffers\" argument must hold 1 to 8 buffers");
   iovec iov[8];
   for (uint32_t i = 0; i < count; i++) {
     Napi::Value v = arr.Get(i);

@@ -55,8 +55,8 @@ struct ChildState : std::enable_shared_from_this<ChildState> {
   napi_ref on_exit = nullptr;  // released once JS knows, or at env teardown
   bool notified = false;       // JS has the status (exit callback, or waitSync)
   bool referenced = true;
-  int pidfd = -1;              // kPidfd
-  uv_poll_t* poll = nullptr;   // kPidfd
+  int pidfd = -1;                 // kPidfd
+  uv_poll_t* poll = nullptr;      // kPidfd
   Napi::ThreadSafeFunction tsfn;  // kThread
   bool tsfn_live = false;         // until its delivery callback has run
 
@@ -82,12 +82,14 @@ std::shared_ptr<ChildState> HandleArg(const Napi::CallbackInfo& info) {
 
 std::vector<std::string> ArgStrings(const Napi::CallbackInfo& info, size_t i, const char* name) {
   Napi::Value v = i < info.Length() ? info[i] : info.Env().Undefined();
-  if (!v.IsArray()) throw Napi::TypeError::New(info.Env(), std::string("The \"") + name + "\" argument must be an array");
+  if (!v.IsArray())
+    throw Napi::TypeError::New(info.Env(), std::string("The \"") + name + "\" argument must be an array");
   Napi::Array a = v.As<Napi::Array>();
   std::vector<std::string> out;
   for (uint32_t k = 0; k < a.Length(); k++) {
     Napi::Value e = a.Get(k);
-    if (!e.IsString()) throw Napi::TypeError::New(info.Env(), std::string("The \"") + name + "\" argument must hold strings");
+    if (!e.IsString())
+      throw Napi::TypeError::New(info.Env(), std::string("The \"") + name + "\" argument must hold strings");
     out.push_back(e.As<Napi::String>().Utf8Value());
     if (out.back().find('\0') != std::string::npos) {
       throw Napi::TypeError::New(info.Env(), std::string("The \"") + name + "\" argument must not contain null bytes");
@@ -148,8 +150,10 @@ void CallOnExit(napi_env raw_env, napi_ref ref, int wait_err, int wstatus) {
   Napi::Function fn(raw_env, fn_value);
   Napi::Value err = env.Null();
   int code = -1, signo = 0;
-  if (wait_err != 0) err = SystemError(env, posix::Status::Fail("waitpid", wait_err)).Value();
-  else posix::DecodeWaitStatus(wstatus, &code, &signo);
+  if (wait_err != 0)
+    err = SystemError(env, posix::Status::Fail("waitpid", wait_err)).Value();
+  else
+    posix::DecodeWaitStatus(wstatus, &code, &signo);
   try {
     // MakeCallback: runs the microtasks the callback queues (promise reactions).
     fn.MakeCallback(env.Global(), {err, Napi::Number::New(env, code), Napi::Number::New(env, signo)});
@@ -305,8 +309,10 @@ Napi::Value SpawnChild(const Napi::CallbackInfo& info) {
   posix::Status st = posix::Spawn(spec, &pid);
   if (!st.ok()) {
     const char* path = nullptr;
-    if (std::string(st.syscall) == "execve") path = file.c_str();
-    else if (std::string(st.syscall) == "chdir") path = spec.cwd.c_str();
+    if (std::string(st.syscall) == "execve")
+      path = file.c_str();
+    else if (std::string(st.syscall) == "chdir")
+      path = spec.cwd.c_str();
     throw SystemError(env, st, path);
   }
 
@@ -325,8 +331,10 @@ Napi::Value SpawnChild(const Napi::CallbackInfo& info) {
       c->poll = poll;
       c->pidfd = fd;
       c->reaper = Reaper::kPidfd;
-      if (uv_poll_start(poll, UV_READABLE, OnPidfdReadable) == 0) watching = true;
-      else StopPidfd(*c);
+      if (uv_poll_start(poll, UV_READABLE, OnPidfdReadable) == 0)
+        watching = true;
+      else
+        StopPidfd(*c);
     } else {
       delete poll;
       close(fd);
@@ -414,11 +422,15 @@ Napi::Value ChildSetRef(const Napi::CallbackInfo& info) {
   bool on = ArgBool(info, 1, "on");
   c->referenced = on;
   if (c->poll != nullptr) {
-    if (on) uv_ref(reinterpret_cast<uv_handle_t*>(c->poll));
-    else uv_unref(reinterpret_cast<uv_handle_t*>(c->poll));
+    if (on)
+      uv_ref(reinterpret_cast<uv_handle_t*>(c->poll));
+    else
+      uv_unref(reinterpret_cast<uv_handle_t*>(c->poll));
   } else if (c->tsfn_live) {
-    if (on) c->tsfn.Ref(info.Env());
-    else c->tsfn.Unref(info.Env());
+    if (on)
+      c->tsfn.Ref(info.Env());
+    else
+      c->tsfn.Unref(info.Env());
   }
   return info.Env().Undefined();
 }

@@ -19,7 +19,9 @@
 
 namespace binding {
 
-Mapping::~Mapping() { posix::Unmap(addr_, size_); }
+Mapping::~Mapping() {
+  posix::Unmap(addr_, size_);
+}
 
 Napi::Error ClosedError(Napi::Env env, const char* what) {
   Napi::Error err = Napi::Error::New(env, std::string(what) + " is closed");
@@ -33,7 +35,7 @@ const napi_type_tag kSegmentTag = {0x8a5c1d3e2f704b61ULL, 0x9e07c4b2d15a3f88ULL}
 
 struct Segment {
   int fd = -1;
-  std::shared_ptr<Mapping> mapping;         // null once closed
+  std::shared_ptr<Mapping> mapping;           // null once closed
   Napi::Reference<Napi::ArrayBuffer> buffer;  // the ArrayBuffer over `mapping`
 
   ~Segment() {
@@ -55,7 +57,9 @@ Segment* OpenSegment(Napi::Value v) {
   return seg;
 }
 
-void FinalizeBuffer(napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<Mapping>*>(hint); }
+void FinalizeBuffer(napi_env, void*, void* hint) {
+  delete static_cast<std::shared_ptr<Mapping>*>(hint);
+}
 
 // An ArrayBuffer over the whole mapping; its finalizer owns a share of it.
 // Raw Node-API rather than Napi::ArrayBuffer::New: if creation failed, Node
@@ -201,8 +205,8 @@ Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
 SegmentSlice ResolveSlice(Napi::Value handle, double byte_offset, size_t length, size_t alignment) {
   Segment* seg = OpenSegment(handle);
   const size_t size = seg->mapping->size();
-  if (!(byte_offset >= 0) || byte_offset != std::floor(byte_offset) || byte_offset > double(size) ||
-      length > size || size_t(byte_offset) > size - length) {
+  if (!(byte_offset >= 0) || byte_offset != std::floor(byte_offset) || byte_offset > double(size) || length > size ||
+      size_t(byte_offset) > size - length) {
     std::string where = byte_offset >= 0 && byte_offset <= 9007199254740991.0 && byte_offset == std::floor(byte_offset)
                             ? std::to_string(uint64_t(byte_offset))
                             : "invalid";
@@ -211,8 +215,8 @@ SegmentSlice ResolveSlice(Napi::Value handle, double byte_offset, size_t length,
   }
   size_t offset = size_t(byte_offset);
   if (alignment > 1 && offset % alignment != 0) {
-    throw Napi::RangeError::New(handle.Env(), "The byte offset " + std::to_string(offset) +
-                                                  " is not a multiple of " + std::to_string(alignment));
+    throw Napi::RangeError::New(handle.Env(), "The byte offset " + std::to_string(offset) + " is not a multiple of " +
+                                                  std::to_string(alignment));
   }
   // mmap returns page-aligned addresses, so the offset's alignment is the
   // address's. The aliasing shared_ptr owns the mapping, points at the slice.

@@ -17,10 +17,12 @@ namespace {
 posix::TcpAddress ArgAddress(const Napi::CallbackInfo& info, size_t i) {
   posix::TcpAddress addr;
   addr.family = ArgInt32(info, i, "family");
-  if (addr.family != 4 && addr.family != 6) throw Napi::RangeError::New(info.Env(), "The \"family\" argument must be 4 or 6");
+  if (addr.family != 4 && addr.family != 6)
+    throw Napi::RangeError::New(info.Env(), "The \"family\" argument must be 4 or 6");
   addr.host = ArgString(info, i + 1, "host");
   addr.port = ArgInt32(info, i + 2, "port");
-  if (addr.port < 0 || addr.port > 65535) throw Napi::RangeError::New(info.Env(), "The \"port\" argument must be 0 to 65535");
+  if (addr.port < 0 || addr.port > 65535)
+    throw Napi::RangeError::New(info.Env(), "The \"port\" argument must be 0 to 65535");
   return addr;
 }
 
@@ -32,7 +34,8 @@ posix::TcpOptions ArgOptions(const Napi::CallbackInfo& info, size_t i) {
   opts.keepalive_interval_s = ArgInt32(info, i + 2, "intervalS");
   opts.keepalive_count = ArgInt32(info, i + 3, "count");
   opts.user_timeout_ms = ArgUint32(info, i + 4, "userTimeoutMs");
-  if (opts.keepalive_idle_s < 0 || opts.keepalive_interval_s < 0 || opts.keepalive_count < 0 || opts.user_timeout_ms > 0x7fffffffu) {
+  if (opts.keepalive_idle_s < 0 || opts.keepalive_interval_s < 0 || opts.keepalive_count < 0 ||
+      opts.user_timeout_ms > 0x7fffffffu) {
     throw Napi::RangeError::New(info.Env(), "The keep-alive arguments must not be negative");
   }
   return opts;

@@ -69,8 +69,10 @@ void RemoveIfSame(const Entry& e) {
   dev_t dev;
   ino_t ino;
   if (!Identity(e.kind, e.name, &dev, &ino) || dev != e.dev || ino != e.ino) return;
-  if (e.kind == kFile) unlink(e.name.c_str());
-  else shm_unlink(e.name.c_str());
+  if (e.kind == kFile)
+    unlink(e.name.c_str());
+  else
+    shm_unlink(e.name.c_str());
 }
 
 // unlinkAtTeardown(kind, name) -> id for cancelUnlinkAtTeardown, or 0 when

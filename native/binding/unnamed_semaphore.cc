@@ -20,7 +20,9 @@ SegmentSlice Sem(const Napi::CallbackInfo& info) {
   return ResolveSlice(info[0], ArgNumber(info, 1, "byteOffset"), sizeof(sem_t), alignof(sem_t));
 }
 
-sem_t* Ptr(const SegmentSlice& s) { return static_cast<sem_t*>(s.address); }
+sem_t* Ptr(const SegmentSlice& s) {
+  return static_cast<sem_t*>(s.address);
+}
 
 // unnamedSemInit(handle, byteOffset, value)
 Napi::Value Init(const Napi::CallbackInfo& info) {

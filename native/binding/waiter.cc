@@ -94,7 +94,8 @@ void* ThreadMain(void* arg) {
   std::unique_lock<std::mutex> lock(registry->mu);
   for (;;) {
     registry->idle_threads++;
-    bool woke = registry->work_ready.wait_for(lock, kIdleExit, [&] { return !registry->alive || !registry->queue.empty(); });
+    bool woke =
+        registry->work_ready.wait_for(lock, kIdleExit, [&] { return !registry->alive || !registry->queue.empty(); });
     registry->idle_threads--;
     if (!registry->alive || !woke) return nullptr;
     std::shared_ptr<Wait> wait = std::move(registry->queue.front());

@@ -17,8 +17,8 @@
 namespace binding {
 
 struct WaitOutcome {
-  int result = 0;          // meaning chosen by the caller (acquired, timed out, ...)
-  posix::Status status;    // a failure, reported to JS as a SystemError
+  int result = 0;        // meaning chosen by the caller (acquired, timed out, ...)
+  posix::Status status;  // a failure, reported to JS as a SystemError
 };
 
 constexpr int kCancelled = -1;

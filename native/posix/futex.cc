@@ -25,7 +25,9 @@ namespace posix {
 
 namespace {
 
-bool Cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(std::memory_order_relaxed); }
+bool Cancelled(const std::atomic<bool>* cancel) {
+  return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+}
 
 int64_t SliceEnd(int64_t deadline_ns, const std::atomic<bool>* cancel) {
   if (cancel == nullptr) return deadline_ns;
@@ -56,10 +58,14 @@ SliceOutcome WaitSlice(const uint32_t* word, uint32_t expected, int64_t slice_en
   long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, timeout, nullptr, FUTEX_BITSET_MATCH_ANY);
   if (r == 0) return SliceOutcome::kReturned;
   switch (errno) {
-    case EAGAIN: return SliceOutcome::kNotEqual;
-    case ETIMEDOUT: return SliceOutcome::kTimedOut;
-    case EINTR: return SliceOutcome::kInterrupted;
-    default: return SliceOutcome::kFailed;
+    case EAGAIN:
+      return SliceOutcome::kNotEqual;
+    case ETIMEDOUT:
+      return SliceOutcome::kTimedOut;
+    case EINTR:
+      return SliceOutcome::kInterrupted;
+    default:
+      return SliceOutcome::kFailed;
   }
 }
 
@@ -96,9 +102,12 @@ SliceOutcome WaitSlice(const uint32_t* word, uint32_t expected, int64_t slice_en
     }
     if (r >= 0) return SliceOutcome::kReturned;
     switch (errno) {
-      case ETIMEDOUT: return SliceOutcome::kTimedOut;
-      case EINTR: return SliceOutcome::kInterrupted;
-      default: return SliceOutcome::kFailed;
+      case ETIMEDOUT:
+        return SliceOutcome::kTimedOut;
+      case EINTR:
+        return SliceOutcome::kInterrupted;
+      default:
+        return SliceOutcome::kFailed;
     }
   }
   return PollSlice(word, expected, slice_end_ns == kNoDeadline ? MonotonicNs() + kFutexSliceNs : slice_end_ns);

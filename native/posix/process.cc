@@ -35,11 +35,16 @@ enum Stage : int { kStageFcntl = 1, kStageDup2 = 2, kStageChdir = 3, kStageExec 
 
 const char* StageName(int stage) {
   switch (stage) {
-    case kStageFcntl: return "fcntl";
-    case kStageDup2: return "dup2";
-    case kStageChdir: return "chdir";
-    case kStageExec: return "execve";
-    default: return "spawn";
+    case kStageFcntl:
+      return "fcntl";
+    case kStageDup2:
+      return "dup2";
+    case kStageChdir:
+      return "chdir";
+    case kStageExec:
+      return "execve";
+    default:
+      return "spawn";
   }
 }
 
@@ -56,12 +61,12 @@ struct Prepared {
   std::vector<char*> argv;        // null-terminated
   std::vector<char*> envp;        // null-terminated
   const char* cwd = nullptr;
-  std::vector<int> targets;       // child fd of map entry i
-  std::vector<int> sources;       // parent fd of map entry i
-  std::vector<int> scratch;       // the child's temporary copies of the sources
-  std::vector<int> keep;          // sorted targets, then a slot for the error pipe
-  int min_free = 0;               // above every target
-  long max_fd = 0;                // bound of the last-resort close loop
+  std::vector<int> targets;  // child fd of map entry i
+  std::vector<int> sources;  // parent fd of map entry i
+  std::vector<int> scratch;  // the child's temporary copies of the sources
+  std::vector<int> keep;     // sorted targets, then a slot for the error pipe
+  int min_free = 0;          // above every target
+  long max_fd = 0;           // bound of the last-resort close loop
 };
 
 [[noreturn]] void ChildFail(int errfd, int stage, int err) {
@@ -76,8 +81,10 @@ bool Kept(const int* keep, size_t n, int fd) {
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
     if (keep[mid] == fd) return true;
-    if (keep[mid] < fd) lo = mid + 1;
-    else hi = mid;
+    if (keep[mid] < fd)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return false;
 }
@@ -257,7 +264,8 @@ Status Spawn(const SpawnSpec& spec, pid_t* out) {
   size_t got = 0;
   int read_err = 0;
   while (got < sizeof report) {
-    ssize_t r = RetryEintr([&] { return read(errpipe[0], reinterpret_cast<char*>(&report) + got, sizeof report - got); });
+    ssize_t r =
+        RetryEintr([&] { return read(errpipe[0], reinterpret_cast<char*>(&report) + got, sizeof report - got); });
     if (r == -1) read_err = errno;
     if (r <= 0) break;
     got += size_t(r);
@@ -323,8 +331,10 @@ Status Reap(pid_t pid, bool block, bool* reaped, int* wstatus) {
 void DecodeWaitStatus(int wstatus, int* code, int* signo) {
   *code = -1;
   *signo = 0;
-  if (WIFEXITED(wstatus)) *code = WEXITSTATUS(wstatus);
-  else if (WIFSIGNALED(wstatus)) *signo = WTERMSIG(wstatus);
+  if (WIFEXITED(wstatus))
+    *code = WEXITSTATUS(wstatus);
+  else if (WIFSIGNALED(wstatus))
+    *signo = WTERMSIG(wstatus);
 }
 
 }  // namespace posix

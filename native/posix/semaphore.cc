@@ -41,7 +41,9 @@ Status SemGetValue(sem_t* sem, int* out) {
 
 namespace {
 
-bool Cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(std::memory_order_relaxed); }
+bool Cancelled(const std::atomic<bool>* cancel) {
+  return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+}
 
 // The end of the next slice: the deadline itself, or earlier when a cancel
 // flag must be checked.

@@ -24,7 +24,9 @@ int OpenShm(const char* name, int flags, mode_t mode) {
   return fd;
 }
 
-bool FitsOffT(uint64_t n) { return n <= uint64_t(std::numeric_limits<off_t>::max()); }
+bool FitsOffT(uint64_t n) {
+  return n <= uint64_t(std::numeric_limits<off_t>::max());
+}
 
 #if defined(__linux__)
 Status CheckRoom(int fd, uint64_t extra) {
@@ -58,8 +60,8 @@ Status ShmCreateExclusive(const char* name, unsigned mode, int* fd) {
   int f = OpenShm(name, O_RDWR | O_CREAT | O_EXCL, mode_t(mode));
   if (f == -1) return Status::Fail("shm_open");
 #if defined(__APPLE__)
-  // XNU has no chmod for shared-memory objects (fchmod fails with EINVAL):
-  // the mode given to shm_open, less the umask, is what the object gets.
+    // XNU has no chmod for shared-memory objects (fchmod fails with EINVAL):
+    // the mode given to shm_open, less the umask, is what the object gets.
 #else
   if (fchmod(f, mode_t(mode)) == -1) {
     Status s = Status::Fail("fchmod");
@@ -118,8 +120,8 @@ Status ShmSetSize(int fd, uint64_t new_size) {
   } while (rc == EINTR);
   if (rc == 0) return Status::Ok();
   if (rc != EOPNOTSUPP && rc != EINVAL) return Status::Fail("posix_fallocate", rc);
-  // No fallocate on this filesystem: size only. A page the system cannot
-  // provide then raises SIGBUS in whoever first touches it.
+    // No fallocate on this filesystem: size only. A page the system cannot
+    // provide then raises SIGBUS in whoever first touches it.
 #endif
   if (RetryEintr([&] { return ftruncate(fd, off_t(new_size)); }) == -1) return Status::Fail("ftruncate");
   return Status::Ok();

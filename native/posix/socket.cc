@@ -79,7 +79,6 @@ Status AcceptConnection(int listen_fd, int* out) {
   return Status::Ok();
 }
 
-
 Status UnixListen(const char* path, int backlog, unsigned mode, int* out) {
   sockaddr_un addr;
   Status s = MakeAddress(path, &addr);
@@ -106,7 +105,9 @@ Status UnixListen(const char* path, int backlog, unsigned mode, int* out) {
   return Status::Ok();
 }
 
-Status UnixAccept(int listen_fd, int* out) { return AcceptConnection(listen_fd, out); }
+Status UnixAccept(int listen_fd, int* out) {
+  return AcceptConnection(listen_fd, out);
+}
 
 Status UnixConnect(const char* path, int* out, bool* in_progress) {
   *in_progress = false;

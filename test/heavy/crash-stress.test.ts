@@ -188,7 +188,9 @@ describe('hostile peers (heavy)', () => {
     const shm = SharedMemory.open(name, { create: 'exclusive', size: segmentSize(capacity) });
     initRing(shm.buffer, capacity, maxPayload(capacity));
     new Uint32Array(shm.buffer, DATA_OFFSET, 1)[0] = 16;
-    const flipper = startFixture('hostile-peer.ts', ['flip', name, '16', '8', '40', String(0xffffffff), String(0xfffffff0), '24', '17'], { stdin: true });
+    const flipper = startFixture('hostile-peer.ts', ['flip', name, '16', '8', '40', String(0xffffffff), String(0xfffffff0), '24', '17'], {
+      stdin: true,
+    });
     try {
       await flipper.waitFor('mapped');
       flipper.write('go\n');
@@ -206,7 +208,8 @@ describe('hostile peers (heavy)', () => {
             const view = new RingConsumer(shm.buffer, noWake).peek();
             outcome = view === null ? 'null' : `view ${view.byteLength}`;
             // 16 and 8 fit the 24 published bytes; 17 and 24 need 32, 40 needs 48.
-            if (view === null || view.byteOffset !== DATA_OFFSET + 8 || (view.byteLength !== 16 && view.byteLength !== 8)) bad.push(outcome);
+            if (view === null || view.byteOffset !== DATA_OFFSET + 8 || (view.byteLength !== 16 && view.byteLength !== 8))
+              bad.push(outcome);
           } catch (err) {
             outcome = (err as ChannelError).code;
             if (outcome !== 'ERR_CHANNEL_CORRUPT') bad.push(String(err));
@@ -304,4 +307,3 @@ describe('hostile peers (heavy)', () => {
     }
   }, 30_000);
 });
-

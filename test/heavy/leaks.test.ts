@@ -9,7 +9,6 @@ import { defineLeakCycles } from '../support/leak-suite.js';
 
 defineLeakCycles(1000, 200);
 
-
 describe('children', () => {
   it('2,000 children through spawn (batches of 100) beside 100 through child_process: every exit reported, no zombie', async () => {
     const theirs = Array.from({ length: 100 }, (_, i) => {

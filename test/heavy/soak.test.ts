@@ -15,9 +15,13 @@ describe('1,024 channels at once', () => {
 });
 
 describe('model-based soak', () => {
-  it.each(TRANSPORTS)('%s: no loss, duplication, reordering or corruption', async (transport) => {
-    const result = await soak(transport, 30, 80);
-    console.info(`soak over ${transport}: ${result.runs} runs, ${result.sessions} relay processes, ${result.messages} messages`);
-    expect(result.runs).toBe(30);
-  }, 900_000);
+  it.each(TRANSPORTS)(
+    '%s: no loss, duplication, reordering or corruption',
+    async (transport) => {
+      const result = await soak(transport, 30, 80);
+      console.info(`soak over ${transport}: ${result.runs} runs, ${result.sessions} relay processes, ${result.messages} messages`);
+      expect(result.runs).toBe(30);
+    },
+    900_000,
+  );
 });

@@ -6,8 +6,12 @@ import { tmpdir } from 'node:os';
 const PREFIX = /^(sem\.)?pipc-/; // every test names its objects pipc-<unique>
 
 function leftovers(): string[] {
-  const shm = readdirSync('/dev/shm').filter((n) => PREFIX.test(n)).map((n) => `/dev/shm/${n}`);
-  const tmp = readdirSync(tmpdir()).filter((n) => PREFIX.test(n)).map((n) => `${tmpdir()}/${n}`);
+  const shm = readdirSync('/dev/shm')
+    .filter((n) => PREFIX.test(n))
+    .map((n) => `/dev/shm/${n}`);
+  const tmp = readdirSync(tmpdir())
+    .filter((n) => PREFIX.test(n))
+    .map((n) => `${tmpdir()}/${n}`);
   return [...shm, ...tmp];
 }
 

@@ -21,7 +21,6 @@ function ipcFds(): Map<number, string> {
   return out;
 }
 
-
 let before: Map<number, string>;
 
 beforeAll(() => {

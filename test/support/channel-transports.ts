@@ -73,11 +73,17 @@ function serverTls(): { key: string; cert: string } {
  * "nobody reads" while the other direction stays open, so only a fully
  * closed side makes the peer's sends fail (ERR_CHANNEL_PEER_GONE).
  */
-async function networkPair<T>(transport: 'tcp' | 'tls', options?: StreamChannelOptions<T>): Promise<{ client: Duplex<T>; conn: Duplex<T> }> {
+async function networkPair<T>(
+  transport: 'tcp' | 'tls',
+  options?: StreamChannelOptions<T>,
+): Promise<{ client: Duplex<T>; conn: Duplex<T> }> {
   const server = transport === 'tcp' ? await TcpServer.listen<T>(options) : await TlsServer.listen<T>({ ...options, ...serverTls() });
   try {
     const accepted = server.accept();
-    const client = transport === 'tcp' ? await connectTcp<T>({ ...options, port: server.port }) : await connectTls<T>({ ...options, port: server.port, ca: testPki().ca.cert });
+    const client =
+      transport === 'tcp'
+        ? await connectTcp<T>({ ...options, port: server.port })
+        : await connectTls<T>({ ...options, port: server.port, ca: testPki().ca.cert });
     return { client, conn: await accepted };
   } finally {
     server.close();
@@ -296,7 +302,9 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
       : openShmReceiver(path, { create: true, capacity: TEST_RING })) as unknown as Promise<T>;
   } else if (transport === 'fifo') {
     path = tempPath('rfifo');
-    localEnd = (local === 'sender' ? openFifoSender(path, { create: true, timeoutMs: 10_000 }) : openFifoReceiver(path, { create: true })) as unknown as Promise<T>;
+    localEnd = (local === 'sender'
+      ? openFifoSender(path, { create: true, timeoutMs: 10_000 })
+      : openFifoReceiver(path, { create: true })) as unknown as Promise<T>;
   } else if (transport === 'tcp' || transport === 'tls') {
     server = transport === 'tcp' ? await TcpServer.listen() : await TlsServer.listen(serverTls());
     path = String(server.port); // the child connects to 127.0.0.1:<port>
@@ -320,7 +328,12 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
   let child: Child;
   try {
     const env = transport === 'tls' ? pkiEnv() : process.env;
-    child = forkNode(PEER, { args: [transport, role, ...args.concat(['0', '1']).slice(0, 2), path], fds, env, execArgv: ['--import', 'tsx'] });
+    child = forkNode(PEER, {
+      args: [transport, role, ...args.concat(['0', '1']).slice(0, 2), path],
+      fds,
+      env,
+      execArgv: ['--import', 'tsx'],
+    });
   } finally {
     closeSync(outWrite);
     if (fd !== undefined) closeSync(fd);

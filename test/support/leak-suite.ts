@@ -60,8 +60,12 @@ function fdList(): string[] {
 
 function tagged(): string[] {
   return [
-    ...readdirSync('/dev/shm').filter((n) => n.includes(TAG)).map((n) => `/dev/shm/${n}`),
-    ...readdirSync(tmpdir()).filter((n) => n.includes(TAG)).map((n) => `${tmpdir()}/${n}`),
+    ...readdirSync('/dev/shm')
+      .filter((n) => n.includes(TAG))
+      .map((n) => `/dev/shm/${n}`),
+    ...readdirSync(tmpdir())
+      .filter((n) => n.includes(TAG))
+      .map((n) => `${tmpdir()}/${n}`),
   ].sort();
 }
 
@@ -72,7 +76,10 @@ export function snapshot(): Snapshot {
   return { fds: fdList(), maps, names: tagged() };
 }
 
-function differences(base: Snapshot, now: Snapshot): { gainedFds: string[]; lostFds: string[]; maps: number; gainedNames: string[]; lostNames: string[] } {
+function differences(
+  base: Snapshot,
+  now: Snapshot,
+): { gainedFds: string[]; lostFds: string[]; maps: number; gainedNames: string[]; lostNames: string[] } {
   return {
     gainedFds: now.fds.filter((f) => !base.fds.includes(f)),
     lostFds: base.fds.filter((f) => !now.fds.includes(f)),

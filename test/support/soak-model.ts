@@ -56,7 +56,10 @@ interface Session {
   cleanup(): Promise<void>;
 }
 
-async function startRelay(args: string[], fds: Record<number, number> = {}): Promise<{ child: Child; ready: Promise<void>; stderr: () => string }> {
+async function startRelay(
+  args: string[],
+  fds: Record<number, number> = {},
+): Promise<{ child: Child; ready: Promise<void>; stderr: () => string }> {
   const [outR, outW] = pipe();
   const [errR, errW] = pipe();
   const env = args[0] === 'tls' ? pkiEnv() : process.env;
@@ -127,7 +130,8 @@ export async function openSession(transport: TransportName): Promise<Session> {
     }
     case 'tcp':
     case 'tls': {
-      const server = transport === 'tcp' ? await TcpServer.listen() : await TlsServer.listen({ key: testPki().server.key, cert: testPki().server.cert });
+      const server =
+        transport === 'tcp' ? await TcpServer.listen() : await TlsServer.listen({ key: testPki().server.key, cert: testPki().server.cert });
       const accepted: Promise<Duplex<Uint8Array>> = server.accept();
       const relay = await startRelay([transport, String(server.port)]);
       const conn = await within(20_000, 'relay connects', accepted).finally(() => server.close());
@@ -155,7 +159,10 @@ export function makeMessage(seq: number, size: number): Uint8Array {
     x = (x * 1103515245 + 12345) >>> 0;
     body[i] = x >>> 24;
   }
-  createHash('sha256').update(body.subarray(0, body.length - 32)).digest().copy(body, body.length - 32);
+  createHash('sha256')
+    .update(body.subarray(0, body.length - 32))
+    .digest()
+    .copy(body, body.length - 32);
   return body;
 }
 
@@ -300,7 +307,11 @@ class KillReopen implements fc.AsyncCommand<Model, Real> {
 }
 
 /** Runs the soak on `transport`; resolves with how many messages went through. */
-export async function soak(transport: TransportName, numRuns: number, maxCommands: number): Promise<{ runs: number; messages: number; sessions: number }> {
+export async function soak(
+  transport: TransportName,
+  numRuns: number,
+  maxCommands: number,
+): Promise<{ runs: number; messages: number; sessions: number }> {
   const size = fc.oneof(
     { weight: 8, arbitrary: fc.integer({ min: 0, max: 2048 }) },
     { weight: 2, arbitrary: fc.integer({ min: 2049, max: 70_000 }) },

@@ -55,28 +55,111 @@ function generate(dir: string): TestPki {
   const pem = (name: string): Pem => ({ key: read(`${name}.key`), cert: read(`${name}.crt`) });
   const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   const root = (name: string, cn: string): void =>
-    openssl(dir, ['req', '-x509', ...ecKey, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${cn}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    openssl(dir, [
+      'req',
+      '-x509',
+      ...ecKey,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
   const request = (name: string, subj: string, san?: string): void =>
-    openssl(dir, ['req', '-new', ...ecKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj, ...(san ? ['-addext', san] : [])]);
+    openssl(dir, [
+      'req',
+      '-new',
+      ...ecKey,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      subj,
+      ...(san ? ['-addext', san] : []),
+    ]);
   const ext = (name: string, usage: 'serverAuth' | 'clientAuth', san?: string): string => {
     const file = `${name}.ext`;
-    writeFileSync(join(dir, file), `[v3]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${usage}\n${san ?? ''}\n`);
+    writeFileSync(
+      join(dir, file),
+      `[v3]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${usage}\n${san ?? ''}\n`,
+    );
     return file;
   };
   const sign = (name: string, ca: string, usage: 'serverAuth' | 'clientAuth', san?: string): void =>
-    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`,
-      '-days', '2', '-sha256', '-extfile', ext(name, usage, san), '-extensions', 'v3']);
+    openssl(dir, [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      ext(name, usage, san),
+      '-extensions',
+      'v3',
+    ]);
   // openssl x509 (3.0) cannot start a certificate in the past: openssl ca can (-startdate/-enddate).
   const signExpired = (name: string, usage: 'serverAuth' | 'clientAuth', san?: string): void => {
     writeFileSync(join(dir, 'index.txt'), '');
     writeFileSync(join(dir, 'serial'), '1000\n');
-    writeFileSync(join(dir, 'ca.cnf'), [
-      '[ca]', 'default_ca=expired', '[expired]', `dir=${dir}`, 'database=$dir/index.txt', 'new_certs_dir=$dir', 'serial=$dir/serial',
-      'default_md=sha256', 'policy=any', 'unique_subject=no', '[any]', 'commonName=supplied', 'organizationName=optional', '',
-    ].join('\n'));
-    openssl(dir, ['ca', '-batch', '-notext', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', `${name}.csr`, '-out', `${name}.crt`,
-      '-startdate', stamp(-2), '-enddate', stamp(-1), '-extfile', ext(name, usage, san), '-extensions', 'v3']);
+    writeFileSync(
+      join(dir, 'ca.cnf'),
+      [
+        '[ca]',
+        'default_ca=expired',
+        '[expired]',
+        `dir=${dir}`,
+        'database=$dir/index.txt',
+        'new_certs_dir=$dir',
+        'serial=$dir/serial',
+        'default_md=sha256',
+        'policy=any',
+        'unique_subject=no',
+        '[any]',
+        'commonName=supplied',
+        'organizationName=optional',
+        '',
+      ].join('\n'),
+    );
+    openssl(dir, [
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      'ca.cnf',
+      '-cert',
+      'ca.crt',
+      '-keyfile',
+      'ca.key',
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.crt`,
+      '-startdate',
+      stamp(-2),
+      '-enddate',
+      stamp(-1),
+      '-extfile',
+      ext(name, usage, san),
+      '-extensions',
+      'v3',
+    ]);
   };
 
   root('ca', 'posix-ipc test CA');
@@ -89,7 +172,21 @@ function generate(dir: string): TestPki {
   signExpired('expired-server', 'serverAuth', SERVER_SAN);
   request('expired-client', '/CN=client-1/O=posix-ipc tests');
   signExpired('expired-client', 'clientAuth');
-  openssl(dir, ['req', '-x509', ...ecKey, '-keyout', 'self.key', '-out', 'self.crt', '-days', '2', '-subj', '/CN=localhost', '-addext', SERVER_SAN]);
+  openssl(dir, [
+    'req',
+    '-x509',
+    ...ecKey,
+    '-keyout',
+    'self.key',
+    '-out',
+    'self.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    SERVER_SAN,
+  ]);
   request('other-server', '/CN=localhost');
   sign('other-server', 'other-ca', 'serverAuth', SERVER_SAN);
   request('other-client', '/CN=client-1/O=posix-ipc tests');

@@ -355,4 +355,3 @@ export class RingConsumer extends RingSide {
     return this.checkUsed(Atomics.load(this.h, I_WRITE) >>> 0, this.#read) === 0;
   }
 }
-

@@ -12,7 +12,19 @@ import { die, FAULTS, faultHere } from '../../internal/fault.js';
 import { isAlive } from '../../internal/liveness.js';
 import { backoff, backoffSync, deadlineAfter } from '../../internal/waiting.js';
 import { SharedMemory } from '../../shm.js';
-import { headerWords, I_CONSUMER_CLOSED, I_CONSUMER_PID, I_CREATOR_PID, I_NONCE, I_PRODUCER_CLOSED, I_PRODUCER_PID, I_STATE, initRing, segmentSize, STATE_INIT } from './header.js';
+import {
+  headerWords,
+  I_CONSUMER_CLOSED,
+  I_CONSUMER_PID,
+  I_CREATOR_PID,
+  I_NONCE,
+  I_PRODUCER_CLOSED,
+  I_PRODUCER_PID,
+  I_STATE,
+  initRing,
+  segmentSize,
+  STATE_INIT,
+} from './header.js';
 
 /** How long a segment may stay without a header (its creator is writing it) before it counts as stale. */
 export const INIT_BOUND_MS = 2000;
@@ -159,7 +171,9 @@ export function openSegment(name: string, timeoutMs: number, signal: AbortSignal
   const halfMade = (): undefined => {
     halfSeen ??= performance.now();
     if (performance.now() - halfSeen > INIT_BOUND_MS) {
-      throw corruptError(`The shared ring '${name}' stayed half-made for ${INIT_BOUND_MS} ms (its creator died?); remove it with removeStaleShmChannel()`);
+      throw corruptError(
+        `The shared ring '${name}' stayed half-made for ${INIT_BOUND_MS} ms (its creator died?); remove it with removeStaleShmChannel()`,
+      );
     }
     return undefined;
   };
@@ -174,7 +188,8 @@ export function openSegment(name: string, timeoutMs: number, signal: AbortSignal
         throw err;
       }
       // The creator sets the size and then the header; state becomes ready last.
-      if (shm.size >= segmentSize(64) && Atomics.load(headerWords(shm.buffer), I_STATE) !== STATE_INIT) return { shm, created: false, nonce: 0 };
+      if (shm.size >= segmentSize(64) && Atomics.load(headerWords(shm.buffer), I_STATE) !== STATE_INIT)
+        return { shm, created: false, nonce: 0 };
       shm.close();
       return halfMade();
     },

@@ -52,9 +52,13 @@ export function resolveStreamOptions<T>(options: unknown, name = 'options'): Str
   const opts = validateOptions(options, name);
   return {
     codec: validateCodec<T>(opts.codec),
-    maxMessageSize: opts.maxMessageSize === undefined ? DEFAULT_STREAM_MAX_MESSAGE : validateInteger(opts.maxMessageSize, `${name}.maxMessageSize`, 0, 2 ** 32 - 1),
+    maxMessageSize:
+      opts.maxMessageSize === undefined
+        ? DEFAULT_STREAM_MAX_MESSAGE
+        : validateInteger(opts.maxMessageSize, `${name}.maxMessageSize`, 0, 2 ** 32 - 1),
     highWaterMark: opts.highWaterMark === undefined ? HIGH_WATER : validateInteger(opts.highWaterMark, `${name}.highWaterMark`, 1),
-    pipeCapacity: opts.pipeCapacity === undefined ? PIPE_CAPACITY : validateInteger(opts.pipeCapacity, `${name}.pipeCapacity`, 0, 2 ** 31 - 1),
+    pipeCapacity:
+      opts.pipeCapacity === undefined ? PIPE_CAPACITY : validateInteger(opts.pipeCapacity, `${name}.pipeCapacity`, 0, 2 ** 31 - 1),
   };
 }
 

@@ -30,7 +30,9 @@ function isPeerClosedErrno(err: unknown): boolean {
  * end, so a receiver reports it too.
  */
 function isPeerLostErrno(err: unknown): boolean {
-  return isSystemError(err) && (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ENETDOWN');
+  return (
+    isSystemError(err) && (err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ENETDOWN')
+  );
 }
 
 function peerGone(err: unknown): Error {

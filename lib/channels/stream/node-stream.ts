@@ -258,7 +258,8 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
   #onEvent(): void {
     const ep = this.#ep;
     if (ep.error !== undefined && this.#error === undefined && !this.#eof) {
-      if (isClosedError(ep.error)) this.#eof = true; // a reset ends the stream like EOF (checked for a torn frame)
+      if (isClosedError(ep.error))
+        this.#eof = true; // a reset ends the stream like EOF (checked for a torn frame)
       else this.#error = peerGone(ep.error);
     }
     if (ep.ended || ep.closed) this.#eof = true;
@@ -387,7 +388,12 @@ export function nodeStreamEnds<Out, In>(
 ): { sender: ChannelSender<Out>; receiver: ChannelReceiver<In> } {
   const ep = new NodeStreamEndpoint(socket, 2, name);
   return {
-    sender: new ChannelSender<Out>(new NodeStreamSendEngine(ep, out.maxMessageSize, out.highWaterMark), out.codec, out.maxMessageSize, 'Sender'),
+    sender: new ChannelSender<Out>(
+      new NodeStreamSendEngine(ep, out.maxMessageSize, out.highWaterMark),
+      out.codec,
+      out.maxMessageSize,
+      'Sender',
+    ),
     receiver: new ChannelReceiver<In>(new NodeStreamReceiveEngine(ep, inn.maxMessageSize), inn.codec, inn.maxMessageSize, 'Receiver'),
   };
 }
