@@ -22,7 +22,10 @@ export const NO_LIMIT: CallSettings = { signal: undefined, deadline: Infinity };
 export function callSettings(options: CallOptions | undefined): CallSettings {
   if (options === undefined) return NO_LIMIT;
   const opts = validateOptions(options);
-  return { signal: validateAbortSignal(opts.signal, 'options.signal'), deadline: deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs')) };
+  return {
+    signal: validateAbortSignal(opts.signal, 'options.signal'),
+    deadline: deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs')),
+  };
 }
 
 /** The deadline of a sync call's options. */
@@ -52,4 +55,20 @@ export function armCall(call: CallSettings, timedOut: () => Error, giveUp: (err:
     clearTimeout(timer);
     listener[Symbol.dispose]();
   };
+}
+
+/** A receive found nothing to take now. */
+export const NONE: unique symbol = Symbol('none');
+/** A receive found the end of the stream. */
+export const DONE: unique symbol = Symbol('done');
+
+/** What `select` takes from a receiver: one message now, NONE or DONE (never waits). */
+export const kTake = Symbol('take');
+
+/** A waiting receive: one message, up to `max` messages, or readiness only (`max` 0). */
+export interface Waiter {
+  readonly max: number;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  dispose: () => void;
 }

@@ -10,27 +10,11 @@ import { validateInteger } from '../internal/validators.js';
 import type { Codec } from './codec.js';
 import { EMPTY, END, type ReceiveEngine } from './engine.js';
 import { intercept, type HookChain } from './hooks.js';
-import { aborted, armCall, callSettings, syncDeadline, type CallSettings } from './call.js';
+import { aborted, armCall, callSettings, DONE, kTake, NONE, syncDeadline, type CallSettings, type Waiter } from './call.js';
 import { PENDING_LIMIT, type CallOptions, type ChannelHook, type DrainVisitor, type Receiver, type SyncOptions } from './types.js';
 
 /** Messages `receiveMany()` returns at most by default: bounds the batch's memory. */
 export const RECEIVE_MANY_DEFAULT = 1024;
-
-/** Nothing to take now. */
-const NONE: unique symbol = Symbol('none');
-/** The stream has ended. */
-const DONE: unique symbol = Symbol('done');
-
-/** A waiting call: one message, up to `max` messages, or readiness only (`max` 0). */
-interface Waiter {
-  readonly max: number;
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-  dispose: () => void;
-}
-
-/** What {@link select} needs from a receiver without consuming the public API's waits. @internal */
-export const kTake = Symbol('take');
 
 /** The receiving end of a channel, whatever the transport. Made by the `open...`/`...FromFd` functions. */
 export class ChannelReceiver<T> implements Receiver<T> {
@@ -260,7 +244,9 @@ export class ChannelReceiver<T> implements Receiver<T> {
   #wait<R>(max: number, call: CallSettings): Promise<R> {
     if (call.signal?.aborted) return Promise.reject(aborted(call));
     if (this.#waiters.length >= PENDING_LIMIT) {
-      return Promise.reject(new ChannelError('ERR_CHANNEL_BUSY', `${this.#waiters.length} receives are already waiting on this ${this.#what}`));
+      return Promise.reject(
+        new ChannelError('ERR_CHANNEL_BUSY', `${this.#waiters.length} receives are already waiting on this ${this.#what}`),
+      );
     }
     return new Promise<R>((resolve, reject) => {
       const w: Waiter = { max, resolve: resolve as (value: unknown) => void, reject, dispose: () => undefined };
@@ -462,5 +448,3 @@ export class ChannelReceiver<T> implements Receiver<T> {
     }
   }
 }
-
-export { NONE, DONE };

@@ -5,7 +5,8 @@
  */
 import { AbortError, timeoutError } from '../errors.js';
 import { bounded } from '../internal/waiting.js';
-import { ChannelReceiver, DONE, kTake, NONE } from './receiver.js';
+import { DONE, kTake, NONE } from './call.js';
+import { ChannelReceiver } from './receiver.js';
 import { callSettings } from './call.js';
 import type { CallOptions, Receiver } from './types.js';
 
