@@ -8,11 +8,11 @@
  * @internal
  * @module
  */
-import { corruptError, isSystemError, peerGoneError } from '../../errors.js';
+import { isSystemError, peerGoneError } from '../../errors.js';
 import { native } from '../../internal/native.js';
 import { AbortWatch } from '../../internal/waiting.js';
 import { EMPTY, END, type ReceiveEngine, type SendEngine } from '../engine.js';
-import { ByteQueue, HEADER } from './framing.js';
+import { ByteQueue, FrameBuffer, HEADER } from './framing.js';
 import type { FdEndpoint } from './fd-endpoint.js';
 
 /** Payloads at least this large are written from the caller's memory (writev), not copied. */
@@ -251,15 +251,8 @@ export class StreamReceiveEngine implements ReceiveEngine {
   readonly #ep: FdEndpoint;
   readonly #max: number;
   readonly #release: StreamRelease;
-  #buf = new Uint8Array(READ_CHUNK);
-  #view = new DataView(this.#buf.buffer);
-  #start = 0; // first unconsumed byte
-  #end = 0; // end of bytes read
-  #pending = 0; // frame bytes of the payload next() found
-  /** Views into #buf were handed out: until publish(), never move bytes in place. */
-  #pinned = false;
+  readonly #frames = new FrameBuffer(READ_CHUNK);
   #eof = false;
-  offset = 0;
   /**
    * A FIFO whose writer has not connected yet reads as end-of-file, but does
    * not poll as readable (Linux): until the first readiness, poll before read.
@@ -274,7 +267,11 @@ export class StreamReceiveEngine implements ReceiveEngine {
   }
 
   get bytes(): Uint8Array {
-    return this.#buf;
+    return this.#frames.buf;
+  }
+
+  get offset(): number {
+    return this.#frames.offset;
   }
 
   next(): number {
@@ -282,22 +279,14 @@ export class StreamReceiveEngine implements ReceiveEngine {
       if (!native.poll(this.#ep.fd, false, 0)) return EMPTY;
       this.#awaitWriter = false;
     }
+    const f = this.#frames;
     for (;;) {
-      const avail = this.#end - this.#start;
-      if (avail >= HEADER) {
-        const len = this.#view.getUint32(this.#start, true);
-        if (len > this.#max) throw corruptError(`The peer announced a ${len}-byte message, over maxMessageSize (${this.#max})`);
-        if (avail >= HEADER + len) {
-          this.offset = this.#start + HEADER;
-          this.#pending = HEADER + len;
-          return len;
-        }
-        this.#makeRoom(HEADER + len);
-      }
+      const len = f.frame(this.#max);
+      if (len >= 0) return len;
+      const whole = f.nextFrameBytes();
+      if (whole > 0) f.makeRoom(whole);
       if (this.#eof) {
-        if (this.#end > this.#start) {
-          throw peerGoneError(`ended the stream inside a message (${this.#end - this.#start} bytes of it)`);
-        }
+        if (f.available > 0) throw peerGoneError(`ended the stream inside a message (${f.available} bytes of it)`);
         return END;
       }
       if (!this.#readSome()) return EMPTY;
@@ -305,47 +294,27 @@ export class StreamReceiveEngine implements ReceiveEngine {
   }
 
   release(keep: boolean): void {
-    this.#start += this.#pending;
-    this.#pending = 0;
-    if (keep) this.#pinned = true;
-    else if (!this.#pinned && this.#start === this.#end) this.#start = this.#end = 0;
+    this.#frames.release(keep);
   }
 
   publish(): void {
-    this.#pinned = false;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-  }
-
-  /** Makes sure a frame of `frameBytes` fits after the unconsumed bytes. */
-  #makeRoom(frameBytes: number): void {
-    if (this.#start + frameBytes <= this.#buf.byteLength) return;
-    const pending = this.#end - this.#start;
-    if (frameBytes <= this.#buf.byteLength && !this.#pinned) {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-    } else {
-      // Larger, or views still point into the old buffer: move to a new one.
-      const bigger = new Uint8Array(Math.max(frameBytes, this.#buf.byteLength * (frameBytes > this.#buf.byteLength ? 2 : 1)));
-      bigger.set(this.#buf.subarray(this.#start, this.#end));
-      this.#buf = bigger;
-      this.#view = new DataView(bigger.buffer);
-    }
-    this.#start = 0;
-    this.#end = pending;
+    this.#frames.publish();
   }
 
   /** Reads what is there without blocking: false when nothing is ready. */
   #readSome(): boolean {
-    if (this.#end === this.#buf.byteLength) this.#makeRoom(this.#end - this.#start + 1);
+    const f = this.#frames;
+    if (f.end === f.buf.byteLength) f.makeRoom(f.available + 1);
     let n: number | null;
     try {
-      n = native.read(this.#ep.fd, this.#buf.subarray(this.#end));
+      n = native.read(this.#ep.fd, f.buf.subarray(f.end));
     } catch (err) {
       if (!isPeerClosedErrno(err)) throw peerGone(err);
       n = 0; // a reset connection ends the stream like EOF (checked for a torn frame)
     }
     if (n === null) return false;
     if (n === 0) this.#eof = true;
-    else this.#end += n;
+    else f.end += n;
     return true;
   }
 

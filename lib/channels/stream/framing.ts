@@ -5,6 +5,7 @@
  * @internal
  * @module
  */
+import { corruptError } from '../../errors.js';
 
 /** Bytes of a frame's length prefix. */
 export const HEADER = 4;
@@ -120,5 +121,93 @@ export class FrameBatch {
   #seal(): void {
     if (this.#cur !== undefined && this.#used > this.#start) this.#sealed.push(this.#cur.subarray(this.#start, this.#used));
     this.#start = this.#used;
+  }
+}
+
+/**
+ * A receiver's bytes: frames parsed in place, consumed by `release`, and
+ * moved (compacted, or into a larger buffer) only when no zero-copy view
+ * points into them. Shared by the descriptor engine and the Node-stream one.
+ */
+export class FrameBuffer {
+  buf: Uint8Array;
+  #view: DataView;
+  start = 0; // first unconsumed byte
+  end = 0; // end of bytes received
+  /** Where the payload `frame()` found starts in `buf`. */
+  offset = 0;
+  #pending = 0; // frame bytes of that payload
+  /** Views into `buf` were handed out: until publish(), never move bytes in place. */
+  #pinned = false;
+
+  constructor(initial: number) {
+    this.buf = new Uint8Array(initial);
+    this.#view = new DataView(this.buf.buffer);
+  }
+
+  /** Unconsumed bytes. */
+  get available(): number {
+    return this.end - this.start;
+  }
+
+  /** The length of the next frame's payload when the whole frame is here, else -1. Throws over `max`. */
+  frame(max: number): number {
+    const avail = this.end - this.start;
+    if (avail < HEADER) return -1;
+    const len = this.#view.getUint32(this.start, true);
+    if (len > max) throw corruptError(`The peer announced a ${len}-byte message, over maxMessageSize (${max})`);
+    if (avail < HEADER + len) return -1;
+    this.offset = this.start + HEADER;
+    this.#pending = HEADER + len;
+    return len;
+  }
+
+  /** The next frame's whole size (header included) once its header is here, else 0. */
+  nextFrameBytes(): number {
+    return this.end - this.start < HEADER ? 0 : HEADER + this.#view.getUint32(this.start, true);
+  }
+
+  /** Consumes the frame `frame()` found; with `keep`, its bytes stay put until `publish()`. */
+  release(keep: boolean): void {
+    this.start += this.#pending;
+    this.#pending = 0;
+    if (keep) this.#pinned = true;
+    else if (!this.#pinned && this.start === this.end) this.start = this.end = 0;
+  }
+
+  /** Views handed out before may now be overwritten. */
+  publish(): void {
+    this.#pinned = false;
+    if (this.start === this.end) this.start = this.end = 0;
+  }
+
+  /** Makes sure `bytes` fit after `start`: compact in place, or move to a larger buffer (always while views are out). */
+  makeRoom(bytes: number): void {
+    if (this.start + bytes <= this.buf.byteLength) return;
+    const pending = this.end - this.start;
+    if (bytes <= this.buf.byteLength && !this.#pinned) {
+      this.buf.copyWithin(0, this.start, this.end);
+    } else {
+      const bigger = new Uint8Array(Math.max(bytes, this.buf.byteLength * (bytes > this.buf.byteLength ? 2 : 1)));
+      bigger.set(this.buf.subarray(this.start, this.end));
+      this.buf = bigger;
+      this.#view = new DataView(bigger.buffer);
+    }
+    this.start = 0;
+    this.end = pending;
+  }
+
+  /** Appends received bytes. */
+  append(chunk: Uint8Array): void {
+    if (this.end + chunk.byteLength > this.buf.byteLength) this.makeRoom(this.end - this.start + chunk.byteLength);
+    this.buf.set(chunk, this.end);
+    this.end += chunk.byteLength;
+  }
+
+  /** Drops everything (a closed receiver). */
+  clear(): void {
+    this.buf = new Uint8Array(0);
+    this.#view = new DataView(this.buf.buffer);
+    this.start = this.end = this.#pending = 0;
   }
 }

@@ -24,13 +24,13 @@
  */
 import type { Duplex as NodeDuplex } from 'node:stream';
 
-import { corruptError, peerGoneError, syncUnsupportedError } from '../../errors.js';
+import { peerGoneError, syncUnsupportedError } from '../../errors.js';
 import { onAbort } from '../../internal/waiting.js';
 import { EMPTY, END, type ReceiveEngine, type SendEngine } from '../engine.js';
 import { ChannelReceiver } from '../receiver.js';
 import { ChannelSender } from '../sender.js';
 import type { StreamSettings } from './ends.js';
-import { FrameBatch, HEADER } from './framing.js';
+import { FrameBatch, FrameBuffer } from './framing.js';
 import { isClosedError, NodeStreamEndpoint, peerGone } from './node-endpoint.js';
 
 const CHUNK = 64 * 1024;
@@ -215,13 +215,7 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
   readonly path = undefined;
   readonly #ep: NodeStreamEndpoint;
   readonly #max: number;
-  #buf = new Uint8Array(READ_LIMIT);
-  #view = new DataView(this.#buf.buffer);
-  #start = 0; // first unconsumed byte
-  #end = 0; // end of bytes received
-  #pending = 0; // frame bytes of the payload next() found
-  /** Views into #buf were handed out: until publish(), never move bytes in place. */
-  #pinned = false;
+  readonly #frames = new FrameBuffer(READ_LIMIT);
   #eof = false;
   #error: Error | undefined;
   #paused = false;
@@ -229,8 +223,6 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
   #waiters: (() => void)[] = [];
   readonly #onData = (chunk: Buffer): void => this.#append(chunk);
   readonly #unwatch: () => void;
-  offset = 0;
-
   constructor(ep: NodeStreamEndpoint, maxMessage: number) {
     this.#ep = ep;
     this.#max = maxMessage;
@@ -240,14 +232,16 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
   }
 
   get bytes(): Uint8Array {
-    return this.#buf;
+    return this.#frames.buf;
+  }
+
+  get offset(): number {
+    return this.#frames.offset;
   }
 
   #append(chunk: Buffer): void {
     if (this.#closed) return; // dropped (see close)
-    if (this.#end + chunk.byteLength > this.#buf.byteLength) this.#makeRoom(this.#end - this.#start + chunk.byteLength);
-    this.#buf.set(chunk, this.#end);
-    this.#end += chunk.byteLength;
+    this.#frames.append(chunk);
     if (!this.#paused && this.#full()) {
       this.#paused = true;
       this.#ep.socket.pause();
@@ -268,9 +262,8 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
 
   /** Enough is unread to stop reading: at least READ_LIMIT bytes, and a whole frame first. */
   #full(): boolean {
-    const avail = this.#end - this.#start;
-    if (avail < READ_LIMIT) return false;
-    return avail >= HEADER + this.#view.getUint32(this.#start, true);
+    const f = this.#frames;
+    return f.available >= READ_LIMIT && f.available >= f.nextFrameBytes();
   }
 
   #resume(): void {
@@ -284,16 +277,9 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
   }
 
   next(): number {
-    const avail = this.#end - this.#start;
-    if (avail >= HEADER) {
-      const len = this.#view.getUint32(this.#start, true);
-      if (len > this.#max) throw corruptError(`The peer announced a ${len}-byte message, over maxMessageSize (${this.#max})`);
-      if (avail >= HEADER + len) {
-        this.offset = this.#start + HEADER;
-        this.#pending = HEADER + len;
-        return len;
-      }
-    }
+    const len = this.#frames.frame(this.#max);
+    if (len >= 0) return len;
+    const avail = this.#frames.available;
     if (this.#error) throw this.#error;
     if (this.#eof) {
       if (avail > 0) throw peerGoneError(`ended the stream inside a message (${avail} bytes of it)`);
@@ -304,33 +290,13 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
   }
 
   release(keep: boolean): void {
-    this.#start += this.#pending;
-    this.#pending = 0;
-    if (keep) this.#pinned = true;
-    else if (!this.#pinned && this.#start === this.#end) this.#start = this.#end = 0;
+    this.#frames.release(keep);
     this.#resume();
   }
 
   publish(): void {
-    this.#pinned = false;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    this.#frames.publish();
     this.#resume();
-  }
-
-  /** Makes sure `bytes` fit after #start: compact in place, or move to a larger buffer (always while views are out). */
-  #makeRoom(bytes: number): void {
-    if (this.#start + bytes <= this.#buf.byteLength) return;
-    const pending = this.#end - this.#start;
-    if (bytes <= this.#buf.byteLength && !this.#pinned) {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-    } else {
-      const bigger = new Uint8Array(Math.max(bytes, this.#buf.byteLength * (bytes > this.#buf.byteLength ? 2 : 1)));
-      bigger.set(this.#buf.subarray(this.#start, this.#end));
-      this.#buf = bigger;
-      this.#view = new DataView(bigger.buffer);
-    }
-    this.#start = 0;
-    this.#end = pending;
   }
 
   spinReadable(): boolean {
@@ -368,8 +334,7 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
     // What still arrives is dropped, but read: the TLS layer must see its own
     // records (TLS 1.3 session tickets), and a socket closed with unread
     // bytes is reset, which would throw away what this side still sends.
-    this.#buf = new Uint8Array(0);
-    this.#start = this.#end = 0;
+    this.#frames.clear();
     this.#paused = false;
     this.#ep.socket.resume();
     this.#wake();
