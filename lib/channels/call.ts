@@ -72,3 +72,18 @@ export interface Waiter {
   reject(err: Error): void;
   dispose: () => void;
 }
+
+/**
+ * A server's `for await`: its connections, from `accept()`, until it is
+ * closed (then the iteration ends quietly; any other error is thrown).
+ */
+export async function* acceptEach<C>(accept: () => Promise<C>, closed: () => boolean): AsyncGenerator<C> {
+  while (!closed()) {
+    try {
+      yield await accept();
+    } catch (err) {
+      if (closed()) return;
+      throw err;
+    }
+  }
+}

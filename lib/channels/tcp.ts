@@ -8,6 +8,7 @@
  * (`keepAliveMs`, see `tcpKeepAlive`).
  * @module
  */
+import { acceptEach } from './call.js';
 import { abortError, closedError, isSystemError, systemError, type SystemError } from '../errors.js';
 import {
   validateAbortSignal,
@@ -204,15 +205,11 @@ export class TcpServer<T = Uint8Array> implements AsyncIterable<TcpDuplex<T>> {
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<TcpDuplex<T>> {
-    while (!this.#listener.closed) {
-      try {
-        yield await this.accept();
-      } catch (err) {
-        if (this.#listener.closed) return;
-        throw err;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterator<TcpDuplex<T>> {
+    return acceptEach(
+      () => this.accept(),
+      () => this.#listener.closed,
+    );
   }
 
   /** Stops listening. Open connections are not affected. Idempotent. */

@@ -8,6 +8,7 @@
  * the `...Sync` calls throw `ERR_CHANNEL_SYNC_UNSUPPORTED`.
  * @module
  */
+import { acceptEach } from './call.js';
 import { isIP, Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, createServer, type Server, type TLSSocket } from 'node:tls';
 
@@ -266,15 +267,11 @@ export class TlsServer<T = Uint8Array> implements AsyncIterable<TlsDuplex<T>> {
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<TlsDuplex<T>> {
-    while (!this.#listener.closed) {
-      try {
-        yield await this.accept();
-      } catch (err) {
-        if (this.#listener.closed) return;
-        throw err;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterator<TlsDuplex<T>> {
+    return acceptEach(
+      () => this.accept(),
+      () => this.#listener.closed,
+    );
   }
 
   /**

@@ -3,6 +3,7 @@
  * clients; each connection is a {@link Duplex} (a sender and a receiver).
  * @module
  */
+import { acceptEach } from './call.js';
 import { abortError, closedError, isSystemError, systemError } from '../errors.js';
 import {
   acceptUnixSocket,
@@ -124,15 +125,11 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<UnixDuplex<T>> 
     return adopt(fd, () => Object.assign(duplexOnFd<T, T>(fd, this.#settings), { peer }));
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<UnixDuplex<T>> {
-    while (!this.#closed) {
-      try {
-        yield await this.accept();
-      } catch (err) {
-        if (this.#closed) return;
-        throw err;
-      }
-    }
+  [Symbol.asyncIterator](): AsyncIterator<UnixDuplex<T>> {
+    return acceptEach(
+      () => this.accept(),
+      () => this.#closed,
+    );
   }
 
   /** Stops listening and removes the socket file. Open connections are not affected. Idempotent. */
