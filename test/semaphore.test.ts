@@ -530,8 +530,9 @@ describe('mutual exclusion across processes', () => {
   it('without the semaphore the same processes race (reported, not asserted)', async () => {
     const { total } = await runCounters('-');
     console.log(`[semaphore] without the lock: ${total} of ${CHILDREN * ITERATIONS} increments survived`);
-    expect(total).toBeGreaterThan(0);
-    expect(total).toBeLessThanOrEqual(CHILDREN * ITERATIONS);
+    // No upper bound: unlocked, two truncate-then-write sequences can interleave
+    // ("100" over "99" leaves "990"), so the racing file may even hold more.
+    expect(Number.isInteger(total) && total > 0).toBe(true);
   });
 });
 
