@@ -183,6 +183,22 @@ export interface Duplex<Out, In = Out> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * What every server is (UNIX, TCP, TLS, shared memory): it accepts duplex
+ * channels, one per client, by `accept()` or `for await`. Code that serves
+ * clients (mailboxes, ports, RPC) takes a `Listener` and never asks which
+ * transport is underneath.
+ */
+export interface Listener<Out = Uint8Array, In = Out> extends AsyncIterable<Duplex<Out, In>> {
+  /** Where clients reach it, in the address syntax (`unix:/run/x.sock`, `tcp://127.0.0.1:4000`, `shm:/name`). */
+  readonly url: string;
+  /** The next client. Rejects with `ERR_POSIX_IPC_CLOSED` once closed, `AbortError` on `signal`. */
+  accept(options?: { signal?: AbortSignal }): Promise<Duplex<Out, In>>;
+  /** Stops listening and removes the listener's name; accepted channels stay open. Idempotent. */
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
 /** Options every channel end accepts. */
 export interface ChannelOptions<T> {
   /** How messages become bytes. Default: {@link codecs.bytes}. */
