@@ -405,6 +405,67 @@ describe('TLS channel: pre-shared keys', () => {
   });
 });
 
+describe('TLS channel: one direction closed, the other carries on', () => {
+  // OpenSSL drops application data that arrives after its own close_notify: a
+  // sender that ended the TLS stream would lose what the peer still sends. The
+  // end of a direction is therefore a mark in the stream (docs/tcp-tls.md).
+  it('a client that closes its sender while replies are arriving still receives every one, then the end', async () => {
+    const { server: s } = await server();
+    try {
+      const accepted = s.accept();
+      const c = await connectTls({ port: s.port, ca: PKI.ca.cert, timeoutMs: 10_000 });
+      const conn = await within(10_000, 'accept', accepted);
+      const replies = Array.from({ length: 400 }, (_, i) => message(i, 1024));
+      const replying = (async () => {
+        await Promise.all(replies.map((m) => conn.sender.send(m)));
+        expect(await within(5000, 'end of the client', conn.receiver.receive())).toBeUndefined();
+        await conn.close();
+      })();
+      const got: Uint8Array[] = [];
+      // The close comes in the turn that delivers the 100th reply, while the TLS
+      // layer still holds records of later ones: those must not be lost.
+      for (let i = 0; i < 100; i++) got.push((await within(5000, 'reply', c.receiver.receive()))!);
+      await c.sender.close();
+      for await (const m of c.receiver) got.push(m);
+      await within(10_000, 'replies sent', replying);
+      expect(got.length).toBe(replies.length);
+      expect(got.every((m, i) => Buffer.from(m).equals(replies[i]!))).toBe(true);
+      await c.close();
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a server whose sender closed first still receives all the client sends, then the end', async () => {
+    const { server: s } = await server();
+    try {
+      const accepted = s.accept();
+      const c = await connectTls({ port: s.port, ca: PKI.ca.cert, timeoutMs: 10_000 });
+      const conn = await within(10_000, 'accept', accepted);
+      await conn.sender.close();
+      expect(await within(5000, 'end from the server', c.receiver.receive())).toBeUndefined();
+      const sent = createHash('sha256');
+      for (let i = 0; i < 16; i++) {
+        const m = message(i, 100_000);
+        sent.update(m);
+        await c.sender.send(m);
+      }
+      await c.close();
+      const got = createHash('sha256');
+      let n = 0;
+      for await (const m of conn.receiver) {
+        got.update(m);
+        n++;
+      }
+      expect(n).toBe(16);
+      expect(got.digest('hex')).toBe(sent.digest('hex'));
+      await conn.close();
+    } finally {
+      s.close();
+    }
+  });
+});
+
 describe('TLS channel: load and a real child', () => {
   it('serves many clients at once', async () => {
     const { server: s } = await server();

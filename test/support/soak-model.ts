@@ -311,6 +311,7 @@ export async function soak(
   transport: TransportName,
   numRuns: number,
   maxCommands: number,
+  replay?: { seed: number; path?: string },
 ): Promise<{ runs: number; messages: number; sessions: number }> {
   const size = fc.oneof(
     { weight: 8, arbitrary: fc.integer({ min: 0, max: 2048 }) },
@@ -349,7 +350,7 @@ export async function soak(
         sessions += real.sessions.length;
       }
     }),
-    { numRuns, endOnFailure: true },
+    { numRuns, endOnFailure: true, ...replay },
   );
   return { runs, messages, sessions };
 }

@@ -14,6 +14,7 @@ import { ChannelSender } from '../sender.js';
 import type { ChannelOptions } from '../types.js';
 import { StreamReceiveEngine, StreamSendEngine, type StreamRelease } from './engine.js';
 import type { FdEndpoint } from './fd-endpoint.js';
+import { MAX_FRAME_PAYLOAD } from './framing.js';
 
 /** Default largest message on a stream channel. */
 export const DEFAULT_STREAM_MAX_MESSAGE = 64 * 1024 * 1024;
@@ -55,7 +56,7 @@ export function resolveStreamOptions<T>(options: unknown, name = 'options'): Str
     maxMessageSize:
       opts.maxMessageSize === undefined
         ? DEFAULT_STREAM_MAX_MESSAGE
-        : validateInteger(opts.maxMessageSize, `${name}.maxMessageSize`, 0, 2 ** 32 - 1),
+        : validateInteger(opts.maxMessageSize, `${name}.maxMessageSize`, 0, MAX_FRAME_PAYLOAD),
     highWaterMark: opts.highWaterMark === undefined ? HIGH_WATER : validateInteger(opts.highWaterMark, `${name}.highWaterMark`, 1),
     pipeCapacity:
       opts.pipeCapacity === undefined ? PIPE_CAPACITY : validateInteger(opts.pipeCapacity, `${name}.pipeCapacity`, 0, 2 ** 31 - 1),

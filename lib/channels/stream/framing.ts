@@ -9,6 +9,14 @@ import { corruptError } from '../../errors.js';
 
 /** Bytes of a frame's length prefix. */
 export const HEADER = 4;
+/**
+ * The header that no frame has: the end of the stream, sent in band where the
+ * transport cannot half-close (TLS: see node-stream.ts). Frames are therefore
+ * at most 2^32 - 2 bytes.
+ */
+export const END_MARK = 0xffffffff;
+/** The largest payload a frame can announce. */
+export const MAX_FRAME_PAYLOAD = END_MARK - 1;
 
 /** Bytes waiting to be written: one buffer, compacted or doubled as needed. */
 export class ByteQueue {
@@ -160,6 +168,14 @@ export class FrameBuffer {
     this.offset = this.start + HEADER;
     this.#pending = HEADER + len;
     return len;
+  }
+
+  /** True, and the mark consumed, when the next header is {@link END_MARK}. */
+  takeEndMark(): boolean {
+    if (this.end - this.start < HEADER || this.#view.getUint32(this.start, true) !== END_MARK) return false;
+    this.start += HEADER;
+    if (!this.#pinned && this.start === this.end) this.start = this.end = 0;
+    return true;
   }
 
   /** The next frame's whole size (header included) once its header is here, else 0. */

@@ -10,6 +10,7 @@
 import type { Duplex as NodeDuplex } from 'node:stream';
 
 import { ChannelError, peerGoneError } from '../../errors.js';
+import { END_MARK, HEADER } from './framing.js';
 
 /** The longest a closed connection waits for the peer's end before it is destroyed (see NodeStreamEndpoint.release). */
 export const LINGER_MS = 2000;
@@ -37,6 +38,11 @@ export function peerGone(err: Error): Error {
   return peerGoneError(`broke the connection (${err.message})`, err);
 }
 
+/** True when a chunk read after our close is just the peer's end mark. */
+function isEndMark(chunk: Buffer): boolean {
+  return chunk.byteLength === HEADER && chunk.readUInt32LE(0) === END_MARK;
+}
+
 /**
  * One Node stream shared by the sending and the receiving engine of a
  * duplex: its error, end and close, seen once, and a count of the ends
@@ -52,6 +58,8 @@ export class NodeStreamEndpoint {
   ended = false;
   /** The stream is gone ('close'). */
   closed = false;
+  /** Our sender closed cleanly: its end mark is written (./node-stream.ts). */
+  sentEnd = false;
   #users: number;
   /** Waits in progress: the socket keeps the event loop alive only while there are some. */
   #holds = 0;
@@ -102,20 +110,21 @@ export class NodeStreamEndpoint {
   }
 
   /**
-   * One end lets go; the stream is destroyed when none is left. After a
-   * clean end of our side, the close lingers: a socket closed with unread
-   * bytes is reset, and a reset throws away what the kernel has not sent
-   * yet (TLS 1.3 peers also send records late: session tickets, their
-   * close_notify). So the socket reads on until the peer's end, or
-   * {@link LINGER_MS}, or the first message that still arrives (then it is
-   * reset at once: the peer's sender must learn that nobody reads); it
-   * keeps no event loop alive meanwhile.
+   * One end lets go; the stream ends when none is left. When our sender
+   * closed cleanly (its end mark written), the TLS stream is ended now
+   * (close_notify, then FIN), and the close lingers: a socket closed with
+   * unread bytes is reset, and a reset throws away what the kernel has not
+   * sent yet (TLS 1.3 peers also send records late: session tickets, their
+   * own end mark and close_notify). So the socket reads on until the peer's
+   * end, or {@link LINGER_MS}, or the first message that still arrives (then
+   * it is reset at once: the peer's sender must learn that nobody reads); it
+   * keeps no event loop alive meanwhile. Anything else is destroyed at once.
    */
   release(): void {
     if (--this.#users > 0) return;
     const { socket } = this;
     if (socket.destroyed) return;
-    if (this.ended || !(socket as NodeDuplex & { writableFinished?: boolean }).writableFinished) {
+    if (this.ended || !this.sentEnd || this.error !== undefined) {
       socket.destroy(); // the peer sends nothing more, or our side did not end cleanly
       return;
     }
@@ -129,8 +138,12 @@ export class NodeStreamEndpoint {
       if (this.ended || this.closed || this.error !== undefined) done();
     });
     // Messages still coming: the peer sends to a channel nobody reads. Reset
-    // now, so its sender learns (ERR_CHANNEL_PEER_GONE) instead of losing them.
-    socket.on('data', done);
+    // now, so its sender learns (ERR_CHANNEL_PEER_GONE) instead of losing
+    // them. The peer's own end mark is no message: it lingers on.
+    socket.on('data', (chunk: Buffer) => {
+      if (!isEndMark(chunk)) done();
+    });
     socket.resume();
+    socket.end();
   }
 }

@@ -14,6 +14,13 @@
  *   The socket is paused while that buffer holds a whole frame and at least
  *   256 KiB, so memory stays bounded when nobody receives (the peer then
  *   meets TCP's backpressure). A closed receiver reads on and drops.
+ * - The end of the stream is in band: a closed sender writes a frame header
+ *   of {@link END_MARK}, and the receiver takes it as end-of-stream. TLS
+ *   cannot half-close: OpenSSL discards the application data that arrives
+ *   after its own close_notify, so a sender that ended the TLS stream would
+ *   lose what the peer still sends to our open receiver (the soak found it).
+ *   close_notify and FIN go only when both ends are closed (node-endpoint.ts).
+ *   A stream that ends without the mark (a killed peer) is also the end.
  * - The socket is unreferenced while nobody waits on it: as on a descriptor,
  *   an idle channel keeps no event loop alive.
  * - The `...Sync` waits cannot block on a Node socket: they throw
@@ -30,7 +37,7 @@ import { EMPTY, END, type ReceiveEngine, type SendEngine } from '../engine.js';
 import { ChannelReceiver } from '../receiver.js';
 import { ChannelSender } from '../sender.js';
 import type { StreamSettings } from './ends.js';
-import { FrameBatch, FrameBuffer } from './framing.js';
+import { END_MARK, FrameBatch, FrameBuffer, HEADER } from './framing.js';
 import { isClosedError, NodeStreamEndpoint, peerGone } from './node-endpoint.js';
 
 const CHUNK = 64 * 1024;
@@ -192,10 +199,12 @@ export class NodeStreamSendEngine implements SendEngine {
     }
   }
 
-  /** Ends the sending side (TLS close_notify, then FIN); the peer's receiver sees end-of-stream. */
+  /** Writes the end mark; the peer's receiver sees end-of-stream. Resolves once written, or the stream failed. */
   #end(): Promise<void> {
     const { socket } = this.#ep;
     if (socket.destroyed || socket.writableEnded) return Promise.resolve();
+    const mark = new Uint8Array(HEADER);
+    new DataView(mark.buffer).setUint32(0, END_MARK, true);
     return new Promise<void>((resolve) => {
       const done = (): void => {
         unwatch();
@@ -204,7 +213,10 @@ export class NodeStreamSendEngine implements SendEngine {
       const unwatch = this.#ep.watch(() => {
         if (this.#ep.closed || this.#ep.error) done();
       });
-      socket.end(done);
+      socket.write(mark, (err) => {
+        if (!err) this.#ep.sentEnd = true;
+        done();
+      });
     });
   }
 }
@@ -277,6 +289,8 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
   }
 
   next(): number {
+    if (this.#frames.takeEndMark()) this.#eof = true; // the peer's sender closed
+    if (this.#eof && this.#error === undefined && this.#frames.available === 0) return END;
     const len = this.#frames.frame(this.#max);
     if (len >= 0) return len;
     const avail = this.#frames.available;
