@@ -36,7 +36,7 @@ Matrix:
   --smoke               64 B and 1 KiB, 1 x 20 ms: proves every path works (CI); figures meaningless
 
 Options:
-  --transports a,b      only these (names below; c-pipe, c-socket, c-shm, c-memcpy pick C figures;
+  --transports a,b      only these (names below; c-pipe, c-socket, c-tcp, c-shm, c-memcpy pick C figures;
                         harness: the harness's own row alone)
   --sizes 64,1k,...     stream message sizes (bytes; k/KiB, m/MiB suffixes); sizes up to 4 KiB
                         also run batched

@@ -88,12 +88,16 @@ describe('benchmark harness --smoke', () => {
         'worker-transfer',
         'sab-ring',
         'net-unix',
+        'net-tcp',
+        'node-tls',
         'pipc-fd-pipe',
         'pipc-pipe',
         'pipc-socketpair',
         'pipc-shm',
         'pipc-fifo',
         'pipc-unix',
+        'pipc-tcp',
+        'pipc-tls',
       ]),
     );
     const expectedCells = matrix.sizes.length + matrix.batchedSizes.length + matrix.latencySizes.length;

@@ -20,6 +20,7 @@ export const CEILING_SOURCE = fileURLToPath(new URL('../native/ceiling.c', impor
 export const CEILING_LABELS: Record<string, string> = {
   'c-pipe': 'C pipe',
   'c-socket': 'C UNIX socketpair',
+  'c-tcp': 'C TCP loopback',
   'c-shm': 'C shm ring',
   'c-memcpy': 'C memcpy (one copy)',
 };

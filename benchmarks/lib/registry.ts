@@ -29,8 +29,8 @@ function check(t: unknown, file: string): Transport {
     if (d.kind !== 'process' && d.kind !== 'thread' && d.kind !== 'inline') problems.push("kind must be 'process', 'thread' or 'inline'");
     if (typeof d.setup !== 'function') problems.push('setup() missing');
     if (typeof d.open !== 'function') problems.push('open() missing');
-    if (d.ceiling !== undefined && !['pipe', 'socket', 'shm'].includes(d.ceiling))
-      problems.push("ceiling must be 'pipe', 'socket' or 'shm'");
+    if (d.ceiling !== undefined && !['pipe', 'socket', 'tcp', 'shm'].includes(d.ceiling))
+      problems.push("ceiling must be 'pipe', 'socket', 'tcp' or 'shm'");
   }
   if (problems.length) throw new Error(`${file}: not a transport: ${problems.join('; ')}`);
   return d as Transport;

@@ -21,7 +21,7 @@ export interface TransportInfo {
 
 /** Derived figures of a stream or latency result. */
 export interface Relative {
-  /** The C result it is compared with (`c-pipe`, `c-socket`, `c-shm`). */
+  /** The C result it is compared with (`c-pipe`, `c-socket`, `c-tcp`, `c-shm`). */
   ceiling?: string;
   /** True when that C result is the batched one (the transport coalesces sends itself). */
   ceilingBatched?: boolean;

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Transferable } from 'node:worker_threads';
 
 /** Which C figure a transport is compared with (benchmarks/native/ceiling.c). */
-export type CeilingKind = 'pipe' | 'socket' | 'shm';
+export type CeilingKind = 'pipe' | 'socket' | 'tcp' | 'shm';
 
 /** What one measurement cell asks of a transport. */
 export interface CellSpec {

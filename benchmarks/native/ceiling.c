@@ -5,8 +5,11 @@
  * between a parent and a forked child, so that every Node figure can be shown
  * as a percentage of what the kernel mechanism gives without Node in the way:
  *
- *   stream:<pipe|socket|shm>:<size>:<batch>  one-way stream, child -> parent
- *   latency:<pipe|socket|shm>:<size>         ping-pong, parent initiates
+ *   stream:<pipe|socket|tcp|shm>:<size>:<batch>  one-way stream, child -> parent
+ *   latency:<pipe|socket|tcp|shm>:<size>         ping-pong, parent initiates
+ *
+ * socket is a UNIX socketpair; tcp a loopback TCP connection (127.0.0.1,
+ * TCP_NODELAY, as posix-ipc's TCP channel sets it).
  *   memcpy:<size>                             single-thread copy bandwidth
  *
  * Messages are stamped and verified exactly as benchmarks/lib/payload.ts does
@@ -21,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -423,8 +428,9 @@ static inline void ring_next(ring_t* r, uint32_t len) {
 
 /* ---- one-way stream ------------------------------------------------------ */
 
-enum { T_PIPE, T_SOCKET, T_SHM };
-static const char* const kTransportNames[] = {"pipe", "socket", "shm"};
+enum { T_PIPE, T_SOCKET, T_SHM, T_TCP };
+static const char* const kTransportNames[] = {"pipe", "socket", "shm", "tcp"};
+#define N_TRANSPORTS 4
 
 typedef struct {
   int kind;
@@ -532,6 +538,24 @@ static void enlarge_pipe(int fd) {
 #endif
 }
 
+/* A connected loopback TCP pair (127.0.0.1, an ephemeral port), TCP_NODELAY on both. */
+static void tcp_pair(int fds[2]) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  if (l < 0) die("socket");
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  if (bind(l, (struct sockaddr*)&a, sizeof a) != 0 || listen(l, 1) != 0) die("bind/listen");
+  if (getsockname(l, (struct sockaddr*)&a, &len) != 0) die("getsockname");
+  fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+  if (fds[0] < 0 || connect(fds[0], (struct sockaddr*)&a, sizeof a) != 0) die("connect");
+  fds[1] = accept(l, NULL, NULL);
+  if (fds[1] < 0) die("accept");
+  close(l);
+  int one = 1;
+  for (int i = 0; i < 2; i++)
+    if (setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) die("TCP_NODELAY");
+}
+
 static void make_link(int kind, size_t size, link_t* parent_end, link_t* child_end, void** map, size_t* map_len) {
   parent_end->kind = child_end->kind = kind;
   *map = NULL;
@@ -541,9 +565,12 @@ static void make_link(int kind, size_t size, link_t* parent_end, link_t* child_e
     enlarge_pipe(fds[1]);
     parent_end->fd = fds[0];
     child_end->fd = fds[1];
-  } else if (kind == T_SOCKET) {
+  } else if (kind == T_SOCKET || kind == T_TCP) {
     int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) die("socketpair");
+    if (kind == T_TCP)
+      tcp_pair(fds);
+    else if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
+      die("socketpair");
     parent_end->fd = fds[0];
     child_end->fd = fds[1];
   } else {
@@ -640,7 +667,7 @@ static int dx_recv(duplex_t* d, uint8_t* m, size_t size) {
 static void dx_close(duplex_t* d) {
   if (d->kind == T_SHM)
     ring_close(&d->tx);
-  else if (d->kind == T_SOCKET)
+  else if (d->kind == T_SOCKET || d->kind == T_TCP)
     shutdown(d->wfd, SHUT_WR); /* the same descriptor still reads */
   else
     close(d->wfd);
@@ -667,9 +694,12 @@ static void run_latency(int kind, size_t size) {
     enlarge_pipe(b[1]);
     pd.wfd = a[1], cd.rfd = a[0];
     cd.wfd = b[1], pd.rfd = b[0];
-  } else if (kind == T_SOCKET) {
+  } else if (kind == T_SOCKET || kind == T_TCP) {
     int s[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0) die("socketpair");
+    if (kind == T_TCP)
+      tcp_pair(s);
+    else if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0)
+      die("socketpair");
     pd.rfd = pd.wfd = s[0];
     cd.rfd = cd.wfd = s[1];
   } else {
@@ -692,7 +722,7 @@ static void run_latency(int kind, size_t size) {
     g_peer = getppid();
     g_peer_is_parent = 1;
     if (kind == T_PIPE) close(pd.wfd), close(pd.rfd);
-    if (kind == T_SOCKET) close(pd.rfd);
+    if (kind == T_SOCKET || kind == T_TCP) close(pd.rfd);
     uint32_t expect = 0;
     while (dx_recv(&cd, m, size)) {
       check_echo(m, size, expect);
@@ -706,7 +736,7 @@ static void run_latency(int kind, size_t size) {
   g_peer = pid;
   g_peer_is_parent = 0;
   if (kind == T_PIPE) close(cd.wfd), close(cd.rfd);
-  if (kind == T_SOCKET) close(cd.rfd);
+  if (kind == T_SOCKET || kind == T_TCP) close(cd.rfd);
 
   uint32_t seq = 0;
   size_t cap_samples = 1 << 16;
@@ -786,7 +816,7 @@ static void run_memcpy(size_t size) {
 /* ---- command line -------------------------------------------------------- */
 
 static int parse_kind(const char* s) {
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < N_TRANSPORTS; i++)
     if (strcmp(s, kTransportNames[i]) == 0) return i;
   fprintf(stderr, "ceiling: unknown transport '%s'\n", s);
   exit(64);
@@ -805,7 +835,7 @@ static size_t parse_size(const char* s) {
 static void usage(void) {
   fprintf(stderr,
           "usage: ceiling [-w warmup_ms] [-d duration_ms] [-r reps] [-n min_round_trips] cell...\n"
-          "cells: stream:<pipe|socket|shm>:<size>:<batch>  latency:<pipe|socket|shm>:<size>  memcpy:<size>\n");
+          "cells: stream:<pipe|socket|tcp|shm>:<size>:<batch>  latency:<pipe|socket|tcp|shm>:<size>  memcpy:<size>\n");
   exit(64);
 }
 
