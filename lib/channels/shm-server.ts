@@ -11,22 +11,25 @@
  * exclusive, 0600) and sends its name; the client attaches (which unlinks
  * the names) and answers; only then is the connection yielded. The
  * rendezvous socket is closed right after: a peer's death is seen by the
- * rings' own liveness check, within {@link LIVENESS_SLICE_MS}. On any
- * failure each side removes the ring names nobody alive uses.
+ * rings' own liveness check, within `LIVENESS_SLICE_MS`. On any
+ * failure each side removes the ring names nobody alive uses; a server
+ * killed mid-handshake leaves one pair, which the next `listen()` at that
+ * name removes (Linux; elsewhere `removeStaleShmChannel` by name).
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { abortError, closedError, systemError, corruptError } from '../errors.js';
 import { ipcNameMaxBytes, validateIpcName } from '../internal/names.js';
 import { runtimeBase, runtimeDir } from '../internal/runtime-dir.js';
-import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from '../internal/validators.js';
+import { validateAbortSignal, validateInteger, validateOptions } from '../internal/validators.js';
 import { deadlineAfter } from '../internal/waiting.js';
 import { MAX_SOCKET_PATH, type PeerCredentials } from '../socket.js';
 import { acceptEach } from './call.js';
-import { codecs, validateCodec, type Codec } from './codec.js';
-import { openShmDuplex, removeStaleShmChannel, DEFAULT_RING_CAPACITY } from './shm.js';
+import { codecs, type Codec } from './codec.js';
+import { openShmDuplex, removeStaleShmChannel, resolveShmOptions, type ShmChannelOptions } from './shm.js';
 import type { ChannelOptions, Duplex, Listener } from './types.js';
 import { connectUnix, UnixServer, type UnixDuplex, type UnixServerOptions } from './unix.js';
 
@@ -64,6 +67,9 @@ const HEX = 12;
 const RING_SUFFIX_BYTES = HEX + 3;
 const helloCodec = codecs.json as Codec<Hello>;
 
+/** What each ring pair is made with. */
+type RingOptions<T> = Pick<ShmChannelOptions<T>, 'codec' | 'capacity' | 'maxMessageSize'>;
+
 /** The listener's name checked (the POSIX shm rules, room for its rings' suffix), and its rendezvous path. */
 function rendezvous(name: unknown, argName: string): { name: string; path: () => string } {
   const n = validateIpcName(name, argName, 'shm');
@@ -94,17 +100,28 @@ function removeRings(ring: string): void {
   }
 }
 
-interface RingSettings<T> {
-  codec: Codec<T>;
-  maxMessageSize: number | undefined;
-}
-
-function ringSettings<T>(opts: Record<string, unknown>): RingSettings<T> {
-  return {
-    codec: validateCodec<T>(opts.codec),
-    maxMessageSize:
-      opts.maxMessageSize === undefined ? undefined : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 0, 2 ** 30),
-  };
+/**
+ * Removes the ring pairs a killed server of `name` left (Linux: where
+ * /dev/shm lists them), those nobody alive uses. Only names of the form
+ * `<name>.<12 hex>.0|1` are looked at.
+ */
+function sweepRings(name: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync('/dev/shm');
+  } catch {
+    return; // no listing on this system (macOS): removeStaleShmChannel by name is the way
+  }
+  const base = name.slice(1);
+  for (const entry of entries) {
+    if (entry.length !== base.length + RING_SUFFIX_BYTES || !entry.startsWith(`${base}.`)) continue;
+    if (!/^\.[0-9a-f]{12}\.[01]$/.test(entry.slice(base.length))) continue;
+    try {
+      removeStaleShmChannel(`/${entry}`);
+    } catch {
+      // not ours (another user's, or unreadable): left alone
+    }
+  }
 }
 
 /**
@@ -127,12 +144,12 @@ export class ShmServer<T = Uint8Array> implements Listener<T> {
   /** The listener's shm name (`'/kv'`). */
   readonly name: string;
   readonly #rendezvous: UnixServer<Hello>;
-  readonly #ring: RingSettings<T> & { capacity: number };
+  readonly #ring: RingOptions<T>;
   readonly #handshakeMs: number;
   #stop: AbortController | undefined;
   #closed = false;
 
-  private constructor(name: string, rendezvous: UnixServer<Hello>, ring: RingSettings<T> & { capacity: number }, handshakeMs: number) {
+  private constructor(name: string, rendezvous: UnixServer<Hello>, ring: RingOptions<T>, handshakeMs: number) {
     this.name = name;
     this.#rendezvous = rendezvous;
     this.#ring = ring;
@@ -148,8 +165,8 @@ export class ShmServer<T = Uint8Array> implements Listener<T> {
   static listen<T = Uint8Array>(name: string, options?: ShmServerOptions<T>): ShmServer<T> {
     const where = rendezvous(name, 'name');
     const opts = validateOptions(options);
-    const capacity = opts.capacity === undefined ? DEFAULT_RING_CAPACITY : validateInteger(opts.capacity, 'options.capacity', 64, 2 ** 30);
-    const ring = { ...ringSettings<T>(opts), capacity };
+    const { codec, capacity, maxMessageSize } = resolveShmOptions<T>({ ...opts, create: true, mode: 0o600 } as ShmChannelOptions<T>);
+    const ring = { codec, capacity, maxMessageSize };
     const handshakeMs =
       opts.handshakeTimeoutMs === undefined
         ? HANDSHAKE_TIMEOUT_MS
@@ -161,6 +178,7 @@ export class ShmServer<T = Uint8Array> implements Listener<T> {
       verifyPeer: opts.verifyPeer as ((peer: PeerCredentials) => boolean) | undefined,
       backlog: opts.backlog as number | undefined,
     });
+    sweepRings(where.name);
     return new ShmServer<T>(where.name, server, ring, handshakeMs);
   }
 
@@ -271,9 +289,8 @@ function ringOf(hello: Hello | undefined, name: string, address: string): string
 export async function connectShm<T = Uint8Array>(name: string, options?: ConnectShmOptions<T>): Promise<ShmDuplex<T>> {
   const where = rendezvous(name, 'name');
   const opts = validateOptions(options);
-  const ring = ringSettings<T>(opts);
-  const timeoutMs = validateTimeout(opts.timeoutMs, 'options.timeoutMs');
-  const signal = validateAbortSignal(opts.signal, 'options.signal');
+  const { codec, maxMessageSize, timeoutMs, signal } = resolveShmOptions<T>(opts as ShmChannelOptions<T>);
+  const ring = { codec, maxMessageSize };
   const deadline = deadlineAfter(timeoutMs);
   const left = (): number => Math.max(0, deadline - performance.now());
   const address = `shm:${where.name}`;
