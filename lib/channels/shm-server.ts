@@ -146,7 +146,8 @@ export class ShmServer<T = Uint8Array> implements Listener<T> {
   readonly #rendezvous: UnixServer<Hello>;
   readonly #ring: RingOptions<T>;
   readonly #handshakeMs: number;
-  #stop: AbortController | undefined;
+  /** One per handshake in progress (concurrent accept() calls each run one): close() aborts them. */
+  readonly #handshakes = new Set<AbortController>();
   #closed = false;
 
   private constructor(name: string, rendezvous: UnixServer<Hello>, ring: RingOptions<T>, handshakeMs: number) {
@@ -204,12 +205,13 @@ export class ShmServer<T = Uint8Array> implements Listener<T> {
         if (this.#closed) throw closedError('ShmServer');
         throw err;
       }
-      const stop = (this.#stop = new AbortController());
+      const stop = new AbortController();
+      this.#handshakes.add(stop);
       try {
         const conn = await this.#handshake(client, signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]));
         if (conn !== undefined) return conn;
       } finally {
-        this.#stop = undefined;
+        this.#handshakes.delete(stop);
       }
     }
   }
@@ -249,7 +251,7 @@ export class ShmServer<T = Uint8Array> implements Listener<T> {
     if (this.#closed) return;
     this.#closed = true;
     this.#rendezvous.close();
-    this.#stop?.abort();
+    for (const stop of this.#handshakes) stop.abort();
   }
 
   [Symbol.dispose](): void {
@@ -267,8 +269,9 @@ function ringOf(hello: Hello | undefined, name: string, address: string): string
       'the server closed the connection before the handshake (refused by allowUids or verifyPeer, or closed)',
     );
   }
-  const ring = (hello as { ring?: unknown }).ring;
-  if (hello.v !== 1 || typeof ring !== 'string' || !ring.startsWith(`${name}.`) || !/^[0-9a-f]{12}$/.test(ring.slice(name.length + 1))) {
+  const h = (typeof hello === 'object' && hello !== null ? hello : {}) as { v?: unknown; ring?: unknown };
+  const ring = h.ring;
+  if (h.v !== 1 || typeof ring !== 'string' || !ring.startsWith(`${name}.`) || !/^[0-9a-f]{12}$/.test(ring.slice(name.length + 1))) {
     throw corruptError(`The server at ${address} is not a shared-memory listener (unexpected handshake)`);
   }
   return ring;

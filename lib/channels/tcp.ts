@@ -156,11 +156,8 @@ export class TcpServer<T = Uint8Array> implements Listener<T> {
   /** The port it listens on. */
   readonly port: number;
   readonly family: 4 | 6;
-
   /** Where clients reach it: `tcp://address:port`, IPv6 in brackets, the port the kernel chose for port 0. */
-  get url(): string {
-    return formatAddress({ scheme: 'tcp', host: this.address, port: this.port });
-  }
+  readonly url: string;
   readonly #listener: TcpListener;
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
   readonly #verify: ((peer: TcpAddress) => boolean) | undefined;
@@ -172,6 +169,7 @@ export class TcpServer<T = Uint8Array> implements Listener<T> {
   ) {
     this.#listener = listener;
     ({ address: this.address, port: this.port, family: this.family } = listener.local);
+    this.url = formatAddress({ scheme: 'tcp', host: this.address, port: this.port });
     this.#settings = settings;
     this.#verify = verify;
   }

@@ -78,11 +78,8 @@ export class TlsServer<T = Uint8Array> implements Listener<T> {
   /** The port it listens on (the kernel's choice for port 0). */
   readonly port: number;
   readonly family: 4 | 6;
-
   /** Where clients reach it: `tls://address:port`, IPv6 in brackets, the port the kernel chose for port 0. */
-  get url(): string {
-    return formatAddress({ scheme: 'tls', host: this.address, port: this.port });
-  }
+  readonly url: string;
   readonly #listener: TcpListener;
   readonly #server: Server;
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
@@ -107,6 +104,7 @@ export class TlsServer<T = Uint8Array> implements Listener<T> {
   ) {
     this.#listener = listener;
     ({ address: this.address, port: this.port, family: this.family } = listener.local);
+    this.url = formatAddress({ scheme: 'tls', host: this.address, port: this.port });
     this.#settings = settings;
     this.#opts = opts;
     this.#verify = verify;
