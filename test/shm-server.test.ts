@@ -177,10 +177,11 @@ describe('ShmServer', () => {
   it('a SIGKILLed server (killed mid-handshake) leaves a socket and a ring pair: the next listen replaces the one and removes the other; a live one is EADDRINUSE', async () => {
     const name = uniqueName('stale');
     const old = peer('listen', `shm:${name}`);
-    const client = peer('hello', name);
+    let client: FixtureProcess | undefined;
     try {
       await old.waitFor(`listening shm:${name}`);
       expect(() => ShmServer.listen(name)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
+      client = peer('hello', name); // once the server listens
       await client.waitFor(/hello \S+/); // the old server made the client's rings and waits for it to attach
       old.child.kill('SIGKILL');
       await old.stop();
@@ -202,7 +203,7 @@ describe('ShmServer', () => {
       expect(rings(name)).toEqual([]);
     } finally {
       await old.stop();
-      await client.stop();
+      await client?.stop();
     }
   });
 
