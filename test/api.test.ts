@@ -25,6 +25,7 @@ describe('public API', () => {
       'RECEIVE_MANY_DEFAULT',
       'Semaphore',
       'SharedMemory',
+      'ShmServer',
       'TcpServer',
       'TlsServer',
       'UnixServer',
@@ -33,6 +34,8 @@ describe('public API', () => {
       'acceptUnixSocket',
       'closeSync',
       'codecs',
+      'connect',
+      'connectShm',
       'connectTcp',
       'connectTcpSocket',
       'connectTls',
@@ -40,10 +43,12 @@ describe('public API', () => {
       'connectUnixSocket',
       'defaultExecArgv',
       'defineCodec',
+      'defineScheme',
       'duplexFromFd',
       'finishConnectTcpSocket',
       'finishConnectUnixSocket',
       'forkNode',
+      'formatAddress',
       'futexWait',
       'futexWaitSync',
       'futexWake',
@@ -51,6 +56,7 @@ describe('public API', () => {
       'getPipeCapacity',
       'isStaleUnixSocket',
       'isSystemError',
+      'listen',
       'listenTcpSocket',
       'listenUnixSocket',
       'lookupTcpHost',
@@ -63,6 +69,7 @@ describe('public API', () => {
       'openShmDuplex',
       'openShmReceiver',
       'openShmSender',
+      'parseAddress',
       'peerCredentials',
       'pipe',
       'pipeChannel',
@@ -107,5 +114,12 @@ describe('public API', () => {
     expectTypeOf(ipc.codecs.json).toMatchTypeOf<ipc.Codec<unknown>>();
     expectTypeOf<SystemError>().toHaveProperty('code').toBeString();
     expectTypeOf<SystemError>().toHaveProperty('errno').toBeNumber();
+    expectTypeOf(ipc.listen<string>).returns.resolves.toEqualTypeOf<ipc.Listener<string>>();
+    expectTypeOf(ipc.connect<string>).returns.resolves.toEqualTypeOf<ipc.Duplex<string>>();
+    expectTypeOf(ipc.parseAddress).returns.toEqualTypeOf<ipc.Address>();
+    expectTypeOf<ipc.ShmServer<string>>().toMatchTypeOf<ipc.Listener<string>>();
+    expectTypeOf<ipc.TcpServer<string>>().toMatchTypeOf<ipc.Listener<string>>();
+    expectTypeOf<ipc.TlsServer<string>>().toMatchTypeOf<ipc.Listener<string>>();
+    expectTypeOf<ipc.UnixServer<string>>().toMatchTypeOf<ipc.Listener<string>>();
   });
 });

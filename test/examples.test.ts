@@ -63,4 +63,26 @@ describe('examples', () => {
       'link 1 (shared memory): 3 messages\nlink 2 (pipe): 3 messages\nreply over the duplex: { sum: 10 }\nchild exited with code 0\n',
     );
   });
+
+  it('socket-server and socket-client, over tcp:// and then tls://', async () => {
+    const out = await example('socket-server');
+    const lines = out.split('\n');
+    for (const scheme of ['tcp', 'tls']) {
+      expect(lines).toContainEqual(
+        expect.stringMatching(new RegExp(`^\\[${scheme}\\] server listening on ${scheme}://127\\.0\\.0\\.1:\\d+$`)),
+      );
+    }
+    expect(out.replace(/:\d+\n/g, ':<port>\n')).toBe(
+      ['tcp', 'tls']
+        .map((s) =>
+          [
+            `[${s}] server listening on ${s}://127.0.0.1:<port>`,
+            `[${s}] server received: Hello, server!`,
+            `[${s}] client received: Hello, client! You said: Hello, server!`,
+            `[${s}] client exited with code 0`,
+          ].join('\n'),
+        )
+        .join('\n') + '\n',
+    );
+  });
 });

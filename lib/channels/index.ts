@@ -1,6 +1,7 @@
 /**
  * Channels: one typed message API over message passing (pipe, FIFO, UNIX
- * socket, TCP, TLS) and shared memory. This is the channels' public face: code above
+ * socket, TCP, TLS) and shared memory, and one address syntax
+ * (`listen(address)`, `connect(address)`) for all of them. This is the channels' public face: code above
  * this layer imports from here, never from the engines.
  * @module
  */
@@ -57,3 +58,14 @@ export {
   LIVENESS_SLICE_MS,
   type ShmChannelOptions,
 } from './shm.js';
+export { ShmServer, connectShm, type ShmServerOptions, type ConnectShmOptions, type ShmDuplex } from './shm-server.js';
+export {
+  parseAddress,
+  formatAddress,
+  type Address,
+  type PathAddress,
+  type ShmAddress,
+  type HostAddress,
+  type OpaqueAddress,
+} from './address.js';
+export { listen, connect, defineScheme, type AddressOptions, type SchemeHandler } from './connect.js';

@@ -54,7 +54,8 @@ export interface ShmChannelOptions<T> extends ChannelOptions<T> {
   signal?: AbortSignal;
 }
 
-interface ShmSettings<T> {
+/** Shared-memory channel options, checked. @internal */
+export interface ShmSettings<T> {
   codec: Codec<T>;
   create: boolean;
   capacity: number;
@@ -64,7 +65,8 @@ interface ShmSettings<T> {
   maxMessageSize: number | undefined;
 }
 
-function resolveShmOptions<T>(options: ShmChannelOptions<T> | undefined): ShmSettings<T> {
+/** Checks shared-memory channel options (before anything is opened; `ShmServer` checks its rings' with it). @internal */
+export function resolveShmOptions<T>(options: ShmChannelOptions<T> | undefined): ShmSettings<T> {
   const opts = validateOptions(options);
   const capacity = opts.capacity === undefined ? DEFAULT_RING_CAPACITY : validateInteger(opts.capacity, 'options.capacity', 64, 2 ** 30);
   if ((capacity & (capacity - 1)) !== 0) {

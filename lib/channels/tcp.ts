@@ -8,6 +8,7 @@
  * (`keepAliveMs`, see `tcpKeepAlive`).
  * @module
  */
+import { formatAddress } from './address.js';
 import { acceptEach } from './call.js';
 import { abortError, closedError, isSystemError, systemError, type SystemError } from '../errors.js';
 import {
@@ -37,7 +38,7 @@ import {
 import { accepts, discard, duplexOnFd, resolveDuplexOptions } from './fd.js';
 import type { StreamChannelOptions, StreamSettings } from './stream/ends.js';
 import { adopt, FdEndpoint } from './stream/fd-endpoint.js';
-import type { Duplex } from './types.js';
+import type { Duplex, Listener } from './types.js';
 
 /** A TCP connection as a channel: both directions, and who is at each end. */
 export interface TcpDuplex<Out, In = Out> extends Duplex<Out, In> {
@@ -149,12 +150,14 @@ export class TcpListener {
  * console.log(server.port);
  * for await (const conn of server) void serve(conn); // conn.peer: the client's address
  */
-export class TcpServer<T = Uint8Array> implements AsyncIterable<TcpDuplex<T>> {
+export class TcpServer<T = Uint8Array> implements Listener<T> {
   /** The numeric address it listens on. */
   readonly address: string;
   /** The port it listens on. */
   readonly port: number;
   readonly family: 4 | 6;
+  /** Where clients reach it: `tcp://address:port`, IPv6 in brackets, the port the kernel chose for port 0. */
+  readonly url: string;
   readonly #listener: TcpListener;
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
   readonly #verify: ((peer: TcpAddress) => boolean) | undefined;
@@ -166,6 +169,7 @@ export class TcpServer<T = Uint8Array> implements AsyncIterable<TcpDuplex<T>> {
   ) {
     this.#listener = listener;
     ({ address: this.address, port: this.port, family: this.family } = listener.local);
+    this.url = formatAddress({ scheme: 'tcp', host: this.address, port: this.port });
     this.#settings = settings;
     this.#verify = verify;
   }

@@ -8,6 +8,7 @@
  * the `...Sync` calls throw `ERR_CHANNEL_SYNC_UNSUPPORTED`.
  * @module
  */
+import { formatAddress } from './address.js';
 import { acceptEach } from './call.js';
 import { isIP, Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, createServer, type Server, type TLSSocket } from 'node:tls';
@@ -19,6 +20,7 @@ import { tcpPeerAddress, tcpSocketAddress, type TcpAddress } from '../tcp.js';
 import { accepts, discard, makeDuplex, resolveDuplexOptions } from './fd.js';
 import type { StreamSettings } from './stream/ends.js';
 import { nodeStreamEnds } from './stream/node-stream.js';
+import type { Listener } from './types.js';
 import { connectTcpFd, resolveConnectOptions, TcpListener, timedOut } from './tcp.js';
 import {
   resolveClientTls,
@@ -70,12 +72,14 @@ function tlsDuplex<T>(socket: TLSSocket, settings: [StreamSettings<T>, StreamSet
  * const server = await TlsServer.listen({ port: 0, key, cert, ca, requestCert: true });
  * for await (const conn of server) console.log(conn.peer.subject?.CN);
  */
-export class TlsServer<T = Uint8Array> implements AsyncIterable<TlsDuplex<T>> {
+export class TlsServer<T = Uint8Array> implements Listener<T> {
   /** The numeric address it listens on. */
   readonly address: string;
   /** The port it listens on (the kernel's choice for port 0). */
   readonly port: number;
   readonly family: 4 | 6;
+  /** Where clients reach it: `tls://address:port`, IPv6 in brackets, the port the kernel chose for port 0. */
+  readonly url: string;
   readonly #listener: TcpListener;
   readonly #server: Server;
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
@@ -100,6 +104,7 @@ export class TlsServer<T = Uint8Array> implements AsyncIterable<TlsDuplex<T>> {
   ) {
     this.#listener = listener;
     ({ address: this.address, port: this.port, family: this.family } = listener.local);
+    this.url = formatAddress({ scheme: 'tls', host: this.address, port: this.port });
     this.#settings = settings;
     this.#opts = opts;
     this.#verify = verify;

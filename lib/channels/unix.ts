@@ -3,6 +3,9 @@
  * clients; each connection is a {@link Duplex} (a sender and a receiver).
  * @module
  */
+import { resolve } from 'node:path';
+
+import { formatAddress } from './address.js';
 import { acceptEach } from './call.js';
 import { abortError, closedError, isSystemError, systemError } from '../errors.js';
 import {
@@ -21,7 +24,7 @@ import { bounded, deadlineAfter, delay } from '../internal/waiting.js';
 import { accepts, discard, duplexOnFd, resolveDuplexOptions } from './fd.js';
 import type { StreamChannelOptions, StreamSettings } from './stream/ends.js';
 import { adopt, FdEndpoint } from './stream/fd-endpoint.js';
-import type { Duplex } from './types.js';
+import type { Duplex, Listener } from './types.js';
 
 /** A UNIX socket connection as a channel: both directions, and who is at the other end. */
 export interface UnixDuplex<Out, In = Out> extends Duplex<Out, In> {
@@ -53,8 +56,10 @@ export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
  * nobody listens on, as a killed server leaves) but never a live one
  * (`EADDRINUSE`). The server removes its path on `close()` and at process exit.
  */
-export class UnixServer<T = Uint8Array> implements AsyncIterable<UnixDuplex<T>> {
+export class UnixServer<T = Uint8Array> implements Listener<T> {
   readonly path: string;
+  /** Where clients reach it: `unix:` and the socket's absolute path (a relative `path` resolved at `listen()`). */
+  readonly url: string;
   readonly #ep: FdEndpoint;
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
   readonly #admit: (peer: PeerCredentials) => boolean;
@@ -68,6 +73,7 @@ export class UnixServer<T = Uint8Array> implements AsyncIterable<UnixDuplex<T>> 
     admit: (peer: PeerCredentials) => boolean,
   ) {
     this.path = path;
+    this.url = formatAddress({ scheme: 'unix', path: resolve(path) });
     this.#ep = new FdEndpoint(fd, 1);
     this.#settings = settings;
     this.#admit = admit;

@@ -21,6 +21,8 @@ import {
   connectTcp,
   TlsServer,
   connectTls,
+  ShmServer,
+  connectShm,
   type Receiver,
   type Sender,
   type StreamChannelOptions,
@@ -166,9 +168,12 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
   }
 }
 
-export type DuplexTransportName = 'socketpair' | 'unix' | 'fifo' | 'shm' | 'tcp' | 'tls';
-/** Transports with both directions between two ends: one socket, or two FIFOs, or two rings. */
-export const DUPLEX_TRANSPORTS: DuplexTransportName[] = ['socketpair', 'unix', 'fifo', 'shm', 'tcp', 'tls'];
+export type DuplexTransportName = 'socketpair' | 'unix' | 'fifo' | 'shm' | 'shm-listener' | 'tcp' | 'tls';
+/**
+ * Transports with both directions between two ends: one socket, or two FIFOs, or two rings
+ * (`shm`: a pair by name; `shm-listener`: the pair a ShmServer hands its client).
+ */
+export const DUPLEX_TRANSPORTS: DuplexTransportName[] = ['socketpair', 'unix', 'fifo', 'shm', 'shm-listener', 'tcp', 'tls'];
 
 export interface DuplexPair<T> {
   /** The end that created the channel (or accepted the connection). */
@@ -240,6 +245,17 @@ export async function openDuplexPair<T = Uint8Array>(transport: DuplexTransportN
         () => openShmDuplex<T>(name, { ...options, create: true, capacity: TEST_RING }),
         () => openShmDuplex<T>(name, { ...options, timeoutMs: 5000 }),
       );
+      break;
+    }
+    case 'shm-listener': {
+      const server = ShmServer.listen<T>(uniqueName('dlsn'), { ...options, capacity: TEST_RING });
+      try {
+        const accepted = server.accept();
+        b = await connectShm<T>(server.name, { ...options, timeoutMs: 5000 });
+        a = await accepted;
+      } finally {
+        server.close();
+      }
       break;
     }
     case 'fifo': {
