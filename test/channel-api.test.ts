@@ -1035,10 +1035,13 @@ const OPENS: Array<[string, Open]> = [
 ];
 
 describe('async opens never stall the event loop', () => {
-  it.each(OPENS)('%s: a 5 ms interval keeps ticking (no gap over 100 ms)', async (_what, open) => {
+  // What this catches are waits done by blocking (a sleepSync of up to 2 s
+  // was one); 250 ms leaves room for a loaded 2-core machine and a TLS
+  // handshake's own crypto, which runs on the main thread.
+  it.each(OPENS)('%s: a 5 ms interval keeps ticking (no gap over 250 ms)', async (_what, open) => {
     const { gap, result } = await largestLoopGap(open);
     if (result.status === 'fulfilled') await result.value();
     else throw result.reason;
-    expect(gap).toBeLessThan(100);
+    expect(gap).toBeLessThan(250);
   });
 });
