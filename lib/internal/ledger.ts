@@ -19,7 +19,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { pidExists } from './liveness.js';
@@ -31,7 +31,7 @@ import { runtimeDir } from './runtime-dir.js';
 export interface LedgerObject {
   kind: 'file' | 'shm';
   name: string;
-  /** `"dev:ino"` when it was made. */
+  /** `"dev:ino:birth"` when it was made (see {@link identityOf}). */
   identity: string;
 }
 
@@ -87,10 +87,32 @@ function write(): void {
   }
 }
 
+/**
+ * What a name names now: device and inode (native, as the worker teardown
+ * records them), plus the birth time where the file system keeps one (ext4,
+ * tmpfs, APFS): ext4 hands a freed inode number to the next file at once,
+ * so a path re-made by another process after the owner died can have the
+ * old device and inode, never the old birth time. Shared memory on macOS
+ * has no path to look at: device and inode only.
+ */
+function identityOf(kind: 'file' | 'shm', name: string): string | null {
+  const base = native.nameIdentity(kind === 'file' ? 0 : 1, name);
+  if (base === null) return null;
+  const path = kind === 'file' ? name : process.platform === 'linux' ? `/dev/shm${name}` : undefined;
+  if (path === undefined) return base;
+  try {
+    const st = lstatSync(path, { bigint: true });
+    if (`${st.dev}:${st.ino}` === base && st.birthtimeNs > 0n) return `${base}:${st.birthtimeNs}`;
+  } catch {
+    // gone meanwhile: the next look says so
+  }
+  return base;
+}
+
 /** Records an object this process made and will remove (a no-op when the name does not exist). */
 export function ledgerRecord(key: string, kind: 'file' | 'shm', name: string): void {
   if (off) return;
-  const identity = native.nameIdentity(kind === 'file' ? 0 : 1, name);
+  const identity = identityOf(kind, name);
   if (identity === null) return;
   objects.set(key, { kind, name, identity });
   write();
@@ -127,7 +149,7 @@ function parseLedger(path: string, text: string): Omit<Ledger, 'alive'> | undefi
 }
 
 function stillThere(o: LedgerObject): boolean {
-  return native.nameIdentity(o.kind === 'file' ? 0 : 1, o.name) === o.identity;
+  return identityOf(o.kind, o.name) === o.identity;
 }
 
 /**
