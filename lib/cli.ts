@@ -54,7 +54,8 @@ function objectRow(o: LedgerObject, pid: number, alive: boolean): Row {
 
 function listing(): Row[] {
   const rows: Row[] = [];
-  for (const e of scanNames(true)) rows.push({ kind: 'name', name: e.name, detail: e.remote ? `${e.address} (for ${e.remote})` : e.address, pid: e.pid, alive: e.alive });
+  for (const e of scanNames(true))
+    rows.push({ kind: 'name', name: e.name, detail: e.remote ? `${e.address} (for ${e.remote})` : e.address, pid: e.pid, alive: e.alive });
   for (const l of readLedgers()) for (const o of l.objects) rows.push(objectRow(o, l.pid, l.alive));
   return rows;
 }
@@ -67,7 +68,11 @@ function clean(dryRun: boolean): { removed: Row[]; left: Row[] } {
   // names: a scan that does not keep dead entries removes them
   scanNames(false);
   readLedgers(true);
-  const after = new Set(listing().filter((r) => !r.alive).map((r) => `${r.kind}:${r.name}`));
+  const after = new Set(
+    listing()
+      .filter((r) => !r.alive)
+      .map((r) => `${r.kind}:${r.name}`),
+  );
   for (const [key, row] of before) if (!after.has(key)) removed.push(row);
   const left = stale.filter((r) => after.has(`${r.kind}:${r.name}`));
   return { removed, left };
@@ -77,7 +82,14 @@ function table(rows: Row[]): string {
   const head = ['KIND', 'NAME', 'PID', 'OWNER', 'ADDRESS'];
   const cells = rows.map((r) => [r.kind, r.name, String(r.pid), r.alive ? 'alive' : 'dead', r.detail]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  return [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return [head, ...cells]
+    .map((c) =>
+      c
+        .map((x, i) => x.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** Runs the tool with `argv` (without node and the script); returns the exit code. @internal */
@@ -86,7 +98,11 @@ export function main(argv: string[], out: (s: string) => void = (s) => process.s
   const flags = new Set(rest);
   const known = command === 'ls' ? ['--json'] : command === 'clean' ? ['--json', '--dry-run'] : [];
   if ((command !== 'ls' && command !== 'clean') || [...flags].some((f) => !known.includes(f))) {
-    out(command === 'help' || command === '--help' || command === '-h' ? USAGE : `posix-ipc: ${command === undefined ? 'no command' : `unknown command or option in '${argv.join(' ')}'`}\n${USAGE}`);
+    out(
+      command === 'help' || command === '--help' || command === '-h'
+        ? USAGE
+        : `posix-ipc: ${command === undefined ? 'no command' : `unknown command or option in '${argv.join(' ')}'`}\n${USAGE}`,
+    );
     return command === 'help' || command === '--help' || command === '-h' ? 0 : 2;
   }
   const json = flags.has('--json');

@@ -1,7 +1,7 @@
 // `posix-ipc ls` / `clean` against real processes: what a kill -9ed process
 // left is listed with its dead pid, and `clean` removes exactly that.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -58,7 +58,10 @@ async function maker(tag: string): Promise<{ f: FixtureProcess; name: string; di
   dirs.push(dir);
   const name = `${tag}-${process.pid}`;
   const shm = uniqueName(`cli-${tag}`);
-  const f = startFixture('names-peer.ts', ['objects', name, dir, shm], { stdin: true, env: { ...process.env, POSIX_IPC_RUNTIME_DIR: runtime } });
+  const f = startFixture('names-peer.ts', ['objects', name, dir, shm], {
+    stdin: true,
+    env: { ...process.env, POSIX_IPC_RUNTIME_DIR: runtime },
+  });
   await f.waitFor(/registered \d+/, 20_000);
   return { f, name, dir, shm };
 }
@@ -86,11 +89,15 @@ describe('posix-ipc ls / clean', () => {
     ];
     const before = await ls();
     expect(before).toHaveLength(8);
-    expect(before).toEqual(expect.arrayContaining([...expected(dead, true), ...expected(live, true)].map((r) => expect.objectContaining(r as object))));
+    expect(before).toEqual(
+      expect.arrayContaining([...expected(dead, true), ...expected(live, true)].map((r) => expect.objectContaining(r as object))),
+    );
 
     await dead.f.stop(); // SIGKILL: nothing of it ran its clean-up
     const after = await ls();
-    expect(after.filter((r) => r.pid === deadPid)).toEqual(expect.arrayContaining(expected(dead, false).map((r) => expect.objectContaining(r as object))));
+    expect(after.filter((r) => r.pid === deadPid)).toEqual(
+      expect.arrayContaining(expected(dead, false).map((r) => expect.objectContaining(r as object))),
+    );
     expect(after.filter((r) => r.pid === deadPid)).toHaveLength(4);
     expect(after.filter((r) => r.pid === livePid).every((r) => r.alive)).toBe(true);
     expect(existsSync(join(dead.dir, 'sock')) && existsSync(join(dead.dir, 'fifo')) && shmExists(dead.shm)).toBe(true);
@@ -130,6 +137,23 @@ describe('posix-ipc ls / clean', () => {
     const left = await ls();
     expect(left.filter((r) => r.kind !== 'name')).toEqual([]);
     expect(left.every((r) => !r.alive)).toBe(true);
+    await cli('clean');
+    expect(await ls()).toEqual([]);
+  });
+
+  it('a dead ledger whose objects are all gone is pruned by the next process that makes an object', async () => {
+    const a = await maker('pruned');
+    const ledgers = (): string[] => readdirSync(join(runtime, 'objects')).filter((f) => f.startsWith(`${a.f.child.pid}-`));
+    expect(ledgers()).toHaveLength(1);
+    await a.f.stop();
+    unlinkSync(join(a.dir, 'sock'));
+    unlinkSync(join(a.dir, 'fifo'));
+    SharedMemory.unlink(a.shm);
+    expect(ledgers()).toHaveLength(1); // listed as nothing, but still there
+    expect((await ls()).filter((r) => r.kind !== 'name')).toEqual([]);
+    const b = await maker('pruner');
+    expect(ledgers()).toEqual([]);
+    await b.f.stop();
     await cli('clean');
     expect(await ls()).toEqual([]);
   });

@@ -162,12 +162,13 @@ describe('the local registry', () => {
     expect(code(() => lookupName('okname'))).toBe('ERR_NAME_NOT_FOUND'); // nothing was registered
     expect(parseNameAddress('name:kv')).toEqual({ name: 'kv' });
     expect(parseNameAddress('name://[::1]:7070/kv')).toEqual({ name: 'kv', server: { host: '::1', port: 7070 } });
-    for (const bad of ['kv', 'name:', 'name://host/kv', 'name://h:1/Kv', 'tcp://h:1']) expect(() => parseNameAddress(bad)).toThrow(RangeError);
+    for (const bad of ['kv', 'name:', 'name://host/kv', 'name://h:1/Kv', 'tcp://h:1'])
+      expect(() => parseNameAddress(bad)).toThrow(RangeError);
   });
 });
 
 describe('the TCP name server', () => {
-  it('answers remote lookups and holds a remote registrant\'s names while its connection lives', async () => {
+  it("answers remote lookups and holds a remote registrant's names while its connection lives", async () => {
     await using server = await NameServer.listen({ host: '127.0.0.1', port: 0 });
     expect(server.url).toBe(`tcp://127.0.0.1:${server.port}`);
     const local = fresh('local');
@@ -181,13 +182,20 @@ describe('the TCP name server', () => {
     const child = peer('remote', server.url, remote, 'tcp://10.1.2.3:5000');
     expect(await outcome(child)).toBe('registered');
     expect(lookupName(remote)).toBe('tcp://10.1.2.3:5000'); // a local entry held by the server
-    expect((await client.list()).find((e) => e.name === remote)).toMatchObject({ pid: process.pid, remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect((await client.list()).find((e) => e.name === remote)).toMatchObject({
+      pid: process.pid,
+      remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    });
     await expect(client.register(remote, 'unix:/mine')).rejects.toMatchObject({ code: 'ERR_NAME_TAKEN' });
 
     await stop(child); // kill -9: its kernel closes the connection, the server drops the name
-    await within(10_000, 'the remote name to go', (async () => {
-      while ((await client.list()).some((e) => e.name === remote)) await new Promise((r) => setTimeout(r, 20));
-    })());
+    await within(
+      10_000,
+      'the remote name to go',
+      (async () => {
+        while ((await client.list()).some((e) => e.name === remote)) await new Promise((r) => setTimeout(r, 20));
+      })(),
+    );
     expect(code(() => lookupName(remote))).toBe('ERR_NAME_NOT_FOUND');
 
     await client.register(remote, 'unix:/mine');
@@ -196,16 +204,20 @@ describe('the TCP name server', () => {
     await expect(client.lookup(remote)).rejects.toMatchObject({ code: 'ERR_NAME_NOT_FOUND' });
   });
 
-  it('a client\'s close, and the server\'s, drop the client\'s names', async () => {
+  it("a client's close, and the server's, drop the client's names", async () => {
     const server = await NameServer.listen();
     const client = await NameClient.connect({ host: '127.0.0.1', port: server.port });
     const name = fresh('short');
     await client.register(name, 'unix:/s');
     expect(lookupName(name)).toBe('unix:/s');
     await client.close();
-    await within(10_000, 'the name to go', (async () => {
-      while (listNames().some((e) => e.name === name)) await new Promise((r) => setTimeout(r, 20));
-    })());
+    await within(
+      10_000,
+      'the name to go',
+      (async () => {
+        while (listNames().some((e) => e.name === name)) await new Promise((r) => setTimeout(r, 20));
+      })(),
+    );
     await expect(client.lookup(name)).rejects.toMatchObject({ code: 'ERR_POSIX_IPC_CLOSED' });
 
     const second = await NameClient.connect(server.url);

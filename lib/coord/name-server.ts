@@ -15,9 +15,25 @@
  */
 import { codecs, connectTcp, TcpServer, type TcpDuplex } from '../channels/index.js';
 import { closedError, NameError, timeoutError, type NameErrorCode } from '../errors.js';
-import { validateAbortSignal, validateBoolean, validateFunction, validateInteger, validateOptions, validateString, validateTimeout } from '../internal/validators.js';
+import {
+  validateAbortSignal,
+  validateBoolean,
+  validateFunction,
+  validateInteger,
+  validateOptions,
+  validateString,
+  validateTimeout,
+} from '../internal/validators.js';
 import type { TcpAddress } from '../tcp.js';
-import { listNames, lookupName, registerNameFor, validateServiceAddress, validateServiceName, type NameEntry, type NameRegistration } from './names.js';
+import {
+  listNames,
+  lookupName,
+  registerNameFor,
+  validateServiceAddress,
+  validateServiceName,
+  type NameEntry,
+  type NameRegistration,
+} from './names.js';
 
 /** The largest request a server takes, in bytes: a name and an address fit many times over. */
 const REQUEST_MAX_BYTES = 8 * 1024;
@@ -34,7 +50,8 @@ type Request =
   | { id: number; op: 'register'; name: string; address: string }
   | { id: number; op: 'unregister'; name: string };
 
-type Reply = { id: number; ok: true; address?: string; entries?: NameEntry[] } | { id: number; ok: false; code: NameErrorCode; message: string };
+type Reply =
+  { id: number; ok: true; address?: string; entries?: NameEntry[] } | { id: number; ok: false; code: NameErrorCode; message: string };
 
 /** Options of {@link NameServer.listen}. */
 export interface NameServerOptions {
@@ -65,14 +82,14 @@ export class NameServer implements AsyncDisposable {
   /** `tcp://address:port`, where it listens. */
   readonly url: string;
   readonly port: number;
-  readonly #server: TcpServer<Request | Reply>;
-  readonly #conns = new Set<TcpDuplex<Request | Reply>>();
+  readonly #server: TcpServer<unknown>;
+  readonly #conns = new Set<TcpDuplex<unknown>>();
   readonly #done: Promise<void>;
   readonly #readOnly: boolean;
   readonly #maxNames: number;
   readonly #maxClients: number;
 
-  private constructor(server: TcpServer<Request | Reply>, readOnly: boolean, maxNames: number, maxClients: number) {
+  private constructor(server: TcpServer<unknown>, readOnly: boolean, maxNames: number, maxClients: number) {
     this.#server = server;
     this.port = server.port;
     this.url = `tcp://${server.family === 6 ? `[${server.address}]` : server.address}:${server.port}`;
@@ -86,15 +103,16 @@ export class NameServer implements AsyncDisposable {
   static async listen(options?: NameServerOptions): Promise<NameServer> {
     const opts = validateOptions(options);
     const readOnly = opts.readOnly === undefined ? false : validateBoolean(opts.readOnly, 'options.readOnly');
-    const maxNames = opts.maxNamesPerClient === undefined ? 64 : validateInteger(opts.maxNamesPerClient, 'options.maxNamesPerClient', 0, 65536);
+    const maxNames =
+      opts.maxNamesPerClient === undefined ? 64 : validateInteger(opts.maxNamesPerClient, 'options.maxNamesPerClient', 0, 65536);
     const maxClients = opts.maxClients === undefined ? 256 : validateInteger(opts.maxClients, 'options.maxClients', 1, 65536);
     const verifyPeer = validateFunction<(peer: TcpAddress) => boolean>(opts.verifyPeer, 'options.verifyPeer');
-    const server = await TcpServer.listen<Request | Reply>({
+    const server = await TcpServer.listen<unknown>({
       host: opts.host as string | undefined,
       port: opts.port as number | undefined,
       keepAliveMs: opts.keepAliveMs as number | undefined,
       verifyPeer,
-      codec: codecs.json as never,
+      codec: codecs.json,
       maxMessageSize: REQUEST_MAX_BYTES,
     });
     return new NameServer(server, readOnly, maxNames, maxClients);
@@ -121,7 +139,7 @@ export class NameServer implements AsyncDisposable {
     await Promise.allSettled([...serving]);
   }
 
-  async #serve(conn: TcpDuplex<Request | Reply>): Promise<void> {
+  async #serve(conn: TcpDuplex<unknown>): Promise<void> {
     const held = new Map<string, NameRegistration>();
     const remote = `${conn.peer.family === 6 ? `[${conn.peer.address}]` : conn.peer.address}:${conn.peer.port}`;
     try {
@@ -233,14 +251,14 @@ interface Pending {
  * this connection: `close()` (or its process dying) removes them.
  */
 export class NameClient implements AsyncDisposable {
-  readonly #conn: TcpDuplex<Request | Reply>;
+  readonly #conn: TcpDuplex<unknown>;
   readonly #pending = new Map<number, Pending>();
   readonly #timeoutMs: number;
   #next = 1;
   #failure: unknown;
   #closed = false;
 
-  private constructor(conn: TcpDuplex<Request | Reply>, timeoutMs: number) {
+  private constructor(conn: TcpDuplex<unknown>, timeoutMs: number) {
     this.#conn = conn;
     this.#timeoutMs = timeoutMs;
     void this.#readLoop();
@@ -252,13 +270,13 @@ export class NameClient implements AsyncDisposable {
     const opts = validateOptions(options);
     const timeoutMs = opts.timeoutMs === undefined ? NAME_REQUEST_TIMEOUT_MS : validateTimeout(opts.timeoutMs);
     const signal = validateAbortSignal(opts.signal, 'options.signal');
-    const conn = await connectTcp<Request | Reply>({
+    const conn = await connectTcp<unknown>({
       host,
       port,
       timeoutMs,
       signal,
       keepAliveMs: opts.keepAliveMs as number | undefined,
-      codec: codecs.json as never,
+      codec: codecs.json,
       maxMessageSize: REPLY_MAX_BYTES,
     });
     return new NameClient(conn, timeoutMs);
@@ -301,10 +319,13 @@ export class NameClient implements AsyncDisposable {
     const opts = validateOptions(options);
     const timeoutMs = opts.timeoutMs === undefined ? this.#timeoutMs : validateTimeout(opts.timeoutMs);
     const reply = await new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(req.id);
-        reject(timeoutError('name-request', undefined, `the name server did not answer ${req.op} within ${timeoutMs} ms`));
-      }, Math.min(timeoutMs, 2 ** 31 - 1));
+      const timer = setTimeout(
+        () => {
+          this.#pending.delete(req.id);
+          reject(timeoutError('name-request', undefined, `the name server did not answer ${req.op} within ${timeoutMs} ms`));
+        },
+        Math.min(timeoutMs, 2 ** 31 - 1),
+      );
       this.#pending.set(req.id, { resolve, reject, timer });
       this.#conn.sender.send(req).catch((err: unknown) => this.#fail(err));
     });
@@ -325,7 +346,15 @@ export class NameClient implements AsyncDisposable {
   async list(options?: NameRequestOptions): Promise<NameEntry[]> {
     const reply = await this.#request({ id: this.#next++, op: 'list' }, '', options);
     if (!Array.isArray(reply.entries)) throw new NameError('ERR_NAME_SERVER', '', 'The name server sent no listing');
-    return reply.entries.slice(0, LIST_MAX);
+    const out: NameEntry[] = [];
+    for (const raw of reply.entries.slice(0, LIST_MAX) as unknown[]) {
+      const e = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+      if (typeof e.name !== 'string' || typeof e.address !== 'string' || !Number.isSafeInteger(e.pid)) continue;
+      const entry: NameEntry = { name: e.name, address: e.address, pid: e.pid as number, since: typeof e.since === 'number' ? e.since : 0 };
+      if (typeof e.remote === 'string') entry.remote = e.remote;
+      out.push(entry);
+    }
+    return out;
   }
 
   /** Registers `name` -> `address` on the server's machine, while this connection lives. `ERR_NAME_TAKEN` when held. */

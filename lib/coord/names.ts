@@ -16,7 +16,16 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { NameError } from '../errors.js';
-import { createHeld, linkHeld, probeHeld, releaseHeld, releaseProbe, removeDead, unlinkHeld, type HeldProbe } from '../internal/held-file.js';
+import {
+  createHeld,
+  linkHeld,
+  probeHeld,
+  releaseHeld,
+  releaseProbe,
+  removeDead,
+  unlinkHeld,
+  type HeldProbe,
+} from '../internal/held-file.js';
 import { runtimeDir } from '../internal/runtime-dir.js';
 import { validateOptions, validateString, validateTimeout, validateAbortSignal } from '../internal/validators.js';
 import { backoff, deadlineAfter } from '../internal/waiting.js';
@@ -27,7 +36,7 @@ export const NAME_MAX_LENGTH = 128;
 export const NAME_ADDRESS_MAX_BYTES = 1024;
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
-const ADDRESS_RE = /^[a-z][a-z0-9+.-]*:[^\0-\x1f\x7f]+$/;
+const ADDRESS_RE = /^[a-z][a-z0-9+.-]*:./s;
 /** How many times a registration retries after removing a dead holder's entry before it gives up. */
 const REGISTER_ATTEMPTS = 16;
 
@@ -62,12 +71,14 @@ export function validateServiceName(name: unknown, argName = 'name'): string {
 /** Checks an address to register: `scheme:rest`, at most {@link NAME_ADDRESS_MAX_BYTES} bytes, no control characters, not itself a `name:`. */
 export function validateServiceAddress(address: unknown, argName = 'address'): string {
   const value = validateString(address, argName);
-  if (Buffer.byteLength(value, 'utf8') > NAME_ADDRESS_MAX_BYTES || !ADDRESS_RE.test(value)) {
+  const control = [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (Buffer.byteLength(value, 'utf8') > NAME_ADDRESS_MAX_BYTES || !ADDRESS_RE.test(value) || control) {
     throw new RangeError(
       `The "${argName}" argument must be an address such as 'unix:/path' or 'tcp://host:port' (a scheme, ':', at most ${NAME_ADDRESS_MAX_BYTES} bytes, no control characters). Received '${value}'`,
     );
   }
-  if (value.startsWith('name:')) throw new RangeError(`The "${argName}" argument must not be a name: address (names map to transports). Received '${value}'`);
+  if (value.startsWith('name:'))
+    throw new RangeError(`The "${argName}" argument must not be a name: address (names map to transports). Received '${value}'`);
   return value;
 }
 

@@ -24,10 +24,7 @@ import { native } from './native.js';
 export const HELD_FILE_MAX_BYTES = 16 * 1024;
 
 /** What a look at a held file found. A dead one comes with its lock taken: pass it to {@link removeDead} or {@link releaseProbe}. */
-export type HeldProbe =
-  | { state: 'missing' }
-  | { state: 'alive'; text: string }
-  | { state: 'dead'; text: string; fd: number; path: string };
+export type HeldProbe = { state: 'missing' } | { state: 'alive'; text: string } | { state: 'dead'; text: string; fd: number; path: string };
 
 function sameFile(fd: number, path: string): boolean {
   try {
@@ -57,7 +54,7 @@ export function createHeld(path: string, text: string): number {
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     const bytes = Buffer.from(text, 'utf8');
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, off);
+    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off, off);
     if (!native.tryFlock(fd, true)) throw new Error(`a new file is locked by someone else: ${path}`);
   } catch (err) {
     closeSync(fd);

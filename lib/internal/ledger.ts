@@ -50,6 +50,9 @@ const objects = new Map<string, LedgerObject>();
 const nonce = randomBytes(4).toString('hex');
 let held: { fd: number; path: string } | undefined;
 let off = false;
+let pruned = false;
+/** The most ledgers a process looks at when it prunes. */
+const PRUNE_MAX = 256;
 
 function command(): string {
   const script = process.argv[1];
@@ -70,6 +73,7 @@ function write(): void {
       return;
     }
     const dir = runtimeDir('objects');
+    if (!pruned) prune(dir);
     const path = join(dir, `${process.pid}-${nonce}.json`);
     const tmp = join(dir, `.${process.pid}-${nonce}.tmp`);
     const text = JSON.stringify({ v: 1, pid: process.pid, command: command(), objects: [...objects.values()] });
@@ -143,7 +147,8 @@ function parseLedger(path: string, text: string): Omit<Ledger, 'alive'> | undefi
   for (const o of d.objects.slice(0, 4096) as unknown[]) {
     if (typeof o !== 'object' || o === null) continue;
     const { kind, name, identity } = o as Record<string, unknown>;
-    if ((kind === 'file' || kind === 'shm') && typeof name === 'string' && typeof identity === 'string') list.push({ kind, name, identity });
+    if ((kind === 'file' || kind === 'shm') && typeof name === 'string' && typeof identity === 'string')
+      list.push({ kind, name, identity });
   }
   return { path, pid: d.pid as number, command: typeof d.command === 'string' ? d.command : '', objects: list };
 }
@@ -189,6 +194,24 @@ export function readLedgers(clean = false, removed: LedgerObject[] = []): Ledger
     out.push({ ...ledger, alive });
   }
   return out;
+}
+
+/**
+ * Once per process, before its first ledger: removes dead processes'
+ * ledgers none of whose objects is left (a killed process whose objects
+ * were cleaned by other means), so that the directory does not grow. Their
+ * owners' objects are never touched here: that is `posix-ipc clean`'s job.
+ */
+function prune(dir: string): void {
+  pruned = true;
+  for (const file of readdirSync(dir).slice(0, PRUNE_MAX)) {
+    if (file.startsWith('.') || !file.endsWith('.json')) continue;
+    const probe = probeHeld(join(dir, file));
+    if (probe.state !== 'dead') continue;
+    const ledger = parseLedger(probe.path, probe.text);
+    if (ledger && !ledger.objects.some(stillThere)) removeDead(probe);
+    else releaseProbe(probe);
+  }
 }
 
 function removeIfDead(path: string): void {
