@@ -74,7 +74,8 @@ afterAll(() => {
   for (const d of [runtime, ...dirs]) rmSync(d, { recursive: true, force: true });
 });
 
-describe('posix-ipc ls / clean', () => {
+// Each `cli()` starts node with tsx (1 to 3 s on a loaded machine): generous timeouts.
+describe('posix-ipc ls / clean', { timeout: 120_000 }, () => {
   it('lists what a kill -9ed process left with its dead pid, and clean removes exactly that', async () => {
     expect(await ls()).toEqual([]);
     const dead = await maker('dead');

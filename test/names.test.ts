@@ -64,7 +64,7 @@ function fresh(tag: string): string {
   return `${tag}-${process.pid}-${seq++}`;
 }
 
-describe('the local registry', () => {
+describe('the local registry', { timeout: 60_000 }, () => {
   it('registers in one process, looks up in another, and unregisters', async () => {
     const name = fresh('kv');
     const child = peer('register', name, 'unix:/tmp/kv.sock');
@@ -167,7 +167,7 @@ describe('the local registry', () => {
   });
 });
 
-describe('the TCP name server', () => {
+describe('the TCP name server', { timeout: 60_000 }, () => {
   it("answers remote lookups and holds a remote registrant's names while its connection lives", async () => {
     await using server = await NameServer.listen({ host: '127.0.0.1', port: 0 });
     expect(server.url).toBe(`tcp://127.0.0.1:${server.port}`);
