@@ -1,7 +1,7 @@
 // `posix-ipc ls` / `clean` against real processes: what a kill -9ed process
 // left is listed with its dead pid, and `clean` removes exactly that.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -157,6 +157,21 @@ describe('posix-ipc ls / clean', { timeout: 120_000 }, () => {
     await b.f.stop();
     await cli('clean');
     expect(await ls()).toEqual([]);
+  });
+
+  it('fail-soft: with an unusable runtime directory the channels still work, unlisted', async () => {
+    const open = mkdtempSync(join(tmpdir(), 'pipc-cli-open-'));
+    dirs.push(open);
+    chmodSync(open, 0o755); // open to others: refused as a runtime directory
+    const fifo = join(open, 'fifo');
+    const f = startFixture('names-peer.ts', ['fifo', fifo], { stdin: true, env: { ...process.env, POSIX_IPC_RUNTIME_DIR: open } });
+    await f.waitFor(/registered \d+/, 20_000);
+    expect(existsSync(fifo)).toBe(true);
+    expect(existsSync(join(open, 'objects'))).toBe(false);
+    f.endInput();
+    await f.child.exited;
+    await f.stop();
+    expect(existsSync(fifo)).toBe(false); // removed at exit as before
   });
 
   it('reports usage errors with exit code 2', async () => {

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
+  codecs,
+  connectTcp,
   NameClient,
   NameError,
   NameServer,
@@ -150,6 +152,19 @@ describe('the local registry', { timeout: 60_000 }, () => {
     await stop(child);
   });
 
+  it("a terminated worker thread's names go with it (the environment's teardown closes the lock)", async () => {
+    const name = fresh('worker');
+    const f = startFixture('names-worker.ts', [name, 'unix:/w'], { stdin: true });
+    running.add(f);
+    await f.waitFor('registered', 30_000);
+    expect(lookupName(name)).toBe('unix:/w');
+    f.write('terminate\n');
+    await f.waitFor('terminated', 30_000);
+    expect(code(() => lookupName(name))).toBe('ERR_NAME_NOT_FOUND'); // the process still runs
+    expect(f.child.status).toBe(null);
+    await stop(f);
+  });
+
   it('refuses bad names and addresses, naming the argument', () => {
     for (const bad of ['', 'Kv', '.hidden', '-x', 'a/b', 'a b', 'x'.repeat(129), 'é']) {
       expect(() => registerName(bad, 'unix:/x')).toThrow(RangeError);
@@ -226,6 +241,36 @@ describe('the TCP name server', { timeout: 60_000 }, () => {
     expect(code(() => lookupName(name))).toBe('ERR_NAME_NOT_FOUND');
     await expect(second.lookup(name)).rejects.toMatchObject({ code: 'ERR_NAME_SERVER' });
     await second.close();
+  });
+
+  it('a hostile client (not JSON, an oversized frame) loses its connection and its names; others are served', async () => {
+    await using server = await NameServer.listen();
+    await using good = await NameClient.connect(server.url);
+    for (const frame of [Buffer.from('not json {'), Buffer.alloc(64 * 1024, 0x20)]) {
+      const bad = await connectTcp({ port: server.port });
+      await bad.sender.send(frame).catch(() => {});
+      await expect(within(10_000, 'the server to drop the client', bad.receiver.receive())).resolves.toBeUndefined();
+      await bad.close();
+    }
+    const evil = await connectTcp({ port: server.port, codec: codecs.json });
+    const name = fresh('evil');
+    await evil.sender.send({ id: 1, op: 'register', name, address: 'unix:/e' });
+    expect(await evil.receiver.receive()).toEqual({ id: 1, ok: true, address: 'unix:/e' });
+    await evil.sender.send({ id: 2, op: 'register', name: '../../etc', address: 'unix:/e' });
+    expect(await evil.receiver.receive()).toMatchObject({ id: 2, ok: false, code: 'ERR_NAME_SERVER' });
+    await evil.sender.send({ id: 3, op: 'nonsense' });
+    expect(await evil.receiver.receive()).toMatchObject({ id: 3, ok: false, code: 'ERR_NAME_SERVER' });
+    expect(lookupName(name)).toBe('unix:/e');
+    await evil.sender.send({ id: 4, op: 'lookup', name: 'x'.repeat(9000) }).catch(() => {}); // over the server's 8 KiB request limit
+    await within(
+      10_000,
+      'the evil name to go',
+      (async () => {
+        while (listNames().some((e) => e.name === name)) await new Promise((r) => setTimeout(r, 20));
+      })(),
+    );
+    await evil.close();
+    expect(await good.lookup(name).catch((e: { code: string }) => e.code)).toBe('ERR_NAME_NOT_FOUND');
   });
 
   it('read-only servers and per-client bounds refuse with ERR_NAME_SERVER', async () => {
