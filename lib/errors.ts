@@ -136,3 +136,32 @@ export function corruptError(detail: string): ChannelError {
 export function timeoutError(syscall: string, path: string | undefined, detail: string): SystemError {
   return systemError('ETIMEDOUT', syscall, path, detail);
 }
+
+/** Error codes of {@link NameError}. */
+export type NameErrorCode = 'ERR_NAME_NOT_FOUND' | 'ERR_NAME_TAKEN' | 'ERR_NAME_SERVER';
+
+/**
+ * A name-service failure (lib/coord/names.ts). `code` says which:
+ * - `ERR_NAME_NOT_FOUND`: no live registrant has the name (an entry whose
+ *   registrant died counts as absent, and is removed);
+ * - `ERR_NAME_TAKEN`: another live registrant holds the name (`pid` says
+ *   which process, or the name server that holds it for a remote client);
+ * - `ERR_NAME_SERVER`: a remote name server refused the request (read-only,
+ *   too many registrations on one connection) or answered something that is
+ *   not a valid reply; `cause` holds a channel error when the connection failed.
+ * `name` is the service name involved.
+ */
+export class NameError extends Error {
+  override readonly name = 'NameError';
+  readonly code: NameErrorCode;
+  /** The service name the request was about. */
+  readonly serviceName: string;
+  /** For `ERR_NAME_TAKEN`: the holder's pid, when known. */
+  readonly pid: number | undefined;
+  constructor(code: NameErrorCode, serviceName: string, message: string, options?: ErrorOptions & { pid?: number }) {
+    super(message, options);
+    this.code = code;
+    this.serviceName = serviceName;
+    this.pid = options?.pid;
+  }
+}

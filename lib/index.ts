@@ -27,3 +27,5 @@ export {
 } from './socket.js';
 export * from './tcp.js';
 export * from './channels/index.js';
+export { NameError, type NameErrorCode } from './errors.js';
+export * from './coord/index.js';

@@ -6,9 +6,14 @@
  * while they still name the object they named when registered. A SIGKILL
  * leaves them behind: each transport documents its clean-up call.
  * posix-ipc installs no signal handlers.
+ *
+ * Each name registered here is also written to this process's object ledger
+ * (./ledger.ts), which `posix-ipc ls` lists and `posix-ipc clean` uses to
+ * remove what a killed process left.
  * @internal
  * @module
  */
+import { ledgerEnd, ledgerForget, ledgerRecord } from './ledger.js';
 import { native } from './native.js';
 
 /** What native teardown removes: a path (FIFO, socket file) or a shared-memory name. */
@@ -40,6 +45,7 @@ function runAll(): void {
     }
   }
   pending.clear();
+  ledgerEnd();
 }
 
 /**
@@ -55,10 +61,15 @@ export function removeAtExit(key: string, remove: () => void, teardown?: Teardow
   if (previous) forget(previous);
   const entry: Entry = { remove, id: teardown ? native.unlinkAtTeardown(teardown.kind === 'file' ? 0 : 1, teardown.name) : 0 };
   pending.set(key, entry);
+  if (teardown) ledgerRecord(key, teardown.kind, teardown.name);
   return () => {
     if (pending.get(key) !== entry) return;
     pending.delete(key);
     forget(entry);
-    remove();
+    try {
+      remove();
+    } finally {
+      ledgerForget(key);
+    }
   };
 }

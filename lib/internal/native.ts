@@ -49,6 +49,8 @@ export interface NativeBinding {
   setNonBlocking(fd: number, on: boolean): void;
   setCloexec(fd: number, on: boolean): void;
   getFlags(fd: number): { nonBlocking: boolean; cloexec: boolean };
+  /** flock(LOCK_EX | LOCK_NB), or LOCK_UN when !exclusive: false when another open file holds the lock. */
+  tryFlock(fd: number, exclusive: boolean): boolean;
 
   // poller.cc: readiness of a descriptor on the event loop
   FdPoller: new (fd: number, callback: (err: Error | null, events: number) => void) => NativeFdPoller;
@@ -152,6 +154,8 @@ export interface NativeBinding {
   /** The environment's teardown closes `fd` unless disownFd(fd) came first (channel descriptors). */
   ownFd(fd: number): void;
   disownFd(fd: number): void;
+  /** `"dev:ino"` of what `name` (0: a path, lstat; 1: a shared-memory name) names now, or null. */
+  nameIdentity(kind: 0 | 1, name: string): string | null;
 
   // addon.cc, AddressSanitizer builds only (npm run test:asan)
   /** LeakSanitizer's check now; reports go where ASAN_OPTIONS says. True when it found leaks. */

@@ -139,6 +139,14 @@ Napi::Value GetFlags(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// tryFlock(fd, exclusive) -> true when locked (or unlocked, for false),
+// false when another open file description holds the lock. Never blocks.
+Napi::Value TryFlock(const Napi::CallbackInfo& info) {
+  bool would_block = false;
+  Check(info.Env(), posix::TryFlock(ArgInt32(info, 0, "fd"), ArgBool(info, 1, "exclusive"), &would_block));
+  return Napi::Boolean::New(info.Env(), !would_block);
+}
+
 }  // namespace
 
 void InitFd(Napi::Env env, Napi::Object exports) {
@@ -155,6 +163,7 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking, "setNonBlocking"));
   exports.Set("setCloexec", Napi::Function::New(env, SetCloexec, "setCloexec"));
   exports.Set("getFlags", Napi::Function::New(env, GetFlags, "getFlags"));
+  exports.Set("tryFlock", Napi::Function::New(env, TryFlock, "tryFlock"));
 }
 
 }  // namespace binding

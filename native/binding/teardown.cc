@@ -108,6 +108,18 @@ Napi::Value DisownFd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// nameIdentity(kind, name) -> "dev:ino" of what `name` names now, or null
+// when nothing does: the identity the object ledger records (lib/internal/ledger.ts).
+Napi::Value NameIdentity(const Napi::CallbackInfo& info) {
+  int32_t kind = ArgInt32(info, 0, "kind");
+  if (kind != kFile && kind != kShm) throw Napi::RangeError::New(info.Env(), "The \"kind\" argument must be 0 or 1");
+  dev_t dev;
+  ino_t ino;
+  if (!Identity(kind, ArgString(info, 1, "name"), &dev, &ino)) return info.Env().Null();
+  std::string id = std::to_string(uint64_t(dev)) + ":" + std::to_string(uint64_t(ino));
+  return Napi::String::New(info.Env(), id);
+}
+
 }  // namespace
 
 void InitTeardown(Napi::Env env, Napi::Object exports) {
@@ -115,6 +127,7 @@ void InitTeardown(Napi::Env env, Napi::Object exports) {
   exports.Set("cancelUnlinkAtTeardown", Napi::Function::New(env, CancelUnlinkAtTeardown, "cancelUnlinkAtTeardown"));
   exports.Set("ownFd", Napi::Function::New(env, OwnFd, "ownFd"));
   exports.Set("disownFd", Napi::Function::New(env, DisownFd, "disownFd"));
+  exports.Set("nameIdentity", Napi::Function::New(env, NameIdentity, "nameIdentity"));
   tls_registry = new Registry();
   napi_add_env_cleanup_hook(
       env,

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -194,6 +195,17 @@ Status Writev(int fd, const struct iovec* iov, int count, ssize_t* out, bool* wo
 Status Close(int fd) {
   if (close(fd) == -1 && errno != EINTR) return Status::Fail("close");
   return Status::Ok();
+}
+
+Status TryFlock(int fd, bool exclusive, bool* would_block) {
+  *would_block = false;
+  int op = exclusive ? (LOCK_EX | LOCK_NB) : LOCK_UN;
+  if (RetryEintr([&] { return flock(fd, op); }) == 0) return Status::Ok();
+  if (errno == EWOULDBLOCK) {
+    *would_block = true;
+    return Status::Ok();
+  }
+  return Status::Fail("flock");
 }
 
 }  // namespace posix

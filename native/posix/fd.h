@@ -55,4 +55,10 @@ Status GetFlags(int fd, bool* nonblock, bool* cloexec);
 // stays open: the caller closes it (and its pair).
 Status PrepareFd(int fd, bool cloexec, bool nonblock);
 
+// flock() without ever blocking (LOCK_NB): an exclusive lock, or LOCK_UN when
+// !exclusive. `*would_block` is set when another open file description holds
+// the lock. The kernel drops the lock when its last descriptor closes, so a
+// killed holder never leaves it behind (Linux and macOS alike).
+Status TryFlock(int fd, bool exclusive, bool* would_block);
+
 }  // namespace posix
