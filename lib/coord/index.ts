@@ -22,3 +22,16 @@ export {
   type MailboxDelivery,
   type MailboxProducerOptions,
 } from './mailbox-client.js';
+export {
+  MAX_PORT,
+  Port,
+  PortClient,
+  connectPort,
+  openPort,
+  portPath,
+  unixPortResolver,
+  type OpenPortOptions,
+  type PortMessage,
+  type PortOptions,
+  type PortResolver,
+} from './port.js';

@@ -47,6 +47,9 @@ export interface MailboxDelivery<T> {
   readonly redelivered: boolean;
 }
 
+/** How long a receiveSync may block writing its acknowledgement (the owner not reading). */
+const SYNC_ACK_MS = 30_000;
+
 async function connected(connect: MailboxConnect): Promise<Duplex<Uint8Array>> {
   if (typeof connect === 'function') return connect();
   if (connect === null || typeof connect !== 'object' || !('sender' in connect)) {
@@ -130,7 +133,7 @@ export class MailboxConsumer<T = Uint8Array> implements AsyncIterable<MailboxDel
     } catch (err) {
       throw this.#latch(err);
     }
-    return this.#take(b);
+    return this.#take(b, false);
   }
 
   /** {@link MailboxConsumer.receive}, blocking the thread (not over TLS). */
@@ -143,7 +146,7 @@ export class MailboxConsumer<T = Uint8Array> implements AsyncIterable<MailboxDel
     } catch (err) {
       throw this.#latch(err);
     }
-    return this.#take(b);
+    return this.#take(b, true);
   }
 
   /** Acknowledges a message received with `ack: 'manual'`: the mailbox forgets it and sends the next. */
@@ -198,7 +201,7 @@ export class MailboxConsumer<T = Uint8Array> implements AsyncIterable<MailboxDel
     return this.#ended ? undefined : null;
   }
 
-  #take(b: Uint8Array | undefined): MailboxDelivery<T> | undefined {
+  #take(b: Uint8Array | undefined, sync: boolean): MailboxDelivery<T> | undefined {
     if (b === undefined) throw this.#latch(peerGoneError('(the mailbox owner) went away without closing the mailbox'));
     const f = wire.parseFrame(b);
     if (f === undefined) throw this.#latch(corruptError(`The mailbox sent a frame of ${b.byteLength} bytes`));
@@ -216,15 +219,24 @@ export class MailboxConsumer<T = Uint8Array> implements AsyncIterable<MailboxDel
       this.#unacked.add(id);
       this.#outstanding++;
     } else {
-      this.#reply(wire.ACK, id);
+      this.#reply(wire.ACK, id, sync);
     }
     return { message, id, redelivered: (flags & wire.FLAG_REDELIVERED) !== 0 };
   }
 
-  #reply(type: number, id: number): void {
+  /** Sends an ACK, RETURN or BYE; `sync`: written now (the caller blocks next), else queued in order. */
+  #reply(type: number, id: number, sync = false): void {
     if (type === wire.ACK && this.#manual) this.#outstanding--;
     const f = wire.frame(type, 0, id);
-    if (!this.#d.sender.trySend(f)) this.#d.sender.send(f).catch((err: unknown) => this.#latch(err));
+    if (sync) {
+      try {
+        this.#d.sender.sendSync(f, { timeoutMs: SYNC_ACK_MS });
+      } catch (err) {
+        throw this.#latch(err);
+      }
+      return;
+    }
+    this.#d.sender.send(f).catch((err: unknown) => this.#latch(err));
   }
 
   #latch(err: unknown): Error {

@@ -183,7 +183,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
           throw this.#failed(err);
         }
         if (frameIn === undefined) this.#end();
-        else this.#dispatch(frameIn, true);
+        else this.#dispatch(frameIn, deadline);
       }
       if (error !== undefined) throw error;
     } catch (err) {
@@ -200,7 +200,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
     const opts = validateOptions(options);
     const signal = validateAbortSignal(opts.signal, 'options.signal');
     const timeout = validateTimeout(opts.timeoutMs, 'options.timeoutMs');
-    const now = this.#takeNow(false);
+    const now = this.#takeNow(undefined);
     if (now !== null) return now;
     if (this.#receivers.length >= NO_MORE_WAITERS) throw busy(`${NO_MORE_WAITERS} receives are already waiting on this rendezvous channel`);
     const got = await bounded(
@@ -218,14 +218,14 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
       deadlineAfter(timeout),
       () => timeoutError('rendezvous', undefined, 'no message arrived in time'),
     );
-    return got === undefined ? undefined : this.#taken(got, false);
+    return got === undefined ? undefined : this.#taken(got, undefined);
   }
 
   /** {@link Rendezvous.receive}, blocking the thread. Throws `ERR_CHANNEL_SYNC_UNSUPPORTED` over TLS. */
   receiveSync(options?: SyncOptions): T | undefined {
     const deadline = deadlineAfter(validateTimeout(validateOptions(options).timeoutMs, 'options.timeoutMs'));
     for (;;) {
-      const now = this.#takeNow(true);
+      const now = this.#takeNow(deadline);
       if (now !== null) return now;
       let frame: Uint8Array | undefined;
       try {
@@ -234,7 +234,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
         throw this.#failed(err);
       }
       if (frame === undefined) this.#end();
-      else this.#dispatch(frame, true);
+      else this.#dispatch(frame, deadline);
     }
   }
 
@@ -284,31 +284,38 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
   }
 
   /** A message now (inbox or end), or null to wait. */
-  #takeNow(sync: boolean): T | undefined | null {
+  #takeNow(deadline: number | undefined): T | undefined | null {
     if (this.#closed) throw closedError('Rendezvous');
     const m = this.#inbox.shift();
     if (m !== undefined) {
       this.#space?.();
-      return this.#taken(m, sync);
+      return this.#taken(m, deadline);
     }
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#ended) return undefined;
     return null;
   }
 
-  #taken(m: Incoming, sync: boolean): T {
-    if (m.kind === KIND.taken) this.#ack(KIND.taken, m.seq, sync);
+  #taken(m: Incoming, deadline: number | undefined): T {
+    if (m.kind === KIND.taken) this.#ack(KIND.taken, m.seq, deadline);
     return this.#codec.decode(m.payload);
   }
 
-  #ack(kind: number, seq: number, sync: boolean): void {
+  #ack(kind: number, seq: number, deadline: number | undefined): void {
     const frame = new Uint8Array(HEADER);
     frame[0] = ACK;
     frame[1] = kind;
     new DataView(frame.buffer).setUint32(2, seq, true);
     if (this.#closed || this.#failure !== undefined) return;
-    if (sync && this.#d.sender.trySend(frame)) return;
-    // Async: queued in call order; a sync caller's next sendSync writes it first.
+    if (deadline !== undefined) {
+      // A sync caller blocks next: the ack must be written now, not at the next turn of the loop.
+      try {
+        this.#d.sender.sendSync(frame, { timeoutMs: msLeft(deadline) });
+      } catch (err) {
+        throw this.#failed(err);
+      }
+      return;
+    }
     this.#d.sender.send(frame).catch((err: unknown) => this.#failed(err));
   }
 
@@ -332,7 +339,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
         for (let n = 0; n < 256 && this.#inbox.length < this.#limit && !this.#closed; n++) {
           const frame = r.tryReceive();
           if (frame === undefined) break;
-          this.#dispatch(frame, false);
+          this.#dispatch(frame, undefined);
         }
         if (r.ended) this.#end();
       } catch (err) {
@@ -342,7 +349,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
     }
   }
 
-  #dispatch(frame: Uint8Array, sync: boolean): void {
+  #dispatch(frame: Uint8Array, deadline: number | undefined): void {
     if (frame.byteLength < HEADER) throw this.#corrupt(`a frame of ${frame.byteLength} bytes (at least ${HEADER})`);
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const type = frame[0]!;
@@ -362,7 +369,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
     if (type !== DATA) throw this.#corrupt(`a frame of unknown type ${type}`);
     if (seq !== this.#lastIn + 1) throw this.#corrupt(`message ${seq} after ${this.#lastIn}`);
     this.#lastIn = seq;
-    if (kind === KIND.delivered) this.#ack(kind, seq, sync);
+    if (kind === KIND.delivered) this.#ack(kind, seq, deadline);
     const m: Incoming = { seq, kind, payload: frame.subarray(HEADER) };
     const waiter = this.#receivers.shift();
     if (waiter !== undefined) waiter.resolve(m);
