@@ -105,6 +105,11 @@ export class Port<T = Uint8Array> {
     void this.#accept();
   }
 
+  /** Messages buffered, not yet received (at most the capacity). */
+  get queued(): number {
+    return this.#gather.length;
+  }
+
   /** Clients connected now. */
   get clients(): number {
     return this.#clients.size;
