@@ -63,4 +63,13 @@ describe('examples', () => {
       'link 1 (shared memory): 3 messages\nlink 2 (pipe): 3 messages\nreply over the duplex: { sum: 10 }\nchild exited with code 0\n',
     );
   });
+
+  it('mailbox', async () => {
+    const out = await example('mailbox');
+    const taken = [...out.matchAll(/^consumer [AB] took (\d+): (.*)$/gm)];
+    expect(taken).toHaveLength(2);
+    const jobs = taken.flatMap((m) => (m[2] ? m[2].split(', ') : [])).sort(); // a consumer may take none
+    expect(jobs).toEqual(['1.1', '1.2', '1.3', '1.4', '1.5', '2.1', '2.2', '2.3', '2.4', '2.5'].map((j) => `job ${j}`));
+    expect(out).toContain('2 producers sent 10 jobs; 2 consumers acknowledged 10, redelivered 0\nconsumers exited with codes 0 0\n');
+  });
 });

@@ -40,7 +40,9 @@ function fixture(args: string[]): FixtureProcess {
 
 /** Every "got p k r" line of the consumers, as [p, k, redelivered]. */
 function deliveries(consumers: FixtureProcess[]): [number, number, number][] {
-  return consumers.flatMap((c) => [...c.output().matchAll(/^got (\d+) (\d+) (\d)$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])] as [number, number, number]));
+  return consumers.flatMap((c) =>
+    [...c.output().matchAll(/^got (\d+) (\d+) (\d)$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])] as [number, number, number]),
+  );
 }
 
 /** Resolves once `cond()` holds; fails after `ms`. */
@@ -65,7 +67,10 @@ function expectExactlyOnce(got: [number, number, number][], producers: number, n
 async function unixMailbox(options?: Parameters<typeof createMailbox>[0]): Promise<{ mb: Mailbox; target: string }> {
   const path = tempPath('mbox');
   const mb = createMailbox(options).serve(UnixServer.listen(path));
-  cleanups.push(() => mb.close(), () => removePath(path));
+  cleanups.push(
+    () => mb.close(),
+    () => removePath(path),
+  );
   return { mb, target: path };
 }
 
@@ -102,7 +107,12 @@ describe('mailbox', () => {
     const N = 300;
     const clients: FixtureProcess[] = [];
     const adopted: Promise<boolean>[] = [];
-    for (const args of [['consumer', '4', 'auto'], ['consumer', '4', 'auto'], ['producer', '0', String(N)], ['producer', '1', String(N)]]) {
+    for (const args of [
+      ['consumer', '4', 'auto'],
+      ['consumer', '4', 'auto'],
+      ['producer', '0', String(N)],
+      ['producer', '1', String(N)],
+    ]) {
       const name = uniqueName('mbx');
       const duplex = openShmDuplex(name, { create: true, capacity: 1 << 16, timeoutMs: 15_000 });
       clients.push(fixture([args[0]!, 'shm', name, ...args.slice(1)]));
@@ -168,7 +178,10 @@ describe('mailbox', () => {
     await owner.waitFor('ready');
     const producer = await connectMailboxProducer(() => connectUnix(path));
     const consumer = await connectMailboxConsumer(() => connectUnix(path));
-    cleanups.push(() => producer.close().catch(() => undefined), () => consumer.close());
+    cleanups.push(
+      () => producer.close().catch(() => undefined),
+      () => consumer.close(),
+    );
     await producer.send(new Uint8Array([1]));
     expect((await within(10_000, 'one delivery', consumer.receive()))?.message).toEqual(new Uint8Array([1]));
     const waiting = consumer.receive();

@@ -5,15 +5,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  TcpServer,
-  codecs,
-  connectPort,
-  connectTcp,
-  openPort,
-  portPath,
-  type PortResolver,
-} from '../lib/index.js';
+import { TcpServer, codecs, connectPort, connectTcp, openPort, portPath, type PortResolver } from '../lib/index.js';
 import { startFixture } from './support/fixture-process.js';
 import { sleep, tempPath, within } from './support/helpers.js';
 

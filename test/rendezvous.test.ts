@@ -151,7 +151,11 @@ describe.each(TRANSPORTS)('rendezvous over %s', (transport) => {
     const waiting = r.send(1);
     expect(await state(waiting)).toBe('pending');
     child.child.kill('SIGKILL');
-    const err = await within(20_000, 'peer-gone', waiting.catch((e: unknown) => e));
+    const err = await within(
+      20_000,
+      'peer-gone',
+      waiting.catch((e: unknown) => e),
+    );
     expect(err).toBeInstanceOf(ChannelError);
     expect(err).toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });
     await expect(r.send(2)).rejects.toMatchObject({ code: 'ERR_CHANNEL_PEER_GONE' });

@@ -33,6 +33,8 @@ export interface MailboxStats {
   readonly consumers: number;
   /** Messages sent to consumers and not yet acknowledged. */
   readonly inHand: number;
+  /** Messages consumers acknowledged (done with), since the mailbox was created. */
+  readonly acknowledged: number;
   /** Messages handed to another consumer after theirs left without acknowledging them. */
   readonly redelivered: number;
   /** Connections refused at the hello (not a mailbox client, bad version, bad window, too slow). */
@@ -68,6 +70,7 @@ export class Mailbox {
   #turn = 0;
   #nextId = 1;
   #redelivered = 0;
+  #acknowledged = 0;
   #refused = 0;
   #closed = false;
 
@@ -145,6 +148,7 @@ export class Mailbox {
       producers: this.#producers.size,
       consumers: this.#consumers.length,
       inHand,
+      acknowledged: this.#acknowledged,
       redelivered: this.#redelivered,
       refused: this.#refused,
     };
@@ -224,6 +228,7 @@ export class Mailbox {
         if (item === undefined || (type !== wire.ACK && type !== wire.RETURN)) break; // not in its hands: corrupt
         c.inHand.delete(id);
         if (type === wire.RETURN) returned.push(item);
+        else this.#acknowledged++;
         this.#dispatch();
       }
     } catch {
@@ -238,7 +243,6 @@ export class Mailbox {
     // never acknowledged: the consumer may have seen them, so they go out flagged.
     const back = [...returned, ...[...c.inHand.values()].map((it) => ((it.redelivered = true), it))];
     this.#redelivered += c.inHand.size;
-    back.sort((x, y) => x.id - y.id);
     this.#requeued.unshift(...back);
     this.#requeued.sort((x, y) => x.id - y.id);
     c.inHand.clear();

@@ -10,15 +10,7 @@
  */
 import { join } from 'node:path';
 
-import {
-  UnixServer,
-  connectUnix,
-  validateCodec,
-  type CallOptions,
-  type Codec,
-  type Duplex,
-  type Listener,
-} from '../channels/index.js';
+import { UnixServer, connectUnix, validateCodec, type CallOptions, type Codec, type Duplex, type Listener } from '../channels/index.js';
 import { abortError, timeoutError } from '../errors.js';
 import { runtimeDir } from '../internal/runtime-dir.js';
 import { validateAbortSignal, validateInteger, validateObject, validateOptions, validateTimeout } from '../internal/validators.js';
