@@ -18,6 +18,7 @@ import {
 } from '../lib/index.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
 import { removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
+import { expectBaseline, snapshot } from './support/leak-suite.js';
 
 interface Msg {
   p: number;
@@ -237,5 +238,29 @@ describe('mailbox', () => {
     await expect(connectMailboxConsumer(() => connectUnix(target), { prefetch: 5000 })).rejects.toThrow(RangeError);
     await expect(connectMailboxConsumer(() => connectUnix(target), { ack: 'later' as never })).rejects.toThrow(TypeError);
     await expect(connectMailboxProducer(42 as never)).rejects.toThrow(TypeError);
+  });
+
+  it('leaves no descriptor, mapping or socket behind: open, use and close a mailbox and its clients (unix and shm), 3 times', async () => {
+    const cycle = async (): Promise<void> => {
+      const path = tempPath('mbox-leak');
+      const mb = createMailbox().serve(UnixServer.listen(path));
+      const name = uniqueName('mbox-leak');
+      const ring = openShmDuplex(name, { create: true, capacity: 4096, timeoutMs: 5000 });
+      const [shmClient, shmOwner] = await Promise.all([openShmDuplex(name, { timeoutMs: 5000 }), ring]);
+      const adopted = mb.adopt(shmOwner);
+      const producer = await connectMailboxProducer(shmClient);
+      expect(await adopted).toBe(true);
+      const consumer = await connectMailboxConsumer(() => connectUnix(path), { prefetch: 4 });
+      for (let k = 0; k < 20; k++) await producer.send(new Uint8Array([k]));
+      for (let k = 0; k < 20; k++) expect((await within(5000, 'receive', consumer.receive()))!.message).toEqual(new Uint8Array([k]));
+      await producer.close();
+      await consumer.close();
+      await mb.close();
+      removePath(path);
+    };
+    await cycle();
+    const base = snapshot();
+    for (let i = 0; i < 3; i++) await cycle();
+    await expectBaseline(base);
   });
 });

@@ -2,12 +2,13 @@
 // The owner (this process) receives from clients in child processes, in
 // arrival order, and replies to each; the number is refused while its owner
 // lives, reusable after close; the buffer's bound holds a client back.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { TcpServer, codecs, connectPort, connectTcp, openPort, portPath, type PortResolver } from '../lib/index.js';
 import { startFixture } from './support/fixture-process.js';
 import { sleep, tempPath, within } from './support/helpers.js';
+import { expectBaseline, snapshot } from './support/leak-suite.js';
 
 const dir = tempPath('ports-rt');
 let saved: string | undefined;
@@ -119,5 +120,22 @@ describe('ports', () => {
     await expect(connectPort('80' as never)).rejects.toThrow(TypeError);
     await expect(openPort(5, { resolver: {} as never })).rejects.toThrow(TypeError);
     await expect(openPort(5, { capacity: 0 })).rejects.toThrow(RangeError);
+  });
+
+  it('leaves no descriptor or socket file behind after open, use and close, 3 times', async () => {
+    const cycle = async (): Promise<void> => {
+      const port = await openPort(4250);
+      const client = await connectPort(4250);
+      await client.send(new Uint8Array([1]));
+      await (await within(5000, 'receive', port.receive()))!.reply(new Uint8Array([2]));
+      expect(await within(5000, 'reply', client.receive())).toEqual(new Uint8Array([2]));
+      await client.close();
+      await port.close();
+    };
+    await cycle();
+    const base = snapshot();
+    for (let i = 0; i < 3; i++) await cycle();
+    await expectBaseline(base);
+    expect(existsSync(portPath(4250))).toBe(false);
   });
 });

@@ -19,6 +19,7 @@ import {
 } from '../lib/index.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
 import { removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
+import { expectBaseline, snapshot } from './support/leak-suite.js';
 import { testPki } from './support/tls-certs.js';
 
 type Transport = 'unix' | 'tcp' | 'shm';
@@ -213,5 +214,28 @@ describe('rendezvous: arguments and TLS', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('leaves no descriptor behind: wrap, exchange both ways and close, 3 times (and a close with an ack pending)', async () => {
+    const { connectUnix } = await import('../lib/index.js');
+    const cycle = async (): Promise<void> => {
+      const path = tempPath('rv-leak');
+      const server = UnixServer.listen(path);
+      const accepted = server.accept();
+      const a = rendezvous(await connectUnix(path));
+      const b = rendezvous(await within(5000, 'accept', accepted));
+      server.close();
+      const sent = a.send(new Uint8Array([1]));
+      expect(await within(5000, 'receive', b.receive())).toEqual(new Uint8Array([1]));
+      await within(5000, 'taken', sent);
+      const pending = a.send(new Uint8Array([2]));
+      await a.close();
+      await expect(pending).rejects.toMatchObject({ code: 'ERR_POSIX_IPC_CLOSED' });
+      await b.close();
+    };
+    await cycle();
+    const base = snapshot();
+    for (let i = 0; i < 3; i++) await cycle();
+    await expectBaseline(base);
   });
 });

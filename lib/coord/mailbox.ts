@@ -53,6 +53,8 @@ interface Consumer {
   readonly inHand: Map<number, Item>;
   bye: boolean;
   gone: boolean;
+  /** A MSG is waiting in the channel's queue (its buffer was full): no more until it is written. */
+  blocked: boolean;
 }
 
 /**
@@ -131,7 +133,7 @@ export class Mailbox {
       this.#producers.add(duplex);
       this.#gather.add(duplex.receiver, duplex);
     } else {
-      const c: Consumer = { d: duplex, window: hello.window, inHand: new Map(), bye: false, gone: false };
+      const c: Consumer = { d: duplex, window: hello.window, inHand: new Map(), bye: false, gone: false, blocked: false };
       this.#consumers.push(c);
       void this.#serveConsumer(c);
       this.#dispatch();
@@ -190,7 +192,7 @@ export class Mailbox {
     let idle = 0;
     while (idle < n) {
       const c = this.#consumers[this.#turn++ % n]!;
-      if (c.bye || c.gone || c.inHand.size >= c.window) {
+      if (c.bye || c.gone || c.blocked || c.inHand.size >= c.window) {
         idle++;
         continue;
       }
@@ -198,8 +200,19 @@ export class Mailbox {
       if (item === undefined) return;
       idle = 0;
       c.inHand.set(item.id, item);
-      // The window bounds what is queued on this send; a failure shows on the consumer's receiver.
-      c.d.sender.send(wire.frame(wire.MSG, item.redelivered ? wire.FLAG_REDELIVERED : 0, item.id, item.bytes)).catch(() => undefined);
+      const f = wire.frame(wire.MSG, item.redelivered ? wire.FLAG_REDELIVERED : 0, item.id, item.bytes);
+      if (!c.d.sender.trySend(f)) {
+        // The consumer's channel is full: one send waits, the others go to consumers with room.
+        // A failure shows on the consumer's receiver, which hands its messages back.
+        c.blocked = true;
+        c.d.sender.send(f).then(
+          () => {
+            c.blocked = false;
+            this.#dispatch();
+          },
+          () => undefined,
+        );
+      }
     }
   }
 
