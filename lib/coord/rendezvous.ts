@@ -8,21 +8,17 @@
  *   application got it from `receive()`;
  * - `'sent'`: no acknowledgement, the channel's own asynchronous send.
  *
- * Wire format (both directions, over a bytes duplex): a data frame is
- * `[1, ack kind, seq u32 LE, payload...]`, an acknowledgement `[2, kind, seq u32 LE]`.
- * Sequence numbers start at 1 and grow by one per data frame; everything
- * read from the peer is checked (a frame of unknown type or size, a data
- * frame out of sequence, an ack for a message never sent or of another kind
- * than requested): `ERR_CHANNEL_CORRUPT`, latched.
+ * Frames: rendezvous-wire.ts. Everything read from the peer is checked (see
+ * docs/mailboxes.md): a violation is `ERR_CHANNEL_CORRUPT`, latched.
  * @module
  */
-import { ChannelError, validateCodec, type CallOptions, type Codec, type Duplex, type SyncOptions } from '../channels/index.js';
+import { validateCodec, type CallOptions, type Codec, type Duplex, type SyncOptions } from '../channels/index.js';
 import { abortError, closedError, corruptError, peerGoneError, timeoutError } from '../errors.js';
 import { validateAbortSignal, validateInteger, validateObject, validateOptions, validateTimeout } from '../internal/validators.js';
 import { bounded, deadlineAfter, msLeft, onAbort } from '../internal/waiting.js';
+import { ACK, DATA, HEADER, KIND, MAX_SEQ, ackFrame, busy, dataFrame, tag, untilOf, type SendUntil } from './rendezvous-wire.js';
 
-/** How far a {@link Rendezvous.send} waits: see the module's documentation. */
-export type SendUntil = 'sent' | 'delivered' | 'taken';
+export type { SendUntil };
 
 /** Options of {@link Rendezvous.send}. */
 export interface RendezvousSendOptions extends CallOptions {
@@ -50,11 +46,6 @@ export interface RendezvousOptions<T> {
   inboxLimit?: number;
 }
 
-const DATA = 1;
-const ACK = 2;
-const HEADER = 6;
-const KIND: Record<SendUntil, number> = { sent: 0, delivered: 1, taken: 2 };
-const MAX_SEQ = 0xffff_ffff;
 const NO_MORE_WAITERS = 4096;
 
 interface PendingAck {
@@ -167,7 +158,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
       this.#d.sender.sendSync(frame, { timeoutMs: msLeft(deadline) });
     } catch (err) {
       this.#pending.delete(seq);
-      if ((err as ChannelError).code === 'ERR_CHANNEL_SYNC_UNSUPPORTED') this.#nextSeq = seq; // nothing was sent
+      if ((err as { code?: string }).code === 'ERR_CHANNEL_SYNC_UNSUPPORTED') this.#nextSeq = seq; // nothing was sent
       throw this.#failed(tag(err, false));
     }
     try {
@@ -302,10 +293,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
   }
 
   #ack(kind: number, seq: number, deadline: number | undefined): void {
-    const frame = new Uint8Array(HEADER);
-    frame[0] = ACK;
-    frame[1] = kind;
-    new DataView(frame.buffer).setUint32(2, seq, true);
+    const frame = ackFrame(kind, seq);
     if (this.#closed || this.#failure !== undefined) return;
     if (deadline !== undefined) {
       // A sync caller blocks next: the ack must be written now, not at the next turn of the loop.
@@ -419,31 +407,4 @@ export function rendezvous<T = Uint8Array>(duplex: Duplex<Uint8Array>, options?:
   const until = untilOf(opts.until, 'taken');
   const limit = opts.inboxLimit === undefined ? 1024 : validateInteger(opts.inboxLimit, 'options.inboxLimit', 1, 1 << 20);
   return new Rendezvous<T>(duplex, codec, until, limit);
-}
-
-function untilOf(value: unknown, fallback: SendUntil): SendUntil {
-  if (value === undefined) return fallback;
-  if (value !== 'sent' && value !== 'delivered' && value !== 'taken') {
-    throw new TypeError(`The "options.until" option must be 'sent', 'delivered' or 'taken'. Received ${String(value)}`);
-  }
-  return value;
-}
-
-function dataFrame(kind: number, seq: number, payload: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(HEADER + payload.byteLength);
-  frame[0] = DATA;
-  frame[1] = kind;
-  new DataView(frame.buffer).setUint32(2, seq, true);
-  frame.set(payload, HEADER);
-  return frame;
-}
-
-/** Marks whether the message had left when the send gave up (abort, timeout, failure). */
-function tag(err: unknown, sent: boolean): unknown {
-  if (err instanceof Error && !('sent' in err)) Object.assign(err, { sent });
-  return err;
-}
-
-function busy(detail: string): ChannelError {
-  return new ChannelError('ERR_CHANNEL_BUSY', detail);
 }
