@@ -182,6 +182,37 @@ describe('benchmark harness --smoke', () => {
   });
 });
 
+describe('mailbox scenario --smoke', () => {
+  it(
+    'runs 1 and 2 producer processes into a mailbox over shm rings and UNIX sockets, every message verified',
+    { timeout: 90_000 },
+    async () => {
+      const file = `${out}-mailbox.json`;
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'benchmarks/scenarios/mailbox.ts', '--smoke', '--producers', '1,2', '--json', file],
+        { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await within(85_000, 'the mailbox scenario', new Promise<number | null>((resolve) => child.on('close', resolve)));
+      try {
+        expect(code, stderr).toBe(0);
+        const { results } = JSON.parse(readFileSync(file, 'utf8')) as {
+          results: { path: string; producers: number; messages: number; verified: boolean }[];
+        };
+        expect(results.map((r) => `${r.path}x${r.producers}`)).toEqual(['shmx1', 'shmx2', 'unixx1', 'unixx2']);
+        for (const r of results) {
+          expect(r.verified).toBe(true);
+          expect(r.messages).toBeGreaterThan(0);
+        }
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+  );
+});
+
 describe('verification building blocks', () => {
   const stream = (size: number, n: number): Uint8Array[] => {
     const m = new MessageBuffer(size);

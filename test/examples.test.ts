@@ -85,4 +85,13 @@ describe('examples', () => {
         .join('\n') + '\n',
     );
   });
+
+  it('mailbox', async () => {
+    const out = await example('mailbox');
+    const taken = [...out.matchAll(/^consumer [AB] took (\d+): (.*)$/gm)];
+    expect(taken).toHaveLength(2);
+    const jobs = taken.flatMap((m) => (m[2] ? m[2].split(', ') : [])).sort(); // a consumer may take none
+    expect(jobs).toEqual(['1.1', '1.2', '1.3', '1.4', '1.5', '2.1', '2.2', '2.3', '2.4', '2.5'].map((j) => `job ${j}`));
+    expect(out).toContain('2 producers sent 10 jobs; 2 consumers acknowledged 10, redelivered 0\nconsumers exited with codes 0 0\n');
+  });
 });

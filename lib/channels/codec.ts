@@ -92,7 +92,10 @@ export function defineCodec<T>(name: string, encode: (message: T) => Uint8Array,
   };
 }
 
-/** Checks a codec option. @internal */
+/**
+ * Checks a `codec` option for code above the channels: `undefined` is
+ * {@link codecs.bytes}; anything without `encode` and `decode` is a `TypeError`.
+ */
 export function validateCodec<T>(value: unknown): Codec<T> {
   if (value === undefined) return codecs.bytes as unknown as Codec<T>;
   const c = value as Partial<Codec<T>>;

@@ -21,7 +21,7 @@ export {
   type Sender,
   type SyncOptions,
 } from './types.js';
-export { codecs, defineCodec, type Codec } from './codec.js';
+export { codecs, defineCodec, validateCodec, type Codec } from './codec.js';
 export { ChannelSender } from './sender.js';
 export { ChannelReceiver, RECEIVE_MANY_DEFAULT } from './receiver.js';
 export { select, selectEach } from './select.js';

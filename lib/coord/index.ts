@@ -25,3 +25,35 @@ export {
   type NameServerOptions,
 } from './name-server.js';
 export { parseNameAddress, resolveName, type NameAddress, type ResolveNameOptions } from './resolve.js';
+export {
+  Rendezvous,
+  rendezvous,
+  type RendezvousOptions,
+  type RendezvousSendOptions,
+  type RendezvousSyncOptions,
+  type SendUntil,
+} from './rendezvous.js';
+export { Mailbox, createMailbox, type MailboxOptions, type MailboxStats } from './mailbox.js';
+export {
+  MailboxConsumer,
+  MailboxProducer,
+  connectMailboxConsumer,
+  connectMailboxProducer,
+  type MailboxConnect,
+  type MailboxConsumerOptions,
+  type MailboxDelivery,
+  type MailboxProducerOptions,
+} from './mailbox-client.js';
+export {
+  MAX_PORT,
+  Port,
+  PortClient,
+  connectPort,
+  openPort,
+  portPath,
+  unixPortResolver,
+  type OpenPortOptions,
+  type PortMessage,
+  type PortOptions,
+  type PortResolver,
+} from './port.js';
