@@ -57,3 +57,5 @@ export {
   type PortOptions,
   type PortResolver,
 } from './port.js';
+// Defines the address syntax's name: scheme (listen/connect by service name).
+import './name-scheme.js';
