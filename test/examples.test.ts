@@ -1,5 +1,6 @@
 // The examples are part of the documentation: each must run and print what
 // its C original prints.
+import { hostname } from 'node:os';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +56,23 @@ describe('examples', () => {
   it('channels', async () => {
     expect(await example('channels')).toBe(
       "parent got { hello: 'parent', i: 1 }\nparent got { hello: 'parent', i: 2 }\nparent got { hello: 'parent', i: 3 }\n",
+    );
+  });
+
+  it('process-names', async () => {
+    const out = await example('process-names');
+    const host = hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(out).toMatch(
+      new RegExp(
+        [
+          'symmetric: receive\\(Q\\) -> "hello 1 from Q"',
+          'symmetric: receive\\(Q\\) -> "hello 2 from Q"',
+          `asymmetric: receive\\(id\\) -> "hello 1 from S", id = S \\(${host}/\\d+\\)`,
+          `asymmetric: receive\\(id\\) -> "hello 2 from S", id = S \\(${host}/\\d+\\)`,
+          'Q and S exited with codes 0 0',
+          '',
+        ].join('\n'),
+      ),
     );
   });
 
