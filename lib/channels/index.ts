@@ -14,6 +14,7 @@ export {
   type ChannelOptions,
   type DrainVisitor,
   type Duplex,
+  type FdMessage,
   type Listener,
   type MessageEvent,
   type Receiver,
