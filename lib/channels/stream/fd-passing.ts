@@ -79,7 +79,7 @@ export function fdMessageCodec<T>(inner: Codec<T>, inbox: FdInbox | undefined): 
     name: `fds+${inner.name}`,
     zeroCopy: inner.zeroCopy,
     encode(message: FdMessage<T>): Uint8Array {
-      if (typeof message !== 'object' || message === null) {
+      if (typeof message !== 'object' || message === null || !('value' in message)) {
         throw new TypeError('The "message" argument must be an object { value, fds } on a channel that passes descriptors');
       }
       const fds = message.fds === undefined ? NO_FDS : validatePassedFds(message.fds, 'message.fds');
