@@ -7,21 +7,22 @@
 // Run: npx tsx examples/process-names.ts
 import { hostname } from 'node:os';
 
-import { codecs, connect, forkNode, listen, select, type Duplex, type Receiver } from '../lib/index.js';
+import { codecs, connect, forkNode, listen, select, type Codec, type Duplex, type Receiver } from '../lib/index.js';
 
 type Wire = { from: string; id: string } | { text: string };
+const json = codecs.json as Codec<Wire>;
 const [role, tag = String(process.pid)] = process.argv.slice(2);
 const nameOf = (p: string): string => `name:${p.toLowerCase()}-${tag}`;
 const id = `${hostname()}/${process.pid}`; // machine address + process id
 
 if (role === 'Q' || role === 'S') {
   // send(P, m): the sender names the receiver, and says who it is.
-  const link = await connect<Wire>(nameOf('P'), { codec: codecs.json, timeoutMs: 10_000 });
+  const link = await connect<Wire>(nameOf('P'), { codec: json, timeoutMs: 10_000 });
   await link.sender.send({ from: role, id });
   for (let i = 1; i <= 2; i++) await link.sender.send({ text: `hello ${i} from ${role}` });
   await link.close();
 } else {
-  const server = await listen<Wire>(nameOf('P'), { at: `shm:/p-${tag}`, codec: codecs.json });
+  const server = await listen<Wire>(nameOf('P'), { at: `shm:/p-${tag}`, codec: json });
   const children = ['Q', 'S'].map((r) => forkNode(new URL(import.meta.url), { args: [r, tag] }));
   // Every link that connects says first who is at the other end.
   const links = new Map<string, { link: Duplex<Wire>; id: string }>();

@@ -10,18 +10,24 @@ export * from './unnamed-semaphore.js';
 export * from './process.js';
 export * from './semaphore.js';
 export {
+  MAX_PASSED_FDS,
   MAX_SOCKET_PATH,
   acceptUnixSocket,
   connectUnixSocket,
+  dupFd,
   finishConnectUnixSocket,
   isStaleUnixSocket,
   listenUnixSocket,
   peerCredentials,
+  receiveWithFds,
   removeUnixSocketFile,
+  sendWithFds,
   shutdownSocket,
   socketPair,
   type ListenUnixSocketOptions,
   type PeerCredentials,
+  type ReceivedWithFds,
+  type ReceiveWithFdsOptions,
   type ShutdownSocketOptions,
   type UnixSocketConnect,
 } from './socket.js';

@@ -11,9 +11,10 @@
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
+import { fstatSync } from 'node:fs';
 
-import { closedError, systemError } from './errors.js';
-import { validateInteger, validateMode, validateOptions } from './internal/validators.js';
+import { closedError, isSystemError, systemError } from './errors.js';
+import { validateFd, validateInteger, validateMode, validateOptions, validateString } from './internal/validators.js';
 import { openOrCreate, validateIpcName } from './internal/names.js';
 import { native, type ShmHandle } from './internal/native.js';
 import { kSegment, SegmentState } from './internal/segment.js';
@@ -145,6 +146,50 @@ export class SharedMemory implements Disposable {
     if (create === 'open') return openIt();
     if (create === 'exclusive') return createIt();
     return openOrCreate(createIt, openIt);
+  }
+
+  /**
+   * Maps the whole segment behind a descriptor, as one received from another
+   * process ({@link receiveWithFds}, a channel's `fds`): the descriptor of a
+   * segment that process opened, or of an unlinked one only descriptors
+   * reach. On success the `SharedMemory` owns `fd` (its `close()` closes it);
+   * on a throw `fd` stays yours. `name` is only a label here (default `''`):
+   * `unlink()` uses it, so leave it empty for a segment you did not name.
+   *
+   * Throws `TypeError`/`RangeError` for bad arguments; `EINVAL` (syscall
+   * `fstat`) when `fd` is not a regular file or shared-memory object;
+   * `EAGAIN` (syscall `mmap`) when its size is still 0; `EBADF`, `EACCES`
+   * (opened read-only), `ENOMEM` (syscall `mmap`).
+   *
+   * @example
+   * const { value, fds } = await ch.receiver.receive();
+   * using seg = SharedMemory.fromFd(fds[0]!);
+   */
+  static fromFd(fd: number, options?: { name?: string }): SharedMemory {
+    validateFd(fd);
+    const opts = validateOptions(options);
+    const name = opts.name === undefined ? '' : validateString(opts.name, 'options.name');
+    let file: boolean;
+    try {
+      file = fstatSync(fd).isFile();
+    } catch (err) {
+      throw isSystemError(err) ? systemError(err.code, 'fstat', undefined, `${fd} is not an open descriptor`) : err;
+    }
+    if (!file) throw systemError('EINVAL', 'fstat', undefined, `descriptor ${fd} is not a shared-memory object or regular file`);
+    const handle = native.shmFromFd(fd, bufferConstants.MAX_LENGTH);
+    if (handle === null) throw systemError('EAGAIN', 'mmap', name || undefined, 'the segment has size 0 (not sized yet)');
+    return new SharedMemory(kConstruct, name, handle, false);
+  }
+
+  /**
+   * The segment's own descriptor, to pass to another process
+   * ({@link sendWithFds}, a UNIX channel with `passFds`): that process gets
+   * its own duplicate and can map it with {@link SharedMemory.fromFd}, even
+   * after the name was unlinked. It stays this object's: do not close it.
+   * Throws `ERR_POSIX_IPC_CLOSED` after close.
+   */
+  get fd(): number {
+    return native.shmFd(this.#state.open());
   }
 
   /**

@@ -14,7 +14,15 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 
 import { isSystemError, systemError } from './errors.js';
-import { validateBoolean, validateFd, validateInteger, validateMode, validateOptions, validateString } from './internal/validators.js';
+import {
+  validateBoolean,
+  validateBytes,
+  validateFd,
+  validateInteger,
+  validateMode,
+  validateOptions,
+  validateString,
+} from './internal/validators.js';
 import { native } from './internal/native.js';
 
 /** The longest socket path (`sun_path` less its terminating NUL): 107 bytes on Linux, 103 on macOS. */
@@ -233,4 +241,119 @@ export function removeUnixSocketFile(path: string): void {
   } catch (err) {
     if (!isSystemError(err, 'ENOENT')) throw err;
   }
+}
+
+/** The most descriptors one message carries (Linux's `SCM_MAX_FD`). */
+export const MAX_PASSED_FDS = 253;
+
+/**
+ * The descriptors to pass with a message: an array of at most
+ * {@link MAX_PASSED_FDS} open descriptors, else a `TypeError`/`RangeError`
+ * naming the argument, or `EBADF` (syscall `sendmsg`) for one that is not
+ * open. @internal
+ */
+export function validatePassedFds(fds: unknown, name = 'fds'): readonly number[] {
+  if (!Array.isArray(fds)) throw new TypeError(`The "${name}" argument must be an array of descriptors. Received ${typeof fds}`);
+  if (fds.length > MAX_PASSED_FDS) {
+    throw new RangeError(`The "${name}" argument must hold at most ${MAX_PASSED_FDS} descriptors. Received ${fds.length}`);
+  }
+  for (let i = 0; i < fds.length; i++) {
+    const fd = validateFd(fds[i], `${name}[${i}]`);
+    try {
+      native.getFlags(fd);
+    } catch {
+      throw systemError('EBADF', 'sendmsg', undefined, `${name}[${i}] (${fd}) is not an open descriptor`);
+    }
+  }
+  return fds as readonly number[];
+}
+
+/**
+ * Sends `bytes` with `fds` attached (`SCM_RIGHTS`) on a connected UNIX
+ * stream socket: returns the bytes written (the descriptors travel with the
+ * first of them), or `null` when a non-blocking socket has no room (nothing
+ * was sent). The kernel gives the receiver its own duplicates: `fds` stay
+ * yours, and you may close them as soon as this returns.
+ *
+ * `bytes` must hold at least 1 byte (a stream carries descriptors with
+ * data); `fds` 1 to {@link MAX_PASSED_FDS} open descriptors. Throws
+ * `TypeError`/`RangeError` for bad arguments, and a system error with
+ * syscall `sendmsg`: `EBADF`, `ENOTSOCK`, `EPIPE` (the peer closed),
+ * `ETOOMANYREFS` (too many descriptors in flight for this user), `EINVAL`
+ * (not a UNIX socket).
+ *
+ * @example
+ * const [r, w] = pipe();
+ * sendWithFds(sock, Buffer.from('take this'), [w]);
+ * closeSync(w); // the peer has its own
+ */
+export function sendWithFds(fd: number, bytes: Uint8Array, fds: readonly number[]): number | null {
+  validateFd(fd);
+  const b = validateBytes(bytes, 'bytes');
+  if (b.byteLength === 0) throw new RangeError('The "bytes" argument must hold at least 1 byte to carry descriptors');
+  validatePassedFds(fds);
+  if (fds.length === 0) throw new RangeError('The "fds" argument must hold at least 1 descriptor (use writeSync for bytes alone)');
+  return native.sendFds(fd, b, fds);
+}
+
+/** What {@link receiveWithFds} returns. */
+export interface ReceivedWithFds {
+  /** Bytes read into the buffer; 0 at end of stream. */
+  readonly bytes: number;
+  /** Descriptors that came with them: close-on-exec, yours to close. Often empty. */
+  readonly fds: number[];
+}
+
+/** Options of {@link receiveWithFds}. */
+export interface ReceiveWithFdsOptions {
+  /** Refuse a message that carries more descriptors than this (0 to {@link MAX_PASSED_FDS}). Default {@link MAX_PASSED_FDS}. */
+  maxFds?: number;
+}
+
+/**
+ * Reads from a connected UNIX stream socket into `buffer`, with any
+ * descriptors that arrive (`recvmsg`, `SCM_RIGHTS`): `null` when a
+ * non-blocking socket has nothing to read. Every received descriptor is
+ * close-on-exec (Linux: atomically with `MSG_CMSG_CLOEXEC`; macOS: set
+ * right after, with the same race as pipes). It keeps the file status flags
+ * the sender's had (`O_NONBLOCK` is shared by every duplicate).
+ *
+ * A read returns the descriptors of one sending call at most, and on Linux
+ * they came with the last bytes of it (the kernel stops a read after the
+ * bytes that carried descriptors, but may put earlier bytes before them).
+ *
+ * More descriptors than `maxFds`, or a control message the kernel truncated
+ * (`MSG_CTRUNC`: it could not install them all, as when this process is out
+ * of descriptors), throw `EMSGSIZE` (syscall `recvmsg`): the descriptors
+ * that did arrive are closed and the bytes of that read are lost, never
+ * handed over without them. Other errors: `EBADF`, `ENOTSOCK`,
+ * `ECONNRESET`.
+ */
+export function receiveWithFds(fd: number, buffer: Uint8Array, options?: ReceiveWithFdsOptions): ReceivedWithFds | null {
+  validateFd(fd);
+  const b = validateBytes(buffer, 'buffer');
+  const opts = validateOptions(options);
+  const maxFds = opts.maxFds === undefined ? MAX_PASSED_FDS : validateInteger(opts.maxFds, 'options.maxFds', 0, MAX_PASSED_FDS);
+  let got: number[] | null;
+  try {
+    got = native.recvFds(fd, b, maxFds);
+  } catch (err) {
+    if (!isSystemError(err, 'EMSGSIZE')) throw err;
+    throw systemError('EMSGSIZE', 'recvmsg', undefined, truncatedDetail(maxFds));
+  }
+  if (got === null) return null;
+  return { bytes: got[0]!, fds: got.slice(1) };
+}
+
+/** The text of a truncated control message. @internal */
+export function truncatedDetail(maxFds: number): string {
+  return `descriptors were truncated (MSG_CTRUNC: more than ${maxFds}, or this process could not take them all); those that arrived were closed and the bytes read with them dropped`;
+}
+
+/**
+ * A close-on-exec duplicate of `fd` (`fcntl(F_DUPFD_CLOEXEC)`): yours to
+ * close. Throws `EBADF`, `EMFILE` (syscall `fcntl`).
+ */
+export function dupFd(fd: number): number {
+  return native.dupCloexec(validateFd(fd));
 }

@@ -43,6 +43,7 @@ const FILES = [
   'test/unnamed-semaphore.test.ts',
   'test/channels.test.ts',
   'test/shm-channel.test.ts',
+  'test/fd-passing.test.ts',
 ];
 
 function fail(message) {

@@ -7,9 +7,17 @@ import { closeSync, pipe } from '../fd.js';
 import { validateFd, validateOptions } from '../internal/validators.js';
 import type { ChannelReceiver } from './receiver.js';
 import type { ChannelSender } from './sender.js';
-import { resolveStreamOptions, streamReceiver, streamSender, type StreamChannelOptions, type StreamSettings } from './stream/ends.js';
+import {
+  fdPassingReceiver,
+  fdPassingSender,
+  resolveStreamOptions,
+  streamReceiver,
+  streamSender,
+  type StreamChannelOptions,
+  type StreamSettings,
+} from './stream/ends.js';
 import { adopt, FdEndpoint } from './stream/fd-endpoint.js';
-import type { ChannelOptions, Duplex } from './types.js';
+import type { ChannelOptions, Duplex, FdMessage } from './types.js';
 
 /**
  * A sender writing to `fd` (a pipe's write end, a FIFO, a socket). Takes
@@ -57,6 +65,15 @@ export function duplexFromFd<Out = Uint8Array, In = Out>(fd: number, options?: D
 export function duplexOnFd<Out, In>(fd: number, [out, inn]: [StreamSettings<Out>, StreamSettings<In>]): Duplex<Out, In> {
   const ep = new FdEndpoint(fd, 2);
   return makeDuplex(streamSender(ep, out, { shutdown: true }), streamReceiver(ep, inn, { shutdown: true }));
+}
+
+/** A duplex of `{ value, fds }` messages over a connected UNIX socket (descriptor passing). @internal */
+export function fdPassingDuplexOnFd<Out, In>(
+  fd: number,
+  [out, inn]: [StreamSettings<Out>, StreamSettings<In>],
+): Duplex<FdMessage<Out>, FdMessage<In>> {
+  const ep = new FdEndpoint(fd, 2);
+  return makeDuplex(fdPassingSender(ep, out, { shutdown: true }), fdPassingReceiver(ep, inn, { shutdown: true }));
 }
 
 /** A duplex of two ends that close together. @internal */

@@ -15,6 +15,7 @@ export {
   type ChannelOptions,
   type DrainVisitor,
   type Duplex,
+  type FdMessage,
   type Listener,
   type MessageEvent,
   type Receiver,

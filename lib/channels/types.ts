@@ -215,3 +215,23 @@ export interface ChannelOptions<T> {
 export const PENDING_LIMIT = 4096;
 /** Encoded bytes that queued sends may hold before a send is refused with `ERR_CHANNEL_BUSY` (one message is always taken). */
 export const PENDING_BYTES_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * A message with descriptors, on a UNIX socket channel opened with
+ * `passFds: true` ({@link UnixServer.listen}, {@link connectUnix}): see
+ * docs/descriptor-passing.md.
+ *
+ * - Sending: `fds` (at most 253 open descriptors; omitted or empty for none)
+ *   travel with exactly this message. They stay yours: the channel sends
+ *   duplicates, so close them whenever you like once the send call returned
+ *   (or resolved).
+ * - Receiving: `fds` are the descriptors that came with this message,
+ *   close-on-exec and yours to close (a `SharedMemory.fromFd`, a
+ *   `receiverFromFd`/`duplexFromFd` may take them over). Those of messages
+ *   never handed to you (dropped by a hook or by `drain`, failing to decode,
+ *   unread when the receiver closes) are closed by the channel.
+ */
+export interface FdMessage<T> {
+  readonly value: T;
+  readonly fds: readonly number[];
+}

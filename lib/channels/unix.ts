@@ -18,13 +18,20 @@ import {
   validateSocketPath,
   type PeerCredentials,
 } from '../socket.js';
-import { validateAbortSignal, validateFunction, validateInteger, validateOptions, validateTimeout } from '../internal/validators.js';
+import {
+  validateAbortSignal,
+  validateBoolean,
+  validateFunction,
+  validateInteger,
+  validateOptions,
+  validateTimeout,
+} from '../internal/validators.js';
 import { removeAtExit } from '../internal/cleanup.js';
 import { bounded, deadlineAfter, delay } from '../internal/waiting.js';
-import { accepts, discard, duplexOnFd, resolveDuplexOptions } from './fd.js';
+import { accepts, discard, duplexOnFd, fdPassingDuplexOnFd, resolveDuplexOptions } from './fd.js';
 import type { StreamChannelOptions, StreamSettings } from './stream/ends.js';
 import { adopt, FdEndpoint } from './stream/fd-endpoint.js';
-import type { Duplex, Listener } from './types.js';
+import type { Duplex, FdMessage, Listener } from './types.js';
 
 /** A UNIX socket connection as a channel: both directions, and who is at the other end. */
 export interface UnixDuplex<Out, In = Out> extends Duplex<Out, In> {
@@ -49,6 +56,12 @@ export interface UnixServerOptions<T> extends StreamChannelOptions<T> {
    * throw) refuses it, and the connection is closed at once, never yielded.
    */
   verifyPeer?: (peer: PeerCredentials) => boolean;
+  /**
+   * Pass descriptors with messages (`SCM_RIGHTS`): every connection carries
+   * {@link FdMessage} `{ value, fds }` messages (`value` through `codec`).
+   * Both sides must agree. See docs/descriptor-passing.md. Default `false`.
+   */
+  passFds?: boolean;
 }
 
 /**
@@ -64,6 +77,7 @@ export class UnixServer<T = Uint8Array> implements Listener<T> {
   readonly #settings: [StreamSettings<T>, StreamSettings<T>];
   readonly #admit: (peer: PeerCredentials) => boolean;
   readonly #remove: () => void;
+  readonly #passFds: boolean;
   #closed = false;
 
   private constructor(
@@ -71,24 +85,33 @@ export class UnixServer<T = Uint8Array> implements Listener<T> {
     fd: number,
     settings: [StreamSettings<T>, StreamSettings<T>],
     admit: (peer: PeerCredentials) => boolean,
+    passFds: boolean,
   ) {
     this.path = path;
     this.url = formatAddress({ scheme: 'unix', path: resolve(path) });
+    this.#passFds = passFds;
     this.#ep = new FdEndpoint(fd, 1);
     this.#settings = settings;
     this.#admit = admit;
     this.#remove = removeAtExit(`unix:${path}`, () => removeUnixSocketFile(path), { kind: 'file', name: path });
   }
 
-  /** Binds and listens at `path`. Throws `EADDRINUSE` when a live server has it, `EACCES`, `ENOENT` (no directory). */
+  /**
+   * Binds and listens at `path`. Throws `EADDRINUSE` when a live server has
+   * it, `EACCES`, `ENOENT` (no directory). With `passFds: true` the
+   * connections carry {@link FdMessage} `{ value, fds }` messages.
+   */
+  static listen<T = Uint8Array>(path: string, options: UnixServerOptions<T> & { passFds: true }): UnixServer<FdMessage<T>>;
+  static listen<T = Uint8Array>(path: string, options?: UnixServerOptions<T>): UnixServer<T>;
   static listen<T = Uint8Array>(path: string, options?: UnixServerOptions<T>): UnixServer<T> {
     const p = validateSocketPath(path);
     const opts = validateOptions(options);
     // Checked now, not at each accept(): every connection would fail (and its descriptor with it).
     const settings = resolveDuplexOptions<T, T>(opts);
     const admit = resolveAdmission(opts);
+    const passFds = resolvePassFds(opts);
     const fd = listenUnixSocket(p, { mode: opts.mode as number | undefined, backlog: opts.backlog as number | undefined });
-    return adopt(fd, () => new UnixServer<T>(p, fd, settings, admit));
+    return adopt(fd, () => new UnixServer<T>(p, fd, settings, admit, passFds));
   }
 
   /**
@@ -128,7 +151,7 @@ export class UnixServer<T = Uint8Array> implements Listener<T> {
       discard(fd);
       return undefined;
     }
-    return adopt(fd, () => Object.assign(duplexOnFd<T, T>(fd, this.#settings), { peer }));
+    return adopt(fd, () => Object.assign(onFd<T>(fd, this.#settings, this.#passFds), { peer }));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<UnixDuplex<T>> {
@@ -156,6 +179,8 @@ export interface ConnectUnixOptions<T> extends StreamChannelOptions<T> {
   /** Give up after this long (`ETIMEDOUT`) when the server's backlog is full. Default: no limit. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Pass descriptors with messages, as {@link UnixServerOptions.passFds} (the server must agree). Default `false`. */
+  passFds?: boolean;
 }
 
 /** First and longest pause between connection attempts while a server's backlog is full. */
@@ -169,12 +194,18 @@ const RETRY_MAX_MS = 50;
  * retried with backoff until `timeoutMs` passes (`ETIMEDOUT`, syscall
  * `connect`) or `signal` aborts.
  */
+export async function connectUnix<T = Uint8Array>(
+  path: string,
+  options: ConnectUnixOptions<T> & { passFds: true },
+): Promise<UnixDuplex<FdMessage<T>>>;
+export async function connectUnix<T = Uint8Array>(path: string, options?: ConnectUnixOptions<T>): Promise<UnixDuplex<T>>;
 export async function connectUnix<T = Uint8Array>(path: string, options?: ConnectUnixOptions<T>): Promise<UnixDuplex<T>> {
   const p = validateSocketPath(path);
   const opts = validateOptions(options);
   const timeoutMs = validateTimeout(opts.timeoutMs);
   const signal = validateAbortSignal(opts.signal);
   const settings = resolveDuplexOptions<T, T>(opts); // before a socket exists
+  const passFds = resolvePassFds(opts);
   const deadline = deadlineAfter(timeoutMs);
   let pause = RETRY_FIRST_MS;
   for (;;) {
@@ -191,8 +222,8 @@ export async function connectUnix<T = Uint8Array>(path: string, options?: Connec
       pause = Math.min(pause * 2, RETRY_MAX_MS);
       continue;
     }
-    if (!inProgress) return adopt(fd, () => unixDuplex<T>(fd, settings));
-    return finishConnecting<T>(fd, p, deadline, signal, settings);
+    if (!inProgress) return adopt(fd, () => unixDuplex<T>(fd, settings, passFds));
+    return finishConnecting<T>(fd, p, deadline, signal, settings, passFds);
   }
 }
 
@@ -203,6 +234,7 @@ async function finishConnecting<T>(
   deadline: number,
   signal: AbortSignal | undefined,
   settings: [StreamSettings<T>, StreamSettings<T>],
+  passFds: boolean,
 ): Promise<UnixDuplex<T>> {
   const ep = new FdEndpoint(fd, 1);
   try {
@@ -218,13 +250,22 @@ async function finishConnecting<T>(
     throw err;
   }
   const connected = ep.detach();
-  return adopt(connected, () => unixDuplex<T>(connected, settings));
+  return adopt(connected, () => unixDuplex<T>(connected, settings, passFds));
 }
 
 /** A connected client's channel, with the server's credentials. */
-function unixDuplex<T>(fd: number, settings: [StreamSettings<T>, StreamSettings<T>]): UnixDuplex<T> {
+function unixDuplex<T>(fd: number, settings: [StreamSettings<T>, StreamSettings<T>], passFds: boolean): UnixDuplex<T> {
   const peer = peerCredentials(fd);
-  return Object.assign(duplexOnFd<T, T>(fd, settings), { peer });
+  return Object.assign(onFd<T>(fd, settings, passFds), { peer });
+}
+
+/** The duplex over a connection: plain, or of `{ value, fds }` messages (then `T` is that message type). */
+function onFd<T>(fd: number, settings: [StreamSettings<T>, StreamSettings<T>], passFds: boolean): Duplex<T> {
+  return passFds ? (fdPassingDuplexOnFd(fd, settings) as unknown as Duplex<T>) : duplexOnFd<T, T>(fd, settings);
+}
+
+function resolvePassFds(opts: Record<string, unknown>): boolean {
+  return opts.passFds === undefined ? false : validateBoolean(opts.passFds, 'options.passFds');
 }
 
 /** `allowUids` and `verifyPeer`, checked, as one test. */

@@ -62,6 +62,12 @@ export interface NativeBinding {
   unixConnect(path: string): [fd: number, inProgress: boolean];
   finishConnect(fd: number): void;
   /** Both ends blocking and close-on-exec. */
+  /** sendmsg with SCM_RIGHTS (1 to 253 descriptors, at least 1 byte): bytes written, null when full. */
+  sendFds(fd: number, buffer: Uint8Array, fds: readonly number[]): number | null;
+  /** recvmsg with room for `maxFds`: null when nothing is there, else [bytes, ...descriptors]; EMSGSIZE on MSG_CTRUNC. */
+  recvFds(fd: number, buffer: Uint8Array, maxFds: number): number[] | null;
+  /** fcntl(F_DUPFD_CLOEXEC). */
+  dupCloexec(fd: number): number;
   socketPair(): [number, number];
   shutdown(fd: number, read: boolean, write: boolean): void;
   /** The peer of a connected UNIX socket; pid -1 where the system does not say (macOS). */
@@ -125,6 +131,10 @@ export interface NativeBinding {
   /** Detaches the ArrayBuffer, drops this owner of the mapping, closes the fd. Idempotent. */
   shmClose(handle: ShmHandle): void;
   shmUnlink(name: string): void;
+  /** The segment's own descriptor (for descriptor passing). */
+  shmFd(handle: ShmHandle): number;
+  /** Maps the object behind a received descriptor; owns `fd` on success only. null: size 0. */
+  shmFromFd(fd: number, maxBytes: number): ShmHandle | null;
 
   // futex.cc — results 0 'ok', 1 'not-equal', 2 'timed-out'
   futexWaitSync(handle: ShmHandle, byteOffset: number, expected: number, timeoutMs: number): number;

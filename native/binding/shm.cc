@@ -194,6 +194,32 @@ Napi::Value ShmClose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// shmFd(handle) -> the segment's descriptor (still the segment's: to pass
+// to another process, which gets its own).
+Napi::Value ShmFd(const Napi::CallbackInfo& info) {
+  Segment* seg = OpenSegment(info[0]);
+  return Napi::Number::New(info.Env(), seg->fd);
+}
+
+// shmFromFd(fd, maxBytes) -> handle, or null when the object has size 0.
+// Maps the whole object behind a descriptor received from another process;
+// the handle owns `fd` only on success (on a throw or null it stays the
+// caller's).
+Napi::Value ShmFromFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt32(info, 0, "fd");
+  uint64_t max = ArgMaxBytes(info, 1);
+  uint64_t size = 0;
+  Check(env, posix::ShmSize(fd, &size));
+  if (size == 0) return env.Null();
+  if (size > max) throw TooLarge(env, size, max);
+  void* addr = nullptr;
+  Check(env, posix::MapShared(fd, size_t(size), &addr));
+  auto mapping = std::make_shared<Mapping>(addr, size_t(size));
+  Napi::ArrayBuffer ab = NewBuffer(env, mapping);
+  return WrapSegment(env, fd, std::move(mapping), ab);
+}
+
 Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
   std::string name = ArgString(info, 0, "name");
   Check(info.Env(), posix::ShmUnlink(name.c_str()), name.c_str());
@@ -230,6 +256,8 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmResize", Napi::Function::New(env, ShmResize, "shmResize"));
   exports.Set("shmClose", Napi::Function::New(env, ShmClose, "shmClose"));
   exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
+  exports.Set("shmFd", Napi::Function::New(env, ShmFd, "shmFd"));
+  exports.Set("shmFromFd", Napi::Function::New(env, ShmFromFd, "shmFromFd"));
 }
 
 }  // namespace binding

@@ -199,4 +199,119 @@ Status GetPeerCredentials(int fd, PeerCredentials* out) {
 #endif
 }
 
+namespace {
+
+#if defined(MSG_NOSIGNAL)
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;  // macOS: SO_NOSIGPIPE is set on the sockets made here
+#endif
+
+#if defined(MSG_CMSG_CLOEXEC)
+constexpr int kRecvFlags = MSG_CMSG_CLOEXEC;
+constexpr bool kLateCloexec = false;
+#else
+constexpr int kRecvFlags = 0;
+constexpr bool kLateCloexec = true;
+#endif
+
+// Control space for kMaxPassedFds descriptors, aligned for cmsghdr.
+union ControlBuffer {
+  cmsghdr align;
+  char bytes[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+};
+
+}  // namespace
+
+Status SendWithFds(int fd, const void* buf, size_t len, const int* fds, int count, ssize_t* out, bool* would_block) {
+  *would_block = false;
+  *out = 0;
+  if (len == 0 || count < 1 || count > kMaxPassedFds) return Status::Fail("sendmsg", EINVAL);
+  ControlBuffer control;
+  std::memset(&control, 0, sizeof control);
+  iovec iov;
+  iov.iov_base = const_cast<void*>(buf);
+  iov.iov_len = len;
+  msghdr msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * size_t(count));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * size_t(count));
+  std::memcpy(CMSG_DATA(c), fds, sizeof(int) * size_t(count));
+  ssize_t r = RetryEintr([&] { return sendmsg(fd, &msg, kSendFlags); });
+  if (r == -1) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *would_block = true;
+      return Status::Ok();
+    }
+    return Status::Fail("sendmsg");
+  }
+  *out = r;
+  return Status::Ok();
+}
+
+Status RecvWithFds(int fd, void* buf, size_t len, int max_fds, ssize_t* out, int* fds, int* count, bool* would_block) {
+  *would_block = false;
+  *out = 0;
+  *count = 0;
+  if (max_fds < 0 || max_fds > kMaxPassedFds) return Status::Fail("recvmsg", EINVAL);
+  ControlBuffer control;
+  iovec iov;
+  iov.iov_base = buf;
+  iov.iov_len = len;
+  msghdr msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  // No control space at all (max_fds 0) still reports MSG_CTRUNC when
+  // descriptors came: the kernel closes them, and so is the read refused.
+  msg.msg_control = max_fds == 0 ? nullptr : control.bytes;
+  msg.msg_controllen = max_fds == 0 ? 0 : CMSG_SPACE(sizeof(int) * size_t(max_fds));
+  ssize_t r = RetryEintr([&] { return recvmsg(fd, &msg, kRecvFlags); });
+  if (r == -1) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      *would_block = true;
+      return Status::Ok();
+    }
+    return Status::Fail("recvmsg");
+  }
+  // Every descriptor that arrived is collected first (bounded by the control
+  // space: at most kMaxPassedFds), so none is lost whatever happens next.
+  int n = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* data = CMSG_DATA(c);
+    for (size_t i = 0; i < k && n < kMaxPassedFds; i++) {
+      int v;
+      std::memcpy(&v, data + i * sizeof(int), sizeof v);
+      fds[n++] = v;
+    }
+  }
+  if (kLateCloexec) {
+    for (int i = 0; i < n; i++) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+  }
+  // CMSG_SPACE rounds up (room for 1 descriptor holds 2 on 64-bit Linux):
+  // more than `max_fds` is refused as a truncation too, so the bound is exact.
+  if ((msg.msg_flags & MSG_CTRUNC) || n > max_fds) {
+    for (int i = 0; i < n; i++) close(fds[i]);
+    return Status::Fail("recvmsg", EMSGSIZE);
+  }
+  *out = r;
+  *count = n;
+  return Status::Ok();
+}
+
+Status DupCloexec(int fd, int* out) {
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (r == -1) return Status::Fail("fcntl");
+  *out = r;
+  return Status::Ok();
+}
+
 }  // namespace posix

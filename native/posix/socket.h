@@ -56,4 +56,30 @@ struct PeerCredentials {
 // one never connected).
 Status GetPeerCredentials(int fd, PeerCredentials* out);
 
+// Descriptor passing (SCM_RIGHTS) over a connected UNIX stream socket.
+//
+// The most descriptors one message carries: Linux's SCM_MAX_FD. The kernel
+// attaches them to the first byte of the sendmsg() that carried them.
+constexpr int kMaxPassedFds = 253;
+
+// sendmsg() of `len` (>= 1) bytes with `count` (1 to kMaxPassedFds)
+// descriptors in one SCM_RIGHTS message; MSG_NOSIGNAL where it exists. The
+// kernel duplicates the descriptors: the caller still owns `fds`. EINTR is
+// retried; `*would_block` instead of EAGAIN. Every failure names "sendmsg".
+Status SendWithFds(int fd, const void* buf, size_t len, const int* fds, int count, ssize_t* out, bool* would_block);
+
+// recvmsg() into `buf` with control space for `max_fds` (0 to kMaxPassedFds)
+// descriptors. Every descriptor received is close-on-exec: MSG_CMSG_CLOEXEC
+// on Linux; on macOS (no such flag) FD_CLOEXEC is set right after, with the
+// race fd.h documents for pipes. `fds` must hold kMaxPassedFds; `*count` says
+// how many arrived. A truncated control message (MSG_CTRUNC: more
+// descriptors than `max_fds`, or the kernel could not install them all, as
+// when out of descriptors) closes those that did arrive and fails with
+// EMSGSIZE: the bytes read are lost with them. `*would_block` instead of
+// EAGAIN. Every failure names "recvmsg".
+Status RecvWithFds(int fd, void* buf, size_t len, int max_fds, ssize_t* out, int* fds, int* count, bool* would_block);
+
+// fcntl(F_DUPFD_CLOEXEC): a close-on-exec duplicate (syscall "fcntl").
+Status DupCloexec(int fd, int* out);
+
 }  // namespace posix

@@ -11,9 +11,10 @@ import { validateInteger, validateOptions } from '../../internal/validators.js';
 import { validateCodec, type Codec } from '../codec.js';
 import { ChannelReceiver } from '../receiver.js';
 import { ChannelSender } from '../sender.js';
-import type { ChannelOptions } from '../types.js';
+import type { ChannelOptions, FdMessage } from '../types.js';
 import { StreamReceiveEngine, StreamSendEngine, type StreamRelease } from './engine.js';
 import type { FdEndpoint } from './fd-endpoint.js';
+import { fdMessageCodec } from './fd-passing.js';
 import { MAX_FRAME_PAYLOAD } from './framing.js';
 
 /** Default largest message on a stream channel. */
@@ -83,4 +84,16 @@ export function streamSender<T>(ep: FdEndpoint, s: StreamSettings<T>, release: S
 /** A receiver over `ep`; `awaitWriter` for a FIFO that may have had no writer yet. */
 export function streamReceiver<T>(ep: FdEndpoint, s: StreamSettings<T>, release: StreamRelease, awaitWriter = false): ChannelReceiver<T> {
   return new ChannelReceiver<T>(new StreamReceiveEngine(ep, s.maxMessageSize, release, awaitWriter), s.codec, s.maxMessageSize, 'Receiver');
+}
+
+/** A sender of `{ value, fds }` messages over a connected UNIX socket's `ep` (./fd-passing.ts). */
+export function fdPassingSender<T>(ep: FdEndpoint, s: StreamSettings<T>, release: StreamRelease): ChannelSender<FdMessage<T>> {
+  const engine = new StreamSendEngine(ep, s.maxMessageSize, s.highWaterMark, { ...release, passFds: true });
+  return new ChannelSender<FdMessage<T>>(engine, fdMessageCodec(s.codec, undefined), s.maxMessageSize, 'Sender');
+}
+
+/** A receiver of `{ value, fds }` messages over a connected UNIX socket's `ep`. */
+export function fdPassingReceiver<T>(ep: FdEndpoint, s: StreamSettings<T>, release: StreamRelease): ChannelReceiver<FdMessage<T>> {
+  const engine = new StreamReceiveEngine(ep, s.maxMessageSize, { ...release, passFds: true });
+  return new ChannelReceiver<FdMessage<T>>(engine, fdMessageCodec(s.codec, engine.fds), s.maxMessageSize, 'Receiver');
 }

@@ -14,6 +14,7 @@ import { AbortWatch } from '../../internal/waiting.js';
 import { EMPTY, END, type ReceiveEngine, type SendEngine } from '../engine.js';
 import { ByteQueue, FrameBuffer, HEADER } from './framing.js';
 import type { FdEndpoint } from './fd-endpoint.js';
+import { attachedFds, FdInbox, FdOutbox } from './fd-passing.js';
 
 /** Payloads at least this large are written from the caller's memory (writev), not copied. */
 const DIRECT_WRITE = 64 * 1024;
@@ -47,6 +48,8 @@ export interface StreamRelease {
   shutdown: boolean;
   /** Runs after the descriptor is released (a created FIFO removes its path). */
   onClose?: (() => void) | undefined;
+  /** A UNIX socket end that passes descriptors with messages (./fd-passing.ts). */
+  passFds?: boolean;
 }
 
 /** The sending engine: a user-space queue up to a high-water mark, flushed once per event-loop turn. */
@@ -69,12 +72,15 @@ export class StreamSendEngine implements SendEngine {
   });
   #drained: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #failure: Error | undefined;
+  /** Frames with descriptors, on an end that passes them; undefined elsewhere. */
+  readonly #fds: FdOutbox | undefined;
 
   constructor(ep: FdEndpoint, maxMessage: number, highWater: number, release: StreamRelease) {
     this.#ep = ep;
     this.maxMessage = maxMessage;
     this.#highWater = highWater;
     this.#release = release;
+    this.#fds = release.passFds === true ? new FdOutbox() : undefined;
   }
 
   get queuedBytes(): number {
@@ -89,6 +95,15 @@ export class StreamSendEngine implements SendEngine {
     if (this.#failure) throw this.#failure;
     const queued = this.#queue.length;
     if (queued >= this.#highWater) return false;
+    if (this.#fds !== undefined) {
+      const fds = attachedFds(bytes);
+      if (fds !== undefined) {
+        // Queued with duplicates (the caller may close its own once the send resolves); the flush sends it alone.
+        this.#fds.add(this.#queue.consumed + queued, HEADER + bytes.byteLength, fds);
+        this.#queue.appendFrame(bytes);
+        return true;
+      }
+    }
     if (queued === 0 && bytes.byteLength >= DIRECT_WRITE) {
       // Nothing queued ahead: a large frame goes from the caller's memory.
       this.#writeDirect(bytes); // what the kernel does not take is queued; publish() flushes it
@@ -152,7 +167,11 @@ export class StreamSendEngine implements SendEngine {
     while (this.#queue.length > 0) {
       let n: number | null;
       try {
-        n = native.write(this.#ep.fd, this.#queue.bytes());
+        const q = this.#queue;
+        n =
+          this.#fds === undefined || this.#fds.marks.length === 0
+            ? native.write(this.#ep.fd, q.bytes())
+            : this.#fds.write(this.#ep.fd, q.bytes(), q.consumed);
       } catch (err) {
         this.#fail(err);
         return false;
@@ -192,6 +211,7 @@ export class StreamSendEngine implements SendEngine {
 
   #fail(err: unknown): Error {
     this.#failure ??= peerGone(err);
+    this.#fds?.close();
     this.#wakeSpace();
     for (const w of this.#drained.splice(0)) w.reject(this.#failure);
     return this.#failure;
@@ -237,6 +257,7 @@ export class StreamSendEngine implements SendEngine {
         });
       }
     } finally {
+      this.#fds?.close();
       if (this.#release.shutdown) this.#ep.shutdown(false, true);
       this.#ep.release();
       this.#release.onClose?.();
@@ -258,12 +279,15 @@ export class StreamReceiveEngine implements ReceiveEngine {
    * not poll as readable (Linux): until the first readiness, poll before read.
    */
   #awaitWriter: boolean;
+  /** Descriptors received with messages, on an end that passes them; undefined elsewhere. */
+  readonly fds: FdInbox | undefined;
 
   constructor(ep: FdEndpoint, maxMessage: number, release: StreamRelease, awaitWriter = false) {
     this.#ep = ep;
     this.#max = maxMessage;
     this.#release = release;
     this.#awaitWriter = awaitWriter;
+    this.fds = release.passFds === true ? new FdInbox() : undefined;
   }
 
   get bytes(): Uint8Array {
@@ -295,10 +319,12 @@ export class StreamReceiveEngine implements ReceiveEngine {
 
   release(keep: boolean): void {
     this.#frames.release(keep);
+    this.fds?.released();
   }
 
   publish(): void {
     this.#frames.publish();
+    this.fds?.drop(); // a message drained or dropped by a hook: its descriptors were not taken
   }
 
   /** Reads what is there without blocking: false when nothing is ready. */
@@ -307,7 +333,7 @@ export class StreamReceiveEngine implements ReceiveEngine {
     if (f.end === f.buf.byteLength) f.makeRoom(f.available + 1);
     let n: number | null;
     try {
-      n = native.read(this.#ep.fd, f.buf.subarray(f.end));
+      n = this.fds === undefined ? native.read(this.#ep.fd, f.buf.subarray(f.end)) : this.fds.read(this.#ep.fd, f, f.buf.subarray(f.end));
     } catch (err) {
       if (!isPeerClosedErrno(err)) throw peerGone(err);
       n = 0; // a reset connection ends the stream like EOF (checked for a torn frame)
@@ -335,6 +361,7 @@ export class StreamReceiveEngine implements ReceiveEngine {
     // The sending half of a socket may stay open: tell the peer that nobody
     // reads any more, so its sends fail instead of filling up.
     if (this.#release.shutdown) this.#ep.shutdown(true, false);
+    if (this.fds !== undefined && !this.#ep.closed) this.fds.close(this.#ep.fd);
     this.#ep.release();
     this.#release.onClose?.();
   }

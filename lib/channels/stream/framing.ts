@@ -24,6 +24,8 @@ export class ByteQueue {
   #view: DataView;
   #start = 0; // first unsent byte
   #end = 0; // end of queued bytes
+  /** Bytes consumed so far: the stream offset of the first queued byte (descriptor marks are placed by it). */
+  consumed = 0;
 
   constructor(initial: number) {
     this.#buf = new Uint8Array(initial);
@@ -41,6 +43,7 @@ export class ByteQueue {
 
   /** Drops `n` bytes from the front (they were written). */
   consume(n: number): void {
+    this.consumed += n;
     this.#start += n;
     if (this.#start === this.#end) this.#start = this.#end = 0;
   }
