@@ -12,7 +12,9 @@
  * and renamed over the old one, so a reader never sees half a ledger and
  * the path always names a locked file. It is removed when the last object
  * goes, and at exit. Fail-soft: when the runtime directory is unusable the
- * ledger is off for the process (one warning), and nothing else changes.
+ * ledger is off for the process (one warning), and nothing else changes;
+ * a write that fails for want of descriptors or space is tried again at the
+ * next change.
  * A `kill -9` between an object's creation and its ledger write leaves that
  * one object unlisted.
  * @internal
@@ -22,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { isSystemError } from '../errors.js';
 import { pidExists } from './liveness.js';
 import { createHeld, dropHeld, probeHeld, releaseHeld, releaseProbe, removeDead } from './held-file.js';
 import { native } from './native.js';
@@ -61,6 +64,8 @@ function command(): string {
 
 function disable(err: unknown): void {
   off = true;
+  if (held) releaseHeld(held.fd, held.path); // a ledger no longer kept up is not left behind
+  held = undefined;
   process.emitWarning(`posix-ipc: the object ledger is off for this process (posix-ipc ls/clean will not see its objects): ${String(err)}`);
 }
 
@@ -87,9 +92,15 @@ function write(): void {
     if (held) dropHeld(held.fd);
     held = { fd, path };
   } catch (err) {
+    // Out of descriptors or space for a moment: the held ledger stays as it
+    // was (its objects still listed, its owner still seen alive), and the
+    // next record or removal writes it again. Anything else turns it off.
+    if (isSystemError(err) && TRANSIENT.has(err.code)) return;
     disable(err);
   }
 }
+
+const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'ENOSPC', 'EDQUOT', 'ENOMEM']);
 
 /**
  * What a name names now: device and inode (native, as the worker teardown

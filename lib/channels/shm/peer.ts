@@ -80,10 +80,22 @@ export class ShmPeer {
     if (!opened.created) {
       this.#unlinkQuietly(); // both sides are attached: the name has served its purpose
     } else {
-      const nonce = opened.nonce;
-      this.#removeName = removeAtExit(`shm-channel:${name}:${nonce}`, () => unlinkIfOurs(name, nonce), { kind: 'shm', name });
+      this.#removeName = this.#removeAtExit(opened.nonce);
     }
     if (FAULTS && faultHere('attach')) die();
+  }
+
+  #removeAtExit(nonce: number): () => void {
+    const name = this.name;
+    const remove = removeAtExit(`shm-channel:${name}:${nonce}`, () => unlinkIfOurs(name, nonce), { kind: 'shm', name });
+    return () => {
+      try {
+        remove();
+      } catch {
+        // No descriptor left to check that the name is still ours (EMFILE): it is left to exit.
+        this.#removeAtExit(nonce);
+      }
+    };
   }
 
   #unlinkQuietly(): void {
