@@ -27,3 +27,4 @@ export {
 } from './socket.js';
 export * from './tcp.js';
 export * from './channels/index.js';
+export * from './coord/causality/index.js';
