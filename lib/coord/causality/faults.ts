@@ -136,10 +136,16 @@ export class FaultInjector {
     return this.#overflow;
   }
 
-  /** "seed N: ..." with the faults injected: print it when a test fails. */
+  /**
+   * "seed N: ..." with the faults injected, grouped by channel and point
+   * (each group in its own order, so the text does not depend on how the
+   * channels interleaved): print it when a test fails.
+   */
   describe(): string {
-    const list = this.#log.map(
-      (f) => ('channel' in f ? `${f.channel}#${f.seq} ${f.fault}` : `${f.point}@${f.hit} ${f.fault}`) + ('ms' in f ? ` ${f.ms}ms` : ''),
+    const key = (f: InjectedFault): string => ('channel' in f ? `c:${f.channel}` : `p:${f.point}`);
+    const sorted = this.#log.map((f, i) => ({ f, i })).sort((x, y) => (key(x.f) < key(y.f) ? -1 : key(x.f) > key(y.f) ? 1 : x.i - y.i));
+    const list = sorted.map(
+      ({ f }) => ('channel' in f ? `${f.channel}#${f.seq} ${f.fault}` : `${f.point}@${f.hit} ${f.fault}`) + ('ms' in f ? ` ${f.ms}ms` : ''),
     );
     return `seed ${this.seed}: ${list.length === 0 ? 'no faults' : list.join(', ')}${this.#overflow > 0 ? ` (+${this.#overflow} more)` : ''}`;
   }
