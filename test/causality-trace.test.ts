@@ -11,6 +11,8 @@ import {
   duplexFromFd,
   findCausalityViolations,
   HoldBackQueue,
+  LamportClock,
+  lamportClockHook,
   pipeChannel,
   readTrace,
   socketPair,
@@ -134,6 +136,57 @@ describe('trace recorder over real channels', () => {
     await sender.send(new Uint8Array([1]));
     await expect(receiver.receive()).rejects.toMatchObject({ code: 'ERR_CAUSALITY_UNKNOWN_MEMBER' });
     expect(clock.time).toBe(VectorTime.zero);
+    await sender.close();
+    receiver.close();
+  });
+});
+
+describe('multicast and Lamport stamps', () => {
+  it('a multicast is one send event that every copy carries; the checker judges it as one send', async () => {
+    const toB = pipeChannel({ codec: codecs.json });
+    const toC = pipeChannel({ codec: codecs.json });
+    const bToC = pipeChannel({ codec: codecs.json });
+    const [a, b, c] = ['a', 'b', 'c'].map((p) => new TraceRecorder(p));
+    a!.attach(toB.sender);
+    a!.attach(toC.sender);
+    b!.attach(toB.receiver);
+    b!.attach(bToC.sender);
+    const cIn = [c!.attach(toC.receiver), c!.attach(bToC.receiver)];
+    const { event } = await a!.multicast(() => Promise.all([toB.sender.send('m1'), toC.sender.send('m1')]), { label: 'm1' });
+    expect(event.id).toBe('a#1');
+    a!.send(); // outside the multicast: an event of its own again
+    expect(a!.clock.time.get('a')).toBe(2);
+    await toB.receiver.receive();
+    await bToC.sender.send('m2');
+    await bToC.receiver.receive(); // c gets m2 first...
+    c!.deliver(cIn[1]!.take()!);
+    await toC.receiver.receive(); // ...then m1
+    c!.deliver(cIn[0]!.take()!);
+    const trace = Trace.merge(a!, b!, c!);
+    expect(
+      trace
+        .messages()
+        .get('a#1')!
+        .receives.map((e) => e.process),
+    ).toEqual(['b', 'c']);
+    expect(findCausalityViolations(trace).map((v) => v.description)).toEqual([
+      'c delivered b#2 before a#1, but a#1 was sent before b#2 was',
+    ]);
+    checkShiVizLog(toShiViz(trace));
+    await Promise.all([toB.sender.close(), toC.sender.close(), bToC.sender.close()]);
+    for (const ch of [toB, toC, bToC]) ch.receiver.close();
+  });
+
+  it('Lamport stamps over a channel: receive sets the clock past the stamp', async () => {
+    const { sender, receiver } = pipeChannel({ codec: codecs.utf8 });
+    const ca = new LamportClock(10);
+    const cb = new LamportClock();
+    const seen: number[] = [];
+    sender.intercept(lamportClockHook(ca));
+    receiver.intercept(lamportClockHook(cb, { onReceive: (stamp, time) => seen.push(stamp, time) }));
+    await sender.send('x');
+    expect(await within(5000, 'receive', receiver.receive())).toBe('x');
+    expect(seen).toEqual([11, 12]);
     await sender.close();
     receiver.close();
   });

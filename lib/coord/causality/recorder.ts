@@ -78,6 +78,7 @@ export class TraceRecorder {
   readonly #events: TraceEvent[] = [];
   readonly #wall: boolean;
   readonly #max: number;
+  #multicast: VectorTime | undefined;
 
   constructor(process: string, options: TraceRecorderOptions = {}) {
     validateOptions(options);
@@ -147,6 +148,27 @@ export class TraceRecorder {
   }
 
   /**
+   * A multicast: one send event whose stamp every message sent through this
+   * recorder's ends carries while `send` runs (so send only the multicast's
+   * copies in it, and await them). The receivers see one message id; the
+   * causality check then judges the multicast as one send, as causal
+   * broadcast requires. Returns the send event and what `send` returned.
+   */
+  async multicast<R>(send: () => R | Promise<R>, details?: EventDetails): Promise<{ event: TraceEvent; result: R }> {
+    if (typeof send !== 'function') throw new TypeError('The "send" argument must be a function');
+    if (this.#multicast !== undefined) throw new TypeError('A multicast is already in progress on this recorder');
+    const d = this.#details(details);
+    const time = this.clock.tick();
+    const event = this.#record('send', time, { ...d, message: messageId({ sender: this.process, time }) });
+    this.#multicast = time;
+    try {
+      return { event, result: await send() };
+    } finally {
+      this.#multicast = undefined;
+    }
+  }
+
+  /**
    * The delivery of a received message to the application (after a hold-back
    * queue released it, say): a local event that names the message.
    */
@@ -165,6 +187,7 @@ export class TraceRecorder {
     const label = options.label;
     if (label !== undefined) validateString(label, 'options.label');
     return vectorClockHook(this.clock, {
+      stamp: () => this.#multicast,
       onSend: (stamp) => void this.#record('send', stamp.time, { message: messageId(stamp), peer, label }),
       onReceive: (stamp, time) => {
         const message = messageId(stamp);

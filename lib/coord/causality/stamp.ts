@@ -38,6 +38,12 @@ export interface VectorClockHookOptions {
   onReceive?(stamp: Stamp, time: VectorTime, event: MessageEvent): void;
   /** The most entries accepted in a received stamp (default {@link MAX_VECTOR_ENTRIES}). */
   maxEntries?: number;
+  /**
+   * Asked before each send: a time to stamp the message with instead of
+   * ticking (then `onSend` is not called). This is how several messages share
+   * one send event, a multicast (see `TraceRecorder.multicast`).
+   */
+  stamp?(): VectorTime | undefined;
 }
 
 function bad(detail: string): CausalityError {
@@ -70,17 +76,19 @@ export function vectorClockHook(clock: VectorClock, options: VectorClockHookOpti
   const onSend = validateFunction<NonNullable<VectorClockHookOptions['onSend']>>(options.onSend, 'options.onSend');
   const onReceive = validateFunction<NonNullable<VectorClockHookOptions['onReceive']>>(options.onReceive, 'options.onReceive');
   const maxEntries = validateInteger(options.maxEntries ?? MAX_VECTOR_ENTRIES, 'options.maxEntries', 1, 1 << 20);
+  const pinned = validateFunction<NonNullable<VectorClockHookOptions['stamp']>>(options.stamp, 'options.stamp');
   const members = clock.members;
   return {
     send(bytes, event) {
-      const time = clock.tick();
+      const fixed = pinned?.();
+      const time = fixed ?? clock.tick();
       const w = new StampWriter();
       w.byte(MAGIC);
       w.byte(VERSION);
       w.id(clock.self);
       writeVectorTime(w, time, members);
       w.bytes(bytes);
-      onSend?.({ sender: clock.self, time }, event);
+      if (fixed === undefined) onSend?.({ sender: clock.self, time }, event);
       return w.done();
     },
     receive(bytes, event) {

@@ -67,7 +67,7 @@ function badTrace(detail: string, cause?: unknown): CausalityError {
   return new CausalityError('ERR_CAUSALITY_BAD_TRACE', detail, cause === undefined ? undefined : { cause });
 }
 
-/** One event as its line of the trace file (no newline). */
+/** One event as its line of the trace file (no newline). @internal */
 export function eventToJSON(e: TraceEvent): string {
   const o: Record<string, unknown> = { process: e.process, index: e.index, kind: e.kind, time: e.time.toJSON() };
   if (e.message !== undefined) o.message = e.message;
