@@ -22,6 +22,7 @@ import {
   TraceRecorder,
   vectorTimeFromJSON,
   type Codec,
+  type ReceivedMessage,
   type Receiver,
   type Sender,
   type TracedEnd,
@@ -54,7 +55,7 @@ async function run(holdBack: boolean): Promise<Trace> {
       });
     }
   }
-  const queues = new Map(NAMES.map((p) => [p, new HoldBackQueue<string>(p, { members: NAMES })]));
+  const queues = new Map(NAMES.map((p) => [p, new HoldBackQueue<ReceivedMessage>(p, { members: NAMES })]));
   const delivered = new Map<string, string[]>(NAMES.map((p) => [p, []]));
 
   const broadcast = async (p: string, body: string): Promise<void> => {
