@@ -115,6 +115,7 @@ describe('public API', () => {
       'tcpPeerAddress',
       'tcpSocketAddress',
       'toShiViz',
+      'toSpaceTimeHtml',
       'validateProcessId',
       'vectorClockHook',
       'vectorTimeFromJSON',

@@ -58,5 +58,6 @@ export {
 export { findCausalityViolations, type CausalityViolation } from './violations.js';
 export { HoldBackQueue, type Delivery, type HoldBackResult } from './holdback.js';
 export { SHIVIZ_REGEX, describeEvent, toShiViz, type ShiVizOptions } from './shiviz.js';
+export { toSpaceTimeHtml, type DiagramOptions } from './diagram.js';
 export { SeededRandom, seedFromEnv } from './prng.js';
 export { FAULT_LOG_LIMIT, FaultInjector, type FaultPlan, type InjectedFault, type MessageFaults, type PointFault } from './faults.js';
