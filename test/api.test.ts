@@ -24,6 +24,7 @@ describe('public API', () => {
       'HoldBackQueue',
       'LIVENESS_SLICE_MS',
       'LamportClock',
+      'MAX_DATA_LENGTH',
       'MAX_LABEL_LENGTH',
       'MAX_PROCESS_ID_LENGTH',
       'MAX_SOCKET_PATH',

@@ -220,6 +220,18 @@ describe('traces', () => {
     }
   });
 
+  it('event data must be JSON within a bound, and is kept as a copy', () => {
+    const a = new TraceRecorder('a');
+    expect(() => a.local({ data: 1n })).toThrow(TypeError);
+    expect(() => a.local({ data: () => 1 })).toThrow(TypeError);
+    expect(() => a.local({ data: 'x'.repeat(70_000) })).toThrow(RangeError);
+    const data = { n: 1 };
+    a.local({ data });
+    data.n = 2;
+    expect(a.events[0]!.data).toEqual({ n: 1 });
+    expect(a.events).toHaveLength(1);
+  });
+
   it('parse names the bad line and bounds what it reads', () => {
     const good = violationRun(false).toJSONLines();
     const lines = good.split('\n');

@@ -47,6 +47,7 @@ export {
   type TraceMessage,
 } from './trace.js';
 export {
+  MAX_DATA_LENGTH,
   RECEIVED_KEPT,
   TraceRecorder,
   type AttachOptions,

@@ -60,6 +60,9 @@ export interface TracedEnd {
   detach(): void;
 }
 
+/** The longest `data` of one event, as JSON text (a trace line stays well under the parser's 1 MiB). */
+export const MAX_DATA_LENGTH = 65536;
+
 /** How many received messages a {@link TracedEnd} keeps for `take()`. */
 export const RECEIVED_KEPT = 1024;
 
@@ -115,7 +118,19 @@ export class TraceRecorder {
       if (details.label.length > MAX_LABEL_LENGTH)
         throw new RangeError(`The "details.label" argument must be at most ${MAX_LABEL_LENGTH} characters`);
     }
-    return { label: details.label, data: details.data };
+    if (details.data !== undefined) {
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(details.data);
+      } catch (err) {
+        throw new TypeError(`The "details.data" argument must be representable as JSON: ${(err as Error).message}`);
+      }
+      if (text === undefined) throw new TypeError('The "details.data" argument must be representable as JSON');
+      if (text.length > MAX_DATA_LENGTH)
+        throw new RangeError(`The "details.data" argument must be at most ${MAX_DATA_LENGTH} characters as JSON`);
+      return { label: details.label, data: JSON.parse(text) as unknown }; // a copy, as the file will hold it
+    }
+    return { label: details.label };
   }
 
   /** A local event (a step of the process with no message). */
