@@ -179,6 +179,16 @@ describe('fault injection', () => {
     await certain.stop();
   }, 60_000);
 
+  it('pause at a named point: waits, and logs it; a point not in the plan does nothing', async () => {
+    const f = new FaultInjector({ seed: 3, points: { slow: { pauseMs: 30 } } });
+    const t0 = performance.now();
+    await f.point('slow');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(25); // a lower bound only
+    await f.point('elsewhere');
+    expect(f.log).toEqual([{ point: 'slow', hit: 1, fault: 'pause', ms: 30 }]);
+    expect(f.describe()).toBe('seed 3: slow@1 pause 30ms');
+  });
+
   it('a failing seeded run names its seed and how to replay it', async () => {
     const err = await seeded('demo', () => Promise.reject(new Error('boom')), 1234).catch((e: Error) => e);
     expect(String(err)).toContain('POSIX_IPC_FAULT_SEED=1234');
