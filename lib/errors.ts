@@ -165,3 +165,26 @@ export class NameError extends Error {
     this.pid = options?.pid;
   }
 }
+
+/** Error codes of {@link CausalityError}. */
+export type CausalityErrorCode = 'ERR_CAUSALITY_BAD_STAMP' | 'ERR_CAUSALITY_UNKNOWN_MEMBER' | 'ERR_CAUSALITY_BAD_TRACE';
+
+/**
+ * A failure of the causality layer (`lib/coord/causality/`). `code` says which:
+ * - `ERR_CAUSALITY_BAD_STAMP`: a clock's binary or JSON form from a peer is
+ *   malformed or over a bound (a receive hook that throws it consumes the
+ *   message and leaves the channel usable);
+ * - `ERR_CAUSALITY_UNKNOWN_MEMBER`: a clock of fixed membership met a process
+ *   that is not a member;
+ * - `ERR_CAUSALITY_BAD_TRACE`: a trace (a file's line, or merged parts) is
+ *   malformed or inconsistent (gaps, two different events with one id, a clock
+ *   naming a process the trace does not hold).
+ */
+export class CausalityError extends Error {
+  override readonly name = 'CausalityError';
+  readonly code: CausalityErrorCode;
+  constructor(code: CausalityErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}

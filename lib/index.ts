@@ -35,3 +35,4 @@ export * from './tcp.js';
 export * from './channels/index.js';
 export { NameError, type NameErrorCode } from './errors.js';
 export * from './coord/index.js';
+export * from './coord/causality/index.js';

@@ -1,11 +1,14 @@
 // The examples are part of the documentation: each must run and print what
 // its C original prints.
-import { hostname } from 'node:os';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 import { tempPath } from './support/helpers.js';
+import { checkShiVizLog } from './support/shiviz-check.js';
 
 const run = promisify(execFile);
 const dir = new URL('../examples/', import.meta.url).pathname;
@@ -111,5 +114,48 @@ describe('examples', () => {
     const jobs = taken.flatMap((m) => (m[2] ? m[2].split(', ') : [])).sort(); // a consumer may take none
     expect(jobs).toEqual(['1.1', '1.2', '1.3', '1.4', '1.5', '2.1', '2.2', '2.3', '2.4', '2.5'].map((j) => `job ${j}`));
     expect(out).toContain('2 producers sent 10 jobs; 2 consumers acknowledged 10, redelivered 0\nconsumers exited with codes 0 0\n');
+  });
+
+  it("happens-before: the slide's DAG e1..e7, queried, and its ShiViz log", async () => {
+    const out = await example('happens-before');
+    const [table, log] = out.split('\n\n(?<host>');
+    expect(table).toBe(
+      [
+        'e1 = P1 send    {"P1":1}',
+        'e2 = P2 local   {"P2":1}',
+        'e3 = P2 receive {"P1":1,"P2":2}',
+        'e4 = P1 local   {"P1":2}',
+        'e5 = P2 local   {"P1":1,"P2":3}',
+        'e6 = P3 send    {"P3":1}',
+        'e7 = P1 receive {"P1":3,"P3":1}',
+        'e1 -> e4',
+        'e4 -> e7',
+        'e1 -> e3',
+        'e1 -> e5',
+        'e6 -> e7',
+        'e1 || e6',
+        'e2 || e1',
+        'e3 || e6',
+      ].join('\n'),
+    );
+    expect(checkShiVizLog('(?<host>' + log!)).toHaveLength(7);
+  });
+
+  it('causal-delivery: a violation without hold-back, detected; none with it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pipc-example-causal-'));
+    try {
+      expect(await example('causal-delivery', dir)).toBe(
+        [
+          'without hold-back, P3: receive P2#3, deliver P2#3, receive P1#1, deliver P1#1',
+          '  violation: P3 delivered P2#3 before P1#1, but P1#1 was sent before P2#3 was',
+          'with hold-back, P3: receive P2#3, receive P1#1, deliver P1#1, deliver P2#3',
+          '  no causality violation',
+          '',
+        ].join('\n'),
+      );
+      for (const name of ['without-hold-back', 'with-hold-back']) checkShiVizLog(readFileSync(join(dir, `${name}.shiviz`), 'utf8'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
