@@ -75,29 +75,77 @@ export class StampReader {
     const length = this.varint();
     if (length === 0 || length > MAX_ID_BYTES) throw bad(`an id is ${length} bytes long (1 to ${MAX_ID_BYTES})`);
     if (length > this.left) throw bad('it ends inside an id');
+    const raw = this.bytes.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    const known = lookupId(raw);
+    if (known !== undefined) return known;
     let text: string;
     try {
-      text = utf8.decode(this.bytes.subarray(this.offset, this.offset + length));
+      text = utf8.decode(raw);
     } catch (err) {
       throw bad('an id is not UTF-8', err);
     }
-    this.offset += length;
     try {
-      return validateProcessId(text, 'id');
+      return rememberId(validateProcessId(text, 'id'));
     } catch (err) {
       throw bad(`the id ${JSON.stringify(text.slice(0, 40))} is not a valid process id`, err);
     }
   }
 }
 
-/** @internal Grows a byte buffer as varints and ids are appended. */
+/*
+ * Ids recur in every stamp: their UTF-8 forms are kept (encoding and decoding
+ * them per message cost more than the rest of the stamp). Only ids already
+ * validated are kept, at most ID_CACHE_MAX of them; past that, the cache
+ * starts over, so a peer sending endless new ids costs memory only up to it.
+ */
+const ID_CACHE_MAX = 4096;
+const idBytes = new Map<string, Uint8Array>();
+const idsByKey = new Map<string, string>();
+
+/** The key of an id's bytes: the bytes as latin1 code units (one per byte, exact). */
+function keyOf(raw: Uint8Array): string {
+  return raw.byteLength <= 64 ? String.fromCharCode.apply(null, raw as unknown as number[]) : Buffer.from(raw).toString('latin1');
+}
+
+function lookupId(raw: Uint8Array): string | undefined {
+  return idsByKey.size === 0 ? undefined : idsByKey.get(keyOf(raw));
+}
+
+function rememberId(id: string): string {
+  encodedId(id);
+  return id;
+}
+
+/** The UTF-8 form of a valid id, cached. */
+function encodedId(id: string): Uint8Array {
+  let b = idBytes.get(id);
+  if (b === undefined) {
+    if (idBytes.size >= ID_CACHE_MAX) {
+      idBytes.clear();
+      idsByKey.clear();
+    }
+    b = encoder.encode(id);
+    idBytes.set(id, b);
+    idsByKey.set(keyOf(b), id);
+  }
+  return b;
+}
+
+/** @internal Grows a byte buffer as varints and ids are appended (sized up front when told how much will come). */
 export class StampWriter {
-  #buf = new Uint8Array(64);
+  #buf: Uint8Array;
   #length = 0;
+
+  constructor(hint = 64) {
+    // From Node's buffer pool: a stamp is small, and a fresh typed array per message costs more than the stamp.
+    // Only the bytes written are ever handed out.
+    this.#buf = Buffer.allocUnsafe(hint);
+  }
 
   #room(n: number): void {
     if (this.#length + n <= this.#buf.byteLength) return;
-    const next = new Uint8Array(Math.max(this.#buf.byteLength * 2, this.#length + n));
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.byteLength * 2, this.#length + n));
     next.set(this.#buf.subarray(0, this.#length));
     this.#buf = next;
   }
@@ -123,14 +171,16 @@ export class StampWriter {
     this.#length += b.byteLength;
   }
 
+  /** Appends a valid id (validated by the caller: a clock's ids always are). */
   id(id: string): void {
-    const b = encoder.encode(id);
+    const b = encodedId(id);
     this.varint(b.byteLength);
     this.bytes(b);
   }
 
+  /** The bytes written (a view: the writer is not used after). */
   done(): Uint8Array {
-    return this.#buf.slice(0, this.#length);
+    return this.#buf.subarray(0, this.#length);
   }
 }
 

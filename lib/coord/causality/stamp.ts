@@ -82,7 +82,8 @@ export function vectorClockHook(clock: VectorClock, options: VectorClockHookOpti
     send(bytes, event) {
       const fixed = pinned?.();
       const time = fixed ?? clock.tick();
-      const w = new StampWriter();
+      // Room for the header, a stamp of short ids and the payload: one allocation, as a rule.
+      const w = new StampWriter(bytes.byteLength + 64 + time.size * 24);
       w.byte(MAGIC);
       w.byte(VERSION);
       w.id(clock.self);
@@ -120,7 +121,7 @@ export function lamportClockHook(clock: LamportClock, options: LamportClockHookO
   return {
     send(bytes, event) {
       const time = clock.tick();
-      const w = new StampWriter();
+      const w = new StampWriter(bytes.byteLength + 16);
       w.byte(MAGIC);
       w.byte(VERSION);
       w.byte(0x4c);
