@@ -26,28 +26,11 @@ import {
   type Duplex,
   type FdMessage,
 } from '../lib/index.js';
+import { pattern, sum } from './support/checksummed.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
 import { removePath, tempPath, uniqueName, within } from './support/helpers.js';
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
-
-function pattern(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function sum(bytes: Uint8Array): number {
-  let s = 0;
-  for (const b of bytes) s = (s * 31 + b) >>> 0;
-  return s;
-}
 
 type Peer = { conn: Duplex<FdMessage<unknown>>; child: FixtureProcess; server: UnixServer<FdMessage<unknown>>; path: string };
 

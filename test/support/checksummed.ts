@@ -55,3 +55,23 @@ export async function exchangeChecksummed(d: Duplex<Uint8Array>, n: number): Pro
   }
   return got;
 }
+
+/** `n` pseudo-random bytes from `seed` (xorshift32): the same on both sides of a test. */
+export function pattern(seed: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A 32-bit rolling sum of `bytes`, to compare what two processes saw. */
+export function sum(bytes: Uint8Array): number {
+  let s = 0;
+  for (const b of bytes) s = (s * 31 + b) >>> 0;
+  return s;
+}
