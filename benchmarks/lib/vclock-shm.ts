@@ -5,14 +5,9 @@
  * against `pipc-shm`. Full runs only (`--full`).
  * @module
  */
-import { ringCapacity } from './payload.js';
 import { channelTransport } from './pipc-channels.js';
+import { openShmEnds, shmLink } from './shm-ends.js';
 import type { Transport } from './types.js';
-
-interface Names {
-  fwd: string; // B -> A
-  back?: string; // A -> B
-}
 
 export function vectorClockShm(members: number, order: number): Transport {
   return channelTransport({
@@ -21,23 +16,9 @@ export function vectorClockShm(members: number, order: number): Transport {
     ceiling: 'shm',
     order,
     fullOnly: true,
-    setup(ipc, spec) {
-      const names: Names = { fwd: `/${spec.tag}`, back: spec.duplex ? `/${spec.tag}-back` : undefined };
-      return {
-        a: names,
-        b: names,
-        close: () => {
-          for (const n of [names.fwd, names.back]) if (n) ipc.removeStaleShmChannel(n);
-        },
-      };
-    },
+    setup: (ipc, spec) => shmLink(ipc, spec),
     async open(ipc, ctx, _need, view) {
-      const { fwd, back } = ctx.params as Names;
-      const [rxName, txName] = ctx.role === 'a' ? [fwd, back] : [back, fwd];
-      const [receiver, sender] = await Promise.all([
-        rxName ? ipc.openShmReceiver(rxName, { ...view, create: true, capacity: ringCapacity(ctx.spec.size) }) : undefined,
-        txName ? ipc.openShmSender(txName, { timeoutMs: 10_000 }) : undefined,
-      ]);
+      const { receiver, sender } = await openShmEnds(ipc, ctx, view);
       // The other members have counted some events already: stamps carry `members` entries.
       const others = Array.from({ length: members - 1 }, (_, i) => [`p${i + 1}`, 1000 + i] as [string, number]);
       const clock = new ipc.VectorClock(ctx.role, { start: ipc.VectorTime.from(others) });
