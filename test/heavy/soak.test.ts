@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { TRANSPORTS } from '../support/channel-transports.js';
-import { manyChannels, soak } from '../support/soak-model.js';
+import { manyChannels, soak, SOAK_REST } from '../support/soak-model.js';
 
 describe('1,024 channels at once', () => {
   it('all carry checksummed traffic, on every transport, at the same time', async () => {
@@ -14,8 +14,12 @@ describe('1,024 channels at once', () => {
   }, 300_000);
 });
 
+// Half the transports here, the other half in soak-rest.test.ts: two files run on
+// the two workers side by side (one file's tests run one after another).
+const HERE = TRANSPORTS.filter((t) => !SOAK_REST.includes(t));
+
 describe('model-based soak', () => {
-  it.each(TRANSPORTS)(
+  it.each(HERE)(
     '%s: no loss, duplication, reordering or corruption',
     async (transport) => {
       const result = await soak(transport, 30, 80);

@@ -45,6 +45,8 @@ const RING = 256 * 1024;
  */
 const IN_FLIGHT_LIMIT = 192 * 1024;
 export const MAX_MESSAGE = 100_000;
+/** The transports test/heavy/soak-rest.test.ts soaks; test/heavy/soak.test.ts takes the others. */
+export const SOAK_REST: readonly TransportName[] = ['shm', 'tcp', 'tls'];
 const STEP_MS = 15_000;
 
 /** One relay process and our two ends: `tx` to it, `rx` from it. */
