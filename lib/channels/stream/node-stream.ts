@@ -258,7 +258,18 @@ export class NodeStreamReceiveEngine implements ReceiveEngine {
       this.#paused = true;
       this.#ep.socket.pause();
     }
-    this.#wake();
+    if (this.#waiters.length > 0 && this.#actionable()) this.#wake();
+  }
+
+  /**
+   * Whether next() has something to say: a whole frame, or a header it
+   * acts on at once (the end mark, a length over the limit). A large frame
+   * arrives in many chunks (TLS records are at most 16 KiB): waking the
+   * receiver for each would cost a promise and a wait per chunk.
+   */
+  #actionable(): boolean {
+    const need = this.#frames.nextFrameBytes();
+    return need > 0 && (need - HEADER > this.#max || this.#frames.available >= need);
   }
 
   #onEvent(): void {
