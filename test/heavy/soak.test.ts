@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { TRANSPORTS } from '../support/channel-transports.js';
-import { manyChannels, soak, SOAK_REST } from '../support/soak-model.js';
+import { heavySoak, manyChannels, SOAK_REST } from '../support/soak-model.js';
 
 describe('1,024 channels at once', () => {
   it('all carry checksummed traffic, on every transport, at the same time', async () => {
@@ -18,14 +18,4 @@ describe('1,024 channels at once', () => {
 // the two workers side by side (one file's tests run one after another).
 const HERE = TRANSPORTS.filter((t) => !SOAK_REST.includes(t));
 
-describe('model-based soak', () => {
-  it.each(HERE)(
-    '%s: no loss, duplication, reordering or corruption',
-    async (transport) => {
-      const result = await soak(transport, 30, 80);
-      console.info(`soak over ${transport}: ${result.runs} runs, ${result.sessions} relay processes, ${result.messages} messages`);
-      expect(result.runs).toBe(30);
-    },
-    900_000,
-  );
-});
+heavySoak(HERE);

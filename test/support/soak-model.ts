@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import {
   closeSync,
@@ -408,4 +408,19 @@ export async function manyChannels(count: number): Promise<{ peakFds: number }> 
   for (let i = 0; i < 150 && fds() !== before; i++) await new Promise((r) => setTimeout(r, 20));
   expect(fds()).toBe(before);
   return { peakFds };
+}
+
+/** The heavy suite's soak: 30 runs of up to 80 commands on each of `transports`, one test each. */
+export function heavySoak(transports: readonly TransportName[]): void {
+  describe('model-based soak', () => {
+    it.each(transports)(
+      '%s: no loss, duplication, reordering or corruption',
+      async (transport) => {
+        const result = await soak(transport, 30, 80);
+        console.info(`soak over ${transport}: ${result.runs} runs, ${result.sessions} relay processes, ${result.messages} messages`);
+        expect(result.runs).toBe(30);
+      },
+      900_000,
+    );
+  });
 }
