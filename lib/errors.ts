@@ -188,3 +188,81 @@ export class CausalityError extends Error {
     this.code = code;
   }
 }
+
+/** Error codes of {@link XdrError}. */
+export type XdrErrorCode = 'ERR_XDR_SHORT' | 'ERR_XDR_LIMIT' | 'ERR_XDR_INVALID' | 'ERR_XDR_RANGE';
+
+/**
+ * XDR data that cannot be encoded or decoded (`lib/coord/rpc/xdr/`). `code` says why:
+ * - `ERR_XDR_SHORT`: the bytes end before the item (or a count announces more
+ *   items than the bytes left can hold);
+ * - `ERR_XDR_LIMIT`: a length, count or nesting depth is over its bound (the
+ *   one the type declares, or the reader's);
+ * - `ERR_XDR_INVALID`: bytes that no encoder writes: a bool other than 0 or 1,
+ *   an enum value or union discriminant the type does not declare, non-zero
+ *   padding, a string that is not UTF-8, bytes left over;
+ * - `ERR_XDR_RANGE`: a value to encode does not fit its type (an int out of
+ *   range, a string over its bound, a missing field).
+ */
+export class XdrError extends Error {
+  override readonly name = 'XdrError';
+  readonly code: XdrErrorCode;
+  constructor(code: XdrErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Error codes of {@link RpcError}. */
+export type RpcErrorCode =
+  | 'ERR_RPC_APPLICATION'
+  | 'ERR_RPC_UNKNOWN_PROCEDURE'
+  | 'ERR_RPC_PROGRAM_UNAVAILABLE'
+  | 'ERR_RPC_VERSION_MISMATCH'
+  | 'ERR_RPC_BAD_ARGUMENTS'
+  | 'ERR_RPC_DEADLINE_EXCEEDED'
+  | 'ERR_RPC_CANCELLED'
+  | 'ERR_RPC_SERVER_GONE'
+  | 'ERR_RPC_UNAUTHORIZED'
+  | 'ERR_RPC_DUPLICATE'
+  | 'ERR_RPC_SYSTEM'
+  | 'ERR_RPC_PROTOCOL';
+
+/**
+ * A remote call that did not return a result (`lib/coord/rpc/`). `code` says why:
+ * - `ERR_RPC_APPLICATION`: the handler threw; `details` holds what it gave;
+ * - `ERR_RPC_UNKNOWN_PROCEDURE`: the server's program has no such procedure (ONC `PROC_UNAVAIL`);
+ * - `ERR_RPC_PROGRAM_UNAVAILABLE`: the server does not serve the program (ONC `PROG_UNAVAIL`), or no binding was found;
+ * - `ERR_RPC_VERSION_MISMATCH`: not that version; `low`..`high` are the versions it serves (ONC `PROG_MISMATCH`);
+ * - `ERR_RPC_BAD_ARGUMENTS`: the arguments failed the server's schema or could not be decoded (ONC `GARBAGE_ARGS`);
+ * - `ERR_RPC_DEADLINE_EXCEEDED`: the call's deadline passed first (on the client, or at the server, which then drops it);
+ * - `ERR_RPC_CANCELLED`: the caller aborted it (its `AbortSignal`);
+ * - `ERR_RPC_SERVER_GONE`: the connection ended or broke before the reply (the server died or closed);
+ * - `ERR_RPC_UNAUTHORIZED`: the server refused the caller's identity or credentials before any handler ran (ONC `AUTH_ERROR`);
+ * - `ERR_RPC_DUPLICATE`: a retry of a call whose reply the server no longer holds: refused, never run a second time;
+ * - `ERR_RPC_SYSTEM`: the server failed outside the handler (ONC `SYSTEM_ERR`);
+ * - `ERR_RPC_PROTOCOL`: a message that breaks the protocol (malformed, wrong RPC version, a reply to no call).
+ */
+export class RpcError extends Error {
+  override readonly name = 'RpcError';
+  readonly code: RpcErrorCode;
+  /** The procedure called, when known. */
+  readonly procedure: string | undefined;
+  /** For `ERR_RPC_APPLICATION`: what the handler's error carried (its `details`, or its message). */
+  readonly details: unknown;
+  /** For `ERR_RPC_VERSION_MISMATCH`: the lowest and highest versions the server has. */
+  readonly low: number | undefined;
+  readonly high: number | undefined;
+  constructor(
+    code: RpcErrorCode,
+    message: string,
+    options?: ErrorOptions & { procedure?: string; details?: unknown; low?: number; high?: number },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.procedure = options?.procedure;
+    this.details = options?.details;
+    this.low = options?.low;
+    this.high = options?.high;
+  }
+}
