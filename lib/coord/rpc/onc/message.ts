@@ -13,7 +13,7 @@ import { XdrReader, XdrWriter } from '../xdr/stream.js';
 import { AUTH_NONE, readOpaqueAuth, writeOpaqueAuth, type OpaqueAuth } from './auth.js';
 
 /** The RPC protocol version of RFC 5531. */
-export const RPC_VERSION = 2;
+export const ONC_RPC_VERSION = 2;
 
 /** `msg_type`. */
 export const MsgType = Object.freeze({ CALL: 0, REPLY: 1 } as const);
@@ -77,7 +77,7 @@ export interface RpcCallHeader {
 /** Encodes a call: the header, then what `writeArgs` appends. */
 export function encodeCall(header: RpcCallHeader, writeArgs: (w: XdrWriter) => void, w = new XdrWriter(128)): Uint8Array {
   w.reset();
-  w.uint(header.xid).uint(MsgType.CALL).uint(RPC_VERSION).uint(header.prog).uint(header.vers).uint(header.proc);
+  w.uint(header.xid).uint(MsgType.CALL).uint(ONC_RPC_VERSION).uint(header.prog).uint(header.vers).uint(header.proc);
   writeOpaqueAuth(w, header.cred ?? AUTH_NONE);
   writeOpaqueAuth(w, header.verf ?? AUTH_NONE);
   writeArgs(w);

@@ -14,7 +14,7 @@
 import { validateFunction, validateInteger } from '../../../internal/validators.js';
 import { XdrReader } from '../xdr/stream.js';
 import { AuthStat, decodeCredential, type AuthStatValue, type OncCredential } from './auth.js';
-import { decodeMessage, encodeReply, RPC_VERSION, type RpcCallMessage, type RpcReplyInput } from './message.js';
+import { decodeMessage, encodeReply, ONC_RPC_VERSION, type RpcCallMessage, type RpcReplyInput } from './message.js';
 import type { OncProcedureSpec, OncVersionSpec } from './program.js';
 import { listenOncTransport, type OncPeer, type OncTransport, type OncTransportListener, type OncTransportOptions } from './transport.js';
 
@@ -187,7 +187,7 @@ export class OncServer {
 
   async #dispatch(call: RpcCallMessage, peer: OncPeer | undefined, reply: (xid: number, r: RpcReplyInput) => void): Promise<void> {
     const { xid } = call;
-    if (call.rpcvers !== RPC_VERSION) return reply(xid, { accepted: false, stat: 'RPC_MISMATCH', low: RPC_VERSION, high: RPC_VERSION });
+    if (call.rpcvers !== ONC_RPC_VERSION) return reply(xid, { accepted: false, stat: 'RPC_MISMATCH', low: ONC_RPC_VERSION, high: ONC_RPC_VERSION });
     let credential: OncCredential;
     try {
       credential = decodeCredential(call.cred);
