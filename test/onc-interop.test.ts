@@ -72,7 +72,9 @@ describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (
     });
 
     it('the C server sees the AUTH_SYS credential the TS client sends', async () => {
-      const kv = await oncClient(KVSTORE_V1, url, { credential: { flavor: 'sys', stamp: 7, machinename: 'ts-client', uid: 4242, gid: 77, gids: [1, 2] } });
+      const kv = await oncClient(KVSTORE_V1, url, {
+        credential: { flavor: 'sys', stamp: 7, machinename: 'ts-client', uid: 4242, gid: 77, gids: [1, 2] },
+      });
       try {
         expect(await kv.EXAMPLE(-2)).toBe(-1);
         await server.waitFor(/AUTH_SYS uid=4242 gid=77 machine=ts-client/);
@@ -107,7 +109,10 @@ describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (
 
     it('arguments that do not decode are GARBAGE_ARGS (void sent where an int is expected)', async () => {
       const wrong = await oncClient(
-        { ...KVSTORE_V1, procedures: { EXAMPLE: { ...KVSTORE_V1.procedures.EXAMPLE, arg: { name: 'void', encode: () => {}, decode: () => 0 } } } },
+        {
+          ...KVSTORE_V1,
+          procedures: { EXAMPLE: { ...KVSTORE_V1.procedures.EXAMPLE, arg: { name: 'void', encode: () => {}, decode: () => 0 } } },
+        },
         url,
       );
       try {

@@ -76,7 +76,8 @@ export function readOpaqueAuth(r: XdrReader): OpaqueAuth {
 
 /** The `opaque_auth` of an `AUTH_SYS` credential; the fields are checked against their bounds. */
 export function authSys(parms: AuthSysParms): OpaqueAuth {
-  if (parms.gids.length > ONC_MAX_GIDS) throw new XdrError('ERR_XDR_RANGE', `AUTH_SYS has at most ${ONC_MAX_GIDS} gids, got ${parms.gids.length}`);
+  if (parms.gids.length > ONC_MAX_GIDS)
+    throw new XdrError('ERR_XDR_RANGE', `AUTH_SYS has at most ${ONC_MAX_GIDS} gids, got ${parms.gids.length}`);
   const w = new XdrWriter(64);
   w.uint(parms.stamp);
   w.string(parms.machinename, ONC_MAX_MACHINE_NAME);

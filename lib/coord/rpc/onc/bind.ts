@@ -42,7 +42,8 @@ export interface OncBinding {
   unregister(): Promise<void>;
 }
 
-const isGone = (err: unknown): boolean => err instanceof RpcError && (err.code === 'ERR_RPC_SERVER_GONE' || err.code === 'ERR_RPC_DEADLINE_EXCEEDED');
+const isGone = (err: unknown): boolean =>
+  err instanceof RpcError && (err.code === 'ERR_RPC_SERVER_GONE' || err.code === 'ERR_RPC_DEADLINE_EXCEEDED');
 
 /**
  * Registers the versions `specs` that a server at `url` serves. A raw ONC
@@ -115,7 +116,10 @@ async function negotiate(address: string, program: number, version: number, time
  * `ERR_RPC_VERSION_MISMATCH` (with `low`/`high`) when it is there without
  * that version.
  */
-export async function lookupOnc(target: { readonly program: number; readonly version: number }, options: OncBindOptions = {}): Promise<string> {
+export async function lookupOnc(
+  target: { readonly program: number; readonly version: number },
+  options: OncBindOptions = {},
+): Promise<string> {
   const { program, version } = target;
   const via = options.via ?? 'auto';
   if (via !== 'names') {
@@ -131,7 +135,10 @@ export async function lookupOnc(target: { readonly program: number; readonly ver
       if (others.length > 0) {
         const low = Math.min(...others);
         const high = Math.max(...others);
-        throw new RpcError('ERR_RPC_VERSION_MISMATCH', `rpcbind maps program ${program} versions ${low}..${high}, not ${version}`, { low, high });
+        throw new RpcError('ERR_RPC_VERSION_MISMATCH', `rpcbind maps program ${program} versions ${low}..${high}, not ${version}`, {
+          low,
+          high,
+        });
       }
     } catch (err) {
       if (via === 'rpcbind' || !isGone(err)) throw err;
@@ -143,13 +150,18 @@ export async function lookupOnc(target: { readonly program: number; readonly ver
     address = lookupName(oncServiceName(program));
   } catch (err) {
     if (!(err instanceof NameError)) throw err;
-    throw new RpcError('ERR_RPC_PROGRAM_UNAVAILABLE', `no server of program ${program} is registered (rpcbind or the name service)`, { cause: err });
+    throw new RpcError('ERR_RPC_PROGRAM_UNAVAILABLE', `no server of program ${program} is registered (rpcbind or the name service)`, {
+      cause: err,
+    });
   }
   await negotiate(address, program, version, options.rpcbind?.timeoutMs ?? 3000);
   return address;
 }
 
 /** {@link lookupOnc} then {@link oncClient}: a client of `spec` wherever a server of it is registered. */
-export async function connectOnc<S extends OncVersionSpec>(spec: S, options: OncClientOptions & OncBindOptions = {}): Promise<OncClient<S>> {
+export async function connectOnc<S extends OncVersionSpec>(
+  spec: S,
+  options: OncClientOptions & OncBindOptions = {},
+): Promise<OncClient<S>> {
   return oncClient(spec, await lookupOnc(spec, options), options);
 }

@@ -87,20 +87,31 @@ export function replyError(reply: RpcReplyMessage, proc: string): RpcError {
   const o = { procedure: proc };
   if (!reply.accepted) {
     if (reply.stat === 'RPC_MISMATCH') {
-      return new RpcError('ERR_RPC_PROTOCOL', `the server speaks RPC versions ${reply.low}..${reply.high}, not 2`, { ...o, low: reply.low, high: reply.high });
+      return new RpcError('ERR_RPC_PROTOCOL', `the server speaks RPC versions ${reply.low}..${reply.high}, not 2`, {
+        ...o,
+        low: reply.low,
+        high: reply.high,
+      });
     }
     const name = AUTH_NAMES[reply.auth] ?? `auth_stat ${reply.auth}`;
-    return new RpcError('ERR_RPC_UNAUTHORIZED', `${proc}: the server refused the credentials (${name})`, { ...o, details: { authStat: reply.auth, name } });
+    return new RpcError('ERR_RPC_UNAUTHORIZED', `${proc}: the server refused the credentials (${name})`, {
+      ...o,
+      details: { authStat: reply.auth, name },
+    });
   }
   switch (reply.stat) {
     case 'PROG_UNAVAIL':
       return new RpcError('ERR_RPC_PROGRAM_UNAVAILABLE', `${proc}: the server does not serve this program (PROG_UNAVAIL)`, o);
     case 'PROG_MISMATCH':
-      return new RpcError('ERR_RPC_VERSION_MISMATCH', `${proc}: the server serves versions ${reply.low}..${reply.high} only (PROG_MISMATCH)`, {
-        ...o,
-        low: reply.low,
-        high: reply.high,
-      });
+      return new RpcError(
+        'ERR_RPC_VERSION_MISMATCH',
+        `${proc}: the server serves versions ${reply.low}..${reply.high} only (PROG_MISMATCH)`,
+        {
+          ...o,
+          low: reply.low,
+          high: reply.high,
+        },
+      );
     case 'PROC_UNAVAIL':
       return new RpcError('ERR_RPC_UNKNOWN_PROCEDURE', `${proc}: the server has no such procedure (PROC_UNAVAIL)`, o);
     case 'GARBAGE_ARGS':
@@ -153,7 +164,9 @@ class Connection implements OncClientBase {
     try {
       msg = decodeMessage(bytes);
     } catch (err) {
-      this.#failAll(new RpcError('ERR_RPC_PROTOCOL', `the server sent a message that is not an RPC reply: ${(err as Error).message}`, { cause: err }));
+      this.#failAll(
+        new RpcError('ERR_RPC_PROTOCOL', `the server sent a message that is not an RPC reply: ${(err as Error).message}`, { cause: err }),
+      );
       void this.#transport.close();
       return;
     }
@@ -171,12 +184,18 @@ class Connection implements OncClientBase {
       r.done();
       p.resolve(v);
     } catch (err) {
-      p.reject(new RpcError('ERR_RPC_PROTOCOL', `${p.proc}: the result is not a ${p.res.name}: ${(err as Error).message}`, { cause: err, procedure: p.proc }));
+      p.reject(
+        new RpcError('ERR_RPC_PROTOCOL', `${p.proc}: the result is not a ${p.res.name}: ${(err as Error).message}`, {
+          cause: err,
+          procedure: p.proc,
+        }),
+      );
     }
   }
 
   #onEnd(err?: Error): void {
     this.#closed = true;
+    void this.#transport.close().catch(() => {});
     const why = err ? `: ${err.message}` : '';
     this.#failAll(new RpcError('ERR_RPC_SERVER_GONE', `the connection to the ONC server ended before the reply${why}`, { cause: err }));
   }
@@ -190,7 +209,8 @@ class Connection implements OncClientBase {
   #procedure(proc: string | number): OncProcedureSpec {
     if (proc === 0 || proc === 'NULL') return this.#byNumber.get(0) ?? NULL_PROC;
     const p = typeof proc === 'number' ? this.#byNumber.get(proc) : this.spec.procedures[proc];
-    if (p === undefined) throw new RangeError(`The "proc" argument must name a procedure of ${this.spec.versionName}. Received ${String(proc)}`);
+    if (p === undefined)
+      throw new RangeError(`The "proc" argument must name a procedure of ${this.spec.versionName}. Received ${String(proc)}`);
     return p;
   }
 
@@ -199,11 +219,16 @@ class Connection implements OncClientBase {
     const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : validateTimeout(options.timeoutMs, 'options.timeoutMs');
     const signal = validateAbortSignal(options.signal, 'options.signal');
     if (this.#closed) return Promise.reject(new RpcError('ERR_RPC_SERVER_GONE', 'the ONC client is closed', { procedure: p.name }));
-    if (signal?.aborted) return Promise.reject(new RpcError('ERR_RPC_CANCELLED', `${p.name}: cancelled before it was sent`, { procedure: p.name }));
+    if (signal?.aborted)
+      return Promise.reject(new RpcError('ERR_RPC_CANCELLED', `${p.name}: cancelled before it was sent`, { procedure: p.name }));
     let xid = this.#xid;
     for (let i = 0; this.#pending.has(xid) && i < 16; i++) xid = (xid + 1) >>> 0;
     this.#xid = (xid + 1) >>> 0;
-    const bytes = encodeCall({ xid, prog: this.spec.program, vers: this.spec.version, proc: p.number, cred: this.#cred }, (w) => p.arg.encode(w, arg), this.#writer);
+    const bytes = encodeCall(
+      { xid, prog: this.spec.program, vers: this.spec.version, proc: p.number, cred: this.#cred },
+      (w) => p.arg.encode(w, arg),
+      this.#writer,
+    );
     return new Promise<unknown>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (): void => {
@@ -241,7 +266,9 @@ class Connection implements OncClientBase {
         const pending = this.#pending.get(xid);
         if (pending) {
           this.#pending.delete(xid);
-          pending.reject(err instanceof RpcError ? err : new RpcError('ERR_RPC_SERVER_GONE', err.message, { cause: err, procedure: p.name }));
+          pending.reject(
+            err instanceof RpcError ? err : new RpcError('ERR_RPC_SERVER_GONE', err.message, { cause: err, procedure: p.name }),
+          );
         }
       });
     });
@@ -268,7 +295,11 @@ class Connection implements OncClientBase {
  * const kv = await oncClient(KVSTORE_V1, 'oncrpc://127.0.0.1:40123');
  * await kv.EXAMPLE(41); // 42
  */
-export async function oncClient<S extends OncVersionSpec>(spec: S, target: string | OncTransport, options: OncClientOptions = {}): Promise<OncClient<S>> {
+export async function oncClient<S extends OncVersionSpec>(
+  spec: S,
+  target: string | OncTransport,
+  options: OncClientOptions = {},
+): Promise<OncClient<S>> {
   const transport = typeof target === 'string' ? await connectOncTransport(target, options) : target;
   const conn = new Connection(spec, transport, options);
   const client: Record<string, unknown> = {};

@@ -53,8 +53,7 @@ export type AcceptedBody =
 
 /** What a denied reply says. */
 export type DeniedBody =
-  | { readonly stat: 'RPC_MISMATCH'; readonly low: number; readonly high: number }
-  | { readonly stat: 'AUTH_ERROR'; readonly auth: number };
+  { readonly stat: 'RPC_MISMATCH'; readonly low: number; readonly high: number } | { readonly stat: 'AUTH_ERROR'; readonly auth: number };
 
 /** A reply message, decoded. */
 export type RpcReplyMessage =
@@ -150,7 +149,8 @@ export function decodeMessage(bytes: Uint8Array): RpcMessage {
     r.done();
     return { type: 'reply', xid, accepted: true, verf, stat };
   }
-  if (replyStat !== ReplyStat.MSG_DENIED) throw new XdrError('ERR_XDR_INVALID', `reply_stat ${replyStat} is neither MSG_ACCEPTED nor MSG_DENIED`);
+  if (replyStat !== ReplyStat.MSG_DENIED)
+    throw new XdrError('ERR_XDR_INVALID', `reply_stat ${replyStat} is neither MSG_ACCEPTED nor MSG_DENIED`);
   const reject = r.uint();
   if (reject === RejectStat.RPC_MISMATCH) {
     const low = r.uint();
@@ -158,7 +158,8 @@ export function decodeMessage(bytes: Uint8Array): RpcMessage {
     r.done();
     return { type: 'reply', xid, accepted: false, stat: 'RPC_MISMATCH', low, high };
   }
-  if (reject !== RejectStat.AUTH_ERROR) throw new XdrError('ERR_XDR_INVALID', `reject_stat ${reject} is neither RPC_MISMATCH nor AUTH_ERROR`);
+  if (reject !== RejectStat.AUTH_ERROR)
+    throw new XdrError('ERR_XDR_INVALID', `reject_stat ${reject} is neither RPC_MISMATCH nor AUTH_ERROR`);
   const auth = r.uint();
   r.done();
   return { type: 'reply', xid, accepted: false, stat: 'AUTH_ERROR', auth };

@@ -19,7 +19,8 @@ const LAST = 0x8000_0000;
 
 /** The record-marked bytes of one message: a single last fragment. */
 export function frameRecord(message: Uint8Array): Uint8Array {
-  if (message.byteLength > 0x7fff_ffff) throw new RangeError(`The "message" argument must be under 2 GiB. Received ${message.byteLength} bytes`);
+  if (message.byteLength > 0x7fff_ffff)
+    throw new RangeError(`The "message" argument must be under 2 GiB. Received ${message.byteLength} bytes`);
   const out = new Uint8Array(4 + message.byteLength);
   new DataView(out.buffer).setUint32(0, (LAST | message.byteLength) >>> 0);
   out.set(message, 4);

@@ -91,7 +91,8 @@ export class OncServer {
   #add(service: OncService): void {
     const { spec } = service;
     const versions = this.#programs.get(spec.program) ?? new Map<number, Served>();
-    if (versions.has(spec.version)) throw new RangeError(`The "services" argument serves ${spec.programName} version ${spec.version} twice`);
+    if (versions.has(spec.version))
+      throw new RangeError(`The "services" argument serves ${spec.programName} version ${spec.version} twice`);
     const byNumber: Served['byNumber'] = new Map();
     const auth = (service.authorize ?? {}) as Record<string, OncAuthorize | undefined>;
     const handlers = service.handlers as Record<string, OncHandler | undefined>;
@@ -187,7 +188,8 @@ export class OncServer {
 
   async #dispatch(call: RpcCallMessage, peer: OncPeer | undefined, reply: (xid: number, r: RpcReplyInput) => void): Promise<void> {
     const { xid } = call;
-    if (call.rpcvers !== ONC_RPC_VERSION) return reply(xid, { accepted: false, stat: 'RPC_MISMATCH', low: ONC_RPC_VERSION, high: ONC_RPC_VERSION });
+    if (call.rpcvers !== ONC_RPC_VERSION)
+      return reply(xid, { accepted: false, stat: 'RPC_MISMATCH', low: ONC_RPC_VERSION, high: ONC_RPC_VERSION });
     let credential: OncCredential;
     try {
       credential = decodeCredential(call.cred);
@@ -270,14 +272,18 @@ export class OncServer {
  * @example
  * const server = await serveOnc('oncrpc://127.0.0.1:0', [{ spec: KVSTORE_V1, handlers: { EXAMPLE: (n) => n + 1 } }]);
  */
-export async function serveOnc(address: string, services: readonly OncService[], options: OncServerOptions = {}): Promise<OncServer> {
-  if (!Array.isArray(services) || services.length === 0) throw new TypeError('The "services" argument must be a non-empty array of { spec, handlers }');
+export async function serveOnc<const T extends readonly OncVersionSpec[]>(
+  address: string,
+  services: { readonly [I in keyof T]: OncService<T[I]> },
+  options: OncServerOptions = {},
+): Promise<OncServer> {
+  if (!Array.isArray(services) || services.length === 0)
+    throw new TypeError('The "services" argument must be a non-empty array of { spec, handlers }');
   const listener = await listenOncTransport(address, options);
   try {
-    return new OncServer(listener, services, options);
+    return new OncServer(listener, services as unknown as readonly OncService[], options);
   } catch (err) {
     listener.close();
     throw err;
   }
 }
-

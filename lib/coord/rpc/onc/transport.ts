@@ -57,7 +57,12 @@ export interface OncTransport {
 
 /** Options of {@link connectOncTransport} and {@link listenOncTransport}. */
 export interface OncTransportOptions {
-  /** Bound on one message (a record, or a channel message). Default {@link ONC_DEFAULT_MAX_RECORD}. */
+  /**
+   * Bound on one message: a record on raw ONC TCP (default
+   * {@link ONC_DEFAULT_MAX_RECORD}), the channel's `maxMessageSize` on a
+   * channel (default: the channel's own, e.g. 64 MiB on a stream, the ring's
+   * capacity on shm).
+   */
   readonly maxMessageSize?: number;
   /** Connecting: give up after this long. Default 10000 ms. */
   readonly timeoutMs?: number;
@@ -211,6 +216,9 @@ function peerOf(scheme: string, duplex: Duplex<Uint8Array>): OncPeer | undefined
   return undefined;
 }
 
+const channelMax = (o: OncTransportOptions): { maxMessageSize?: number } =>
+  o.maxMessageSize === undefined ? {} : { maxMessageSize: o.maxMessageSize };
+
 const schemeOf = (address: string): string => address.slice(0, Math.max(0, address.indexOf(':')));
 
 /**
@@ -224,7 +232,7 @@ export async function connectOncTransport(address: string, options: OncTransport
   const onc = parseOncAddress(address);
   if (!onc) {
     try {
-      const duplex = await connect<Uint8Array>(address, { timeoutMs, ...options.channel, codec: codecs.bytes, maxMessageSize: max });
+      const duplex = await connect<Uint8Array>(address, { timeoutMs, ...options.channel, ...channelMax(options), codec: codecs.bytes });
       return channelTransport(duplex, peerOf(schemeOf(address), duplex));
     } catch (err) {
       if (err instanceof RangeError || err instanceof TypeError) throw err;
@@ -262,7 +270,11 @@ export async function listenOncTransport(address: string, options: OncTransportO
   const max = options.maxMessageSize ?? ONC_DEFAULT_MAX_RECORD;
   const onc = parseOncAddress(address);
   if (!onc) {
-    const listener: Listener<Uint8Array> = await listen<Uint8Array>(address, { ...options.channel, codec: codecs.bytes, maxMessageSize: max });
+    const listener: Listener<Uint8Array> = await listen<Uint8Array>(address, {
+      ...options.channel,
+      ...channelMax(options),
+      codec: codecs.bytes,
+    });
     const scheme = schemeOf(listener.url);
     return {
       url: listener.url,
