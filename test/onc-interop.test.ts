@@ -6,7 +6,8 @@
 // AUTH_SYS both ways, kill -9 of the C server mid-call. With rpcbind (a
 // Debian package; started here when it is installed and nothing holds
 // port 111, as root), the C server registers and the TS client finds it,
-// and the C client finds the TS server through it.
+// and the C client finds the TS server through it. Then the system's own
+// /usr/include/rpcsvc/spray.x (opaque<8845>, structs) both ways.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ import {
   type OncServer,
 } from '../lib/index.js';
 import { KVSTORE_V1, KVSTORE_V2 } from './fixtures/onc/kv-spec.js';
+import { SPRAYMAX, SPRAYVERS, sprayPattern, type SprayCumul } from './fixtures/onc/spray-spec.js';
 import { buildC, cToolchainMissing, runC, startC, type CBuild, type CProcess } from './support/onc-c.js';
 import { within } from './support/helpers.js';
 
@@ -266,3 +268,65 @@ describe.skipIf(missing !== undefined)('ONC RPC binding through the system rpcbi
     expect(await pmapGetPort(KVSTORE_V1.program, 1)).toBe(0);
   });
 });
+
+describe.skipIf(missing !== undefined || !existsSync('/usr/include/rpcsvc/spray.x'))(
+  'ONC RPC interop: the system spray.x (opaque<8845>, structs)',
+  () => {
+    let build: CBuild;
+    beforeAll(() => {
+      build = buildC('/usr/include/rpcsvc/spray.x', { spray_server: ['spray_server.c', 'svc'], spray_client: ['spray_client.c', 'clnt'] });
+    }, 120_000);
+    afterAll(() => build?.remove());
+
+    const lengths = [0, 1, 3, 4, 5, 1000, SPRAYMAX];
+    const expected = (ls: number[]): SprayCumul => ({
+      counter: ls.length,
+      clock: { sec: ls.reduce((a, b) => a + b, 0), usec: ls.reduce((a, l) => a + sprayPattern(l).reduce((s, b) => s + b, 0), 0) },
+    });
+
+    it('TS client -> C server: opaque arrays of every padding arrive intact; one over the bound is refused locally', async () => {
+      const server = startC(build.bin('spray_server'), []);
+      try {
+        const spray = await oncClient(SPRAYVERS, `oncrpc://127.0.0.1:${(await server.waitFor(/PORT (\d+)/))[1]}`);
+        try {
+          await spray.SPRAYPROC_CLEAR();
+          for (const l of lengths) await spray.SPRAYPROC_SPRAY(sprayPattern(l));
+          expect(await spray.SPRAYPROC_GET()).toEqual(expected(lengths));
+          await expect(spray.SPRAYPROC_SPRAY(new Uint8Array(SPRAYMAX + 1))).rejects.toMatchObject({ code: 'ERR_XDR_RANGE' });
+        } finally {
+          await spray.close();
+        }
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('C client -> TS server', async () => {
+      const got: SprayCumul = { counter: 0, clock: { sec: 0, usec: 0 } };
+      const server = await serveOnc('oncrpc://127.0.0.1:0', [
+        {
+          spec: SPRAYVERS,
+          handlers: {
+            SPRAYPROC_SPRAY: (arr) => {
+              got.counter++;
+              got.clock.sec += arr.byteLength;
+              got.clock.usec += arr.reduce((s, b) => s + b, 0);
+            },
+            SPRAYPROC_GET: () => got,
+            SPRAYPROC_CLEAR: () => {
+              got.counter = got.clock.sec = got.clock.usec = 0;
+            },
+          },
+        },
+      ]);
+      try {
+        const { out, status } = await runC(build.bin('spray_client'), [server.url.replace(/^.*:/, ''), ...lengths.map(String)]);
+        const e = expected(lengths);
+        expect(out).toBe(`CUMUL ${e.counter} ${e.clock.sec} ${e.clock.usec}\n`);
+        expect(status.code).toBe(0);
+      } finally {
+        await server.close();
+      }
+    });
+  },
+);

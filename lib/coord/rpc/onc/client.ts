@@ -215,6 +215,14 @@ class Connection implements OncClientBase {
   }
 
   call(proc: string | number, arg: unknown, options: OncCallOptions = {}): Promise<unknown> {
+    try {
+      return this.#call(proc, arg, options);
+    } catch (err) {
+      return Promise.reject(err as Error); // bad arguments, a value its XDR type cannot hold: a rejection, like every failure
+    }
+  }
+
+  #call(proc: string | number, arg: unknown, options: OncCallOptions): Promise<unknown> {
     const p = this.#procedure(proc);
     const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : validateTimeout(options.timeoutMs, 'options.timeoutMs');
     const signal = validateAbortSignal(options.signal, 'options.signal');
