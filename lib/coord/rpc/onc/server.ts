@@ -40,7 +40,8 @@ export type OncHandler<A = unknown, R = unknown> = (arg: A, ctx: OncCallContext)
 /**
  * Decides whether a call may run: `true` runs it; `false` refuses it with
  * `AUTH_ERROR` `AUTH_TOOWEAK`; an {@link AuthStat} value refuses with that
- * (`AuthStat.AUTH_BADCRED`, ...). Runs before the arguments are decoded.
+ * (`AuthStat.AUTH_BADCRED`, ...; `AUTH_OK` runs it); a throw refuses with
+ * `AUTH_FAILED`. Runs before the arguments are decoded.
  */
 export type OncAuthorize = (ctx: OncCallContext) => boolean | AuthStatValue;
 
@@ -226,8 +227,8 @@ export class OncServer {
       } catch {
         verdict = AuthStat.AUTH_FAILED;
       }
-      if (verdict !== true) {
-        const auth = verdict === false ? AuthStat.AUTH_TOOWEAK : verdict === AuthStat.AUTH_OK ? AuthStat.AUTH_FAILED : verdict;
+      if (verdict !== true && verdict !== AuthStat.AUTH_OK) {
+        const auth = verdict === false ? AuthStat.AUTH_TOOWEAK : verdict;
         return reply(xid, { accepted: false, stat: 'AUTH_ERROR', auth });
       }
     }
