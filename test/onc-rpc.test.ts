@@ -317,16 +317,20 @@ async function rawExchange(url: string, bytes: Uint8Array): Promise<Uint8Array> 
   }
 }
 
-/** Sends raw bytes and half-closes; resolves once the server closed its side or 2 s passed: never more. */
-function rawSend(port: number, bytes: Uint8Array): Promise<void> {
-  return new Promise<void>((resolve) => {
+/** Sends raw bytes and half-closes; resolves `true` once the server closed its side, `false` if it had not after 5 s (a hang). */
+function rawSend(port: number, bytes: Uint8Array): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
-    const timer = setTimeout(() => socket.destroy(), 2000);
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      socket.destroy();
+    }, 5000);
     socket.on('error', () => {});
     socket.on('data', () => {});
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve();
+      resolve(!hung);
     });
     socket.on('connect', () => socket.end(bytes));
   });
@@ -352,7 +356,7 @@ describe('hostile peers', () => {
       });
       await fc.assert(
         fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 1024 }), framed, callLike, header), async (bytes) => {
-          await rawSend(port, bytes);
+          expect(await rawSend(port, bytes)).toBe(true); // the server answered or hung up: it never waits forever
         }),
         { numRuns: 150 },
       );
@@ -451,6 +455,49 @@ describe.each([
     } finally {
       await f.stop();
       if (address.startsWith('unix:')) removePath(address.slice('unix:'.length)); // the killed server could not
+    }
+  });
+});
+
+describe.each([
+  ['raw ONC TCP', 'oncrpc://127.0.0.1:0'],
+  ['unix:', `unix:${tempPath('oncc')}.sock`],
+])('client process kill -9 mid-call (%s)', (_n, address) => {
+  it("releases the server's connection; the server goes on serving", async () => {
+    let started = 0;
+    const server = await serveOnc(address, [
+      {
+        spec: KVSTORE_V1,
+        handlers: { EXAMPLE: (n) => (started++, n === -1 ? new Promise<number>((r) => setTimeout(() => r(0), 300)) : n + 1) },
+      },
+    ]);
+    const f = startFixture('onc-client.ts', [server.url]);
+    try {
+      await f.waitFor('CALLING');
+      await within(
+        10_000,
+        'the call to reach the handler',
+        (async () => {
+          for (let i = 0; i < 500 && started === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        })(),
+      );
+      expect(server.connections).toBe(1);
+      f.child.kill('SIGKILL');
+      await within(
+        10_000,
+        'the connection to be released',
+        (async () => {
+          for (let i = 0; i < 500 && server.connections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+        })(),
+      );
+      expect(server.connections).toBe(0);
+      await new Promise((r) => setTimeout(r, 400)); // the handler finishes; its reply goes nowhere, harmlessly
+      const kv = await oncClient(KVSTORE_V1, server.url);
+      expect(await kv.EXAMPLE(1)).toBe(2);
+      await kv.close();
+    } finally {
+      await f.stop();
+      await server.close();
     }
   });
 });

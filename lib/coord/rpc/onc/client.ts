@@ -20,7 +20,7 @@ import { connectOncTransport, type OncTransport, type OncTransportOptions } from
 
 /** Options of one call. */
 export interface OncCallOptions {
-  /** Fail with `ERR_RPC_DEADLINE_EXCEEDED` after this long. Default: the client's `timeoutMs`. */
+  /** Fail with `ERR_RPC_DEADLINE_EXCEEDED` after this long (0: no deadline). Default: the client's `callTimeoutMs`. */
   readonly timeoutMs?: number;
   /** Fail with `ERR_RPC_CANCELLED` when it aborts (the server is not told: ONC has no cancel message). */
   readonly signal?: AbortSignal;
@@ -30,7 +30,7 @@ export interface OncCallOptions {
 export interface OncClientOptions extends OncTransportOptions {
   /** The credential every call carries: `'sys'` for {@link authSysCredential}'s, or one given. Default `AUTH_NONE`. */
   readonly credential?: 'none' | 'sys' | OncCredential;
-  /** Default deadline of each call. Default 30000 ms. */
+  /** Default deadline of each call (0: none). Default 30000 ms. */
   readonly callTimeoutMs?: number;
 }
 
