@@ -403,6 +403,38 @@ describe('hostile peers', () => {
     );
   }, 60_000);
 
+  it('a server announcing a 2^31 - 1 byte record fails the call with ERR_RPC_PROTOCOL at once', async () => {
+    const srv = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => s.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3])));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const kv = await oncClient(KVSTORE_V1, `oncrpc://127.0.0.1:${(srv.address() as net.AddressInfo).port}`, { callTimeoutMs: 20_000 });
+      expect((await within(5000, 'the call to fail', rejection(kv.EXAMPLE(1)))).code).toBe('ERR_RPC_PROTOCOL');
+      expect(kv.closed).toBe(true);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
+  it('bounded: maxConnections are served at once; the next waits until one closes', async () => {
+    const server = await serveOnc('oncrpc://127.0.0.1:0', [kvService()], { maxConnections: 2 });
+    try {
+      const [a, b, c] = await Promise.all([1, 2, 3].map(() => oncClient(KVSTORE_V1, server.url)));
+      expect([await a!.EXAMPLE(1), await b!.EXAMPLE(1)]).toEqual([2, 2]);
+      let third = false;
+      const p = c!.EXAMPLE(1).then((v) => ((third = true), v));
+      await new Promise((r) => setTimeout(r, 300));
+      expect([third, server.connections]).toEqual([false, 2]);
+      await a!.close();
+      expect(await within(5000, 'the third client to be served', p)).toBe(2);
+      await Promise.all([b!.close(), c!.close()]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('bounded: maxInFlight calls run at once per connection, the rest wait unread', async () => {
     let running = 0;
     let most = 0;

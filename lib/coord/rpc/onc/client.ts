@@ -196,6 +196,10 @@ class Connection implements OncClientBase {
   #onEnd(err?: Error): void {
     this.#closed = true;
     void this.#transport.close().catch(() => {});
+    if (err instanceof RpcError && err.code === 'ERR_RPC_PROTOCOL') {
+      this.#failAll(err); // the server broke the framing (a record over the bound): it is not merely gone
+      return;
+    }
     const why = err ? `: ${err.message}` : '';
     this.#failAll(new RpcError('ERR_RPC_SERVER_GONE', `the connection to the ONC server ended before the reply${why}`, { cause: err }));
   }
