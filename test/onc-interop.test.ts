@@ -1,0 +1,332 @@
+// ONC RPC against real C: the seed's kv_store.x through the system's rpcgen
+// (Debian rpcsvc-proto) and libtirpc. A TS client calls the C server
+// (hand-written main() over the generated dispatch function, bound to
+// 127.0.0.1, registered with protocol 0 so no portmapper is needed), a C
+// client (the generated example_1 stub) calls the TS server; errors,
+// AUTH_SYS both ways, kill -9 of the C server mid-call. With rpcbind (a
+// Debian package; started here when it is installed and nothing holds
+// port 111, as root), the C server registers and the TS client finds it,
+// and the C client finds the TS server through it. Then the system's own
+// /usr/include/rpcsvc/spray.x (opaque<8845>, structs) both ways.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  authSysCredential,
+  connectOnc,
+  lookupOnc,
+  oncClient,
+  pmapGetPort,
+  registerOnc,
+  RpcError,
+  serveOnc,
+  type OncCallContext,
+  type OncServer,
+} from '../lib/index.js';
+import { KVSTORE_V1, KVSTORE_V2 } from './fixtures/onc/kv-spec.js';
+import { SPRAYMAX, SPRAYVERS, sprayPattern, type SprayCumul } from './fixtures/onc/spray-spec.js';
+import { buildC, cToolchainMissing, runC, startC, type CBuild, type CProcess } from './support/onc-c.js';
+import { within } from './support/helpers.js';
+
+const missing = cToolchainMissing();
+if (missing && process.env.CI) throw new Error(`CI must run the ONC interop tests: ${missing}`);
+
+const rejection = async (p: Promise<unknown>): Promise<RpcError> => {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof RpcError) return err;
+    throw err;
+  }
+  throw new Error('expected a rejection');
+};
+
+describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (kv_store.x)', () => {
+  let build: CBuild;
+  beforeAll(() => {
+    build = buildC('kv_store.x', { kv_server: ['kv_server.c', 'svc'], kv_client: ['kv_client.c', 'clnt'] });
+  }, 120_000);
+  afterAll(() => build?.remove());
+
+  describe('TS client -> C server', () => {
+    let server: CProcess;
+    let url: string;
+    beforeAll(async () => {
+      server = startC(build.bin('kv_server'), ['noreg']);
+      url = `oncrpc://127.0.0.1:${(await server.waitFor(/PORT (\d+)/))[1]}`;
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    it('EXAMPLE(41) is 42, NULL answers, many calls in flight on one connection', async () => {
+      const kv = await oncClient(KVSTORE_V1, url);
+      try {
+        expect(await kv.EXAMPLE(41)).toBe(42);
+        await kv.ping();
+        const ns = Array.from({ length: 200 }, (_, i) => i * 7919 - 500_000);
+        expect(await Promise.all(ns.map((n) => kv.EXAMPLE(n)))).toEqual(ns.map((n) => n + 1));
+        expect(await kv.EXAMPLE(0x7fff_fffe)).toBe(0x7fff_ffff);
+      } finally {
+        await kv.close();
+      }
+    });
+
+    it('the C server sees the AUTH_SYS credential the TS client sends', async () => {
+      const kv = await oncClient(KVSTORE_V1, url, {
+        credential: { flavor: 'sys', stamp: 7, machinename: 'ts-client', uid: 4242, gid: 77, gids: [1, 2] },
+      });
+      try {
+        expect(await kv.EXAMPLE(-2)).toBe(-1);
+        await server.waitFor(/AUTH_SYS uid=4242 gid=77 machine=ts-client/);
+      } finally {
+        await kv.close();
+      }
+    });
+
+    it('version 2 is PROG_MISMATCH 1..1, an unknown procedure PROC_UNAVAIL, another program PROG_UNAVAIL', async () => {
+      const v2 = await oncClient(KVSTORE_V2, url);
+      try {
+        const e = await rejection(v2.EXAMPLE(1));
+        expect([e.code, e.low, e.high]).toEqual(['ERR_RPC_VERSION_MISMATCH', 1, 1]);
+        expect((await rejection(v2.ping())).code).toBe('ERR_RPC_VERSION_MISMATCH');
+      } finally {
+        await v2.close();
+      }
+      const bogus = await oncClient({ ...KVSTORE_V2, version: 1 }, url);
+      try {
+        expect((await rejection(bogus.TWICE(1))).code).toBe('ERR_RPC_UNKNOWN_PROCEDURE');
+        expect(await bogus.EXAMPLE(1)).toBe(2); // the connection is still good
+      } finally {
+        await bogus.close();
+      }
+      const other = await oncClient({ ...KVSTORE_V1, program: 0x20000002 }, url);
+      try {
+        expect((await rejection(other.EXAMPLE(1))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('arguments that do not decode are GARBAGE_ARGS (void sent where an int is expected)', async () => {
+      const wrong = await oncClient(
+        {
+          ...KVSTORE_V1,
+          procedures: { EXAMPLE: { ...KVSTORE_V1.procedures.EXAMPLE, arg: { name: 'void', encode: () => {}, decode: () => 0 } } },
+        },
+        url,
+      );
+      try {
+        expect((await rejection(wrong.EXAMPLE(0))).code).toBe('ERR_RPC_BAD_ARGUMENTS');
+      } finally {
+        await wrong.close();
+      }
+    });
+  });
+
+  it('kill -9 of the C server mid-call fails every pending call with ERR_RPC_SERVER_GONE, within a bound', async () => {
+    const server = startC(build.bin('kv_server'), ['noreg']);
+    try {
+      const url = `oncrpc://127.0.0.1:${(await server.waitFor(/PORT (\d+)/))[1]}`;
+      const kv = await oncClient(KVSTORE_V1, url, { callTimeoutMs: 60_000 });
+      const hung = kv.EXAMPLE(-1); // the C server never answers it (and, single-threaded, nothing after it)
+      const queued = [kv.EXAMPLE(1), kv.EXAMPLE(2), kv.EXAMPLE(3)];
+      const settled = Promise.allSettled([hung, ...queued]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(kv.pending).toBe(4);
+      server.child.kill('SIGKILL');
+      const results = await within(10_000, 'pending calls to fail', settled);
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect(((r as PromiseRejectedResult).reason as RpcError).code).toBe('ERR_RPC_SERVER_GONE');
+      }
+      expect(kv.closed).toBe(true);
+      expect((await rejection(kv.EXAMPLE(1))).code).toBe('ERR_RPC_SERVER_GONE');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  describe('C client -> TS server', () => {
+    let server: OncServer;
+    let port: string;
+    const seen: OncCallContext[] = [];
+    beforeAll(async () => {
+      server = await serveOnc('oncrpc://127.0.0.1:0', [
+        {
+          spec: KVSTORE_V1,
+          handlers: {
+            EXAMPLE: (n, ctx) => {
+              seen.push(ctx);
+              return n + 1;
+            },
+          },
+        },
+      ]);
+      port = server.url.replace(/^.*:/, '');
+    });
+    afterAll(() => server?.close());
+
+    it('the generated example_1 stub gets *argp + 1', async () => {
+      const { out, status } = await runC(build.bin('kv_client'), [port, '41']);
+      expect(out).toBe('RESULT 42\n');
+      expect(status.code).toBe(0);
+      expect(seen.at(-1)?.credential).toEqual({ flavor: 'none' });
+      expect(seen.at(-1)?.peer).toMatchObject({ transport: 'oncrpc', address: { address: '127.0.0.1' } });
+    });
+
+    it("libtirpc's authunix_create_default() reaches the handler as AUTH_SYS uid/gid/machinename", async () => {
+      const { out } = await runC(build.bin('kv_client'), [port, '-5', 'sys']);
+      expect(out).toBe('RESULT -4\n');
+      const cred = seen.at(-1)!.credential;
+      const mine = authSysCredential();
+      expect(cred).toMatchObject({ flavor: 'sys', uid: process.getuid!(), gid: process.getgid!() });
+      expect(cred.flavor === 'sys' && cred.machinename.length > 0).toBe(true);
+      expect(mine.flavor).toBe('sys');
+    });
+
+    it('the C client reads PROG_MISMATCH low/high from the TS server', async () => {
+      const { out, status } = await runC(build.bin('kv_client'), [port, '1', 'none', '3']);
+      expect(out).toMatch(/^ERROR .*Program\/version mismatch; low version = 1, high version = 1/);
+      expect(status.code).toBe(2);
+    });
+  });
+});
+
+/** rpcbind at 127.0.0.1:111: already there, or started here (root, installed, port free); else why not. */
+async function ensureRpcbind(): Promise<{ stop: () => Promise<void> } | string> {
+  try {
+    await pmapGetPort(100000, 2, 6, { timeoutMs: 1000 });
+    return { stop: async () => {} };
+  } catch {
+    // not running: start it
+  }
+  if (process.getuid?.() !== 0) return 'rpcbind is not running and starting it needs root';
+  const bin = ['/usr/sbin/rpcbind', '/sbin/rpcbind'].find((p) => existsSync(p));
+  if (!bin) return 'rpcbind is not installed (apt-get install rpcbind)';
+  const p = startC(bin, ['-f']);
+  for (let i = 0; i < 50; i++) {
+    try {
+      await pmapGetPort(100000, 2, 6, { timeoutMs: 500 });
+      return { stop: async () => void (await p.stop()) };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await p.stop();
+  return 'rpcbind did not start answering';
+}
+
+describe.skipIf(missing !== undefined)('ONC RPC binding through the system rpcbind', () => {
+  let build: CBuild;
+  let rpcbind: { stop: () => Promise<void> } | string;
+  beforeAll(async () => {
+    build = buildC('kv_store.x', { kv_server: ['kv_server.c', 'svc'], kv_client: ['kv_client.c', 'clnt'] });
+    rpcbind = await ensureRpcbind();
+    if (typeof rpcbind === 'string') console.warn(`skipping the rpcbind tests: ${rpcbind}`);
+  }, 120_000);
+  afterAll(async () => {
+    if (typeof rpcbind === 'object') await rpcbind.stop();
+    build?.remove();
+  });
+
+  it('the C server registers with rpcbind; lookupOnc finds it, and a missing version is ERR_RPC_VERSION_MISMATCH', async (t) => {
+    if (typeof rpcbind === 'string') t.skip();
+    const server = startC(build.bin('kv_server'), ['reg']);
+    try {
+      const port = Number((await server.waitFor(/PORT (\d+)/))[1]);
+      expect(await pmapGetPort(KVSTORE_V1.program, 1)).toBe(port);
+      expect(await lookupOnc(KVSTORE_V1)).toBe(`oncrpc://127.0.0.1:${port}`);
+      const kv = await connectOnc(KVSTORE_V1);
+      try {
+        expect(await kv.EXAMPLE(1)).toBe(2);
+      } finally {
+        await kv.close();
+      }
+      const e = await rejection(lookupOnc(KVSTORE_V2));
+      expect([e.code, e.low, e.high]).toEqual(['ERR_RPC_VERSION_MISMATCH', 1, 1]);
+      expect((await rejection(lookupOnc({ program: 0x20000777, version: 1 }))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
+    } finally {
+      await server.stop();
+      execFileSync('rpcinfo', ['-d', String(KVSTORE_V1.program), '1'], { stdio: 'ignore' });
+    }
+  });
+
+  it('the TS server registers with rpcbind and the C client finds it with clnt_create()', async (t) => {
+    if (typeof rpcbind === 'string') t.skip();
+    const server = await serveOnc('oncrpc://127.0.0.1:0', [{ spec: KVSTORE_V1, handlers: { EXAMPLE: (n) => n + 1 } }]);
+    const binding = await registerOnc(server.url, [KVSTORE_V1]);
+    try {
+      expect(binding.via).toBe('rpcbind');
+      const { out } = await runC(build.bin('kv_client'), ['rpcbind', '99']);
+      expect(out).toBe('RESULT 100\n');
+    } finally {
+      await binding.unregister();
+      await server.close();
+    }
+    expect(await pmapGetPort(KVSTORE_V1.program, 1)).toBe(0);
+  });
+});
+
+describe.skipIf(missing !== undefined || !existsSync('/usr/include/rpcsvc/spray.x'))(
+  'ONC RPC interop: the system spray.x (opaque<8845>, structs)',
+  () => {
+    let build: CBuild;
+    beforeAll(() => {
+      build = buildC('/usr/include/rpcsvc/spray.x', { spray_server: ['spray_server.c', 'svc'], spray_client: ['spray_client.c', 'clnt'] });
+    }, 120_000);
+    afterAll(() => build?.remove());
+
+    const lengths = [0, 1, 3, 4, 5, 1000, SPRAYMAX];
+    const expected = (ls: number[]): SprayCumul => ({
+      counter: ls.length,
+      clock: { sec: ls.reduce((a, b) => a + b, 0), usec: ls.reduce((a, l) => a + sprayPattern(l).reduce((s, b) => s + b, 0), 0) },
+    });
+
+    it('TS client -> C server: opaque arrays of every padding arrive intact; one over the bound is refused locally', async () => {
+      const server = startC(build.bin('spray_server'), []);
+      try {
+        const spray = await oncClient(SPRAYVERS, `oncrpc://127.0.0.1:${(await server.waitFor(/PORT (\d+)/))[1]}`);
+        try {
+          await spray.SPRAYPROC_CLEAR();
+          for (const l of lengths) await spray.SPRAYPROC_SPRAY(sprayPattern(l));
+          expect(await spray.SPRAYPROC_GET()).toEqual(expected(lengths));
+          await expect(spray.SPRAYPROC_SPRAY(new Uint8Array(SPRAYMAX + 1))).rejects.toMatchObject({ code: 'ERR_XDR_RANGE' });
+        } finally {
+          await spray.close();
+        }
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('C client -> TS server', async () => {
+      const got: SprayCumul = { counter: 0, clock: { sec: 0, usec: 0 } };
+      const server = await serveOnc('oncrpc://127.0.0.1:0', [
+        {
+          spec: SPRAYVERS,
+          handlers: {
+            SPRAYPROC_SPRAY: (arr) => {
+              got.counter++;
+              got.clock.sec += arr.byteLength;
+              got.clock.usec += arr.reduce((s, b) => s + b, 0);
+            },
+            SPRAYPROC_GET: () => got,
+            SPRAYPROC_CLEAR: () => {
+              got.counter = got.clock.sec = got.clock.usec = 0;
+            },
+          },
+        },
+      ]);
+      try {
+        const { out, status } = await runC(build.bin('spray_client'), [server.url.replace(/^.*:/, ''), ...lengths.map(String)]);
+        const e = expected(lengths);
+        expect(out).toBe(`CUMUL ${e.counter} ${e.clock.sec} ${e.clock.usec}\n`);
+        expect(status.code).toBe(0);
+      } finally {
+        await server.close();
+      }
+    });
+  },
+);
