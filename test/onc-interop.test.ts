@@ -3,31 +3,25 @@
 // (hand-written main() over the generated dispatch function, bound to
 // 127.0.0.1, registered with protocol 0 so no portmapper is needed), a C
 // client (the generated example_1 stub) calls the TS server; errors,
-// AUTH_SYS both ways, kill -9 of the C server mid-call. With rpcbind (a
-// Debian package; started here when it is installed and nothing holds
-// port 111, as root), the C server registers and the TS client finds it,
-// and the C client finds the TS server through it. Then the system's own
-// /usr/include/rpcsvc/spray.x (opaque<8845>, structs) both ways.
-import { execFileSync } from 'node:child_process';
+// AUTH_SYS both ways, kill -9 of the C server mid-call. Through the
+// system's rpcbind (Debian package rpcbind), the C server registers and the
+// TS client finds it, and the C client finds the TS server: rpcbind listens
+// on every interface, so it, the C programs and the TS side run in
+// test/fixtures/onc-rpcbind-scenario.ts inside a network namespace the test
+// makes itself (only `lo`), with a private mount namespace (a tmpfs over
+// /run: its own rpcbind.sock, never the host's) and a PID namespace (nothing
+// outlives it); needs root (test/support/netns.ts), skipped with the reason
+// otherwise. Then the system's own /usr/include/rpcsvc/spray.x
+// (opaque<8845>, structs) both ways.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  authSysCredential,
-  connectOnc,
-  lookupOnc,
-  oncClient,
-  pmapGetPort,
-  registerOnc,
-  RpcError,
-  serveOnc,
-  type OncCallContext,
-  type OncServer,
-} from '../lib/index.js';
+import { authSysCredential, oncClient, RpcError, serveOnc, type OncCallContext, type OncServer } from '../lib/index.js';
 import { KVSTORE_V1, KVSTORE_V2 } from './fixtures/onc/kv-spec.js';
 import { SPRAYMAX, SPRAYVERS, sprayPattern, type SprayCumul } from './fixtures/onc/spray-spec.js';
 import { buildC, cToolchainMissing, runC, startC, type CBuild, type CProcess } from './support/onc-c.js';
 import { within } from './support/helpers.js';
+import { netnsUnavailable, runInNetns } from './support/netns.js';
 
 const missing = cToolchainMissing();
 if (missing && process.env.CI) throw new Error(`CI must run the ONC interop tests: ${missing}`);
@@ -194,79 +188,65 @@ describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (
   });
 });
 
-/** rpcbind at 127.0.0.1:111: already there, or started here (root, installed, port free); else why not. */
-async function ensureRpcbind(): Promise<{ stop: () => Promise<void> } | string> {
-  try {
-    await pmapGetPort(100000, 2, 6, { timeoutMs: 1000 });
-    return { stop: async () => {} };
-  } catch {
-    // not running: start it
-  }
-  if (process.getuid?.() !== 0) return 'rpcbind is not running and starting it needs root';
-  const bin = ['/usr/sbin/rpcbind', '/sbin/rpcbind'].find((p) => existsSync(p));
-  if (!bin) return 'rpcbind is not installed (apt-get install rpcbind)';
-  const p = startC(bin, ['-f']);
-  for (let i = 0; i < 50; i++) {
-    try {
-      await pmapGetPort(100000, 2, 6, { timeoutMs: 500 });
-      return { stop: async () => void (await p.stop()) };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  await p.stop();
-  return 'rpcbind did not start answering';
+// rpcbind listens on every interface (port 111, and /run/rpcbind.sock): it runs only inside namespaces of the test's own.
+const RPCBIND_SKIP =
+  missing ?? netnsUnavailable({ tools: { rpcbind: 'rpcbind', rpcinfo: 'rpcbind' }, privateRun: true, probe: 'test -w /run' });
+
+interface RpcbindCase {
+  case: string;
+  error?: string;
+  [key: string]: unknown;
 }
 
-describe.skipIf(missing !== undefined)('ONC RPC binding through the system rpcbind', () => {
+describe('ONC RPC binding through the system rpcbind (in a network, mount and PID namespace of its own)', () => {
   let build: CBuild;
-  let rpcbind: { stop: () => Promise<void> } | string;
+  let results: RpcbindCase[] = [];
+  const result = (name: string): RpcbindCase => {
+    const r = results.find((x) => x.case === name);
+    if (!r) throw new Error(`the rpcbind scenario printed no '${name}' case: ${JSON.stringify(results)}`);
+    expect(r.error).toBeUndefined();
+    return r;
+  };
   beforeAll(async () => {
+    if (RPCBIND_SKIP !== undefined) return;
     build = buildC('kv_store.x', { kv_server: ['kv_server.c', 'svc'], kv_client: ['kv_client.c', 'clnt'] });
-    rpcbind = await ensureRpcbind();
-    if (typeof rpcbind === 'string') console.warn(`skipping the rpcbind tests: ${rpcbind}`);
-  }, 120_000);
-  afterAll(async () => {
-    if (typeof rpcbind === 'object') await rpcbind.stop();
-    build?.remove();
-  });
+    results = (await runInNetns('onc-rpcbind-scenario.ts', [build.bin('kv_server'), build.bin('kv_client')], {
+      privateRun: true,
+      timeoutMs: 90_000,
+    })) as RpcbindCase[];
+  }, 180_000);
+  afterAll(() => build?.remove());
 
-  it('the C server registers with rpcbind; lookupOnc finds it, and a missing version is ERR_RPC_VERSION_MISMATCH', async (t) => {
-    if (typeof rpcbind === 'string') t.skip();
-    const server = startC(build.bin('kv_server'), ['reg']);
-    try {
-      const port = Number((await server.waitFor(/PORT (\d+)/))[1]);
-      expect(await pmapGetPort(KVSTORE_V1.program, 1)).toBe(port);
-      expect(await lookupOnc(KVSTORE_V1)).toBe(`oncrpc://127.0.0.1:${port}`);
-      const kv = await connectOnc(KVSTORE_V1);
-      try {
-        expect(await kv.EXAMPLE(1)).toBe(2);
-      } finally {
-        await kv.close();
-      }
-      const e = await rejection(lookupOnc(KVSTORE_V2));
-      expect([e.code, e.low, e.high]).toEqual(['ERR_RPC_VERSION_MISMATCH', 1, 1]);
-      expect((await rejection(lookupOnc({ program: 0x20000777, version: 1 }))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
-    } finally {
-      await server.stop();
-      execFileSync('rpcinfo', ['-d', String(KVSTORE_V1.program), '1'], { stdio: 'ignore' });
-    }
-  });
+  it.skipIf(RPCBIND_SKIP !== undefined)(
+    "rpcbind runs where only loopback is, with its own /run (the host's rpcbind.sock untouched)",
+    () => {
+      const r = result('rpcbind');
+      expect(r.interfaces).toEqual(['lo']);
+      expect(r.runIsTmpfs).toBe(true);
+      expect([r.sockBefore, r.sockAfter]).toEqual([false, true]);
+      expect(result('teardown').rpcbindExit).toMatchObject({ signal: 'SIGKILL' }); // stopped and reaped by the scenario
+    },
+  );
 
-  it('the TS server registers with rpcbind and the C client finds it with clnt_create()', async (t) => {
-    if (typeof rpcbind === 'string') t.skip();
-    const server = await serveOnc('oncrpc://127.0.0.1:0', [{ spec: KVSTORE_V1, handlers: { EXAMPLE: (n) => n + 1 } }]);
-    const binding = await registerOnc(server.url, [KVSTORE_V1]);
-    try {
-      expect(binding.via).toBe('rpcbind');
-      const { out } = await runC(build.bin('kv_client'), ['rpcbind', '99']);
-      expect(out).toBe('RESULT 100\n');
-    } finally {
-      await binding.unregister();
-      await server.close();
-    }
-    expect(await pmapGetPort(KVSTORE_V1.program, 1)).toBe(0);
+  it.skipIf(RPCBIND_SKIP !== undefined)(
+    'the C server registers with rpcbind; lookupOnc finds it, and a missing version is ERR_RPC_VERSION_MISMATCH',
+    () => {
+      const r = result('c-server');
+      expect(r.pmapPort).toBe(r.port);
+      expect(r.lookup).toBe(`oncrpc://127.0.0.1:${r.port as number}`);
+      expect(r.example).toBe(2);
+      expect(r.v2).toEqual({ code: 'ERR_RPC_VERSION_MISMATCH', low: 1, high: 1 });
+      expect((r.unknown as { code: string }).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
+    },
+  );
+
+  it.skipIf(RPCBIND_SKIP !== undefined)('the TS server registers with rpcbind and the C client finds it with clnt_create()', () => {
+    const r = result('ts-server');
+    expect(r.via).toBe('rpcbind');
+    expect(r.out).toBe('RESULT 100\n');
+    expect(r.after).toBe(0);
   });
+  it.skipIf(RPCBIND_SKIP === undefined)(`skipped: ${RPCBIND_SKIP ?? ''}`, () => undefined);
 });
 
 describe.skipIf(missing !== undefined || !existsSync('/usr/include/rpcsvc/spray.x'))(

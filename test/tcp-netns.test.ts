@@ -7,27 +7,14 @@
 // other gone. Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN) and util-linux's
 // unshare, iproute2's ip and tc (CI: apt-get install util-linux iproute2);
 // skipped with the reason otherwise.
-import { execFile, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { tcpKeepAlive } from '../lib/index.js';
-import { fixturePath } from './support/fixture-process.js';
+import { netnsUnavailable, runInNetns } from './support/netns.js';
 
 const KEEPALIVE_MS = 4000;
 
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'network namespaces are Linux only';
-  for (const tool of ['unshare', 'ip', 'tc']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed (apt-get install util-linux iproute2)`;
-  }
-  const probe = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && tc qdisc show dev lo'], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  if (probe.status !== 0) return `unshare -n is not permitted here: ${(probe.stderr || probe.error?.message || '').trim()}`;
-  return undefined;
-}
-const SKIP = skipReason();
+const SKIP = netnsUnavailable({ tools: { tc: 'iproute2' }, probe: 'tc qdisc show dev lo' });
 
 interface Gone {
   ms: number;
@@ -50,22 +37,8 @@ interface Result {
   peer: { a: { at: number; outcome: string; cause?: string }; b: { at: number; outcome: string; cause?: string } };
 }
 
-function runInNamespace(): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'unshare',
-      ['-n', process.execPath, '--import', 'tsx', fixturePath('netns-tcp.ts'), String(KEEPALIVE_MS)],
-      { timeout: 100_000, killSignal: 'SIGKILL', maxBuffer: 1 << 20 },
-      (err, stdout, stderr) => {
-        const line = stdout.trim().split('\n').pop() ?? '';
-        try {
-          resolve(JSON.parse(line) as Result);
-        } catch {
-          reject(new Error(`the namespace run printed no result (${err?.message ?? 'exit 0'}): ${stdout} ${stderr}`));
-        }
-      },
-    );
-  });
+async function runInNamespace(): Promise<Result> {
+  return (await runInNetns('netns-tcp.ts', [String(KEEPALIVE_MS)])).at(-1) as Result;
 }
 
 describe('TCP channel under network faults (a network namespace of its own, loopback only)', () => {
