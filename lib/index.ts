@@ -36,3 +36,5 @@ export * from './channels/index.js';
 export { NameError, type NameErrorCode } from './errors.js';
 export * from './coord/index.js';
 export * from './coord/causality/index.js';
+export * from './coord/rpc/index.js';
+export { RpcError, type RpcErrorCode } from './errors.js';
