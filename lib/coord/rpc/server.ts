@@ -200,7 +200,10 @@ export class ServerConnection {
       }
       switch (h.type) {
         case Frame.CALL: {
-          if (this.calls.has(h.id) || h.id === 0) throw new RpcError('ERR_RPC_PROTOCOL', `Call id ${h.id} is in use`);
+          // The same call id twice is a protocol error, unless it is a deduplicated call's copy (the reply cache answers it).
+          const copy = this.calls.has(h.id);
+          if (h.id === 0 || (copy && (h.seq === 0 || this.clientId === undefined)))
+            throw new RpcError('ERR_RPC_PROTOCOL', `Call id ${h.id} is in use`);
           const proc = this.procs[h.proc];
           const call = new ServerCall(this, h, proc);
           this.active++;
@@ -215,7 +218,7 @@ export class ServerConnection {
             call.fail(err);
             break;
           }
-          this.calls.set(h.id, call);
+          if (!copy) this.calls.set(h.id, call);
           call.start(args, h.seq, h.ack, h.timeout);
           break;
         }
