@@ -14,7 +14,7 @@ import { connect, connectService, RpcError, serve, type Duplex, type Handlers } 
 import { encodeFrame, Frame, readHeader, decodeBody, type Header } from '../lib/coord/rpc/wire.js';
 import { startFixture, fixturePath } from './support/fixture-process.js';
 import { TestService } from './fixtures/rpc-service.js';
-import { removePath, sleep, tempPath, within } from './support/helpers.js';
+import { removePath, tempPath, within } from './support/helpers.js';
 import { pkiEnv, testPki } from './support/tls-certs.js';
 
 const PKI = testPki();

@@ -5,7 +5,7 @@
 // Services
 export {
   defineService,
-  MAX_PROCEDURES,
+  RPC_MAX_PROCEDURES,
   type CallContext,
   type ClientStreamProcedure,
   type CompiledProcedure,

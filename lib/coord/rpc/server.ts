@@ -303,7 +303,9 @@ export async function serve<S extends Service>(
 ): Promise<RpcServer> {
   validateObject(service, 'service');
   const hs = validateObject(handlers, 'handlers') as Record<string, (...args: never[]) => unknown>;
-  for (const p of service.compiled) validateFunction(hs[p.name], `handlers.${p.name}`) ?? throwMissing(p.name);
+  for (const p of service.compiled) {
+    if (validateFunction(hs[p.name], `handlers.${p.name}`) === undefined) throwMissing(p.name);
+  }
   const opts = validateOptions(options);
   const allow =
     opts.allowUids === undefined

@@ -67,7 +67,7 @@ export interface Service<P extends Record<string, Procedure> = Record<string, Pr
 }
 
 /** The largest procedure count of a service (its index travels in 16 bits). */
-export const MAX_PROCEDURES = 65_535;
+export const RPC_MAX_PROCEDURES = 65_535;
 
 type ArgsOf<P> = P extends { args: infer A extends TSchema } ? Static<A> : undefined;
 
@@ -143,7 +143,7 @@ export function defineService<const P extends Record<string, Procedure>>(spec: S
   const version = validateInteger(s.version, 'spec.version', 1, 0xffff_ffff);
   const procs = validateObject(s.procedures, 'spec.procedures');
   const names = Object.keys(procs).sort();
-  if (names.length > MAX_PROCEDURES) throw new RangeError(`A service has at most ${MAX_PROCEDURES} procedures`);
+  if (names.length > RPC_MAX_PROCEDURES) throw new RangeError(`A service has at most ${RPC_MAX_PROCEDURES} procedures`);
   const compiled = names.map((n, index): CompiledProcedure => {
     const p = validateObject(procs[n], `spec.procedures.${n}`) as unknown as Procedure;
     const kind = p.stream === undefined ? 'unary' : p.stream;
