@@ -46,8 +46,9 @@ export class Outbox {
       while (this.#queue.length > 0 && !this.#dead) {
         const batch = this.#queue;
         this.#queue = [];
-        if (batch.length === 1) await this.#duplex.sender.send(batch[0]!);
-        else await this.#duplex.sender.sendMany(batch);
+        if (batch.length === 1) {
+          if (!this.#duplex.sender.trySend(batch[0]!)) await this.#duplex.sender.send(batch[0]!);
+        } else await this.#duplex.sender.sendMany(batch);
       }
     } catch (err) {
       this.#dead = true;
