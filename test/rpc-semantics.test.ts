@@ -6,7 +6,9 @@
 // certificates) and hostile frames fuzzed with fast-check.
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -159,6 +161,35 @@ describe('RPC at-most-once', () => {
       await server.stop();
       removePath(path);
       removePath(file);
+    }
+  }, 60_000);
+});
+
+describe('RPC binding', () => {
+  it('serve and connectService by name: (the name service), over shared memory and TCP', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pipc-rpcname-'));
+    const saved = process.env.POSIX_IPC_RUNTIME_DIR;
+    process.env.POSIX_IPC_RUNTIME_DIR = dir;
+    try {
+      for (const at of ['shm:/pipc-rpc-name', 'tcp://127.0.0.1:0']) {
+        const name = `rpctest-${randomBytes(3).toString('hex')}`;
+        const server = startFixture('rpc-server.ts', [`name:${name}`], { env: { ...process.env, RPC_LISTEN_AT: at } });
+        try {
+          expect((await server.waitFor(/ready (\S+)/))[1]).toBe(`name:${name}`);
+          const c = await connectService(`name:${name}`, TestService);
+          expect(await c.add({ a: 2, b: 3 })).toBe(5);
+          await c.close();
+          expect(await codeOf(connectService(`name:nobody-${name}`, TestService, { connectTimeoutMs: 2000 }))).toBe(
+            'ERR_RPC_PROGRAM_UNAVAILABLE',
+          );
+        } finally {
+          await server.stop();
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.POSIX_IPC_RUNTIME_DIR;
+      else process.env.POSIX_IPC_RUNTIME_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { connect, type AddressOptions, type Duplex } from '../../channels/index.js';
-import { RpcError } from '../../errors.js';
+import { NameError, RpcError } from '../../errors.js';
 import { validateInteger, validateObject, validateOptions } from '../../internal/validators.js';
 import { ClientCall, type CallKind } from './client-call.js';
 import { Outbox, readFrames } from './connection.js';
@@ -78,8 +78,16 @@ export class RpcClient {
 
   /** Connects (or adopts `duplex`) and says hello. */
   async open(duplex?: Duplex<Uint8Array>): Promise<void> {
-    const d =
-      duplex ?? (await connect<Uint8Array>(this.#address!, { timeoutMs: this.#opts.connectTimeoutMs ?? 10_000, ...this.#opts.connect }));
+    let d: Duplex<Uint8Array>;
+    try {
+      d =
+        duplex ?? (await connect<Uint8Array>(this.#address!, { timeoutMs: this.#opts.connectTimeoutMs ?? 10_000, ...this.#opts.connect }));
+    } catch (err) {
+      if (err instanceof NameError && err.code === 'ERR_NAME_NOT_FOUND') {
+        throw new RpcError('ERR_RPC_PROGRAM_UNAVAILABLE', `No binding for '${this.#address}': ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
     try {
       await this.#hello(d);
     } catch (err) {
@@ -248,8 +256,10 @@ export class RpcClient {
  * `name:kvstore` included) or over a connected `duplex`, and returns its
  * typed stub. Rejects with `ERR_RPC_PROGRAM_UNAVAILABLE` or
  * `ERR_RPC_VERSION_MISMATCH` (its `low`/`high` say what is served) when the
- * server does not serve this service and version, `ERR_RPC_UNAUTHORIZED`
- * when it refuses this client, `ERR_RPC_SERVER_GONE` when it does not answer.
+ * server does not serve this service and version (or a `name:` address is not
+ * registered), `ERR_RPC_UNAUTHORIZED`
+ * when it refuses this client, `ERR_RPC_SERVER_GONE` when it does not answer
+ * the hello, and with the transport's connection errors (`ENOENT`, `ECONNREFUSED`, ...).
  *
  * @example
  * const kv = await connectService('shm:/kv', KvStore);
