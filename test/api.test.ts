@@ -48,6 +48,7 @@ describe('public API', () => {
       'RECEIVED_KEPT',
       'RECEIVE_MANY_DEFAULT',
       'RPC_HEADER_SIZE',
+      'RPC_HELLO_TIMEOUT_MS',
       'RPC_MAX_BODY_DEPTH',
       'RPC_MAX_PROCEDURES',
       'Rendezvous',

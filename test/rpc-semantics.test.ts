@@ -303,6 +303,38 @@ describe('RPC hostile frames', () => {
     }
   }, 60_000);
 
+  it('a client that sends calls and never reads the replies meets backpressure: the server stops reading it, its memory stays bounded', async () => {
+    const path = tempPath('rpc-noread');
+    const { server, url } = await startServer(`unix:${path}`);
+    try {
+      const probe = await connectService(url, TestService, { atMostOnce: false });
+      const rss0 = await probe.memory({});
+      const raw = await rawClient(url);
+      const text = 'x'.repeat(4096);
+      let sent = 0;
+      const until = performance.now() + 10_000;
+      for (let refusedInARow = 0; sent < 50_000 && performance.now() < until && refusedInARow < 50;) {
+        if (raw.d.sender.trySend(encodeFrame(Frame.CALL, proc('echo'), sent + 1, 0, 0, 0, { text }))) {
+          sent++;
+          refusedInARow = 0;
+        } else {
+          refusedInARow++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      expect(sent).toBeLessThan(50_000); // 200 MiB of replies were never taken in
+      const rss1 = await within(10_000, 'the probe is still served', probe.memory({}));
+      expect(rss1 - rss0).toBeLessThan(128 * 1024 * 1024);
+      expect(await probe.echo({ text: 'alive' })).toBe('alive');
+      await probe.close();
+      await server.stop(); // the raw client's unsent calls now fail: its close can finish
+      await within(10_000, 'the raw client closes', raw.d.close().catch(() => undefined));
+    } finally {
+      await server.stop();
+      removePath(path);
+    }
+  }, 60_000);
+
   it('fuzzed frames (fast-check) never crash, hang or grow the server', async () => {
     const path = tempPath('rpc-fuzz');
     const { server, url } = await startServer(`unix:${path}`);

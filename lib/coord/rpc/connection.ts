@@ -14,6 +14,7 @@ export class Outbox {
   #queue: Uint8Array[] = [];
   #busy = false;
   #dead = false;
+  #roomWaiters: Array<() => void> = [];
   readonly #run = (): void => void this.#flush();
 
   constructor(duplex: Duplex<Uint8Array>, onError: (err: unknown) => void) {
@@ -36,6 +37,19 @@ export class Outbox {
     }
   }
 
+  /** `undefined` while fewer than `limit` frames wait, else a promise resolved once a batch went out. */
+  room(limit: number): Promise<void> | undefined {
+    if (this.#queue.length < limit || this.#dead) return undefined;
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  #wakeRoom(): void {
+    if (this.#roomWaiters.length === 0) return;
+    const ws = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const w of ws) w();
+  }
+
   /** Resolves once everything queued so far was handed to the channel (or the channel failed). */
   async drained(): Promise<void> {
     for (let n = 0; (this.#busy || this.#queue.length > 0) && !this.#dead && n < 10_000; n++) await new Promise((r) => setImmediate(r));
@@ -49,10 +63,12 @@ export class Outbox {
         if (batch.length === 1) {
           if (!this.#duplex.sender.trySend(batch[0]!)) await this.#duplex.sender.send(batch[0]!);
         } else await this.#duplex.sender.sendMany(batch);
+        this.#wakeRoom();
       }
     } catch (err) {
       this.#dead = true;
       this.#queue = [];
+      this.#wakeRoom();
       this.#onError(err);
     } finally {
       this.#busy = false;
@@ -63,6 +79,7 @@ export class Outbox {
   kill(): void {
     this.#dead = true;
     this.#queue = [];
+    this.#wakeRoom();
   }
 }
 
@@ -94,8 +111,8 @@ export async function readFrames(
   const r = duplex.receiver;
   try {
     for (;;) {
-      const wait = gate();
-      if (wait !== undefined) await wait;
+      // Each wait ends on progress (a call done, a batch sent) or at the end.
+      for (let wait = gate(); wait !== undefined; wait = gate()) await wait;
       await r.readable();
       stop = false;
       const n = r.drain(each, 256);

@@ -20,7 +20,7 @@ export {
   type StubOf,
   type UnaryProcedure,
 } from './service.js';
-export { serve, RpcServer, type ServeOptions } from './server.js';
+export { serve, RpcServer, RPC_HELLO_TIMEOUT_MS, type ServeOptions } from './server.js';
 export { connectService, type ClientControl, type ConnectServiceOptions, type ServiceClient } from './client.js';
 export { ReplyCache, type Begin, type ReplyCacheOptions } from './reply-cache.js';
 export { HEADER_SIZE as RPC_HEADER_SIZE, MAX_BODY_DEPTH as RPC_MAX_BODY_DEPTH } from './wire.js';

@@ -72,7 +72,8 @@ export class ReplyCache {
   readonly #sweeper: NodeJS.Timeout;
   #file: FileHandle | undefined;
   #pending: Buffer[] = [];
-  #waiting: Array<() => void> = [];
+  #waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  #failed: unknown;
   #flushing: Promise<void> | undefined;
 
   constructor(options: ReplyCacheOptions = {}) {
@@ -164,10 +165,14 @@ export class ReplyCache {
     if (waiters !== undefined) for (const w of waiters) w(e.frame);
   }
 
-  /** Resolves once every record so far is on disk (at once without a file). */
+  /**
+   * Resolves once every record so far is on disk (at once without a file).
+   * A failed write or flush latches: this and every later call reject with it.
+   */
   durable(): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (this.#file === undefined || (this.#pending.length === 0 && this.#flushing === undefined)) return Promise.resolve();
-    const p = new Promise<void>((resolve) => this.#waiting.push(resolve));
+    const p = new Promise<void>((resolve, reject) => this.#waiting.push({ resolve, reject }));
     this.#flushing ??= this.#flush();
     return p;
   }
@@ -179,11 +184,17 @@ export class ReplyCache {
         const waiting = this.#waiting;
         this.#pending = [];
         this.#waiting = [];
-        await this.#file!.writev(batch);
-        await this.#file!.datasync();
-        for (const w of waiting) w();
+        try {
+          await this.#file!.writev(batch);
+          await this.#file!.datasync();
+        } catch (err) {
+          this.#failed = err;
+          for (const w of [...waiting, ...this.#waiting.splice(0)]) w.reject(err);
+          return;
+        }
+        for (const w of waiting) w.resolve();
       }
-      for (const w of this.#waiting.splice(0)) w();
+      for (const w of this.#waiting.splice(0)) w.resolve();
     } finally {
       this.#flushing = undefined;
     }
@@ -198,7 +209,7 @@ export class ReplyCache {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     if (this.#file !== undefined) {
-      await this.durable();
+      await this.durable().catch(() => undefined);
       await this.#file.close();
       this.#file = undefined;
     }

@@ -111,7 +111,10 @@ export class ServerCall implements CallContext, Timed {
     switch (b.kind) {
       case 'run':
         if (!cache.persistent) return this.#run(args);
-        void cache.durable().then(() => this.#run(args));
+        void cache.durable().then(
+          () => this.#run(args),
+          (err: unknown) => this.#persistFailed(err),
+        );
         return;
       case 'duplicate':
         this.#seq = 0;
@@ -175,10 +178,22 @@ export class ServerCall implements CallContext, Timed {
       const cache = this.conn.cache;
       cache.finish(this.conn.clientId!, seq, frame);
       if (cache.persistent) {
-        void cache.durable().then(() => this.#send(frame));
+        void cache.durable().then(
+          () => this.#send(frame),
+          (err: unknown) => this.#persistFailed(err),
+        );
         return;
       }
     }
+    this.#send(frame);
+  }
+
+  /** The reply cache's file failed: the call is answered ERR_RPC_SYSTEM (it is not recorded). */
+  #persistFailed(err: unknown): void {
+    const why = new RpcError('ERR_RPC_SYSTEM', `The reply cache cannot be written: ${(err as Error).message}`);
+    const frame = encodeFrame(Frame.ERROR, this.procIndex, this.id, 0, 0, 0, errorBody(why));
+    if (this.#seq !== 0) this.conn.cache.finish(this.conn.clientId!, this.#seq, frame);
+    this.#seq = 0;
     this.#send(frame);
   }
 

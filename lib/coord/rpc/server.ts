@@ -13,6 +13,11 @@ import { ServerCall } from './server-call.js';
 import type { CallContext, CompiledProcedure, Handlers, Service } from './service.js';
 import { decodeBody, encodeFrame, errorBody, Frame, type Header } from './wire.js';
 
+/** Frames a connection's outbox may hold before the server stops reading it (a client that does not read its replies). */
+const OUTBOX_LIMIT = 4096;
+/** A connection must say hello within this many milliseconds, or it is closed with `ERR_RPC_PROTOCOL`. */
+export const RPC_HELLO_TIMEOUT_MS = 10_000;
+
 /** Options of {@link serve}. */
 export interface ServeOptions {
   /** Only peers whose uid is listed (UNIX sockets, shared memory) are served; others get `ERR_RPC_UNAUTHORIZED` and are closed before any handler runs. */
@@ -145,14 +150,26 @@ export class ServerConnection {
       if (typeof uid !== 'number' || !uids.has(uid))
         return this.refuse(new RpcError('ERR_RPC_UNAUTHORIZED', `Peer uid ${String(uid)} is not allowed`));
     }
+    const helloTimer = setTimeout(() => {
+      if (!this.#hello) void this.refuse(new RpcError('ERR_RPC_PROTOCOL', `No hello within ${RPC_HELLO_TIMEOUT_MS} ms`));
+    }, RPC_HELLO_TIMEOUT_MS);
+    helloTimer.unref();
     const err = await readFrames(
       this.duplex,
       (h, b, s, e) => this.#frame(h, b, s, e),
       () => void this.refuse(new RpcError('ERR_RPC_PROTOCOL', 'A frame shorter than the header')),
-      () => (this.active >= this.server.cfg.maxConcurrent ? new Promise<void>((r) => (this.#resume = r)) : undefined),
+      () => this.#gate(),
     );
+    clearTimeout(helloTimer);
     if (err !== undefined && !this.#ended) this.server.cfg.onError?.(err);
     await this.end();
+  }
+
+  /** Pauses reading while the connection has too many calls running or replies unsent. */
+  #gate(): Promise<void> | undefined {
+    if (this.#ended) return undefined;
+    if (this.active >= this.server.cfg.maxConcurrent) return new Promise<void>((r) => (this.#resume = r));
+    return this.out.room(OUTBOX_LIMIT);
   }
 
   /** Sends a connection-level error, then closes. */
