@@ -328,7 +328,11 @@ describe('RPC hostile frames', () => {
       expect(await probe.echo({ text: 'alive' })).toBe('alive');
       await probe.close();
       await server.stop(); // the raw client's unsent calls now fail: its close can finish
-      await within(10_000, 'the raw client closes', raw.d.close().catch(() => undefined));
+      await within(
+        10_000,
+        'the raw client closes',
+        raw.d.close().catch(() => undefined),
+      );
     } finally {
       await server.stop();
       removePath(path);
