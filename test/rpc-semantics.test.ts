@@ -151,8 +151,12 @@ describe('RPC at-most-once', () => {
       await server.waitFor('hanging r1');
       server.child.kill('SIGKILL');
       await server.stop();
+      const during = c.add({ a: 1, b: 1 }); // started while the client reconnects: sent once it has
+      const stream = c.numbers({ n: 1, tag: 'x' })[Symbol.asyncIterator]();
+      expect(await codeOf(stream.next())).toBe('ERR_RPC_SERVER_GONE'); // streams are never retried
       ({ server, url } = await startServer(`unix:${path}`, [file]));
       expect(await within(20_000, 'the retried call', codeOf(inProgress))).toBe('ERR_RPC_DUPLICATE');
+      expect(await within(20_000, 'the call made while reconnecting', during)).toBe(2);
       expect(await c.echo({ text: 'again' })).toBe('again');
       expect(await c.count({ key: 'r' })).toBe(0);
       expect(server.output()).not.toContain('hanging r1');

@@ -181,7 +181,8 @@ export class RpcClient {
       await new Promise((res) => setTimeout(res, Math.min((r.baseMs ?? 50) * 2 ** n, Math.max(0, until - performance.now()))));
       try {
         await this.open();
-        for (const call of calls) if (this.calls.get(call.id) === call) call.resend(this.#nextId++);
+        // The calls retried, and the unary calls started while reconnecting (never sent: safe to send).
+        for (const call of [...this.calls.values()]) call.resend(this.#nextId++);
         this.#reconnecting = undefined;
         return;
       } catch (err) {
@@ -193,7 +194,7 @@ export class RpcClient {
       'ERR_RPC_SERVER_GONE',
       `The server is gone (${attempts} reconnection attempts): ${(last as Error | undefined)?.message ?? 'closed'}`,
     );
-    for (const call of calls) call.settleError(err);
+    for (const call of [...calls, ...this.calls.values()]) call.settleError(err);
   }
 
   /** Starts a call. */
@@ -217,9 +218,9 @@ export class RpcClient {
     if (call.settled) return call;
     this.calls.set(call.id, call);
     if (this.#connected) call.send();
-    else if (this.#reconnecting === undefined) {
+    else if (this.#reconnecting === undefined || kind !== 'unary') {
       call.settleError(new RpcError('ERR_RPC_SERVER_GONE', 'Not connected', { procedure: proc.name }));
-    } // else: sent when the reconnection succeeds (it was never sent, so that is safe)
+    } // else: a unary call, sent when the reconnection succeeds (it was never sent, so that is safe)
     if (items !== undefined && !call.settled) void call.pump(items);
     return call;
   }
