@@ -107,6 +107,13 @@ describe('examples', () => {
     );
   });
 
+  it('kvstore-service (UNIX socket, then shared memory: one address changed)', async () => {
+    const expected =
+      'get course: distributed systems\nloaded 3\nkeys lab*: lab1 lab2 lab3\nbad call: ERR_RPC_BAD_ARGUMENTS\nclient exited with code 0\n';
+    expect(await example('kvstore-service')).toBe(expected);
+    expect(await example('kvstore-service', `shm:/pipc-kv-${process.pid}`)).toBe(expected);
+  });
+
   it('mailbox', async () => {
     const out = await example('mailbox');
     const taken = [...out.matchAll(/^consumer [AB] took (\d+): (.*)$/gm)];
