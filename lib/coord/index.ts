@@ -59,3 +59,4 @@ export {
 } from './port.js';
 // Defines the address syntax's name: scheme (listen/connect by service name).
 import './name-scheme.js';
+export * from './rpc/index.js';
