@@ -70,7 +70,7 @@ export function xdrString(max: number = XDR_MAX_LENGTH): XdrType<string> {
   });
 }
 
-/** `opaque name<max>`: variable-length bytes (decoded as a copy, so it outlives the message). */
+/** `opaque name<max>`: variable-length bytes (decoded as a copy, a plain Uint8Array, so it outlives the message). */
 export function xdrOpaque(max: number = XDR_MAX_LENGTH): XdrType<Uint8Array> {
   checkBound(max, 'opaque');
   return Object.freeze<XdrType<Uint8Array>>({
@@ -80,7 +80,7 @@ export function xdrOpaque(max: number = XDR_MAX_LENGTH): XdrType<Uint8Array> {
       if (!(v instanceof Uint8Array)) throw new XdrError('ERR_XDR_RANGE', 'opaque data must be a Uint8Array');
       w.opaque(v, max);
     },
-    decode: (r) => r.opaque(max).slice(),
+    decode: (r) => new Uint8Array(r.opaque(max)), // a copy (Buffer's slice is a view)
   });
 }
 
@@ -94,6 +94,6 @@ export function xdrFixedOpaque(n: number): XdrType<Uint8Array> {
       if (!(v instanceof Uint8Array)) throw new XdrError('ERR_XDR_RANGE', 'opaque data must be a Uint8Array');
       w.opaqueFixed(v, n);
     },
-    decode: (r) => r.opaqueFixed(n).slice(),
+    decode: (r) => new Uint8Array(r.opaqueFixed(n)),
   });
 }
