@@ -12,7 +12,9 @@ export function xdrArray<T>(elem: XdrType<T>, max: number = XDR_MAX_LENGTH): Xdr
   if (!Number.isInteger(max) || max < 0 || max > XDR_MAX_LENGTH)
     throw new RangeError(`The value of "max" is out of range. Received ${max}`);
   return Object.freeze<XdrType<T[]>>({
-    name: `${elem.name}<${max === XDR_MAX_LENGTH ? '' : max}>`,
+    get name() {
+      return `${elem.name}<${max === XDR_MAX_LENGTH ? '' : max}>`; // a getter: elem may be an xdrRef not yet defined
+    },
     minSize: 4,
     encode(w, v) {
       if (!Array.isArray(v)) throw new XdrError('ERR_XDR_RANGE', `${elem.name}<> expects an array`);
@@ -37,7 +39,9 @@ export function xdrArray<T>(elem: XdrType<T>, max: number = XDR_MAX_LENGTH): Xdr
 export function xdrFixedArray<T>(elem: XdrType<T>, n: number): XdrType<T[]> {
   if (!Number.isInteger(n) || n < 0 || n > XDR_MAX_LENGTH) throw new RangeError(`The value of "n" is out of range. Received ${n}`);
   return Object.freeze<XdrType<T[]>>({
-    name: `${elem.name}[${n}]`,
+    get name() {
+      return `${elem.name}[${n}]`;
+    },
     get minSize() {
       return n * (elem.minSize ?? 0);
     },

@@ -43,6 +43,7 @@ function isOptional(t: XdrType<unknown>): t is XdrOptionalType<unknown> {
 /** The struct and its link field, when `target` is a struct whose last field is optional data of itself. */
 function listShape(target: XdrType<unknown>): { struct: XdrStructType<Record<string, unknown>>; link: string } | null {
   const s = resolve(target);
+  if (isOptional(s)) throw new TypeError(`optional data of optional data (${s.name} *) is ambiguous: both absences are null`);
   if (!isStruct(s) || s.fields.length === 0) return null;
   const [link, lt] = s.fields[s.fields.length - 1]!;
   const l = resolve(lt);
@@ -54,6 +55,7 @@ function listShape(target: XdrType<unknown>): { struct: XdrStructType<Record<str
  * is `null` when absent (`undefined` is also written as absent).
  */
 export function xdrOptional<T>(target: XdrType<T>): XdrOptionalType<T> {
+  if (isOptional(target)) throw new TypeError(`optional data of optional data (${target.name} *) is ambiguous: both absences are null`);
   let shape: ReturnType<typeof listShape> | undefined;
   const list = () => (shape === undefined ? (shape = listShape(target)) : shape);
   return Object.freeze({

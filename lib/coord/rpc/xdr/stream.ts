@@ -25,7 +25,7 @@ export const XDR_DEFAULT_MAX_DEPTH = 64;
 export const XDR_DEFAULT_MAX_LIST_LENGTH = 1 << 16;
 
 /** Bound on nesting when writing: deeper values (or a cycle in a value's objects) are `ERR_XDR_RANGE`. */
-export const XDR_WRITER_MAX_DEPTH = 2048;
+export const XDR_WRITER_MAX_DEPTH = 1000;
 
 const pad = (n: number): number => (4 - (n & 3)) & 3;
 const utf8 = new TextEncoder();
