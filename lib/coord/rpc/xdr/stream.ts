@@ -38,6 +38,7 @@ export class XdrWriter {
   #at = 0;
   #depth = 0;
 
+  /** A writer whose buffer starts at `initialSize` bytes. */
   constructor(initialSize = 256) {
     this.#buf = new Uint8Array(Math.max(16, initialSize));
     this.#view = new DataView(this.#buf.buffer);
@@ -204,6 +205,7 @@ export class XdrReader {
   /** Most nodes one linked list may have (see {@link XdrReaderOptions.maxListLength}). */
   readonly maxListLength: number;
 
+  /** A reader of `bytes` (not copied: opaque data read is a view of them). */
   constructor(bytes: Uint8Array, options: XdrReaderOptions = {}) {
     this.maxListLength = options.maxListLength ?? XDR_DEFAULT_MAX_LIST_LENGTH;
     this.#bytes = bytes;
@@ -230,26 +232,32 @@ export class XdrReader {
     return at;
   }
 
+  /** A signed 32-bit integer. */
   int(): number {
     return this.#view.getInt32(this.#take(4, 'int'));
   }
 
+  /** An unsigned 32-bit integer. */
   uint(): number {
     return this.#view.getUint32(this.#take(4, 'unsigned int'));
   }
 
+  /** A signed 64-bit integer. */
   hyper(): bigint {
     return this.#view.getBigInt64(this.#take(8, 'hyper'));
   }
 
+  /** An unsigned 64-bit integer. */
   uhyper(): bigint {
     return this.#view.getBigUint64(this.#take(8, 'unsigned hyper'));
   }
 
+  /** An IEEE single-precision float. */
   float(): number {
     return this.#view.getFloat32(this.#take(4, 'float'));
   }
 
+  /** An IEEE double-precision float. */
   double(): number {
     return this.#view.getFloat64(this.#take(8, 'double'));
   }
