@@ -317,6 +317,9 @@ const BROKEN: [source: string, error: RegExp][] = [
   ['struct s { int a; } @', /^bad\.x:1:21: unexpected character "@"$/],
   ['struct delete { int a; };', /^bad\.x:1:1: struct delete: the name is reserved/],
   ['enum e { A = 1, B = 0x100000000 };', /^bad\.x:1:17: enumerator B = 4294967296 is not a 32-bit int$/],
+  ['enum e { A = 1 };\nunion u switch (e d) { case A: void; case 2: int x; };', /^bad\.x:2:43: union u: case 2 is not a value of enum e$/],
+  ['struct s { int a; s inner; };', /^bad\.x:1:19: type s contains itself: only optional data/],
+  ['struct s { t x[2]; };\ntypedef s t;', /^bad\.x:\d+:\d+: type [st] contains itself/],
   ['typedef int a[];', /^bad\.x:1:15: expected a number or a constant's name as the size of a, got "]"$/],
 ];
 

@@ -225,6 +225,18 @@ export function baseOf(r: Resolved, type: Declaration['type']): string {
   return 'unknown';
 }
 
+/** The enum a type node stands for, following typedefs, if it is one. */
+function enumOf(r: Resolved, type: Declaration['type']): Extract<NamedType, { kind: 'enum' }> | undefined {
+  for (let i = 0; i < 100; i++) {
+    const name = type.kind === 'named' ? type.name : type.kind === 'enum' ? r.inlineNames.get(type) : undefined;
+    const t = name === undefined ? undefined : r.typesByName.get(name);
+    if (t?.kind === 'enum') return t;
+    if (t?.kind !== 'typedef' || t.decl.shape.kind !== 'plain') return undefined;
+    type = t.decl.type;
+  }
+  return undefined;
+}
+
 function check(r: Resolved, claim: (name: string, what: string, loc: Loc) => void): void {
   const bound = (v: ValueNode, what: string): void => {
     const n = r.value(v);
@@ -262,10 +274,14 @@ function check(r: Resolved, claim: (name: string, what: string, loc: Loc) => voi
       }
       const seen = new Map<number, Loc>();
       const fields = new Set<string>([dd.name]);
+      const en = dd.shape.kind === 'plain' ? enumOf(r, dd.type) : undefined;
       for (const c of cases) {
         for (const v of c.values) {
           const n = r.value(v);
           if (seen.has(n)) throw syntaxError(v.loc, `union ${t.name}: case ${n} appears twice`);
+          if (en !== undefined && !en.values.some((e) => e.value === n)) {
+            throw syntaxError(v.loc, `union ${t.name}: case ${n} is not a value of enum ${en.name}`);
+          }
           if (base === 'bool' && n !== 0 && n !== 1)
             throw syntaxError(v.loc, `union ${t.name}: a bool discriminant's case must be TRUE or FALSE`);
           if (base === 'unsigned int' && (n < 0 || n > 0xffff_ffff))
@@ -282,6 +298,27 @@ function check(r: Resolved, claim: (name: string, what: string, loc: Loc) => voi
       }
     }
   }
+  // A type that holds itself other than through optional data or a variable-length array has no finite value.
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (name: string, loc: Loc): void => {
+    const t = r.typesByName.get(name);
+    if (t === undefined || state.get(name) === 'done') return;
+    if (state.get(name) === 'open')
+      throw syntaxError(loc, `type ${name} contains itself: only optional data (*) or an array <> can make a type recursive`);
+    state.set(name, 'open');
+    const inner = (d: Declaration): void => {
+      if (d.shape.kind === 'optional' || d.shape.kind === 'variable') return;
+      const n = d.type.kind === 'named' ? d.type.name : r.inlineNames.get(d.type as TypeNode);
+      if (n !== undefined) visit(n, d.loc);
+    };
+    if (t.kind === 'struct') t.fields.forEach(inner);
+    else if (t.kind === 'typedef') inner(t.decl);
+    else if (t.kind === 'union')
+      for (const arm of [...t.body.cases.map((c) => c.arm), t.body.default]) if (arm?.kind === 'declaration') inner(arm);
+    state.set(name, 'done');
+  };
+  for (const t of r.types) visit(t.name, t.loc);
+
   // Programs, versions and procedures: their names are C constants in rpcgen's output.
   const procNumbers = new Map<string, number>();
   const programNumbers = new Map<number, string>();
