@@ -190,7 +190,17 @@ export class CausalityError extends Error {
 }
 
 /** Error codes of {@link XdrError}. */
-export type XdrErrorCode = 'ERR_XDR_SHORT' | 'ERR_XDR_LIMIT' | 'ERR_XDR_INVALID' | 'ERR_XDR_RANGE';
+export type XdrErrorCode = 'ERR_XDR_SHORT' | 'ERR_XDR_LIMIT' | 'ERR_XDR_INVALID' | 'ERR_XDR_RANGE' | 'ERR_XDR_SYNTAX';
+
+/** Where in a `.x` file an {@link XdrError} with code `ERR_XDR_SYNTAX` is. */
+export interface XdrSourceLocation {
+  /** The file's name as given to the compiler. */
+  readonly file: string;
+  /** 1-based line. */
+  readonly line: number;
+  /** 1-based column. */
+  readonly column: number;
+}
 
 /**
  * XDR data that cannot be encoded or decoded (`lib/coord/rpc/xdr/`). `code` says why:
@@ -202,14 +212,20 @@ export type XdrErrorCode = 'ERR_XDR_SHORT' | 'ERR_XDR_LIMIT' | 'ERR_XDR_INVALID'
  *   an enum value or union discriminant the type does not declare, non-zero
  *   padding, a string that is not UTF-8, bytes left over;
  * - `ERR_XDR_RANGE`: a value to encode does not fit its type (an int out of
- *   range, a string over its bound, a missing field).
+ *   range, a string over its bound, a missing field);
+ * - `ERR_XDR_SYNTAX`: the `.x` compiler refused its input (a syntax error, an
+ *   unknown or duplicate name, a bound that is not a constant); the message
+ *   starts with `file:line:column:` and `location` holds them.
  */
 export class XdrError extends Error {
   override readonly name = 'XdrError';
   readonly code: XdrErrorCode;
-  constructor(code: XdrErrorCode, message: string, options?: ErrorOptions) {
+  /** For `ERR_XDR_SYNTAX`: where in the `.x` file. */
+  readonly location: XdrSourceLocation | undefined;
+  constructor(code: XdrErrorCode, message: string, options?: ErrorOptions & { location?: XdrSourceLocation }) {
     super(message, options);
     this.code = code;
+    this.location = options?.location;
   }
 }
 

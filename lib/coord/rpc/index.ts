@@ -109,3 +109,8 @@ export { serve, RpcServer, RPC_HELLO_TIMEOUT_MS, type ServeOptions } from './ser
 export { connectService, type ClientControl, type ConnectServiceOptions, type ServiceClient } from './client.js';
 export { ReplyCache, type Begin, type ReplyCacheOptions } from './reply-cache.js';
 export { HEADER_SIZE as RPC_HEADER_SIZE, MAX_BODY_DEPTH as RPC_MAX_BODY_DEPTH } from './wire.js';
+
+// XDR (RFC 4506): the codec and the `.x` interface compiler (lib/coord/rpc/xdr/).
+export type { XdrSourceLocation } from '../../errors.js';
+export * from './xdr/index.js';
+export { compileXdr, type CompileXdrOptions } from './xdr/lang/index.js';

@@ -16,13 +16,18 @@ export interface XdrType<T> {
   encode(w: XdrWriter, value: T): void;
   /** Reads one value; bytes that are not one are an `XdrError`. */
   decode(r: XdrReader): T;
+  /**
+   * The fewest bytes one value takes on the wire (a variable-length array's
+   * count is checked against it before anything is allocated). Absent: 0.
+   */
+  readonly minSize?: number;
 }
 
 /** The value type an {@link XdrType} carries. */
 export type XdrValue<X> = X extends XdrType<infer T> ? T : never;
 
-function primitive<T>(name: string, encode: (w: XdrWriter, v: T) => void, decode: (r: XdrReader) => T): XdrType<T> {
-  return Object.freeze({ name, encode, decode });
+function primitive<T>(name: string, encode: (w: XdrWriter, v: T) => void, decode: (r: XdrReader) => T, minSize = 4): XdrType<T> {
+  return Object.freeze({ name, encode, decode, minSize });
 }
 
 /** `void`: nothing on the wire. */
@@ -30,6 +35,7 @@ export const xdrVoid: XdrType<void> = primitive(
   'void',
   () => {},
   () => undefined,
+  0,
 );
 /** `int`: a signed 32-bit integer. */
 export const xdrInt: XdrType<number> = primitive(
@@ -48,12 +54,14 @@ export const xdrHyper: XdrType<bigint> = primitive(
   'hyper',
   (w, v) => w.hyper(v),
   (r) => r.hyper(),
+  8,
 );
 /** `unsigned hyper`, as a bigint. */
 export const xdrUhyper: XdrType<bigint> = primitive(
   'unsigned hyper',
   (w, v) => w.uhyper(v),
   (r) => r.uhyper(),
+  8,
 );
 /** `float`. */
 export const xdrFloat: XdrType<number> = primitive(
@@ -66,6 +74,7 @@ export const xdrDouble: XdrType<number> = primitive(
   'double',
   (w, v) => w.double(v),
   (r) => r.double(),
+  8,
 );
 /** `bool`. */
 export const xdrBool: XdrType<boolean> = primitive(

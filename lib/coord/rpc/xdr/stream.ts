@@ -17,6 +17,16 @@ export const XDR_MAX_LENGTH = 0xffff_ffff;
 /** Default bound on nesting (optional data, nested structs and unions) when reading. */
 export const XDR_DEFAULT_MAX_DEPTH = 64;
 
+/**
+ * Default bound on the nodes of one linked list (rpcgen's `struct node { ...; node *next; }`)
+ * when reading. Lists are read in a loop, not by recursion, so this bound is
+ * not limited by the stack, only by what a message may reasonably hold.
+ */
+export const XDR_DEFAULT_MAX_LIST_LENGTH = 1 << 16;
+
+/** Bound on nesting when writing: deeper values (or a cycle in a value's objects) are `ERR_XDR_RANGE`. */
+export const XDR_WRITER_MAX_DEPTH = 1000;
+
 const pad = (n: number): number => (4 - (n & 3)) & 3;
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -26,7 +36,9 @@ export class XdrWriter {
   #buf: Uint8Array;
   #view: DataView;
   #at = 0;
+  #depth = 0;
 
+  /** A writer whose buffer starts at `initialSize` bytes. */
   constructor(initialSize = 256) {
     this.#buf = new Uint8Array(Math.max(16, initialSize));
     this.#view = new DataView(this.#buf.buffer);
@@ -54,21 +66,24 @@ export class XdrWriter {
   /** A signed 32-bit integer (also `enum` values). */
   int(v: number): this {
     if (!Number.isInteger(v) || v < -0x8000_0000 || v > 0x7fff_ffff) throw new XdrError('ERR_XDR_RANGE', `int out of range: ${v}`);
-    this.#view.setInt32(this.#room(4), v);
+    const at = this.#room(4); // before reading #view: #room may replace it
+    this.#view.setInt32(at, v);
     return this;
   }
 
   /** An unsigned 32-bit integer. */
   uint(v: number): this {
     if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new XdrError('ERR_XDR_RANGE', `unsigned int out of range: ${v}`);
-    this.#view.setUint32(this.#room(4), v);
+    const at = this.#room(4); // before reading #view: #room may replace it
+    this.#view.setUint32(at, v);
     return this;
   }
 
   /** A signed 64-bit integer. */
   hyper(v: bigint): this {
     if (typeof v !== 'bigint' || BigInt.asIntN(64, v) !== v) throw new XdrError('ERR_XDR_RANGE', `hyper out of range: ${String(v)}`);
-    this.#view.setBigInt64(this.#room(8), v);
+    const at = this.#room(8); // before reading #view: #room may replace it
+    this.#view.setBigInt64(at, v);
     return this;
   }
 
@@ -76,19 +91,22 @@ export class XdrWriter {
   uhyper(v: bigint): this {
     if (typeof v !== 'bigint' || BigInt.asUintN(64, v) !== v)
       throw new XdrError('ERR_XDR_RANGE', `unsigned hyper out of range: ${String(v)}`);
-    this.#view.setBigUint64(this.#room(8), v);
+    const at = this.#room(8); // before reading #view: #room may replace it
+    this.#view.setBigUint64(at, v);
     return this;
   }
 
   /** An IEEE single-precision float. */
   float(v: number): this {
-    this.#view.setFloat32(this.#room(4), v);
+    const at = this.#room(4); // before reading #view: #room may replace it
+    this.#view.setFloat32(at, v);
     return this;
   }
 
   /** An IEEE double-precision float. */
   double(v: number): this {
-    this.#view.setFloat64(this.#room(8), v);
+    const at = this.#room(8); // before reading #view: #room may replace it
+    this.#view.setFloat64(at, v);
     return this;
   }
 
@@ -123,7 +141,8 @@ export class XdrWriter {
   /** Bytes already XDR-encoded by someone else, copied as they are (their length must be a multiple of four). */
   raw(bytes: Uint8Array): this {
     if ((bytes.byteLength & 3) !== 0) throw new XdrError('ERR_XDR_RANGE', `raw XDR of ${bytes.byteLength} bytes is not a multiple of 4`);
-    this.#buf.set(bytes, this.#room(bytes.byteLength));
+    const at = this.#room(bytes.byteLength); // before reading #buf: #room may replace it
+    this.#buf.set(bytes, at);
     return this;
   }
 
@@ -148,7 +167,23 @@ export class XdrWriter {
   /** Forgets what was written, keeping the buffer. */
   reset(): this {
     this.#at = 0;
+    this.#depth = 0;
     return this;
+  }
+
+  /**
+   * Enters one level of nesting of the value being written; past
+   * {@link XDR_WRITER_MAX_DEPTH} it is `ERR_XDR_RANGE` (a value that deep is
+   * most likely a cycle). Pair with {@link leave}.
+   */
+  enter(): void {
+    if (++this.#depth > XDR_WRITER_MAX_DEPTH)
+      throw new XdrError('ERR_XDR_RANGE', `value nested deeper than ${XDR_WRITER_MAX_DEPTH} (a cycle?) at offset ${this.#at}`);
+  }
+
+  /** Leaves a level entered with {@link enter}. */
+  leave(): void {
+    this.#depth--;
   }
 }
 
@@ -156,6 +191,8 @@ export class XdrWriter {
 export interface XdrReaderOptions {
   /** Deepest nesting {@link XdrReader.enter} allows. Default {@link XDR_DEFAULT_MAX_DEPTH}. */
   readonly maxDepth?: number;
+  /** Most nodes one linked list may have. Default {@link XDR_DEFAULT_MAX_LIST_LENGTH}. */
+  readonly maxListLength?: number;
 }
 
 /** Takes XDR items from untrusted bytes, checking each against what is left and against its bound. */
@@ -165,8 +202,12 @@ export class XdrReader {
   #at = 0;
   #depth = 0;
   readonly #maxDepth: number;
+  /** Most nodes one linked list may have (see {@link XdrReaderOptions.maxListLength}). */
+  readonly maxListLength: number;
 
+  /** A reader of `bytes` (not copied: opaque data read is a view of them). */
   constructor(bytes: Uint8Array, options: XdrReaderOptions = {}) {
+    this.maxListLength = options.maxListLength ?? XDR_DEFAULT_MAX_LIST_LENGTH;
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#maxDepth = options.maxDepth ?? XDR_DEFAULT_MAX_DEPTH;
@@ -191,26 +232,32 @@ export class XdrReader {
     return at;
   }
 
+  /** A signed 32-bit integer. */
   int(): number {
     return this.#view.getInt32(this.#take(4, 'int'));
   }
 
+  /** An unsigned 32-bit integer. */
   uint(): number {
     return this.#view.getUint32(this.#take(4, 'unsigned int'));
   }
 
+  /** A signed 64-bit integer. */
   hyper(): bigint {
     return this.#view.getBigInt64(this.#take(8, 'hyper'));
   }
 
+  /** An unsigned 64-bit integer. */
   uhyper(): bigint {
     return this.#view.getBigUint64(this.#take(8, 'unsigned hyper'));
   }
 
+  /** An IEEE single-precision float. */
   float(): number {
     return this.#view.getFloat32(this.#take(4, 'float'));
   }
 
+  /** An IEEE double-precision float. */
   double(): number {
     return this.#view.getFloat64(this.#take(8, 'double'));
   }
@@ -271,6 +318,7 @@ export class XdrReader {
     if (++this.#depth > this.#maxDepth) throw new XdrError('ERR_XDR_LIMIT', `nesting deeper than ${this.#maxDepth} at offset ${this.#at}`);
   }
 
+  /** Leaves a level entered with {@link enter}. */
   leave(): void {
     this.#depth--;
   }
