@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
+import { compileXdr } from '../lib/index.js';
 import { tempPath } from './support/helpers.js';
 import { checkShiVizLog } from './support/shiviz-check.js';
 
@@ -112,6 +113,21 @@ describe('examples', () => {
       'get course: distributed systems\nloaded 3\nkeys lab*: lab1 lab2 lab3\nbad call: ERR_RPC_BAD_ARGUMENTS\nclient exited with code 0\n';
     expect(await example('kvstore-service')).toBe(expected);
     expect(await example('kvstore-service', `shm:/pipc-kv-${process.pid}`)).toBe(expected);
+  });
+
+  it("kvstore-onc: the seed's kv_store.x over raw ONC TCP, a UNIX socket, shared memory and TLS (one address changed)", async () => {
+    const expected = (uid: number): string =>
+      `server: EXAMPLE(41) from uid ${uid}\nEXAMPLE(41) = 42\nEXAMPLE(2^31): ERR_XDR_RANGE\nclient exited with code 0\n`;
+    const uid = process.getuid?.() ?? 0;
+    for (const address of ['oncrpc://127.0.0.1:0', undefined, `shm:/pipc-kvonc-${process.pid}`, 'tls://127.0.0.1:0']) {
+      expect(await example('kvstore-onc', ...(address ? [address] : [])), address).toBe(expected(uid));
+    }
+  }, 60_000);
+
+  it('kvstore/kv_store.ts is what posix-ipc-rpcgen makes of kvstore/kv_store.x today', async () => {
+    const x = join(dir, 'kvstore', 'kv_store.x');
+    const generated = compileXdr(readFileSync(x, 'utf8'), { file: 'kv_store.x', importFrom: '../../lib/index.js' });
+    expect(readFileSync(join(dir, 'kvstore', 'kv_store.ts'), 'utf8')).toBe(generated);
   });
 
   it('mailbox', async () => {

@@ -27,6 +27,7 @@ export interface RunningServer {
 
 /** Starts `node --import tsx <script> server <kind> <address>` and waits for its "ready" line. */
 export async function startServer(script: string, kind: string, address: string, timeoutMs = 20_000): Promise<RunningServer> {
+  let url = address;
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, 'server', kind, address], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -35,6 +36,7 @@ export async function startServer(script: string, kind: string, address: string,
     const timer = setTimeout(() => reject(new Error(`${kind} server: no 'ready' within ${timeoutMs} ms`)), timeoutMs);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('ready')) {
+        url = line.slice('ready'.length).trim() || address; // "ready <url>": where it really listens (a port 0 bound)
         clearTimeout(timer);
         resolve();
       }
@@ -45,7 +47,7 @@ export async function startServer(script: string, kind: string, address: string,
     });
   });
   return {
-    address,
+    address: url,
     async stop() {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 3000);
