@@ -113,16 +113,21 @@ export async function readFrames(
     for (;;) {
       // Each wait ends on progress (a call done, a batch sent) or at the end.
       for (let wait = gate(); wait !== undefined; wait = gate()) await wait;
-      await r.readable();
       stop = false;
-      const n = r.drain(each, 256);
+      let n = r.drain(each, 256);
       if (n === 0 && !stop) {
         if (r.ended) return undefined;
-        // Ready but nothing drained: the next receive reports the failure (or end).
+        // Nothing there: wait with receive(), which on shared memory spins a
+        // moment before it sleeps (a peer that answers at once costs no wake-up;
+        // readable() would sleep at once), and reports a failure or the end.
         const m = await r.receive();
         if (m === undefined) return undefined;
-        each(m, 0, m.length);
+        n = each(m, 0, m.length) ? 1 + r.drain(each, 255) : 1;
       }
+      // Let what these frames started run first: the replies a handler queued,
+      // the next call a resolved caller makes. A wait that spins before our
+      // own frames are sent would only delay them.
+      if (n > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       if (r.closed) return undefined;
     }
   } catch (err) {
