@@ -213,6 +213,48 @@ describe('mailbox scenario --smoke', () => {
   );
 });
 
+describe('rpc scenario --smoke', () => {
+  it(
+    "times three of bench:rpc's systems (shared memory, ONC, a peer), every reply checked against its call",
+    { timeout: 90_000 },
+    async () => {
+      const file = `${out}-rpc.json`;
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'benchmarks/scenarios/rpc.ts',
+          '--smoke',
+          '--sizes',
+          '64',
+          '--systems',
+          'pipc-shm,pipc-onc-unix,net-unix',
+          '--json',
+          file,
+        ],
+        { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await within(85_000, 'the rpc scenario', new Promise<number | null>((resolve) => child.on('close', resolve)));
+      try {
+        expect(code, stderr).toBe(0);
+        const { rows } = JSON.parse(readFileSync(file, 'utf8')) as {
+          rows: { system: string; size: number; p50Us: { median: number }; callsPerSec64: { median: number } | null }[];
+        };
+        expect(rows.map((r) => r.system)).toEqual(['pipc-shm', 'pipc-onc-unix', 'net-unix']);
+        for (const r of rows) {
+          expect(r.p50Us.median).toBeGreaterThan(0);
+          expect(r.callsPerSec64?.median).toBeGreaterThan(0);
+        }
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+  );
+});
+
 describe('verification building blocks', () => {
   const stream = (size: number, n: number): Uint8Array[] => {
     const m = new MessageBuffer(size);
