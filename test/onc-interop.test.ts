@@ -22,19 +22,10 @@ import { SPRAYMAX, SPRAYVERS, sprayPattern, type SprayCumul } from './fixtures/o
 import { buildC, cToolchainMissing, runC, startC, type CBuild, type CProcess } from './support/onc-c.js';
 import { within } from './support/helpers.js';
 import { netnsUnavailable, runInNetns } from './support/netns.js';
+import { rpcRejection } from './support/rpc-errors.js';
 
 const missing = cToolchainMissing();
 if (missing && process.env.CI) throw new Error(`CI must run the ONC interop tests: ${missing}`);
-
-const rejection = async (p: Promise<unknown>): Promise<RpcError> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RpcError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-};
 
 describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (kv_store.x)', () => {
   let build: CBuild;
@@ -82,22 +73,22 @@ describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (
     it('version 2 is PROG_MISMATCH 1..1, an unknown procedure PROC_UNAVAIL, another program PROG_UNAVAIL', async () => {
       const v2 = await oncClient(KVSTORE_V2, url);
       try {
-        const e = await rejection(v2.EXAMPLE(1));
+        const e = await rpcRejection(v2.EXAMPLE(1));
         expect([e.code, e.low, e.high]).toEqual(['ERR_RPC_VERSION_MISMATCH', 1, 1]);
-        expect((await rejection(v2.ping())).code).toBe('ERR_RPC_VERSION_MISMATCH');
+        expect((await rpcRejection(v2.ping())).code).toBe('ERR_RPC_VERSION_MISMATCH');
       } finally {
         await v2.close();
       }
       const bogus = await oncClient({ ...KVSTORE_V2, version: 1 }, url);
       try {
-        expect((await rejection(bogus.TWICE(1))).code).toBe('ERR_RPC_UNKNOWN_PROCEDURE');
+        expect((await rpcRejection(bogus.TWICE(1))).code).toBe('ERR_RPC_UNKNOWN_PROCEDURE');
         expect(await bogus.EXAMPLE(1)).toBe(2); // the connection is still good
       } finally {
         await bogus.close();
       }
       const other = await oncClient({ ...KVSTORE_V1, program: 0x20000002 }, url);
       try {
-        expect((await rejection(other.EXAMPLE(1))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
+        expect((await rpcRejection(other.EXAMPLE(1))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
       } finally {
         await other.close();
       }
@@ -112,7 +103,7 @@ describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (
         url,
       );
       try {
-        expect((await rejection(wrong.EXAMPLE(0))).code).toBe('ERR_RPC_BAD_ARGUMENTS');
+        expect((await rpcRejection(wrong.EXAMPLE(0))).code).toBe('ERR_RPC_BAD_ARGUMENTS');
       } finally {
         await wrong.close();
       }
@@ -136,7 +127,7 @@ describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (
         expect(((r as PromiseRejectedResult).reason as RpcError).code).toBe('ERR_RPC_SERVER_GONE');
       }
       expect(kv.closed).toBe(true);
-      expect((await rejection(kv.EXAMPLE(1))).code).toBe('ERR_RPC_SERVER_GONE');
+      expect((await rpcRejection(kv.EXAMPLE(1))).code).toBe('ERR_RPC_SERVER_GONE');
     } finally {
       await server.stop();
     }

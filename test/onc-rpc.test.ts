@@ -37,16 +37,7 @@ import { startFixture } from './support/fixture-process.js';
 import { snapshot, expectBaseline } from './support/leak-suite.js';
 import { removePath, tempPath, within } from './support/helpers.js';
 import { testPki } from './support/tls-certs.js';
-
-const rejection = async (p: Promise<unknown>): Promise<RpcError> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RpcError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-};
+import { rpcRejection } from './support/rpc-errors.js';
 
 const kvService = (extra: Partial<{ onCall: (ctx: OncCallContext) => void }> = {}) => ({
   spec: KVSTORE_V1,
@@ -205,12 +196,12 @@ describe('server replies (raw ONC TCP)', () => {
     const noProc = await oncClient({ ...KVSTORE_V2, version: 1 }, server.url);
     try {
       expect([await v1.EXAMPLE(1), await v2.EXAMPLE(1)]).toEqual([2, 3]);
-      const e = await rejection(v3.EXAMPLE(1));
+      const e = await rpcRejection(v3.EXAMPLE(1));
       expect([e.code, e.low, e.high, e.procedure]).toEqual(['ERR_RPC_VERSION_MISMATCH', 1, 2, 'EXAMPLE']);
-      expect((await rejection(v3.ping())).code).toBe('ERR_RPC_VERSION_MISMATCH');
-      expect((await rejection(other.EXAMPLE(1))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
-      expect((await rejection(noProc.TWICE(1))).code).toBe('ERR_RPC_UNKNOWN_PROCEDURE');
-      expect((await rejection(v2.EXAMPLE(13))).code).toBe('ERR_RPC_SYSTEM');
+      expect((await rpcRejection(v3.ping())).code).toBe('ERR_RPC_VERSION_MISMATCH');
+      expect((await rpcRejection(other.EXAMPLE(1))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
+      expect((await rpcRejection(noProc.TWICE(1))).code).toBe('ERR_RPC_UNKNOWN_PROCEDURE');
+      expect((await rpcRejection(v2.EXAMPLE(13))).code).toBe('ERR_RPC_SYSTEM');
     } finally {
       await Promise.all([v1, v2, v3, other, noProc].map((c) => c.close()));
     }
@@ -237,8 +228,8 @@ describe('server replies (raw ONC TCP)', () => {
       server.url,
     );
     try {
-      expect((await rejection(short.EXAMPLE(1))).code).toBe('ERR_RPC_BAD_ARGUMENTS');
-      expect((await rejection(long.EXAMPLE(1))).code).toBe('ERR_RPC_BAD_ARGUMENTS');
+      expect((await rpcRejection(short.EXAMPLE(1))).code).toBe('ERR_RPC_BAD_ARGUMENTS');
+      expect((await rpcRejection(long.EXAMPLE(1))).code).toBe('ERR_RPC_BAD_ARGUMENTS');
     } finally {
       await Promise.all([short.close(), long.close()]);
     }
@@ -261,10 +252,10 @@ describe('server replies (raw ONC TCP)', () => {
       credential: { flavor: 'sys', stamp: 0, machinename: 'm', uid: 1234, gid: 1, gids: [] },
     });
     try {
-      const e = await rejection(anon.TWICE(4));
+      const e = await rpcRejection(anon.TWICE(4));
       expect([e.code, (e.details as { name: string }).name]).toEqual(['ERR_RPC_UNAUTHORIZED', 'AUTH_TOOWEAK']);
-      expect((await rejection(wrongUid.TWICE(4))).code).toBe('ERR_RPC_UNAUTHORIZED');
-      expect(((await rejection(bad.EXAMPLE(4))).details as { name: string }).name).toBe('AUTH_BADCRED');
+      expect((await rpcRejection(wrongUid.TWICE(4))).code).toBe('ERR_RPC_UNAUTHORIZED');
+      expect(((await rpcRejection(bad.EXAMPLE(4))).details as { name: string }).name).toBe('AUTH_BADCRED');
       await anon.ping(); // NULL is never authorized
       expect(calls - before).toBe(0);
       expect(await good.TWICE(4)).toBe(8);
@@ -278,13 +269,13 @@ describe('server replies (raw ONC TCP)', () => {
     const v2 = await oncClient(KVSTORE_V2, server.url);
     try {
       const t0 = performance.now();
-      expect((await rejection(v2.EXAMPLE(-1, { timeoutMs: 100 }))).code).toBe('ERR_RPC_DEADLINE_EXCEEDED');
+      expect((await rpcRejection(v2.EXAMPLE(-1, { timeoutMs: 100 }))).code).toBe('ERR_RPC_DEADLINE_EXCEEDED');
       expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
       const ac = new AbortController();
       const p = v2.EXAMPLE(-1, { signal: ac.signal });
       setTimeout(() => ac.abort(), 20);
-      expect((await rejection(p)).code).toBe('ERR_RPC_CANCELLED');
-      expect((await rejection(v2.EXAMPLE(1, { signal: AbortSignal.abort() }))).code).toBe('ERR_RPC_CANCELLED');
+      expect((await rpcRejection(p)).code).toBe('ERR_RPC_CANCELLED');
+      expect((await rpcRejection(v2.EXAMPLE(1, { signal: AbortSignal.abort() }))).code).toBe('ERR_RPC_CANCELLED');
       expect(await v2.EXAMPLE(5)).toBe(7);
       expect(v2.pending).toBe(0);
     } finally {
@@ -392,7 +383,7 @@ describe('hostile peers', () => {
         const port = (srv.address() as net.AddressInfo).port;
         try {
           const kv = await oncClient(KVSTORE_V1, `oncrpc://127.0.0.1:${port}`, { callTimeoutMs: 300 });
-          const e = await rejection(kv.EXAMPLE(1));
+          const e = await rpcRejection(kv.EXAMPLE(1));
           expect(['ERR_RPC_PROTOCOL', 'ERR_RPC_DEADLINE_EXCEEDED', 'ERR_RPC_SERVER_GONE']).toContain(e.code);
           await kv.close();
         } finally {
@@ -411,7 +402,7 @@ describe('hostile peers', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     try {
       const kv = await oncClient(KVSTORE_V1, `oncrpc://127.0.0.1:${(srv.address() as net.AddressInfo).port}`, { callTimeoutMs: 20_000 });
-      expect((await within(5000, 'the call to fail', rejection(kv.EXAMPLE(1)))).code).toBe('ERR_RPC_PROTOCOL');
+      expect((await within(5000, 'the call to fail', rpcRejection(kv.EXAMPLE(1)))).code).toBe('ERR_RPC_PROTOCOL');
       expect(kv.closed).toBe(true);
     } finally {
       await new Promise((r) => srv.close(r));
@@ -547,13 +538,13 @@ describe('binding through the name service', () => {
       const kv = await oncClient(spec, address);
       expect(await kv.EXAMPLE(9)).toBe(10);
       await kv.close();
-      const e = await rejection(lookupOnc({ program, version: 5 }, { via: 'names' }));
+      const e = await rpcRejection(lookupOnc({ program, version: 5 }, { via: 'names' }));
       expect([e.code, e.low, e.high]).toEqual(['ERR_RPC_VERSION_MISMATCH', 1, 1]);
     } finally {
       await binding.unregister();
       await server.close();
     }
-    expect((await rejection(lookupOnc(spec, { via: 'names' }))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
+    expect((await rpcRejection(lookupOnc(spec, { via: 'names' }))).code).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
   });
 });
 

@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { connect, connectService, RpcError, serve, type Duplex, type Handlers } from '../lib/index.js';
+import { connect, connectService, serve, type Duplex, type Handlers } from '../lib/index.js';
 import { encodeFrame, Frame, readHeader, decodeBody, type Header } from '../lib/coord/rpc/wire.js';
 import { startFixture, fixturePath } from './support/fixture-process.js';
 import { TestService } from './fixtures/rpc-service.js';
 import { removePath, tempPath, within } from './support/helpers.js';
 import { pkiEnv, testPki } from './support/tls-certs.js';
+import { rpcOutcome } from './support/rpc-errors.js';
 
 const PKI = testPki();
 const proc = (name: string): number => TestService.byName.get(name)!.index;
@@ -26,15 +27,6 @@ async function startServer(address: string, args: string[] = []) {
   const server = startFixture('rpc-server.ts', [address, ...args], { env: pkiEnv() });
   const m = await server.waitFor(/ready (\S+)/);
   return { server, url: m[1]! };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    return err instanceof RpcError ? err.code : String(err);
-  }
 }
 
 /** A hand-made client speaking the wire directly (to inject duplicates and garbage). */
@@ -153,9 +145,9 @@ describe('RPC at-most-once', () => {
       await server.stop();
       const during = c.add({ a: 1, b: 1 }); // started while the client reconnects: sent once it has
       const stream = c.numbers({ n: 1, tag: 'x' })[Symbol.asyncIterator]();
-      expect(await codeOf(stream.next())).toBe('ERR_RPC_SERVER_GONE'); // streams are never retried
+      expect(await rpcOutcome(stream.next())).toBe('ERR_RPC_SERVER_GONE'); // streams are never retried
       ({ server, url } = await startServer(`unix:${path}`, [file]));
-      expect(await within(20_000, 'the retried call', codeOf(inProgress))).toBe('ERR_RPC_DUPLICATE');
+      expect(await within(20_000, 'the retried call', rpcOutcome(inProgress))).toBe('ERR_RPC_DUPLICATE');
       expect(await within(20_000, 'the call made while reconnecting', during)).toBe(2);
       expect(await c.echo({ text: 'again' })).toBe('again');
       expect(await c.count({ key: 'r' })).toBe(0);
@@ -183,7 +175,7 @@ describe('RPC binding', () => {
           const c = await connectService(`name:${name}`, TestService);
           expect(await c.add({ a: 2, b: 3 })).toBe(5);
           await c.close();
-          expect(await codeOf(connectService(`name:nobody-${name}`, TestService, { connectTimeoutMs: 2000 }))).toBe(
+          expect(await rpcOutcome(connectService(`name:nobody-${name}`, TestService, { connectTimeoutMs: 2000 }))).toBe(
             'ERR_RPC_PROGRAM_UNAVAILABLE',
           );
         } finally {
@@ -203,7 +195,7 @@ describe('RPC security', () => {
     const path = tempPath('rpc-uid');
     const { server, url } = await startServer(`unix:${path}`, ['-', '4242']);
     try {
-      expect(await codeOf(connectService(url, TestService))).toBe('ERR_RPC_UNAUTHORIZED');
+      expect(await rpcOutcome(connectService(url, TestService))).toBe('ERR_RPC_UNAUTHORIZED');
     } finally {
       await server.stop();
       removePath(path);
@@ -211,7 +203,7 @@ describe('RPC security', () => {
     const open = await startServer(`unix:${path}`, ['-', String(process.getuid!()), 'fail']);
     try {
       const c = await connectService(open.url, TestService);
-      expect(await codeOf(c.fail({}))).toBe('ERR_RPC_UNAUTHORIZED');
+      expect(await rpcOutcome(c.fail({}))).toBe('ERR_RPC_UNAUTHORIZED');
       expect(await c.echo({ text: 'ok' })).toBe('ok');
       await c.close();
     } finally {
@@ -268,7 +260,7 @@ describe('RPC security', () => {
     );
     try {
       const anonymous = connectService(server.url, TestService, { connect: { ca: PKI.ca.cert }, connectTimeoutMs: 5000 });
-      expect(await codeOf(anonymous)).not.toBe('resolved');
+      expect(await rpcOutcome(anonymous)).not.toBe('resolved');
       const c = await connectService(server.url, TestService, { connect: { ca: PKI.ca.cert, key: PKI.client.key, cert: PKI.client.cert } });
       const who = (await c.whoami({})) as { peer: { authorized: boolean; subject: { CN: string } } };
       expect(who.peer.authorized).toBe(true);

@@ -10,6 +10,7 @@ import { startFixture, type FixtureProcess } from './support/fixture-process.js'
 import { TestService } from './fixtures/rpc-service.js';
 import { removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
 import { pkiEnv, testPki } from './support/tls-certs.js';
+import { rpcOutcome } from './support/rpc-errors.js';
 
 const PKI = testPki();
 const TRANSPORTS = ['unix', 'shm', 'tcp', 'tls'] as const;
@@ -37,15 +38,6 @@ export async function startServer(
 
 const clientOptions = (t: Transport): { connect?: { ca: string } } => (t === 'tls' ? { connect: { ca: PKI.ca.cert } } : {});
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    return err instanceof RpcError ? err.code : String(err);
-  }
-}
-
 describe.each(TRANSPORTS)('RPC services over %s', (t) => {
   it('typed calls, validation at the server, in-band errors, unknown procedure and version mismatch', async () => {
     const { server, url, cleanup } = await startServer(t);
@@ -71,16 +63,16 @@ describe.each(TRANSPORTS)('RPC services over %s', (t) => {
         procedures: { ...TestService.procedures, extra: { args: T.Object({}), result: T.Null() } },
       });
       const w = await connectService(url, Wider, clientOptions(t));
-      expect(await codeOf(w.extra({}))).toBe('ERR_RPC_UNKNOWN_PROCEDURE');
+      expect(await rpcOutcome(w.extra({}))).toBe('ERR_RPC_UNKNOWN_PROCEDURE');
       expect(await w.echo({ text: 'still fine' })).toBe('still fine');
       await w.close();
       const V1 = defineService({ name: 'rpctest', version: 1, procedures: { echo: TestService.procedures.echo } });
       const mismatch = await connectService(url, V1, clientOptions(t)).catch((e: unknown) => e as RpcError);
       expect(mismatch).toMatchObject({ code: 'ERR_RPC_VERSION_MISMATCH', low: 2, high: 2 });
       const Other = defineService({ name: 'nope', version: 2, procedures: { echo: TestService.procedures.echo } });
-      expect(await codeOf(connectService(url, Other, clientOptions(t)))).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
+      expect(await rpcOutcome(connectService(url, Other, clientOptions(t)))).toBe('ERR_RPC_PROGRAM_UNAVAILABLE');
       await c.close();
-      expect(await codeOf(c.echo({ text: 'x' }))).toBe('ERR_RPC_SERVER_GONE');
+      expect(await rpcOutcome(c.echo({ text: 'x' }))).toBe('ERR_RPC_SERVER_GONE');
     } finally {
       await server.stop();
       cleanup();
@@ -116,7 +108,7 @@ describe.each(TRANSPORTS)('RPC services over %s', (t) => {
         for (let i = 1; i <= n; i++) yield i;
       }
       expect(await c.sum(ints(5000))).toBe((5000 * 5001) / 2);
-      expect(await codeOf(c.sum(['x' as never]))).toBe('ERR_RPC_BAD_ARGUMENTS');
+      expect(await rpcOutcome(c.sum(['x' as never]))).toBe('ERR_RPC_BAD_ARGUMENTS');
       await c.close();
     } finally {
       await server.stop();
@@ -132,10 +124,10 @@ describe.each(TRANSPORTS)('RPC services over %s', (t) => {
       const cancelled = c.hang({ tag: 'c1' }, { signal: ac.signal });
       await server.waitFor('hanging c1');
       ac.abort();
-      expect(await codeOf(cancelled)).toBe('ERR_RPC_CANCELLED');
+      expect(await rpcOutcome(cancelled)).toBe('ERR_RPC_CANCELLED');
       await server.waitFor('aborted c1');
       const t0 = performance.now();
-      expect(await codeOf(c.hang({ tag: 'd1' }, { timeoutMs: 300 }))).toBe('ERR_RPC_DEADLINE_EXCEEDED');
+      expect(await rpcOutcome(c.hang({ tag: 'd1' }, { timeoutMs: 300 }))).toBe('ERR_RPC_DEADLINE_EXCEEDED');
       expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
       await within(5000, 'the server aborts at its deadline', server.waitFor('aborted d1'));
       expect(await c.aborted({ tag: 'd1' })).toBe(true);
@@ -161,8 +153,8 @@ describe.each(TRANSPORTS)('RPC services over %s', (t) => {
         2000,
         'pending calls fail',
         Promise.all([
-          ...pending.map(codeOf),
-          codeOf(
+          ...pending.map(rpcOutcome),
+          rpcOutcome(
             (async () => {
               for (;;) if ((await stream.next()).done) return;
             })(),

@@ -31,6 +31,44 @@ export interface FixtureOptions {
   stdin?: boolean;
 }
 
+/** What a process printed so far, and a bounded wait for a pattern in it. */
+export interface OutputWatch {
+  output(): string;
+  /** Resolves with the first match of `pattern` (a string matches literally) in the output, within `ms`. */
+  waitFor(pattern: string | RegExp, ms?: number): Promise<RegExpExecArray>;
+}
+
+/** Collects `stdout` of the program named `what` as text (for its messages), from now on. */
+export function watchOutput(stdout: Socket, what: string): OutputWatch {
+  let text = '';
+  const listeners = new Set<() => void>();
+  stdout.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+    for (const l of listeners) l();
+  });
+  return {
+    output: () => text,
+    waitFor(pattern, ms = 15_000) {
+      const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
+      return within(
+        ms,
+        `${what} to print ${re}`,
+        new Promise<RegExpExecArray>((resolve) => {
+          const check = (): void => {
+            const m = re.exec(text);
+            if (m) {
+              listeners.delete(check);
+              resolve(m);
+            }
+          };
+          listeners.add(check);
+          check();
+        }),
+      );
+    },
+  };
+}
+
 export function fixturePath(file: string): string {
   return new URL(`../fixtures/${file}`, import.meta.url).pathname;
 }
@@ -50,33 +88,11 @@ export function startFixture(file: string, args: string[] = [], options: Fixture
   const stdout = streamFromFd(outR, 'r');
   const stdin: Socket | undefined = inW === undefined ? undefined : streamFromFd(inW, 'w');
   stdin?.on('error', () => {}); // the fixture may be gone (EPIPE): stop() reports how it ended
-  let text = '';
-  const listeners = new Set<() => void>();
-  stdout.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-    for (const l of listeners) l();
-  });
+  const watch = watchOutput(stdout, file);
   return {
     child,
-    output: () => text,
-    waitFor(pattern, ms = 15_000) {
-      const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
-      return within(
-        ms,
-        `${file} to print ${re}`,
-        new Promise<RegExpExecArray>((resolve) => {
-          const check = (): void => {
-            const m = re.exec(text);
-            if (m) {
-              listeners.delete(check);
-              resolve(m);
-            }
-          };
-          listeners.add(check);
-          check();
-        }),
-      );
-    },
+    output: watch.output,
+    waitFor: watch.waitFor,
     write(t) {
       stdin!.write(t);
     },

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { closeSync, pipe, spawn, streamFromFd, type Child, type ExitStatus } from '../../lib/index.js';
-import { fixturePath } from './fixture-process.js';
+import { fixturePath, watchOutput } from './fixture-process.js';
 import { within } from './helpers.js';
 
 /** Why the C side cannot be built here, or undefined when it can (rpcgen, cc and libtirpc's headers). */
@@ -76,32 +76,12 @@ export function startC(file: string, args: string[]): CProcess {
     closeSync(outW);
   }
   const stdout = streamFromFd(outR, 'r');
-  let text = '';
-  const listeners = new Set<() => void>();
-  stdout.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-    for (const l of listeners) l();
-  });
+  const watch = watchOutput(stdout, file);
   const ended = new Promise<void>((resolve) => stdout.once('close', () => resolve()));
   return {
     child,
-    output: () => text,
-    waitFor: (re, ms = 15_000) =>
-      within(
-        ms,
-        `${file} to print ${re}`,
-        new Promise<RegExpExecArray>((resolve) => {
-          const check = (): void => {
-            const m = re.exec(text);
-            if (m) {
-              listeners.delete(check);
-              resolve(m);
-            }
-          };
-          listeners.add(check);
-          check();
-        }),
-      ),
+    output: watch.output,
+    waitFor: watch.waitFor,
     async stop() {
       if (child.status === null) child.kill('SIGKILL');
       const status = await within(15_000, `${file} to exit`, child.exited);

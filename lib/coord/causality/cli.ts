@@ -13,10 +13,9 @@
  * status 2 for a usage or trace error, with the reason on standard error.
  * @module
  */
-import { realpathSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
 
+import { runIfMain } from '../../internal/cli-main.js';
 import { toSpaceTimeHtml } from './diagram.js';
 import { toShiViz } from './shiviz.js';
 import { readTrace, Trace } from './trace.js';
@@ -59,18 +58,4 @@ export async function traceCli(args: readonly string[], stdout: (s: string) => v
   }
 }
 
-function isMain(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false; // argv[1] is not a file: this module was imported
-  }
-}
-
-if (isMain()) {
-  process.exitCode = await traceCli(
-    process.argv.slice(2),
-    (s) => void process.stdout.write(s),
-    (s) => void process.stderr.write(s),
-  );
-}
+await runIfMain(import.meta.url, traceCli);

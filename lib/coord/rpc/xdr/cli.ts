@@ -14,10 +14,9 @@
  * (`file:line:column: ...`) on standard error.
  * @module
  */
-import { realpathSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
 
+import { runIfMain } from '../../../internal/cli-main.js';
 import { compileXdr } from './lang/index.js';
 
 const USAGE = 'usage: posix-ipc-rpcgen file.x [-o out.ts|-] [--import-from specifier] [-D NAME[=value]]...\n';
@@ -64,18 +63,4 @@ export async function rpcgenCli(args: readonly string[], stdout: (s: string) => 
   }
 }
 
-function isMain(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false; // argv[1] is not a file: this module was imported
-  }
-}
-
-if (isMain()) {
-  process.exitCode = await rpcgenCli(
-    process.argv.slice(2),
-    (s) => void process.stdout.write(s),
-    (s) => void process.stderr.write(s),
-  );
-}
+await runIfMain(import.meta.url, rpcgenCli);
