@@ -13,12 +13,13 @@
 // outlives it); needs root (test/support/netns.ts), skipped with the reason
 // otherwise. Then the system's own /usr/include/rpcsvc/spray.x
 // (opaque<8845>, structs) both ways.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { authSysCredential, oncClient, RpcError, serveOnc, type OncCallContext, type OncServer } from '../lib/index.js';
+import { authSysCredential, compileXdr, oncClient, RpcError, serveOnc, type OncCallContext, type OncServer } from '../lib/index.js';
 import { KVSTORE_V1, KVSTORE_V2 } from './fixtures/onc/kv-spec.js';
-import { SPRAYMAX, SPRAYVERS, sprayPattern, type SprayCumul } from './fixtures/onc/spray-spec.js';
+// spray.ts is posix-ipc-rpcgen's output for the system's spray.x (test/fixtures/onc/spray.x, a copy).
+import { SPRAYMAX, SPRAYVERS_SPEC as SPRAYVERS, type spraycumul as SprayCumul } from './fixtures/onc/spray.js';
 import { buildC, cToolchainMissing, runC, startC, type CBuild, type CProcess } from './support/onc-c.js';
 import { within } from './support/helpers.js';
 import { netnsUnavailable, runInNetns } from './support/netns.js';
@@ -26,6 +27,17 @@ import { rpcRejection } from './support/rpc-errors.js';
 
 const missing = cToolchainMissing();
 if (missing && process.env.CI) throw new Error(`CI must run the ONC interop tests: ${missing}`);
+
+/** The bytes spray_client.c sends for an array of `length`. */
+function sprayPattern(length: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (i * 7 + length) & 0xff);
+}
+
+it('fixtures/onc/spray.ts is what posix-ipc-rpcgen makes of fixtures/onc/spray.x today', () => {
+  const dir = new URL('./fixtures/onc/', import.meta.url).pathname;
+  const generated = compileXdr(readFileSync(`${dir}spray.x`, 'utf8'), { file: 'spray.x', importFrom: '../../../lib/index.js' });
+  expect(readFileSync(`${dir}spray.ts`, 'utf8')).toBe(generated);
+});
 
 describe.skipIf(missing !== undefined)('ONC RPC interop with rpcgen + libtirpc (kv_store.x)', () => {
   let build: CBuild;
