@@ -37,6 +37,9 @@ interface Result {
   peer: { a: { at: number; outcome: string; cause?: string }; b: { at: number; outcome: string; cause?: string } };
 }
 
+/** How late a loaded machine may run the processes that observe the kernel's timeout. */
+const SCHEDULING_MARGIN_MS = 2500;
+
 async function runInNamespace(): Promise<Result> {
   return (await runInNetns('netns-tcp.ts', [String(KEEPALIVE_MS)])).at(-1) as Result;
 }
@@ -66,7 +69,9 @@ describe('TCP channel under network faults (a network namespace of its own, loop
         { ms: r.peer.b.at - r.silentAt, ...r.peer.b },
       ]) {
         expect(gone).toMatchObject({ outcome: 'ERR_CHANNEL_PEER_GONE', cause: 'ETIMEDOUT' });
-        expect(gone.ms).toBeLessThanOrEqual(bound);
+        // The kernel declares the peer gone within the bound; the processes that report it may run
+        // later on a loaded machine (5.9 s was seen in CI on 2 busy cores), hence the margin.
+        expect(gone.ms).toBeLessThanOrEqual(bound + SCHEDULING_MARGIN_MS);
         expect(gone.ms).toBeGreaterThanOrEqual(tcpKeepAlive(KEEPALIVE_MS).idleMs); // the probes did it, not something sooner
       }
     },
