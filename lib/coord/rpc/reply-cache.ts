@@ -20,7 +20,12 @@ export interface ReplyCacheOptions {
   maxBytes?: number;
   /** A client with nothing running, silent this long, is forgotten. Default 300 000 (5 min). */
   idleMs?: number;
-  /** Clients remembered at once (the least recently seen idle one goes first). Default 10 000. */
+  /**
+   * Clients remembered at once. A new client id beyond it evicts the least
+   * recently seen client idle (nothing running, silent) for `idleMs`; when none
+   * is, the new client's deduplicated calls are refused `ERR_RPC_SYSTEM`
+   * (never run) rather than forgetting a client that may still retry. Default 10 000.
+   */
   maxClients?: number;
   /**
    * A file that makes the cache survive a restart: each call's start and
@@ -53,11 +58,13 @@ interface ClientState {
 export type Begin =
   | { readonly kind: 'run' }
   | { readonly kind: 'duplicate' }
+  | { readonly kind: 'full' }
   | { readonly kind: 'replay'; readonly frame: Buffer }
   | { readonly kind: 'wait'; readonly done: Promise<Buffer | undefined> };
 
 const RUN: Begin = { kind: 'run' };
 const DUPLICATE: Begin = { kind: 'duplicate' };
+const FULL: Begin = { kind: 'full' };
 const REC_BEGIN = 1;
 const REC_DONE = 2;
 const REC_HEADER = 1 + 16 + 4 + 4 + 4;
@@ -100,7 +107,7 @@ export class ReplyCache {
       const ack = data.readUInt32LE(at + 21);
       const len = data.readUInt32LE(at + 25);
       if (at + REC_HEADER + len > data.length) break; // torn last record (a crash mid-append)
-      const c = this.#client(id);
+      const c = this.#client(id, true);
       this.#ack(c, ack);
       if (type === REC_BEGIN) c.entries.set(seq, { state: DROPPED, frame: undefined, waiters: undefined });
       else if (type === REC_DONE) this.#store(c, seq, Buffer.from(data.subarray(at + REC_HEADER, at + REC_HEADER + len)));
@@ -131,7 +138,8 @@ export class ReplyCache {
 
   /** Decides what to do with call `seq` of client `id` that acknowledges `ack`. */
   begin(id: string, seq: number, ack: number): Begin {
-    const c = this.#client(id);
+    const c = this.#client(id, false);
+    if (c === undefined) return FULL;
     c.lastUsed = performance.now();
     if (ack > c.floor) this.#ack(c, ack);
     const e = c.entries.get(seq);
@@ -221,16 +229,25 @@ export class ReplyCache {
     return c && { entries: c.entries.size, bytes: c.bytes, floor: c.floor, running: c.running };
   }
 
-  #client(id: string): ClientState {
+  /** The state of client `id`, created if new; `undefined` when the cache is full of clients that may still retry (unless `force`). */
+  #client(id: string, force: true): ClientState;
+  #client(id: string, force: boolean): ClientState | undefined;
+  #client(id: string, force: boolean): ClientState | undefined {
     let c = this.#clients.get(id);
     if (c === undefined) {
-      if (this.#clients.size >= this.#maxClients) {
+      if (this.#clients.size >= this.#maxClients && !force) {
+        // Evict the least recently seen client idle past idleMs; never one that may still retry a lost reply.
+        const now = performance.now();
+        let victim: string | undefined;
+        let oldest = Infinity;
         for (const [old, oc] of this.#clients) {
-          if (oc.running === 0) {
-            this.#clients.delete(old);
-            break;
+          if (oc.running === 0 && now - oc.lastUsed >= this.#idleMs && oc.lastUsed < oldest) {
+            oldest = oc.lastUsed;
+            victim = old;
           }
         }
+        if (victim === undefined) return undefined;
+        this.#clients.delete(victim);
       }
       c = { floor: 0, entries: new Map(), bytes: 0, running: 0, lastUsed: performance.now() };
       this.#clients.set(id, c);

@@ -116,6 +116,9 @@ export class ServerCall implements CallContext, Timed {
           (err: unknown) => this.#persistFailed(err),
         );
         return;
+      case 'full':
+        this.#seq = 0;
+        return this.fail(new RpcError('ERR_RPC_SYSTEM', 'The reply cache is full of clients that may still retry: try again later'));
       case 'duplicate':
         this.#seq = 0;
         return this.fail(new RpcError('ERR_RPC_DUPLICATE', `Call ${seq} of this client was already handled and its reply is gone`));
