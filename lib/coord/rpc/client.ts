@@ -207,7 +207,13 @@ export class RpcClient {
   ): ClientCall {
     const proc = this.service.compiled[procIndex]!;
     const seq = kind === 'unary' && this.clientId !== undefined ? ++this.#seq : 0;
-    const call = new ClientCall(this, kind, proc, this.#nextId++, seq, options);
+    let call: ClientCall;
+    try {
+      call = new ClientCall(this, kind, proc, this.#nextId++, seq, options);
+    } catch (err) {
+      this.#acked(seq); // a bad option: the seq taken is over (never sent), or the ack would stop advancing
+      throw err;
+    }
     if (this.#closed) {
       call.settleError(new RpcError('ERR_RPC_SERVER_GONE', 'The client is closed', { procedure: proc.name }));
       return call;
@@ -229,7 +235,11 @@ export class RpcClient {
   done(call: ClientCall): void {
     if (this.calls.get(call.id) === call) this.calls.delete(call.id);
     this.deadlines.remove(call);
-    const seq = call.seq;
+    this.#acked(call.seq);
+  }
+
+  /** Sequence number `seq` is over: it counts towards the ack. */
+  #acked(seq: number): void {
     if (seq === 0) return;
     if (seq === this.#ack + 1) {
       this.#ack = seq;
