@@ -178,7 +178,7 @@ export class RpcClient {
     const until = performance.now() + (r.maxMs ?? 5000);
     let last: unknown;
     for (let n = 0; n < attempts && performance.now() < until && !this.#closed; n++) {
-      await new Promise((res) => setTimeout(res, Math.min((r.baseMs ?? 50) * 2 ** n, Math.max(0, until - performance.now()))));
+      await new Promise((res) => setTimeout(res, Math.min((r.baseMs ?? 50) * 2 ** n, Math.max(0, until - performance.now()), 2 ** 31 - 1)));
       try {
         await this.open();
         // The calls retried, and the unary calls started while reconnecting (never sent: safe to send).
