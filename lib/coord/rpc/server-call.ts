@@ -21,6 +21,8 @@ export class ServerCall implements CallContext, Timed {
   readonly procIndex: number;
   readonly proc: CompiledProcedure | undefined;
   readonly conn: ServerConnection;
+  /** The header's sequence number (0: not deduplicated). */
+  readonly seq: number;
   deadlineAt = 0;
   heapIndex = -1;
   deadline: number | undefined;
@@ -41,6 +43,7 @@ export class ServerCall implements CallContext, Timed {
     this.conn = conn;
     this.id = h.id;
     this.procIndex = h.proc;
+    this.seq = h.seq;
     this.proc = proc;
   }
 
