@@ -8,7 +8,8 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { Type as T } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 
-import { connectService, defineService, serve, type Handlers } from '../lib/index.js';
+import { connectService, defineService, listen, RpcError, serve, type Handlers } from '../lib/index.js';
+import { encodeFrame, Frame } from '../lib/coord/rpc/wire.js';
 import { removePath, tempPath, within } from './support/helpers.js';
 
 const Svc = defineService({
@@ -106,5 +107,42 @@ describe('RPC call edges', () => {
         await c.close();
       }
     });
+  }, 30_000);
+
+  it('close() while a reconnection waits for its welcome: the new connection is closed, not used; the pending call fails SERVER_GONE', async () => {
+    const path = tempPath('rpc-reconnect');
+    const listener = await listen<Uint8Array>(`unix:${path}`);
+    const welcome = encodeFrame(Frame.WELCOME, 0, 0, 0, 0, 0, { v: [1], w: 32 });
+    try {
+      const connecting = connectService(listener.url, Svc, { retry: { attempts: 3, baseMs: 50, maxMs: 20_000 } });
+      const d1 = await within(10_000, 'the first connection', listener.accept());
+      expect((await within(10_000, 'its hello', d1.receiver.receive()))![0]).toBe(Frame.HELLO);
+      await d1.sender.send(welcome);
+      const c = await connecting;
+      const call = c.wait({ ms: 1000 });
+      const outcome = call.then(
+        () => 'resolved',
+        (e: unknown) => (e instanceof RpcError ? e.code : String(e)),
+      );
+      expect((await within(10_000, 'the call', d1.receiver.receive()))![0]).toBe(Frame.CALL);
+      await d1.close(); // the connection is lost: the call is retried on a new one
+      const d2 = await within(10_000, 'the reconnection', listener.accept());
+      expect((await within(10_000, 'its hello', d2.receiver.receive()))![0]).toBe(Frame.HELLO);
+      await c.close(); // while the reconnection waits for its welcome
+      expect(await within(10_000, 'the pending call to settle', outcome)).toBe('ERR_RPC_SERVER_GONE');
+      await d2.sender.send(welcome).catch(() => undefined);
+      // The closed client never resends the call on the new connection: it closes it.
+      expect(
+        await within(
+          10_000,
+          'the end of the new connection',
+          d2.receiver.receive().catch(() => undefined),
+        ),
+      ).toBeUndefined();
+      await d2.close();
+    } finally {
+      listener.close();
+      removePath(path);
+    }
   }, 30_000);
 });

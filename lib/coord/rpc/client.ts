@@ -118,6 +118,8 @@ export class RpcClient {
     if (h.type !== Frame.WELCOME) throw new RpcError('ERR_RPC_PROTOCOL', `Expected a welcome, got frame type ${h.type}`);
     const w = (body as { w?: unknown } | undefined)?.w;
     this.serverWindow = typeof w === 'number' && w >= 1 && w <= 1 << 16 ? w : 1;
+    // Closed while this (re)connection was under way: it must not come alive (open() closes `d`).
+    if (this.#closed) throw new RpcError('ERR_RPC_SERVER_GONE', 'The client was closed');
     this.#duplex = d;
     this.out = new Outbox(d, () => void d.close().catch(() => undefined));
     this.peer = (d as { peer?: unknown }).peer;
@@ -258,7 +260,9 @@ export class RpcClient {
       await this.out.drained();
       this.#lost(new RpcError('ERR_RPC_SERVER_GONE', 'The client was closed'));
     }
-    this.deadlines.clear();
+    // Calls still pending (waiting for a reconnection to resend them) fail now, not when the reconnection gives up.
+    const err = new RpcError('ERR_RPC_SERVER_GONE', 'The client was closed');
+    for (const call of [...this.calls.values()]) call.settleError(err);
   }
 }
 
