@@ -152,7 +152,7 @@ export class ReplyCache {
     c.entries.set(seq, { state: RUNNING, frame: undefined, waiters: undefined });
     c.running++;
     if (c.entries.size > this.#maxEntries) this.#trim(c);
-    if (this.#file !== undefined) this.#pending.push(record(REC_BEGIN, id, seq, c.floor, undefined));
+    if (this.#file !== undefined && this.#failed === undefined) this.#pending.push(record(REC_BEGIN, id, seq, c.floor, undefined));
     return RUN;
   }
 
@@ -166,7 +166,7 @@ export class ReplyCache {
     e.state = DONE;
     e.frame = frame;
     c.bytes += frame.length;
-    if (this.#file !== undefined) this.#pending.push(record(REC_DONE, id, seq, c.floor, frame));
+    if (this.#file !== undefined && this.#failed === undefined) this.#pending.push(record(REC_DONE, id, seq, c.floor, frame)); // once failed, durable() rejects: nothing more is queued
     const waiters = e.waiters;
     e.waiters = undefined;
     if (c.bytes > this.#maxBytes) this.#shed(c);
