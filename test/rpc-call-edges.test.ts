@@ -145,4 +145,29 @@ describe('RPC call edges', () => {
       removePath(path);
     }
   }, 30_000);
+
+  it('serve() that cannot listen (the path is in use) closes its reply cache file: no descriptor left', async () => {
+    const path = tempPath('rpc-twice');
+    const file = tempPath('rpc-twice-cache');
+    const onFile = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === file;
+        } catch {
+          return false;
+        }
+      }).length;
+    const first = await serve(`unix:${path}`, Svc, handlers, { replyCache: { persistPath: `${file}-a` } });
+    try {
+      await expect(serve(`unix:${path}`, Svc, handlers, { replyCache: { persistPath: file } })).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+      });
+      expect(onFile()).toBe(0);
+    } finally {
+      await first.close();
+      removePath(path);
+      removePath(file);
+      removePath(`${file}-a`);
+    }
+  }, 30_000);
 });

@@ -347,10 +347,16 @@ export async function serve<S extends Service>(
   const cacheOpts = (opts.replyCache ?? {}) as ReplyCacheOptions;
   const cache = new ReplyCache(cacheOpts);
   if (cacheOpts.persistPath !== undefined) await cache.load(cacheOpts.persistPath);
-  const listener =
-    typeof listenerOrAddress === 'string'
-      ? await listen<Uint8Array>(listenerOrAddress, (opts.listen ?? {}) as AddressOptions<Uint8Array>)
-      : listenerOrAddress;
+  let listener: Listener<Uint8Array>;
+  try {
+    listener =
+      typeof listenerOrAddress === 'string'
+        ? await listen<Uint8Array>(listenerOrAddress, (opts.listen ?? {}) as AddressOptions<Uint8Array>)
+        : listenerOrAddress;
+  } catch (err) {
+    await cache.close(); // its file and sweeper
+    throw err;
+  }
   return new RpcServer(listener, cfg, cache);
 }
 
