@@ -4,7 +4,7 @@
 // are forgotten, and the persisted file survives (a torn last record too).
 // The cache is a data structure: these run it directly; rpc-semantics.test.ts
 // runs it between processes.
-import { appendFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { ReplyCache } from '../lib/index.js';
@@ -115,6 +115,25 @@ describe('ReplyCache', () => {
       await b.close();
     } finally {
       removePath(path);
+    }
+  });
+
+  it('one server per file: a second cache on the same persistPath fails EBUSY while the first holds its lock', async () => {
+    const path = tempPath('rpc-cache-lock');
+    try {
+      const a = new ReplyCache();
+      await a.load(path);
+      const b = new ReplyCache();
+      await expect(b.load(path)).rejects.toMatchObject({ code: 'EBUSY', syscall: 'flock' });
+      await b.close();
+      await a.close();
+      expect(existsSync(`${path}.lock`)).toBe(false);
+      const c = new ReplyCache();
+      await c.load(path); // free again
+      await c.close();
+    } finally {
+      removePath(path);
+      removePath(`${path}.lock`);
     }
   });
 });

@@ -158,6 +158,7 @@ describe('RPC at-most-once', () => {
       await server.stop();
       removePath(path);
       removePath(file);
+      removePath(`${file}.lock`); // left by the server killed -9 (the next one takes it over)
     }
   }, 60_000);
 
@@ -186,6 +187,7 @@ describe('RPC at-most-once', () => {
       await server.stop();
       removePath(path);
       removePath(file);
+      removePath(`${file}.lock`); // left by the server killed -9 (the next one takes it over)
     }
   }, 60_000);
 });

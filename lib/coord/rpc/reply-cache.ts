@@ -11,6 +11,10 @@
  */
 import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { dirname } from 'node:path';
+
+import { isSystemError, systemError } from '../../errors.js';
+import { createHeld, probeHeld, releaseHeld, removeDead } from '../../internal/held-file.js';
 
 /** Bounds of a {@link ReplyCache}. */
 export interface ReplyCacheOptions {
@@ -31,7 +35,8 @@ export interface ReplyCacheOptions {
    * A file that makes the cache survive a restart: each call's start and
    * each reply are appended (and `fdatasync`ed, in groups) before the
    * handler runs and before the reply is sent. Loaded (and compacted) when
-   * the server starts. Created mode 0600.
+   * the server starts. Created mode 0600. One server at a time: it holds an
+   * exclusive lock on `<persistPath>.lock` (a second one fails `EBUSY`).
    */
   persistPath?: string;
 }
@@ -78,6 +83,7 @@ export class ReplyCache {
   readonly #maxClients: number;
   readonly #sweeper: NodeJS.Timeout;
   #file: FileHandle | undefined;
+  #lock: { fd: number; path: string } | undefined;
   #pending: Buffer[] = [];
   #waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   #failed: unknown;
@@ -92,8 +98,20 @@ export class ReplyCache {
     this.#sweeper.unref();
   }
 
-  /** Opens (and loads, then compacts) the persistence file. */
+  /** Opens (and loads, then compacts) the persistence file, holding its lock file (`EBUSY` when another server holds it). */
   async load(path: string): Promise<void> {
+    const lockPath = `${path}.lock`;
+    this.#lock = { fd: lockHeld(lockPath), path: lockPath };
+    try {
+      await this.#load(path);
+    } catch (err) {
+      releaseHeld(this.#lock.fd, lockPath);
+      this.#lock = undefined;
+      throw err;
+    }
+  }
+
+  async #load(path: string): Promise<void> {
     let data: Buffer | undefined;
     try {
       data = await readFile(path);
@@ -128,6 +146,13 @@ export class ReplyCache {
       await out.close();
     }
     await rename(tmp, path);
+    // The rename is durable only once the directory is: fsync it, or a power loss could bring back the old file.
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     this.#file = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   }
 
@@ -221,6 +246,10 @@ export class ReplyCache {
       await this.#file.close();
       this.#file = undefined;
     }
+    if (this.#lock !== undefined) {
+      releaseHeld(this.#lock.fd, this.#lock.path);
+      this.#lock = undefined;
+    }
   }
 
   /** Per-client figures, for tests and monitoring. */
@@ -301,6 +330,21 @@ export class ReplyCache {
       removed++;
     }
   }
+}
+
+/** Takes the lock file at `path` (a dead owner's is replaced); EBUSY while a live server holds it. */
+function lockHeld(path: string): number {
+  for (let n = 0; n < 3; n++) {
+    const probe = probeHeld(path);
+    if (probe.state === 'alive') break;
+    if (probe.state === 'dead') removeDead(probe);
+    try {
+      return createHeld(path, `${process.pid}\n`);
+    } catch (err) {
+      if (!isSystemError(err, 'EEXIST')) throw err; // another server just made it: look again
+    }
+  }
+  throw systemError('EBUSY', 'flock', path, 'Another server holds this reply cache file');
 }
 
 function record(type: number, id: string, seq: number, ack: number, frame: Buffer | undefined): Buffer {
