@@ -127,13 +127,25 @@ export class ServerCall implements CallContext, Timed {
         return this.fail(new RpcError('ERR_RPC_DUPLICATE', `Call ${seq} of this client was already handled and its reply is gone`));
       case 'replay':
         this.#seq = 0;
-        return this.#send(this.#patched(b.frame));
+        return this.#sendDurable(this.#patched(b.frame));
       case 'wait':
         this.#seq = 0;
         void b.done.then((f) =>
-          f === undefined ? this.fail(new RpcError('ERR_RPC_DUPLICATE', `Call ${seq}'s reply is gone`)) : this.#send(this.#patched(f)),
+          f === undefined
+            ? this.fail(new RpcError('ERR_RPC_DUPLICATE', `Call ${seq}'s reply is gone`))
+            : this.#sendDurable(this.#patched(f)),
         );
     }
+  }
+
+  /** A duplicate's recorded reply: sent once it is on disk, as the original's is (if the file fails, both get ERR_RPC_SYSTEM). */
+  #sendDurable(frame: Buffer): void {
+    const cache = this.conn.cache;
+    if (!cache.persistent) return this.#send(frame);
+    void cache.durable().then(
+      () => this.#send(frame),
+      (err: unknown) => this.#persistFailed(err),
+    );
   }
 
   #patched(frame: Buffer): Buffer {
