@@ -4,7 +4,7 @@
 // are forgotten, and the persisted file survives (a torn last record too).
 // The cache is a data structure: these run it directly; rpc-semantics.test.ts
 // runs it between processes.
-import { appendFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { ReplyCache } from '../lib/index.js';
@@ -61,6 +61,39 @@ describe('ReplyCache', () => {
     }
   });
 
+  it('at maxClients evicts only the least recently seen client idle past idleMs; with none idle a new client is refused', async () => {
+    const cache = new ReplyCache({ maxClients: 3, idleMs: 60_000 });
+    const id = (n: number): string => n.toString(16).padStart(32, '0');
+    try {
+      for (let n = 1; n <= 3; n++) {
+        cache.begin(id(n), 1, 0);
+        cache.finish(id(n), 1, frame(n));
+      }
+      // None idle for 60 s yet: fresh ids are refused, the oldest client (whose reply may have been lost) stays.
+      for (let n = 4; n < 20; n++) expect(cache.begin(id(n), 1, 0).kind).toBe('full');
+      expect(cache.begin(id(1), 1, 0)).toEqual({ kind: 'replay', frame: frame(1) });
+      expect(cache.stats(id(4))).toBeUndefined();
+    } finally {
+      await cache.close();
+    }
+    const idle = new ReplyCache({ maxClients: 3, idleMs: 50 });
+    try {
+      for (let n = 1; n <= 3; n++) {
+        idle.begin(id(n), 1, 0);
+        idle.finish(id(n), 1, frame(n));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      idle.begin(id(1), 2, 1); // client 1 seen again: client 2 is now the least recently seen
+      idle.finish(id(1), 2, frame(1));
+      expect(idle.begin(id(4), 1, 0).kind).toBe('run');
+      expect(idle.stats(id(2))).toBeUndefined();
+      expect(idle.stats(id(1))).toBeDefined();
+      expect(idle.stats(id(3))).toBeDefined();
+    } finally {
+      await idle.close();
+    }
+  });
+
   it('persists: a new cache on the same file replays finished calls and refuses those that had begun; a torn record is ignored', async () => {
     const path = tempPath('rpc-cache-file');
     try {
@@ -82,6 +115,25 @@ describe('ReplyCache', () => {
       await b.close();
     } finally {
       removePath(path);
+    }
+  });
+
+  it('one server per file: a second cache on the same persistPath fails EBUSY while the first holds its lock', async () => {
+    const path = tempPath('rpc-cache-lock');
+    try {
+      const a = new ReplyCache();
+      await a.load(path);
+      const b = new ReplyCache();
+      await expect(b.load(path)).rejects.toMatchObject({ code: 'EBUSY', syscall: 'flock' });
+      await b.close();
+      await a.close();
+      expect(existsSync(`${path}.lock`)).toBe(false);
+      const c = new ReplyCache();
+      await c.load(path); // free again
+      await c.close();
+    } finally {
+      removePath(path);
+      removePath(`${path}.lock`);
     }
   });
 });

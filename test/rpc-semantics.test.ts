@@ -100,6 +100,35 @@ describe('RPC at-most-once', () => {
     }
   }, 60_000);
 
+  it('a second CALL on a running call id is a copy only for a unary call with the same seq; otherwise ERR_RPC_PROTOCOL', async () => {
+    const path = tempPath('rpc-copy');
+    const { server, url } = await startServer(`unix:${path}`);
+    try {
+      // A server stream waiting for credit (ack 0), then the same id and seq again: not a copy.
+      const a = await rawClient(url);
+      await a.d.sender.send(encodeFrame(Frame.CALL, proc('numbers'), 7, 5, 0, 0, { n: 3, tag: 'copy' }));
+      await a.d.sender.send(encodeFrame(Frame.CALL, proc('numbers'), 7, 5, 0, 0, { n: 3, tag: 'copy' }));
+      expect(await a.next()).toMatchObject({ type: Frame.ERROR, id: 0, body: { c: 'ERR_RPC_PROTOCOL' } });
+      await a.d.close();
+      // A unary call running, then the same id with another seq: not a copy either.
+      const b = await rawClient(url);
+      await b.call(8, 1, 0, 'hang', { tag: 'copy2', ms: 20_000 });
+      await b.call(8, 2, 0, 'hang', { tag: 'copy3', ms: 20_000 });
+      expect(await b.next()).toMatchObject({ type: Frame.ERROR, id: 0, body: { c: 'ERR_RPC_PROTOCOL' } });
+      await b.d.close();
+      // The same unary call and seq again is still its copy: one reply each, from one run.
+      const c = await rawClient(url);
+      await c.call(9, 1, 0, 'bump', { key: 'copy', delayMs: 200 });
+      await c.call(9, 1, 0, 'bump', { key: 'copy', delayMs: 200 });
+      expect(await c.next()).toMatchObject({ type: Frame.REPLY, id: 9, body: 1 });
+      expect(await c.next()).toMatchObject({ type: Frame.REPLY, id: 9, body: 1 });
+      await c.d.close();
+    } finally {
+      await server.stop();
+      removePath(path);
+    }
+  }, 60_000);
+
   it('a persisted cache survives kill -9: a second server on the same file replays a finished call and refuses one that was running', async () => {
     const path = tempPath('rpc-persist');
     const file = tempPath('rpc-cache');
@@ -129,6 +158,7 @@ describe('RPC at-most-once', () => {
       await server.stop();
       removePath(path);
       removePath(file);
+      removePath(`${file}.lock`); // left by the server killed -9 (the next one takes it over)
     }
   }, 60_000);
 
@@ -157,6 +187,7 @@ describe('RPC at-most-once', () => {
       await server.stop();
       removePath(path);
       removePath(file);
+      removePath(`${file}.lock`); // left by the server killed -9 (the next one takes it over)
     }
   }, 60_000);
 });

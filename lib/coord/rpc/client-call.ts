@@ -150,6 +150,7 @@ export class ClientCall implements Timed {
     if (this.settled) return;
     this.#finish();
     this.#resolve(v);
+    this.#wakeUp(); // a client-stream pump waiting for credit stops (the server answered early)
   }
 
   settleError(err: RpcError): void {

@@ -118,6 +118,8 @@ export class RpcClient {
     if (h.type !== Frame.WELCOME) throw new RpcError('ERR_RPC_PROTOCOL', `Expected a welcome, got frame type ${h.type}`);
     const w = (body as { w?: unknown } | undefined)?.w;
     this.serverWindow = typeof w === 'number' && w >= 1 && w <= 1 << 16 ? w : 1;
+    // Closed while this (re)connection was under way: it must not come alive (open() closes `d`).
+    if (this.#closed) throw new RpcError('ERR_RPC_SERVER_GONE', 'The client was closed');
     this.#duplex = d;
     this.out = new Outbox(d, () => void d.close().catch(() => undefined));
     this.peer = (d as { peer?: unknown }).peer;
@@ -178,7 +180,7 @@ export class RpcClient {
     const until = performance.now() + (r.maxMs ?? 5000);
     let last: unknown;
     for (let n = 0; n < attempts && performance.now() < until && !this.#closed; n++) {
-      await new Promise((res) => setTimeout(res, Math.min((r.baseMs ?? 50) * 2 ** n, Math.max(0, until - performance.now()))));
+      await new Promise((res) => setTimeout(res, Math.min((r.baseMs ?? 50) * 2 ** n, Math.max(0, until - performance.now()), 2 ** 31 - 1)));
       try {
         await this.open();
         // The calls retried, and the unary calls started while reconnecting (never sent: safe to send).
@@ -207,7 +209,13 @@ export class RpcClient {
   ): ClientCall {
     const proc = this.service.compiled[procIndex]!;
     const seq = kind === 'unary' && this.clientId !== undefined ? ++this.#seq : 0;
-    const call = new ClientCall(this, kind, proc, this.#nextId++, seq, options);
+    let call: ClientCall;
+    try {
+      call = new ClientCall(this, kind, proc, this.#nextId++, seq, options);
+    } catch (err) {
+      this.#acked(seq); // a bad option: the seq taken is over (never sent), or the ack would stop advancing
+      throw err;
+    }
     if (this.#closed) {
       call.settleError(new RpcError('ERR_RPC_SERVER_GONE', 'The client is closed', { procedure: proc.name }));
       return call;
@@ -229,7 +237,11 @@ export class RpcClient {
   done(call: ClientCall): void {
     if (this.calls.get(call.id) === call) this.calls.delete(call.id);
     this.deadlines.remove(call);
-    const seq = call.seq;
+    this.#acked(call.seq);
+  }
+
+  /** Sequence number `seq` is over: it counts towards the ack. */
+  #acked(seq: number): void {
     if (seq === 0) return;
     if (seq === this.#ack + 1) {
       this.#ack = seq;
@@ -248,7 +260,9 @@ export class RpcClient {
       await this.out.drained();
       this.#lost(new RpcError('ERR_RPC_SERVER_GONE', 'The client was closed'));
     }
-    this.deadlines.clear();
+    // Calls still pending (waiting for a reconnection to resend them) fail now, not when the reconnection gives up.
+    const err = new RpcError('ERR_RPC_SERVER_GONE', 'The client was closed');
+    for (const call of [...this.calls.values()]) call.settleError(err);
   }
 }
 

@@ -4,6 +4,9 @@
  * @module
  */
 
+/** The longest delay `setTimeout` honours (2^31-1 ms, about 24.8 days). */
+const MAX_DELAY = 2 ** 31 - 1;
+
 /** Something with a deadline. `heapIndex` is the heap's bookkeeping (-1: not in it). */
 export interface Timed {
   deadlineAt: number;
@@ -66,7 +69,8 @@ export class Deadlines {
     if (first === undefined) return this.#disarm();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAt = first.deadlineAt;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(first.deadlineAt - performance.now())));
+    // Node clamps a delay over 2^31-1 ms to 1 ms: a far deadline is reached in steps (#fire re-arms).
+    this.#timer = setTimeout(() => this.#fire(), Math.min(MAX_DELAY, Math.max(0, Math.ceil(first.deadlineAt - performance.now()))));
     this.#timer.unref();
   }
 

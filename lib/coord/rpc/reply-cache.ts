@@ -11,6 +11,10 @@
  */
 import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { dirname } from 'node:path';
+
+import { isSystemError, systemError } from '../../errors.js';
+import { createHeld, probeHeld, releaseHeld, removeDead } from '../../internal/held-file.js';
 
 /** Bounds of a {@link ReplyCache}. */
 export interface ReplyCacheOptions {
@@ -20,13 +24,19 @@ export interface ReplyCacheOptions {
   maxBytes?: number;
   /** A client with nothing running, silent this long, is forgotten. Default 300 000 (5 min). */
   idleMs?: number;
-  /** Clients remembered at once (the least recently seen idle one goes first). Default 10 000. */
+  /**
+   * Clients remembered at once. A new client id beyond it evicts the least
+   * recently seen client idle (nothing running, silent) for `idleMs`; when none
+   * is, the new client's deduplicated calls are refused `ERR_RPC_SYSTEM`
+   * (never run) rather than forgetting a client that may still retry. Default 10 000.
+   */
   maxClients?: number;
   /**
    * A file that makes the cache survive a restart: each call's start and
    * each reply are appended (and `fdatasync`ed, in groups) before the
    * handler runs and before the reply is sent. Loaded (and compacted) when
-   * the server starts. Created mode 0600.
+   * the server starts. Created mode 0600. One server at a time: it holds an
+   * exclusive lock on `<persistPath>.lock` (a second one fails `EBUSY`).
    */
   persistPath?: string;
 }
@@ -53,11 +63,13 @@ interface ClientState {
 export type Begin =
   | { readonly kind: 'run' }
   | { readonly kind: 'duplicate' }
+  | { readonly kind: 'full' }
   | { readonly kind: 'replay'; readonly frame: Buffer }
   | { readonly kind: 'wait'; readonly done: Promise<Buffer | undefined> };
 
 const RUN: Begin = { kind: 'run' };
 const DUPLICATE: Begin = { kind: 'duplicate' };
+const FULL: Begin = { kind: 'full' };
 const REC_BEGIN = 1;
 const REC_DONE = 2;
 const REC_HEADER = 1 + 16 + 4 + 4 + 4;
@@ -71,6 +83,7 @@ export class ReplyCache {
   readonly #maxClients: number;
   readonly #sweeper: NodeJS.Timeout;
   #file: FileHandle | undefined;
+  #lock: { fd: number; path: string } | undefined;
   #pending: Buffer[] = [];
   #waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   #failed: unknown;
@@ -85,8 +98,20 @@ export class ReplyCache {
     this.#sweeper.unref();
   }
 
-  /** Opens (and loads, then compacts) the persistence file. */
+  /** Opens (and loads, then compacts) the persistence file, holding its lock file (`EBUSY` when another server holds it). */
   async load(path: string): Promise<void> {
+    const lockPath = `${path}.lock`;
+    this.#lock = { fd: lockHeld(lockPath), path: lockPath };
+    try {
+      await this.#load(path);
+    } catch (err) {
+      releaseHeld(this.#lock.fd, lockPath);
+      this.#lock = undefined;
+      throw err;
+    }
+  }
+
+  async #load(path: string): Promise<void> {
     let data: Buffer | undefined;
     try {
       data = await readFile(path);
@@ -100,7 +125,7 @@ export class ReplyCache {
       const ack = data.readUInt32LE(at + 21);
       const len = data.readUInt32LE(at + 25);
       if (at + REC_HEADER + len > data.length) break; // torn last record (a crash mid-append)
-      const c = this.#client(id);
+      const c = this.#client(id, true);
       this.#ack(c, ack);
       if (type === REC_BEGIN) c.entries.set(seq, { state: DROPPED, frame: undefined, waiters: undefined });
       else if (type === REC_DONE) this.#store(c, seq, Buffer.from(data.subarray(at + REC_HEADER, at + REC_HEADER + len)));
@@ -121,6 +146,13 @@ export class ReplyCache {
       await out.close();
     }
     await rename(tmp, path);
+    // The rename is durable only once the directory is: fsync it, or a power loss could bring back the old file.
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     this.#file = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   }
 
@@ -131,7 +163,8 @@ export class ReplyCache {
 
   /** Decides what to do with call `seq` of client `id` that acknowledges `ack`. */
   begin(id: string, seq: number, ack: number): Begin {
-    const c = this.#client(id);
+    const c = this.#client(id, false);
+    if (c === undefined) return FULL;
     c.lastUsed = performance.now();
     if (ack > c.floor) this.#ack(c, ack);
     const e = c.entries.get(seq);
@@ -144,7 +177,7 @@ export class ReplyCache {
     c.entries.set(seq, { state: RUNNING, frame: undefined, waiters: undefined });
     c.running++;
     if (c.entries.size > this.#maxEntries) this.#trim(c);
-    if (this.#file !== undefined) this.#pending.push(record(REC_BEGIN, id, seq, c.floor, undefined));
+    if (this.#file !== undefined && this.#failed === undefined) this.#pending.push(record(REC_BEGIN, id, seq, c.floor, undefined));
     return RUN;
   }
 
@@ -158,7 +191,7 @@ export class ReplyCache {
     e.state = DONE;
     e.frame = frame;
     c.bytes += frame.length;
-    if (this.#file !== undefined) this.#pending.push(record(REC_DONE, id, seq, c.floor, frame));
+    if (this.#file !== undefined && this.#failed === undefined) this.#pending.push(record(REC_DONE, id, seq, c.floor, frame)); // once failed, durable() rejects: nothing more is queued
     const waiters = e.waiters;
     e.waiters = undefined;
     if (c.bytes > this.#maxBytes) this.#shed(c);
@@ -213,6 +246,10 @@ export class ReplyCache {
       await this.#file.close();
       this.#file = undefined;
     }
+    if (this.#lock !== undefined) {
+      releaseHeld(this.#lock.fd, this.#lock.path);
+      this.#lock = undefined;
+    }
   }
 
   /** Per-client figures, for tests and monitoring. */
@@ -221,16 +258,25 @@ export class ReplyCache {
     return c && { entries: c.entries.size, bytes: c.bytes, floor: c.floor, running: c.running };
   }
 
-  #client(id: string): ClientState {
+  /** The state of client `id`, created if new; `undefined` when the cache is full of clients that may still retry (unless `force`). */
+  #client(id: string, force: true): ClientState;
+  #client(id: string, force: boolean): ClientState | undefined;
+  #client(id: string, force: boolean): ClientState | undefined {
     let c = this.#clients.get(id);
     if (c === undefined) {
-      if (this.#clients.size >= this.#maxClients) {
+      if (this.#clients.size >= this.#maxClients && !force) {
+        // Evict the least recently seen client idle past idleMs; never one that may still retry a lost reply.
+        const now = performance.now();
+        let victim: string | undefined;
+        let oldest = Infinity;
         for (const [old, oc] of this.#clients) {
-          if (oc.running === 0) {
-            this.#clients.delete(old);
-            break;
+          if (oc.running === 0 && now - oc.lastUsed >= this.#idleMs && oc.lastUsed < oldest) {
+            oldest = oc.lastUsed;
+            victim = old;
           }
         }
+        if (victim === undefined) return undefined;
+        this.#clients.delete(victim);
       }
       c = { floor: 0, entries: new Map(), bytes: 0, running: 0, lastUsed: performance.now() };
       this.#clients.set(id, c);
@@ -284,6 +330,21 @@ export class ReplyCache {
       removed++;
     }
   }
+}
+
+/** Takes the lock file at `path` (a dead owner's is replaced); EBUSY while a live server holds it. */
+function lockHeld(path: string): number {
+  for (let n = 0; n < 3; n++) {
+    const probe = probeHeld(path);
+    if (probe.state === 'alive') break;
+    if (probe.state === 'dead') removeDead(probe);
+    try {
+      return createHeld(path, `${process.pid}\n`);
+    } catch (err) {
+      if (!isSystemError(err, 'EEXIST')) throw err; // another server just made it: look again
+    }
+  }
+  throw systemError('EBUSY', 'flock', path, 'Another server holds this reply cache file');
 }
 
 function record(type: number, id: string, seq: number, ack: number, frame: Buffer | undefined): Buffer {

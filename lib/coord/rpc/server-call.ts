@@ -21,6 +21,8 @@ export class ServerCall implements CallContext, Timed {
   readonly procIndex: number;
   readonly proc: CompiledProcedure | undefined;
   readonly conn: ServerConnection;
+  /** The header's sequence number (0: not deduplicated). */
+  readonly seq: number;
   deadlineAt = 0;
   heapIndex = -1;
   deadline: number | undefined;
@@ -41,6 +43,7 @@ export class ServerCall implements CallContext, Timed {
     this.conn = conn;
     this.id = h.id;
     this.procIndex = h.proc;
+    this.seq = h.seq;
     this.proc = proc;
   }
 
@@ -116,18 +119,33 @@ export class ServerCall implements CallContext, Timed {
           (err: unknown) => this.#persistFailed(err),
         );
         return;
+      case 'full':
+        this.#seq = 0;
+        return this.fail(new RpcError('ERR_RPC_SYSTEM', 'The reply cache is full of clients that may still retry: try again later'));
       case 'duplicate':
         this.#seq = 0;
         return this.fail(new RpcError('ERR_RPC_DUPLICATE', `Call ${seq} of this client was already handled and its reply is gone`));
       case 'replay':
         this.#seq = 0;
-        return this.#send(this.#patched(b.frame));
+        return this.#sendDurable(this.#patched(b.frame));
       case 'wait':
         this.#seq = 0;
         void b.done.then((f) =>
-          f === undefined ? this.fail(new RpcError('ERR_RPC_DUPLICATE', `Call ${seq}'s reply is gone`)) : this.#send(this.#patched(f)),
+          f === undefined
+            ? this.fail(new RpcError('ERR_RPC_DUPLICATE', `Call ${seq}'s reply is gone`))
+            : this.#sendDurable(this.#patched(f)),
         );
     }
+  }
+
+  /** A duplicate's recorded reply: sent once it is on disk, as the original's is (if the file fails, both get ERR_RPC_SYSTEM). */
+  #sendDurable(frame: Buffer): void {
+    const cache = this.conn.cache;
+    if (!cache.persistent) return this.#send(frame);
+    void cache.durable().then(
+      () => this.#send(frame),
+      (err: unknown) => this.#persistFailed(err),
+    );
   }
 
   #patched(frame: Buffer): Buffer {

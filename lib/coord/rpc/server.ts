@@ -217,11 +217,17 @@ export class ServerConnection {
       }
       switch (h.type) {
         case Frame.CALL: {
-          // The same call id twice is a protocol error, unless it is a deduplicated call's copy (the reply cache answers it).
-          const copy = this.calls.has(h.id);
-          if (h.id === 0 || (copy && (h.seq === 0 || this.clientId === undefined)))
-            throw new RpcError('ERR_RPC_PROTOCOL', `Call id ${h.id} is in use`);
+          // The same call id twice is a protocol error, unless it is a deduplicated unary call's copy (same procedure
+          // and seq: the reply cache answers it). Anything else would run outside `calls`: no CANCEL, CREDIT or end reaches it.
           const proc = this.procs[h.proc];
+          const running = this.calls.get(h.id);
+          const copy = running !== undefined;
+          if (
+            h.id === 0 ||
+            (running !== undefined &&
+              (h.seq === 0 || this.clientId === undefined || proc?.kind !== 'unary' || running.proc !== proc || running.seq !== h.seq))
+          )
+            throw new RpcError('ERR_RPC_PROTOCOL', `Call id ${h.id} is in use`);
           const call = new ServerCall(this, h, proc);
           this.active++;
           if (proc === undefined) {
@@ -341,10 +347,16 @@ export async function serve<S extends Service>(
   const cacheOpts = (opts.replyCache ?? {}) as ReplyCacheOptions;
   const cache = new ReplyCache(cacheOpts);
   if (cacheOpts.persistPath !== undefined) await cache.load(cacheOpts.persistPath);
-  const listener =
-    typeof listenerOrAddress === 'string'
-      ? await listen<Uint8Array>(listenerOrAddress, (opts.listen ?? {}) as AddressOptions<Uint8Array>)
-      : listenerOrAddress;
+  let listener: Listener<Uint8Array>;
+  try {
+    listener =
+      typeof listenerOrAddress === 'string'
+        ? await listen<Uint8Array>(listenerOrAddress, (opts.listen ?? {}) as AddressOptions<Uint8Array>)
+        : listenerOrAddress;
+  } catch (err) {
+    await cache.close(); // its file and sweeper
+    throw err;
+  }
   return new RpcServer(listener, cfg, cache);
 }
 
