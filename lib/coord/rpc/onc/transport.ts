@@ -146,6 +146,9 @@ export function socketTransport(socket: net.Socket, maxRecord = ONC_DEFAULT_MAX_
           reject(new RpcError('ERR_RPC_SERVER_GONE', 'the ONC connection is closed'));
           return;
         }
+        // write()'s callback runs once these bytes reached the kernel (after
+        // any queued before them), so a peer that does not read keeps this
+        // promise pending: the server's in-flight slot waits with it.
         socket.write(frameRecord(message), (err) =>
           err ? reject(new RpcError('ERR_RPC_SERVER_GONE', `the ONC connection broke: ${err.message}`, { cause: err })) : resolve(),
         );
