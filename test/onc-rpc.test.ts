@@ -283,6 +283,23 @@ describe('server replies (raw ONC TCP)', () => {
       await v2.close();
     }
   });
+
+  it('a deadline over 2^31 - 1 ms (setTimeout would clamp it to 1 ms) is honoured: the call stays pending', async () => {
+    const v2 = await oncClient(KVSTORE_V2, server.url, { callTimeoutMs: 2 ** 33 });
+    try {
+      const ac = new AbortController();
+      const outcomes = [v2.EXAMPLE(-1, { signal: ac.signal }), v2.EXAMPLE(-1, { signal: ac.signal, timeoutMs: 2 ** 40 })].map((p) =>
+        rpcRejection(p),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(v2.pending).toBe(2);
+      ac.abort();
+      expect((await Promise.all(outcomes)).map((e) => e.code)).toEqual(['ERR_RPC_CANCELLED', 'ERR_RPC_CANCELLED']);
+      expect(await v2.EXAMPLE(5, { timeoutMs: 2 ** 32 })).toBe(7);
+    } finally {
+      await v2.close();
+    }
+  });
 });
 
 /** Sends raw bytes, returns the first reply record (bounded). */
