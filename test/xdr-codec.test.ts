@@ -373,6 +373,21 @@ describe('hostile input', () => {
     expect(xdrDecode(xdrFixedArray(xdrFixedOpaque(0), 2), new Uint8Array(0))).toHaveLength(2);
   });
 
+  it('a field, arm or discriminant named __proto__ is refused when built (it would set the prototype, not a property)', () => {
+    expect(() => xdrStruct('s', [['__proto__', xdrInt]])).toThrow(/struct s: field __proto__: the name is reserved/);
+    expect(() => xdrUnion('u', ['d', xdrInt], [[1, ['__proto__', xdrInt]]])).toThrow(/union u: arm __proto__/);
+    expect(() => xdrUnion('u', ['d', xdrInt], [[1, null]], ['__proto__', xdrInt])).toThrow(/union u: arm __proto__/);
+    expect(() => xdrUnion('u', ['__proto__', xdrInt], [[1, null]])).toThrow(/union u: discriminant __proto__/);
+    // names an object already has are plain own properties
+    const s = xdrStruct('s', [
+      ['constructor', xdrInt],
+      ['prototype', xdrInt],
+      ['toString', xdrInt],
+    ]);
+    const v = xdrDecode(s, xdrEncode(s, { constructor: 1, prototype: 2, toString: 3 }));
+    expect([Object.getPrototypeOf(v), v.constructor, v.prototype, v.toString]).toEqual([Object.prototype, 1, 2, 3]);
+  });
+
   it('a linked list of a million nodes is ERR_XDR_LIMIT (maxListLength), fast, without a stack overflow', () => {
     const n = 1_000_000;
     const w = new XdrWriter(n * 8 + 8);

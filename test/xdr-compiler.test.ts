@@ -321,6 +321,11 @@ const BROKEN: [source: string, error: RegExp][] = [
   ['struct s { int a; s inner; };', /^bad\.x:1:19: type s contains itself: only optional data/],
   ['struct s { t x[2]; };\ntypedef s t;', /^bad\.x:\d+:\d+: type [st] contains itself/],
   ['typedef int a[];', /^bad\.x:1:15: expected a number or a constant's name as the size of a, got "]"$/],
+  ['struct s { int __proto__; };', /^bad\.x:1:12: __proto__: the name is reserved \(it is the prototype of a JavaScript object\)$/],
+  ['union u switch (int d) { case 1: int __proto__; };', /^bad\.x:1:34: __proto__: the name is reserved/],
+  ['union u switch (int d) { case 1: void; default: int __proto__; };', /^bad\.x:1:49: __proto__: the name is reserved/],
+  ['typedef int __proto__;', /^bad\.x:1:1: type __proto__: the name is reserved/],
+  ['program P { version V { int __proto__(int) = 1; } = 1; } = 1;', /^bad\.x:1:\d+: procedure __proto__: the name is reserved/],
 ];
 
 describe('errors name file:line:column and what was expected', () => {

@@ -60,7 +60,8 @@ const JS_RESERVED = new Set(
   (
     'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in ' +
     'instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface ' +
-    'package private protected public await arguments eval undefined NaN Infinity any unknown never object number boolean symbol bigint'
+    'package private protected public await arguments eval undefined NaN Infinity any unknown never object number boolean symbol bigint ' +
+    '__proto__'
   ).split(' '),
 );
 
@@ -252,6 +253,8 @@ function check(r: Resolved, claim: (name: string, what: string, loc: Loc) => voi
     if (t.tag !== null && found.kind !== t.tag) throw syntaxError(t.loc, `${t.name} is a ${found.kind}, not a ${t.tag}`);
   };
   const decl = (d: Declaration): void => {
+    // a field `__proto__` would be the object's prototype, not a property (composite.ts refuses it too)
+    if (d.name === '__proto__') throw syntaxError(d.loc, `${d.name}: the name is reserved (it is the prototype of a JavaScript object)`);
     type(d.type);
     if (d.shape.kind === 'fixed') bound(d.shape.size, `the size of ${d.name}`);
     if (d.shape.kind === 'variable' && d.shape.max !== null) bound(d.shape.max, `the bound of ${d.name}`);
