@@ -61,9 +61,14 @@ const JS_RESERVED = new Set(
     'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in ' +
     'instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface ' +
     'package private protected public await arguments eval undefined NaN Infinity any unknown never object number boolean symbol bigint ' +
-    '__proto__'
+    '__proto__ ' +
+    // the globals the generated module uses (generate.ts): a .x name would shadow them
+    'Object Uint8Array Promise'
   ).split(' '),
 );
+
+/** The suffixes of the names the generator declares for each version `V`: `V_SPEC`, `V_Spec`, `V_Client`, `V_Handlers`. */
+export const GENERATED_PER_VERSION = ['_SPEC', '_Spec', '_Client', '_Handlers'] as const;
 
 /** Checks `spec` (with the `#define` constants the lexer found). */
 export function resolveXdr(spec: Specification, defines: readonly DefineConstant[] = []): Resolved {
@@ -77,7 +82,10 @@ export function resolveXdr(spec: Specification, defines: readonly DefineConstant
       );
     }
     if (JS_RESERVED.has(name) || name.startsWith('xdr_')) {
-      throw syntaxError(loc, `${what} ${name}: the name is reserved in the generated TypeScript (a JavaScript word, or the xdr_ prefix)`);
+      throw syntaxError(
+        loc,
+        `${what} ${name}: the name is reserved in the generated TypeScript (a JavaScript word, a global it uses, or the xdr_ prefix)`,
+      );
     }
     names.set(name, { what, loc });
   };
@@ -334,6 +342,8 @@ function check(r: Resolved, claim: (name: string, what: string, loc: Loc) => voi
     const versionNumbers = new Set<number>();
     for (const v of p.versions) {
       claim(v.name, 'version', v.loc);
+      // the names generate.ts declares per version, in the same module: a .x name equal to one is a collision
+      for (const suffix of GENERATED_PER_VERSION) claim(`${v.name}${suffix}`, `version ${v.name}'s generated`, v.loc);
       const vn = r.value(v.number);
       if (vn < 0 || vn > 0xffff_ffff) throw syntaxError(v.number.loc, `version number ${vn} is not an unsigned int`);
       if (versionNumbers.has(vn)) throw syntaxError(v.number.loc, `program ${p.name} has two versions numbered ${vn}`);
