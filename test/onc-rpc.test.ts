@@ -31,6 +31,7 @@ import {
   type OncServer,
 } from '../lib/index.js';
 import { xdrInt } from '../lib/coord/rpc/xdr/codec.js';
+import { xdrOpaque } from '../lib/coord/rpc/xdr/scalars.js';
 import { XdrWriter } from '../lib/coord/rpc/xdr/stream.js';
 import { KVSTORE_V1, KVSTORE_V2 } from './fixtures/onc/kv-spec.js';
 import { startFixture } from './support/fixture-process.js';
@@ -282,6 +283,23 @@ describe('server replies (raw ONC TCP)', () => {
       await v2.close();
     }
   });
+
+  it('a deadline over 2^31 - 1 ms (setTimeout would clamp it to 1 ms) is honoured: the call stays pending', async () => {
+    const v2 = await oncClient(KVSTORE_V2, server.url, { callTimeoutMs: 2 ** 33 });
+    try {
+      const ac = new AbortController();
+      const outcomes = [v2.EXAMPLE(-1, { signal: ac.signal }), v2.EXAMPLE(-1, { signal: ac.signal, timeoutMs: 2 ** 40 })].map((p) =>
+        rpcRejection(p),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(v2.pending).toBe(2);
+      ac.abort();
+      expect((await Promise.all(outcomes)).map((e) => e.code)).toEqual(['ERR_RPC_CANCELLED', 'ERR_RPC_CANCELLED']);
+      expect(await v2.EXAMPLE(5, { timeoutMs: 2 ** 32 })).toBe(7);
+    } finally {
+      await v2.close();
+    }
+  });
 });
 
 /** Sends raw bytes, returns the first reply record (bounded). */
@@ -453,6 +471,37 @@ describe('hostile peers', () => {
       expect(most).toBe(4);
       await kv.close();
     } finally {
+      await server.close();
+    }
+  });
+  it('bounded: a peer that pipelines calls with large results and never reads holds maxInFlight handlers, not all of them', async () => {
+    const big = new Uint8Array(4 << 20);
+    let ran = 0;
+    const spec = { ...KVSTORE_V1, procedures: { EXAMPLE: { name: 'EXAMPLE', number: 1, arg: xdrInt, res: xdrOpaque() } } } as const;
+    const server = await serveOnc('oncrpc://127.0.0.1:0', [{ spec, handlers: { EXAMPLE: () => (ran++, big) } }], {
+      maxInFlight: 2,
+      maxMessageSize: 8 << 20,
+    });
+    const socket = net.connect({ host: '127.0.0.1', port: Number(server.url.replace(/^.*:/, '')) });
+    try {
+      socket.on('error', () => {});
+      socket.pause(); // never reads: the replies pile up in the kernel, then in the server
+      const n = 40;
+      const calls = Array.from({ length: n }, (_, i) =>
+        frameRecord(encodeCall({ xid: i + 1, prog: spec.program, vers: spec.version, proc: 1, cred: AUTH_NONE }, (w) => w.int(i))),
+      );
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.once('connect', () => socket.write(Buffer.concat(calls), () => resolve()));
+      });
+      const deadline = Date.now() + 5000;
+      while (ran < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 1000));
+      // 2 in flight, plus at most what the loopback socket buffers absorbed (a few MiB): before the fix, all 40 (160 MiB queued)
+      expect(ran).toBeGreaterThanOrEqual(2);
+      expect(ran).toBeLessThan(10);
+    } finally {
+      socket.destroy();
       await server.close();
     }
   });

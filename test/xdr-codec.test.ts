@@ -358,6 +358,36 @@ describe('hostile input', () => {
     expect(() => xdrDecode(xdrFixedArray(xdrHyper, 2 ** 31), huge)).toThrow(code('ERR_XDR_SHORT'));
   });
 
+  it('an array of a type of size 0 (opaque e[0], an empty struct) bounds its count by maxListLength, not by the bytes left', () => {
+    const huge = Uint8Array.of(0xff, 0xff, 0xff, 0xff);
+    for (const e of [xdrFixedOpaque(0), xdrStruct('empty', []), xdrFixedArray(xdrInt, 0)]) {
+      expect(() => xdrDecode(xdrArray(e) as XdrType<unknown>, Uint8Array.of(0, 0, 1, 0), { maxListLength: 255 })).toThrow(
+        code('ERR_XDR_LIMIT'),
+      );
+      const t0 = Date.now();
+      expect(() => xdrDecode(xdrArray(e) as XdrType<unknown>, huge)).toThrow(code('ERR_XDR_LIMIT'));
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect((xdrDecode(xdrArray(e) as XdrType<unknown[]>, Uint8Array.of(0, 0, 0, 3)) as unknown[]).length).toBe(3);
+    }
+    expect(() => xdrDecode(xdrFixedArray(xdrFixedOpaque(0), 2 ** 32 - 1), new Uint8Array(0))).toThrow(code('ERR_XDR_LIMIT'));
+    expect(xdrDecode(xdrFixedArray(xdrFixedOpaque(0), 2), new Uint8Array(0))).toHaveLength(2);
+  });
+
+  it('a field, arm or discriminant named __proto__ is refused when built (it would set the prototype, not a property)', () => {
+    expect(() => xdrStruct('s', [['__proto__', xdrInt]])).toThrow(/struct s: field __proto__: the name is reserved/);
+    expect(() => xdrUnion('u', ['d', xdrInt], [[1, ['__proto__', xdrInt]]])).toThrow(/union u: arm __proto__/);
+    expect(() => xdrUnion('u', ['d', xdrInt], [[1, null]], ['__proto__', xdrInt])).toThrow(/union u: arm __proto__/);
+    expect(() => xdrUnion('u', ['__proto__', xdrInt], [[1, null]])).toThrow(/union u: discriminant __proto__/);
+    // names an object already has are plain own properties
+    const s = xdrStruct('s', [
+      ['constructor', xdrInt],
+      ['prototype', xdrInt],
+      ['toString', xdrInt],
+    ]);
+    const v = xdrDecode(s, xdrEncode(s, { constructor: 1, prototype: 2, toString: 3 }));
+    expect([Object.getPrototypeOf(v), v.constructor, v.prototype, v.toString]).toEqual([Object.prototype, 1, 2, 3]);
+  });
+
   it('a linked list of a million nodes is ERR_XDR_LIMIT (maxListLength), fast, without a stack overflow', () => {
     const n = 1_000_000;
     const w = new XdrWriter(n * 8 + 8);

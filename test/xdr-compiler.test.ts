@@ -321,6 +321,33 @@ const BROKEN: [source: string, error: RegExp][] = [
   ['struct s { int a; s inner; };', /^bad\.x:1:19: type s contains itself: only optional data/],
   ['struct s { t x[2]; };\ntypedef s t;', /^bad\.x:\d+:\d+: type [st] contains itself/],
   ['typedef int a[];', /^bad\.x:1:15: expected a number or a constant's name as the size of a, got "]"$/],
+  ['struct s { int __proto__; };', /^bad\.x:1:12: __proto__: the name is reserved \(it is the prototype of a JavaScript object\)$/],
+  ['union u switch (int d) { case 1: int __proto__; };', /^bad\.x:1:34: __proto__: the name is reserved/],
+  ['union u switch (int d) { case 1: void; default: int __proto__; };', /^bad\.x:1:49: __proto__: the name is reserved/],
+  ['typedef int __proto__;', /^bad\.x:1:1: type __proto__: the name is reserved/],
+  ['program P { version V { int __proto__(int) = 1; } = 1; } = 1;', /^bad\.x:1:\d+: procedure __proto__: the name is reserved/],
+  [
+    'const Object = 1;',
+    /^bad\.x:1:1: constant Object: the name is reserved in the generated TypeScript \(a JavaScript word, a global it uses/,
+  ],
+  ['typedef opaque Uint8Array<>;', /^bad\.x:1:1: type Uint8Array: the name is reserved/],
+  ['struct Promise { int a; };', /^bad\.x:1:1: struct Promise: the name is reserved/],
+  [
+    'typedef int KVSTORE_V1_SPEC;\nprogram KVSTORE { version KVSTORE_V1 { int F(int) = 1; } = 1; } = 1;',
+    /^bad\.x:2:19: version KVSTORE_V1's generated KVSTORE_V1_SPEC is already defined \(as type at bad\.x:1:1\)$/,
+  ],
+  [
+    'struct P_V_Client { int a; };\nprogram P { version P_V { int F(int) = 1; } = 1; } = 1;',
+    /^bad\.x:2:13: version P_V's generated P_V_Client is already/,
+  ],
+  [
+    'program P { version V { int V_Spec(int) = 1; } = 1; } = 1;',
+    /^bad\.x:1:\d+: procedure V_Spec is already defined \(as version V's generated/,
+  ],
+  [
+    'program P { version V { int F(int) = 1; } = 1; version V_Handlers { int G(int) = 1; } = 2; } = 1;',
+    /^bad\.x:1:\d+: version V_Handlers is already defined/,
+  ],
 ];
 
 describe('errors name file:line:column and what was expected', () => {
@@ -337,6 +364,14 @@ describe('errors name file:line:column and what was expected', () => {
     expect(e.message).toMatch(error);
     const [, line, column] = /^bad\.x:(\d+):(\d+):/.exec(e.message)!;
     expect(e.location).toEqual({ file: 'bad.x', line: Number(line), column: Number(column) });
+  });
+
+  it("types named O and C are not shadowed by the generated interfaces' type parameters", () => {
+    const ts = compileXdr('struct O { int a; };\nstruct C { int b; };\nprogram P { version V { O F(C) = 1; } = 1; } = 1;', {
+      file: 'oc.x',
+    });
+    expect(ts).toContain('F(arg: C, options?: $O): Promise<O>;');
+    expect(ts).toContain('F(arg: C, context: $C): O | Promise<O>;');
   });
 
   it.skipIf(!existsSync(SYSTEM))(

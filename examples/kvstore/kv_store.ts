@@ -25,11 +25,11 @@ export const KVSTORE_V1_SPEC: KVSTORE_V1_Spec = Object.freeze({
     EXAMPLE: Object.freeze({ name: 'EXAMPLE', number: 1, arg: $xdr.xdrInt, res: $xdr.xdrInt }),
   }),
 });
-/** A client of KVSTORE_V1: one method per procedure (`O`: the client's per-call options). */
-export interface KVSTORE_V1_Client<O = unknown> {
-  EXAMPLE(arg: number, options?: O): Promise<number>;
+/** A client of KVSTORE_V1: one method per procedure (`$O`: the client's per-call options). */
+export interface KVSTORE_V1_Client<$O = unknown> {
+  EXAMPLE(arg: number, options?: $O): Promise<number>;
 }
-/** A server's handlers of KVSTORE_V1 (`C`: what the server passes each call: caller identity, deadline...). */
-export interface KVSTORE_V1_Handlers<C = unknown> {
-  EXAMPLE(arg: number, context: C): number | Promise<number>;
+/** A server's handlers of KVSTORE_V1 (`$C`: what the server passes each call: caller identity, deadline...). */
+export interface KVSTORE_V1_Handlers<$C = unknown> {
+  EXAMPLE(arg: number, context: $C): number | Promise<number>;
 }

@@ -25,6 +25,7 @@ import {
   validateTimeout,
 } from '../internal/validators.js';
 import type { TcpAddress } from '../tcp.js';
+import { TIMER_MAX_MS } from '../internal/waiting.js';
 import {
   listNames,
   lookupName,
@@ -324,7 +325,7 @@ export class NameClient implements AsyncDisposable {
           this.#pending.delete(req.id);
           reject(timeoutError('name-request', undefined, `the name server did not answer ${req.op} within ${timeoutMs} ms`));
         },
-        Math.min(timeoutMs, 2 ** 31 - 1),
+        Math.min(timeoutMs, TIMER_MAX_MS),
       );
       this.#pending.set(req.id, { resolve, reject, timer });
       this.#conn.sender.send(req).catch((err: unknown) => this.#fail(err));

@@ -22,6 +22,32 @@ export function msLeft(deadline: number): number {
   return Math.max(0, deadline - performance.now());
 }
 
+/** The longest delay `setTimeout` honours (Node clamps a longer one to 1 ms, with a TimeoutOverflowWarning). */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `fn` once after `ms` (any finite length: a delay over
+ * {@link TIMER_MAX_MS} is armed in steps of at most that and re-armed until
+ * the real deadline). Returns the cancel. `unref` the timer with `unref`.
+ */
+export function afterMs(ms: number, fn: () => void, unref = false): () => void {
+  const deadline = deadlineAfter(ms);
+  let timer: NodeJS.Timeout;
+  const arm = (left: number): void => {
+    timer = setTimeout(
+      () => {
+        const rest = msLeft(deadline);
+        if (rest > 0) arm(rest);
+        else fn();
+      },
+      Math.min(left, TIMER_MAX_MS),
+    );
+    if (unref) timer.unref();
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+
 const NOTHING: Disposable = { [Symbol.dispose]() {} };
 
 /**

@@ -13,6 +13,7 @@ import { Outbox, readFrames } from './connection.js';
 import { Deadlines } from './deadlines.js';
 import type { RpcCallOptions, Service, Stub } from './service.js';
 import { decodeBody, encodeFrame, errorFromBody, Frame, readHeader, type Header } from './wire.js';
+import { TIMER_MAX_MS } from '../../internal/waiting.js';
 
 /** Options of {@link connectService}. */
 export interface ConnectServiceOptions {
@@ -180,7 +181,9 @@ export class RpcClient {
     const until = performance.now() + (r.maxMs ?? 5000);
     let last: unknown;
     for (let n = 0; n < attempts && performance.now() < until && !this.#closed; n++) {
-      await new Promise((res) => setTimeout(res, Math.min((r.baseMs ?? 50) * 2 ** n, Math.max(0, until - performance.now()), 2 ** 31 - 1)));
+      await new Promise((res) =>
+        setTimeout(res, Math.min((r.baseMs ?? 50) * 2 ** n, Math.max(0, until - performance.now()), TIMER_MAX_MS)),
+      );
       try {
         await this.open();
         // The calls retried, and the unary calls started while reconnecting (never sent: safe to send).

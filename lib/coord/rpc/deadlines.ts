@@ -3,9 +3,7 @@
  * expiry time and a single `setTimeout` for the earliest (no timer per call).
  * @module
  */
-
-/** The longest delay `setTimeout` honours (2^31-1 ms, about 24.8 days). */
-const MAX_DELAY = 2 ** 31 - 1;
+import { TIMER_MAX_MS } from '../../internal/waiting.js';
 
 /** Something with a deadline. `heapIndex` is the heap's bookkeeping (-1: not in it). */
 export interface Timed {
@@ -70,7 +68,7 @@ export class Deadlines {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAt = first.deadlineAt;
     // Node clamps a delay over 2^31-1 ms to 1 ms: a far deadline is reached in steps (#fire re-arms).
-    this.#timer = setTimeout(() => this.#fire(), Math.min(MAX_DELAY, Math.max(0, Math.ceil(first.deadlineAt - performance.now()))));
+    this.#timer = setTimeout(() => this.#fire(), Math.min(TIMER_MAX_MS, Math.max(0, Math.ceil(first.deadlineAt - performance.now()))));
     this.#timer.unref();
   }
 

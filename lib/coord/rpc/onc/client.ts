@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 
 import { RpcError } from '../../../errors.js';
 import { validateAbortSignal, validateTimeout } from '../../../internal/validators.js';
+import { afterMs } from '../../../internal/waiting.js';
 import type { XdrType } from '../xdr/codec.js';
 import { XdrReader, XdrWriter } from '../xdr/stream.js';
 import { AuthStat, encodeCredential, ONC_MAX_GIDS, ONC_MAX_MACHINE_NAME, type OncCredential, type OpaqueAuth } from './auth.js';
@@ -30,7 +31,7 @@ export interface OncCallOptions {
 export interface OncClientOptions extends OncTransportOptions {
   /** The credential every call carries: `'sys'` for {@link authSysCredential}'s, or one given. Default `AUTH_NONE`. */
   readonly credential?: 'none' | 'sys' | OncCredential;
-  /** Default deadline of each call (0: none). Default 30000 ms. */
+  /** Default deadline of each call (0: none; any length: one over 2^31 - 1 ms is re-armed, not clamped). Default 30000 ms. */
   readonly callTimeoutMs?: number;
 }
 
@@ -242,9 +243,9 @@ class Connection implements OncClientBase {
       this.#writer,
     );
     return new Promise<unknown>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let cancelTimer: (() => void) | undefined;
       const done = (): void => {
-        if (timer) clearTimeout(timer);
+        cancelTimer?.();
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = (): void => {
@@ -266,12 +267,13 @@ class Connection implements OncClientBase {
         },
       });
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        timer = setTimeout(() => {
+        // afterMs, not setTimeout: a deadline over 2^31 - 1 ms is re-armed, not clamped to 1 ms
+        cancelTimer = afterMs(timeoutMs, () => {
           if (this.#pending.delete(xid)) {
             done();
             reject(new RpcError('ERR_RPC_DEADLINE_EXCEEDED', `${p.name}: no reply within ${timeoutMs} ms`, { procedure: p.name }));
           }
-        }, timeoutMs);
+        });
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#transport.send(bytes).catch((err: Error) => {

@@ -143,15 +143,19 @@ export class OncServer {
     let inFlight = 0;
     let release: (() => void) | undefined;
     let open = true;
-    const reply = (xid: number, r: RpcReplyInput): void => {
-      if (!open) return;
+    // The reply's promise settles once its bytes are written (or the
+    // connection is gone): #dispatch returns it, so a call holds its
+    // in-flight slot until then and maxInFlight bounds the replies queued
+    // for a peer that does not read, not only the handlers running.
+    const reply = (xid: number, r: RpcReplyInput): Promise<void> => {
+      if (!open) return Promise.resolve();
       let bytes: Uint8Array;
       try {
         bytes = encodeReply(xid, r);
       } catch {
         bytes = encodeReply(xid, { accepted: true, stat: 'SYSTEM_ERR' });
       }
-      t.send(bytes).catch(() => {}); // the connection is gone: its end() cleans up
+      return t.send(bytes).catch(() => {}); // the connection is gone: its end() cleans up
     };
     t.start({
       message: (bytes) => {
@@ -187,7 +191,7 @@ export class OncServer {
     });
   }
 
-  async #dispatch(call: RpcCallMessage, peer: OncPeer | undefined, reply: (xid: number, r: RpcReplyInput) => void): Promise<void> {
+  async #dispatch(call: RpcCallMessage, peer: OncPeer | undefined, reply: (xid: number, r: RpcReplyInput) => Promise<void>): Promise<void> {
     const { xid } = call;
     if (call.rpcvers !== ONC_RPC_VERSION)
       return reply(xid, { accepted: false, stat: 'RPC_MISMATCH', low: ONC_RPC_VERSION, high: ONC_RPC_VERSION });
@@ -246,7 +250,7 @@ export class OncServer {
     } catch {
       return reply(xid, { accepted: true, stat: 'SYSTEM_ERR' });
     }
-    reply(xid, { accepted: true, stat: 'SUCCESS', writeResults: (w) => entry.proc.res.encode(w, result) });
+    return reply(xid, { accepted: true, stat: 'SUCCESS', writeResults: (w) => entry.proc.res.encode(w, result) });
   }
 
   /** Stops listening and closes every connection (calls in flight get no reply). Idempotent. */

@@ -14,7 +14,8 @@
 import * as net from 'node:net';
 
 import { RpcError } from '../../../errors.js';
-import { validateString } from '../../../internal/validators.js';
+import { validateString, validateTimeout } from '../../../internal/validators.js';
+import { afterMs } from '../../../internal/waiting.js';
 import {
   codecs,
   connect,
@@ -146,6 +147,9 @@ export function socketTransport(socket: net.Socket, maxRecord = ONC_DEFAULT_MAX_
           reject(new RpcError('ERR_RPC_SERVER_GONE', 'the ONC connection is closed'));
           return;
         }
+        // write()'s callback runs once these bytes reached the kernel (after
+        // any queued before them), so a peer that does not read keeps this
+        // promise pending: the server's in-flight slot waits with it.
         socket.write(frameRecord(message), (err) =>
           err ? reject(new RpcError('ERR_RPC_SERVER_GONE', `the ONC connection broke: ${err.message}`, { cause: err })) : resolve(),
         );
@@ -228,7 +232,7 @@ const schemeOf = (address: string): string => address.slice(0, Math.max(0, addre
  */
 export async function connectOncTransport(address: string, options: OncTransportOptions = {}): Promise<OncTransport> {
   const max = options.maxMessageSize ?? ONC_DEFAULT_MAX_RECORD;
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeoutMs = validateTimeout(options.timeoutMs ?? 10_000, 'options.timeoutMs');
   const onc = parseOncAddress(address);
   if (!onc) {
     try {
@@ -242,14 +246,14 @@ export async function connectOncTransport(address: string, options: OncTransport
   if (onc.port === 0) throw new RangeError(`The "address" argument must have a port from 1 to 65535 to connect to. Received '${address}'`);
   const socket = await new Promise<net.Socket>((resolve, reject) => {
     const s = net.connect({ host: onc.host, port: onc.port, noDelay: true });
-    const timer = setTimeout(() => s.destroy(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
+    const cancel = afterMs(timeoutMs, () => s.destroy(new Error(`connect timed out after ${timeoutMs} ms`)));
     s.once('connect', () => {
-      clearTimeout(timer);
+      cancel();
       s.removeAllListeners('error');
       resolve(s);
     });
     s.once('error', (err) => {
-      clearTimeout(timer);
+      cancel();
       reject(new RpcError('ERR_RPC_SERVER_GONE', `cannot connect to ${address}: ${err.message}`, { cause: err }));
     });
   });

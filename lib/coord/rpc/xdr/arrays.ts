@@ -58,6 +58,7 @@ export function xdrFixedArray<T>(elem: XdrType<T>, n: number): XdrType<T[]> {
       const size = elem.minSize ?? 0;
       if (size > 0 && n > r.remaining / size)
         throw new XdrError('ERR_XDR_SHORT', `${elem.name}[${n}] at offset ${r.offset}: ${r.remaining} bytes left cannot hold it`);
+      if (size <= 0) r.zeroSizeCount(n);
       const out: T[] = [];
       for (let i = 0; i < n; i++) out.push(elem.decode(r));
       return out;

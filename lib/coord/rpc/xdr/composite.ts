@@ -48,6 +48,7 @@ export function xdrStruct(name: string, fields: readonly XdrField[]): XdrStructT
   const list = Object.freeze(fields.map(([f, t]) => Object.freeze([f, t] as const)));
   const seen = new Set<string>();
   for (const [f] of list) {
+    refuseProto(f, `struct ${name}: field`);
     if (seen.has(f)) throw new TypeError(`struct ${name}: duplicate field ${f}`);
     seen.add(f);
   }
@@ -86,6 +87,11 @@ export function xdrStruct(name: string, fields: readonly XdrField[]): XdrStructT
   });
 }
 
+/** `into.__proto__ = v` sets the prototype, not a property: a field of that name could not hold its value (or would take a peer's). */
+function refuseProto(field: string, what: string): void {
+  if (field === '__proto__') throw new TypeError(`${what} ${field}: the name is reserved (it is the prototype of a JavaScript object)`);
+}
+
 /** A discriminant value of a union: an int, unsigned int or enum (a number) or a bool. */
 export type XdrDiscriminant = number | boolean;
 
@@ -110,8 +116,11 @@ export function xdrUnion<T = Record<string, unknown>>(
   defaultArm?: XdrArm,
 ): XdrType<T> {
   const [dName, dType] = discriminant;
+  refuseProto(dName, `union ${name}: discriminant`);
+  if (defaultArm) refuseProto(defaultArm[0], `union ${name}: arm`);
   const cases = new Map<XdrDiscriminant, XdrArm>();
   for (const [value, arm] of arms) {
+    if (arm !== null) refuseProto(arm[0], `union ${name}: arm`);
     if (cases.has(value)) throw new TypeError(`union ${name}: duplicate case ${String(value)}`);
     if (arm !== null && arm[0] === dName) throw new TypeError(`union ${name}: arm field ${arm[0]} has the discriminant's name`);
     cases.set(value, arm);

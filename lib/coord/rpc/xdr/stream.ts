@@ -191,7 +191,10 @@ export class XdrWriter {
 export interface XdrReaderOptions {
   /** Deepest nesting {@link XdrReader.enter} allows. Default {@link XDR_DEFAULT_MAX_DEPTH}. */
   readonly maxDepth?: number;
-  /** Most nodes one linked list may have. Default {@link XDR_DEFAULT_MAX_LIST_LENGTH}. */
+  /**
+   * Most nodes one linked list may have, and most elements an array of a
+   * type of size 0 (`opaque e[0]`) may have. Default {@link XDR_DEFAULT_MAX_LIST_LENGTH}.
+   */
   readonly maxListLength?: number;
 }
 
@@ -301,7 +304,9 @@ export class XdrReader {
   /**
    * The count of a variable-length array of at most `max` elements, each at
    * least `minSize` bytes: a count the rest of the message cannot hold is an
-   * error before anything is allocated for it.
+   * error before anything is allocated for it. Elements of size 0 (`opaque
+   * e[0]`, void-like types) take no bytes, so their count is bounded by
+   * {@link maxListLength} instead.
    */
   count(max = XDR_MAX_LENGTH, minSize = 4): number {
     const at = this.#at;
@@ -310,7 +315,17 @@ export class XdrReader {
     if (minSize > 0 && n > this.remaining / minSize) {
       throw new XdrError('ERR_XDR_SHORT', `array count ${n} at offset ${at}: ${this.remaining} bytes left cannot hold it`);
     }
+    if (minSize <= 0) this.zeroSizeCount(n, at);
     return n;
+  }
+
+  /** Checks `n` elements of size 0 (read at `at`) against {@link maxListLength}: they cost no bytes, so nothing else bounds them. */
+  zeroSizeCount(n: number, at = this.#at): void {
+    if (n > this.maxListLength)
+      throw new XdrError(
+        'ERR_XDR_LIMIT',
+        `${n} elements of size 0 at offset ${at} over the reader's maxListLength of ${this.maxListLength}`,
+      );
   }
 
   /** Enters one level of nesting; past the reader's `maxDepth` it is an error. Pair with {@link leave}. */

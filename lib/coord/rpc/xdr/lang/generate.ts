@@ -167,7 +167,11 @@ export function generateTypeScript(r: Resolved, options: GenerateOptions = {}): 
     out.push('');
   }
 
-  // Programs: rpcgen's #define'd numbers, then one spec per version.
+  // Programs: rpcgen's #define'd numbers, then one spec per version. The
+  // names declared per version (V_SPEC, V_Spec, V_Client, V_Handlers) are
+  // claimed by the resolver (GENERATED_PER_VERSION), and the globals used
+  // here (Object, Uint8Array, Promise) reserved, so no .x name shadows them;
+  // the interfaces' type parameters start with `$`, which no .x name can.
   const procConsts = new Set<string>();
   for (const p of r.programs) {
     out.push(`/** Program ${p.name} (${where(p.loc)}). */`, `export const ${p.name} = ${num(r.value(p.number))};`);
@@ -205,16 +209,16 @@ export function generateTypeScript(r: Resolved, options: GenerateOptions = {}): 
       }
       out.push('  }),', '});');
       out.push(
-        `/** A client of ${V}: one method per procedure (\`O\`: the client's per-call options). */`,
-        `export interface ${V}_Client<O = unknown> {`,
+        `/** A client of ${V}: one method per procedure (\`$O\`: the client's per-call options). */`,
+        `export interface ${V}_Client<$O = unknown> {`,
       );
-      for (const s of sig) out.push(`  ${s.name}(arg: ${s.arg}, options?: O): Promise<${s.res}>;`);
+      for (const s of sig) out.push(`  ${s.name}(arg: ${s.arg}, options?: $O): Promise<${s.res}>;`);
       out.push('}');
       out.push(
-        `/** A server's handlers of ${V} (\`C\`: what the server passes each call: caller identity, deadline...). */`,
-        `export interface ${V}_Handlers<C = unknown> {`,
+        `/** A server's handlers of ${V} (\`$C\`: what the server passes each call: caller identity, deadline...). */`,
+        `export interface ${V}_Handlers<$C = unknown> {`,
       );
-      for (const s of sig) out.push(`  ${s.name}(arg: ${s.arg}, context: C): ${s.res} | Promise<${s.res}>;`);
+      for (const s of sig) out.push(`  ${s.name}(arg: ${s.arg}, context: $C): ${s.res} | Promise<${s.res}>;`);
       out.push('}', '');
     }
   }

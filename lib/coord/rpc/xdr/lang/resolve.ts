@@ -60,9 +60,15 @@ const JS_RESERVED = new Set(
   (
     'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in ' +
     'instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface ' +
-    'package private protected public await arguments eval undefined NaN Infinity any unknown never object number boolean symbol bigint'
+    'package private protected public await arguments eval undefined NaN Infinity any unknown never object number boolean symbol bigint ' +
+    '__proto__ ' +
+    // the globals the generated module uses (generate.ts): a .x name would shadow them
+    'Object Uint8Array Promise'
   ).split(' '),
 );
+
+/** The suffixes of the names the generator declares for each version `V`: `V_SPEC`, `V_Spec`, `V_Client`, `V_Handlers`. */
+export const GENERATED_PER_VERSION = ['_SPEC', '_Spec', '_Client', '_Handlers'] as const;
 
 /** Checks `spec` (with the `#define` constants the lexer found). */
 export function resolveXdr(spec: Specification, defines: readonly DefineConstant[] = []): Resolved {
@@ -76,7 +82,10 @@ export function resolveXdr(spec: Specification, defines: readonly DefineConstant
       );
     }
     if (JS_RESERVED.has(name) || name.startsWith('xdr_')) {
-      throw syntaxError(loc, `${what} ${name}: the name is reserved in the generated TypeScript (a JavaScript word, or the xdr_ prefix)`);
+      throw syntaxError(
+        loc,
+        `${what} ${name}: the name is reserved in the generated TypeScript (a JavaScript word, a global it uses, or the xdr_ prefix)`,
+      );
     }
     names.set(name, { what, loc });
   };
@@ -252,6 +261,8 @@ function check(r: Resolved, claim: (name: string, what: string, loc: Loc) => voi
     if (t.tag !== null && found.kind !== t.tag) throw syntaxError(t.loc, `${t.name} is a ${found.kind}, not a ${t.tag}`);
   };
   const decl = (d: Declaration): void => {
+    // a field `__proto__` would be the object's prototype, not a property (composite.ts refuses it too)
+    if (d.name === '__proto__') throw syntaxError(d.loc, `${d.name}: the name is reserved (it is the prototype of a JavaScript object)`);
     type(d.type);
     if (d.shape.kind === 'fixed') bound(d.shape.size, `the size of ${d.name}`);
     if (d.shape.kind === 'variable' && d.shape.max !== null) bound(d.shape.max, `the bound of ${d.name}`);
@@ -331,6 +342,8 @@ function check(r: Resolved, claim: (name: string, what: string, loc: Loc) => voi
     const versionNumbers = new Set<number>();
     for (const v of p.versions) {
       claim(v.name, 'version', v.loc);
+      // the names generate.ts declares per version, in the same module: a .x name equal to one is a collision
+      for (const suffix of GENERATED_PER_VERSION) claim(`${v.name}${suffix}`, `version ${v.name}'s generated`, v.loc);
       const vn = r.value(v.number);
       if (vn < 0 || vn > 0xffff_ffff) throw syntaxError(v.number.loc, `version number ${vn} is not an unsigned int`);
       if (versionNumbers.has(vn)) throw syntaxError(v.number.loc, `program ${p.name} has two versions numbered ${vn}`);
