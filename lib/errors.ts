@@ -229,20 +229,27 @@ export class XdrError extends Error {
   }
 }
 
+/**
+ * Every code an {@link RpcError} can carry: what a peer's in-band error may name.
+ * @internal
+ */
+export const RPC_ERROR_CODES = [
+  'ERR_RPC_APPLICATION',
+  'ERR_RPC_UNKNOWN_PROCEDURE',
+  'ERR_RPC_PROGRAM_UNAVAILABLE',
+  'ERR_RPC_VERSION_MISMATCH',
+  'ERR_RPC_BAD_ARGUMENTS',
+  'ERR_RPC_DEADLINE_EXCEEDED',
+  'ERR_RPC_CANCELLED',
+  'ERR_RPC_SERVER_GONE',
+  'ERR_RPC_UNAUTHORIZED',
+  'ERR_RPC_DUPLICATE',
+  'ERR_RPC_SYSTEM',
+  'ERR_RPC_PROTOCOL',
+] as const;
+
 /** Error codes of {@link RpcError}. */
-export type RpcErrorCode =
-  | 'ERR_RPC_APPLICATION'
-  | 'ERR_RPC_UNKNOWN_PROCEDURE'
-  | 'ERR_RPC_PROGRAM_UNAVAILABLE'
-  | 'ERR_RPC_VERSION_MISMATCH'
-  | 'ERR_RPC_BAD_ARGUMENTS'
-  | 'ERR_RPC_DEADLINE_EXCEEDED'
-  | 'ERR_RPC_CANCELLED'
-  | 'ERR_RPC_SERVER_GONE'
-  | 'ERR_RPC_UNAUTHORIZED'
-  | 'ERR_RPC_DUPLICATE'
-  | 'ERR_RPC_SYSTEM'
-  | 'ERR_RPC_PROTOCOL';
+export type RpcErrorCode = (typeof RPC_ERROR_CODES)[number];
 
 /**
  * A remote call that did not return a result (`lib/coord/rpc/`). `code` says why:

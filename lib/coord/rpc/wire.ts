@@ -16,7 +16,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 
-import { RpcError } from '../../errors.js';
+import { RPC_ERROR_CODES, RpcError } from '../../errors.js';
 
 /** Frame types. */
 export const Frame = {
@@ -163,20 +163,7 @@ export interface ErrorBody {
   hi?: number;
 }
 
-const CODES = new Set([
-  'ERR_RPC_APPLICATION',
-  'ERR_RPC_UNKNOWN_PROCEDURE',
-  'ERR_RPC_PROGRAM_UNAVAILABLE',
-  'ERR_RPC_VERSION_MISMATCH',
-  'ERR_RPC_BAD_ARGUMENTS',
-  'ERR_RPC_DEADLINE_EXCEEDED',
-  'ERR_RPC_CANCELLED',
-  'ERR_RPC_SERVER_GONE',
-  'ERR_RPC_UNAUTHORIZED',
-  'ERR_RPC_DUPLICATE',
-  'ERR_RPC_SYSTEM',
-  'ERR_RPC_PROTOCOL',
-]);
+const CODES: ReadonlySet<string> = new Set(RPC_ERROR_CODES);
 
 /** The ERROR body for `err` (an RpcError keeps its code; anything else is an application error). */
 export function errorBody(err: unknown): ErrorBody {
