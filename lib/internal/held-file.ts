@@ -17,7 +17,7 @@
  */
 import { closeSync, constants, fstatSync, linkSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 
-import { isSystemError } from '../errors.js';
+import { isSystemError, systemError } from '../errors.js';
 import { native } from './native.js';
 
 /** The largest held file read back: entries are a few hundred bytes. */
@@ -160,4 +160,24 @@ export function removeDead(probe: Extract<HeldProbe, { state: 'dead' }>): boolea
 /** Lets go of a probe's lock without removing anything. */
 export function releaseProbe(probe: HeldProbe): void {
   if (probe.state === 'dead') closeQuietly(probe.fd);
+}
+
+/**
+ * Takes the lock file at `path` (a dead owner's is replaced) and returns the
+ * descriptor that holds it: `EBUSY` (syscall `flock`) while a live process
+ * holds it. `what` names the thing locked in that message (`'activity log'`).
+ * Release it with {@link releaseHeld}.
+ */
+export function lockHeldFile(path: string, what: string): number {
+  for (let n = 0; n < 3; n++) {
+    const probe = probeHeld(path);
+    if (probe.state === 'alive') break;
+    if (probe.state === 'dead') removeDead(probe);
+    try {
+      return createHeld(path, `${process.pid}\n`);
+    } catch (err) {
+      if (!isSystemError(err, 'EEXIST')) throw err; // another process just made it: look again
+    }
+  }
+  throw systemError('EBUSY', 'flock', path, `Another process holds this ${what}`);
 }

@@ -13,8 +13,7 @@ import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname } from 'node:path';
 
-import { isSystemError, systemError } from '../../errors.js';
-import { createHeld, probeHeld, releaseHeld, removeDead } from '../../internal/held-file.js';
+import { lockHeldFile, releaseHeld } from '../../internal/held-file.js';
 
 /** Bounds of a {@link ReplyCache}. */
 export interface ReplyCacheOptions {
@@ -101,7 +100,7 @@ export class ReplyCache {
   /** Opens (and loads, then compacts) the persistence file, holding its lock file (`EBUSY` when another server holds it). */
   async load(path: string): Promise<void> {
     const lockPath = `${path}.lock`;
-    this.#lock = { fd: lockHeld(lockPath), path: lockPath };
+    this.#lock = { fd: lockHeldFile(lockPath, 'reply cache file'), path: lockPath };
     try {
       await this.#load(path);
     } catch (err) {
@@ -330,21 +329,6 @@ export class ReplyCache {
       removed++;
     }
   }
-}
-
-/** Takes the lock file at `path` (a dead owner's is replaced); EBUSY while a live server holds it. */
-function lockHeld(path: string): number {
-  for (let n = 0; n < 3; n++) {
-    const probe = probeHeld(path);
-    if (probe.state === 'alive') break;
-    if (probe.state === 'dead') removeDead(probe);
-    try {
-      return createHeld(path, `${process.pid}\n`);
-    } catch (err) {
-      if (!isSystemError(err, 'EEXIST')) throw err; // another server just made it: look again
-    }
-  }
-  throw systemError('EBUSY', 'flock', path, 'Another server holds this reply cache file');
 }
 
 function record(type: number, id: string, seq: number, ack: number, frame: Buffer | undefined): Buffer {
