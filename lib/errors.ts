@@ -289,3 +289,41 @@ export class RpcError extends Error {
     this.high = options?.high;
   }
 }
+
+/** Error codes of {@link TxError}. */
+export type TxErrorCode =
+  /** The activity log's file holds a corrupt record followed by valid ones, or is not an activity log (wrong header): never opened, never truncated. */
+  | 'ERR_TX_LOG_CORRUPT'
+  /** The object (an activity log, a transaction manager) was closed. */
+  | 'ERR_TX_CLOSED'
+  /** The transaction aborted; `reason` says why. */
+  | 'ERR_TX_ABORTED'
+  /** The outcome is not known to this process yet (the coordinator is unreachable). */
+  | 'ERR_TX_IN_DOUBT'
+  /** A deadline passed. */
+  | 'ERR_TX_TIMEOUT';
+
+/**
+ * A transaction failure (`lib/coord/activity-log.ts` and the two-phase
+ * commit built on it). `code` says which:
+ * - `ERR_TX_LOG_CORRUPT`: the activity log holds a corrupt record with valid
+ *   records after it (synced data would be lost by cutting there), or its file
+ *   does not start with the log's header; the message names the path and the
+ *   byte offset. The file is left untouched;
+ * - `ERR_TX_CLOSED`: the log (or transaction manager) was closed;
+ * - `ERR_TX_ABORTED`: the transaction aborted; `reason` says why;
+ * - `ERR_TX_IN_DOUBT`: the outcome is not known to this process yet (the
+ *   coordinator is unreachable);
+ * - `ERR_TX_TIMEOUT`: a deadline passed.
+ */
+export class TxError extends Error {
+  override readonly name = 'TxError';
+  readonly code: TxErrorCode;
+  /** For `ERR_TX_ABORTED`: why the transaction aborted. */
+  readonly reason: string | undefined;
+  constructor(code: TxErrorCode, message: string, options?: ErrorOptions & { reason?: string }) {
+    super(message, options);
+    this.code = code;
+    this.reason = options?.reason;
+  }
+}

@@ -33,7 +33,16 @@ export {
 } from './socket.js';
 export * from './tcp.js';
 export * from './channels/index.js';
-export { NameError, RpcError, XdrError, type NameErrorCode, type RpcErrorCode, type XdrErrorCode } from './errors.js';
+export {
+  NameError,
+  RpcError,
+  TxError,
+  XdrError,
+  type NameErrorCode,
+  type RpcErrorCode,
+  type TxErrorCode,
+  type XdrErrorCode,
+} from './errors.js';
 export * from './coord/index.js';
 export * from './coord/causality/index.js';
 export * from './coord/rpc/index.js';

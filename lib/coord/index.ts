@@ -57,5 +57,6 @@ export {
   type PortOptions,
   type PortResolver,
 } from './port.js';
+export { ActivityLog, type ActivityLogOptions, type RecoveredLog } from './activity-log.js';
 // Defines the address syntax's name: scheme (listen/connect by service name).
 import './name-scheme.js';
