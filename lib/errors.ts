@@ -301,7 +301,11 @@ export type TxErrorCode =
   /** The outcome is not known to this process yet (the coordinator is unreachable). */
   | 'ERR_TX_IN_DOUBT'
   /** A deadline passed. */
-  | 'ERR_TX_TIMEOUT';
+  | 'ERR_TX_TIMEOUT'
+  /** A peer sent a message that breaks the protocol (the connection is dropped), or a log record is not a transaction record. */
+  | 'ERR_TX_PROTOCOL'
+  /** A participant's resource manager refused a request (the message is its error's). */
+  | 'ERR_TX_REQUEST';
 
 /**
  * A transaction failure (`lib/coord/activity-log.ts` and the two-phase
@@ -314,7 +318,11 @@ export type TxErrorCode =
  * - `ERR_TX_ABORTED`: the transaction aborted; `reason` says why;
  * - `ERR_TX_IN_DOUBT`: the outcome is not known to this process yet (the
  *   coordinator is unreachable);
- * - `ERR_TX_TIMEOUT`: a deadline passed.
+ * - `ERR_TX_TIMEOUT`: a deadline passed;
+ * - `ERR_TX_PROTOCOL`: a peer's message breaks the protocol (the connection
+ *   is dropped);
+ * - `ERR_TX_REQUEST`: a participant's resource manager refused a request
+ *   (the message is its error's).
  */
 export class TxError extends Error {
   override readonly name = 'TxError';

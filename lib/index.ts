@@ -46,3 +46,4 @@ export {
 export * from './coord/index.js';
 export * from './coord/causality/index.js';
 export * from './coord/rpc/index.js';
+export * from './coord/tx/index.js';

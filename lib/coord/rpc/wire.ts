@@ -90,7 +90,10 @@ export function readHeader(bytes: Uint8Array, start: number, end: number, into: 
 export function decodeBody(bytes: Uint8Array, start: number, end: number, code: 'ERR_RPC_PROTOCOL' | 'ERR_RPC_BAD_ARGUMENTS'): unknown {
   const from = start + HEADER_SIZE;
   if (from >= end) return undefined;
-  if (end - from > SCAN_THRESHOLD) checkDepth(bytes, from, end, code);
+  if (end - from > SCAN_THRESHOLD)
+    checkDepth(bytes, from, end, MAX_BODY_DEPTH, (why) => {
+      throw new RpcError(code, `Malformed message body: ${why}`);
+    });
   try {
     return unpackr.unpack(bytes.subarray(from, end));
   } catch (err) {
@@ -98,13 +101,16 @@ export function decodeBody(bytes: Uint8Array, start: number, end: number, code: 
   }
 }
 
-/** Walks a MessagePack value without decoding it: a RpcError if it nests deeper than MAX_BODY_DEPTH. */
-function checkDepth(b: Uint8Array, pos: number, end: number, code: 'ERR_RPC_PROTOCOL' | 'ERR_RPC_BAD_ARGUMENTS'): void {
+/**
+ * Walks the MessagePack value in `b[pos..end)` without decoding it, calling
+ * `bad(why)` (which throws) when it nests deeper than `maxDepth` or a
+ * container announces more items than bytes are left: run it before
+ * `unpack` on bytes from a peer, so a hostile message cannot overflow the
+ * decoder's stack. Shared by every MessagePack wire of the library.
+ */
+export function checkDepth(b: Uint8Array, pos: number, end: number, maxDepth: number, bad: (why: string) => never): void {
   const pending: number[] = []; // items left in each open container
   let left = 1; // items left at the current level
-  const bad = (why: string): never => {
-    throw new RpcError(code, `Malformed message body: ${why}`);
-  };
   const u32 = (at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
   while (pos < end) {
     while (left === 0) {
@@ -147,7 +153,7 @@ function checkDepth(b: Uint8Array, pos: number, end: number, code: 'ERR_RPC_PROT
       if (items > end - pos) bad(`a container announces ${items} items in ${end - pos} bytes`);
       if (items > 0) {
         pending.push(left);
-        if (pending.length > MAX_BODY_DEPTH) bad(`nested deeper than ${MAX_BODY_DEPTH}`);
+        if (pending.length > maxDepth) bad(`nested deeper than ${maxDepth}`);
         left = items;
       }
     } else pos += skip;
