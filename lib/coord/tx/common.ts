@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 
 import { validateFunction, validateInteger, validateObject, validateString } from '../../internal/validators.js';
 import type { ActivityLogOptions } from '../activity-log.js';
-import type { SiteOptions } from './site.js';
+import { Site, type SiteOptions } from './site.js';
 
 /** Something that may kill or pause the process at a named point: a `FaultInjector` (see docs/causality.md). */
 export interface FaultPoints {
@@ -63,6 +63,14 @@ export function commonOptions(o: TxSiteOptions): CommonOptions {
 /** Runs a fault point (no await at all when there are no faults). @internal */
 export function point(faults: FaultPoints | undefined, name: string): Promise<void> | void {
   return faults?.point(name);
+}
+
+/** A fault point after a send: first lets the channels write what was sent (see {@link Site.turn}). @internal */
+export async function pointAfterSend(faults: FaultPoints | undefined, name: string): Promise<void> {
+  if (faults === undefined) return;
+  await Site.turn();
+  await Site.turn();
+  await faults.point(name);
 }
 
 /**

@@ -7,10 +7,13 @@
 import { TxError } from '../../errors.js';
 import { validateAbortSignal, validateBytes, validateInteger, validateOptions, validateString } from '../../internal/validators.js';
 import { ActivityLog } from '../activity-log.js';
-import { commonOptions, newIncarnation, point, resender, type CommonOptions, type TxSiteOptions } from './common.js';
+import { commonOptions, newIncarnation, point, pointAfterSend, resender, type CommonOptions, type TxSiteOptions } from './common.js';
 import { decodeRecord, encodeRecord } from './records.js';
 import { Site, type MessageSource, type SiteStats } from './site.js';
 import { MAX_PARTICIPANTS, Msg, type Message } from './wire.js';
+
+/** Room kept in a VOTE_REQ for its fields and each participant's address. */
+const MESSAGE_OVERHEAD = 1100;
 
 /** Options of {@link Coordinator.open}. */
 export interface CoordinatorOptions extends TxSiteOptions {
@@ -178,6 +181,11 @@ export class Coordinator {
     branches.forEach((b, i) => {
       validateString(b.address, `branches[${i}].address`);
       validateBytes(b.work, `branches[${i}].work`);
+      const room = this.#site.maxMessageSize - MESSAGE_OVERHEAD * (branches.length + 1);
+      if (b.work.byteLength > room)
+        throw new RangeError(
+          `The work of branches[${i}] (${b.work.byteLength} bytes) does not fit in one message (at most ${room} bytes here: raise maxMessageSize)`,
+        );
     });
     if (new Set(branches.map((b) => b.address)).size !== branches.length)
       throw new RangeError('Each participant may appear once in "branches"');
@@ -186,6 +194,7 @@ export class Coordinator {
     const a = this.#track(x, branches);
     const f = this.#o.faults;
     const done = new Promise<void>((resolve, reject) => (a.settle = (err) => (err === undefined ? resolve() : reject(err))));
+    done.catch(() => undefined); // it may settle while the fault points below are awaited: handled when returned
     await point(f, 'coordinator:before-precommit-log');
     this.#log.appendLazy(encodeRecord({ k: 'B', x, p: a.addresses }));
     await point(f, 'coordinator:after-precommit-log');
@@ -193,7 +202,7 @@ export class Coordinator {
     for (const [i, b] of branches.entries()) {
       await point(f, 'coordinator:before-vote-request');
       this.#site.send(b.address, voteReq(b, i));
-      await point(f, 'coordinator:after-vote-request');
+      await pointAfterSend(f, 'coordinator:after-vote-request');
     }
     // Votes lost on the way are asked for again; the timeout ends the wait.
     const stopResend = resender(this.#o.retryMs, this.#o.retryMaxMs, () => {
@@ -280,7 +289,7 @@ export class Coordinator {
     for (const address of a.addresses) {
       await point(f, 'coordinator:before-decision-send');
       this.#site.send(address, { t: Msg.COMMIT, x: a.x });
-      await point(f, 'coordinator:after-decision-send');
+      await pointAfterSend(f, 'coordinator:after-decision-send');
     }
     // The decision is resent until every participant acknowledges it (forever: 2PC blocks on a lost participant).
     a.stop = resender(this.#o.retryMs, this.#o.retryMaxMs, () => {
@@ -298,7 +307,7 @@ export class Coordinator {
     this.#log.appendLazy(encodeRecord({ k: 'A', x: a.x }));
     await point(f, 'coordinator:after-abort-log');
     for (const address of a.addresses) this.#site.send(address, { t: Msg.ABORT, x: a.x });
-    a.settle?.(Object.assign(new TxError('ERR_TX_ABORTED', `Transaction ${a.x} aborted: ${reason}`), { reason }));
+    a.settle?.(new TxError('ERR_TX_ABORTED', `Transaction ${a.x} aborted: ${reason}`, { reason }));
   }
 
   async #end(a: Active): Promise<void> {

@@ -9,7 +9,7 @@
 import { TxError } from '../../errors.js';
 import { validateInteger, validateObject } from '../../internal/validators.js';
 import { ActivityLog } from '../activity-log.js';
-import { commonOptions, parseTxId, point, resender, type CommonOptions, type TxSiteOptions } from './common.js';
+import { commonOptions, parseTxId, point, pointAfterSend, resender, type CommonOptions, type TxSiteOptions } from './common.js';
 import { decodeRecord, encodeRecord } from './records.js';
 import type { ResourceManager } from './resource.js';
 import { Site, type MessageSource, type SiteStats } from './site.js';
@@ -240,7 +240,7 @@ export class Participant {
     if (b.abortWhenPrepared) return this.#abort(b);
     await point(f, 'participant:before-vote-send');
     from.reply({ t: Msg.VOTE, x: m.x, a: self, y: true });
-    await point(f, 'participant:after-vote-send');
+    await pointAfterSend(f, 'participant:after-vote-send');
     if (b.state === 'prepared') this.#inDoubt(b, this.#decisionTimeoutMs);
   }
 
@@ -278,7 +278,7 @@ export class Participant {
     await point(f, 'participant:before-ack-send');
     if (from !== undefined) from.reply(ack);
     else this.#site.send(b.c, ack);
-    await point(f, 'participant:after-ack-send');
+    await pointAfterSend(f, 'participant:after-ack-send');
     this.#maybeCheckpoint();
   }
 

@@ -1,0 +1,226 @@
+// Two-phase commit: the protocol's paths other than crash points (those are
+// in tx-crash.test.ts): lost, duplicated and delayed messages; cooperative
+// termination; the blocking of 2PC when the coordinator is lost; hostile
+// messages; log growth bounded by checkpoints; serializable transfers; and
+// the arguments.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { connect } from '../lib/channels/index.js';
+import { Coordinator, KvClient, openKvPartition, type KvPartitionSite } from '../lib/coord/tx/index.js';
+import { TxError } from '../lib/errors.js';
+import { sleep, within } from './support/helpers.js';
+import { keysOf, TxCluster, type SiteProcess } from './support/tx-cluster.js';
+
+const [K0, K0b] = keysOf(0, 2, 2) as [string, string];
+const [K1, K1b] = keysOf(1, 2, 2) as [string, string];
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function cluster(env?: NodeJS.ProcessEnv): TxCluster {
+  const c = new TxCluster(env);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+async function initialized(c: TxCluster, keys: string[], plan?: object): Promise<SiteProcess> {
+  await c.startPartitions(2, [plan, plan] as never);
+  const client = await c.startClient(plan as never);
+  TxCluster.tell(client, `init 100 ${keys.join(' ')}`);
+  await client.proc.waitFor(/^init committed$/m, 30_000);
+  return client;
+}
+
+describe('messages lost, duplicated and delayed on every link', { timeout: 120_000 }, () => {
+  it('every committed transfer is applied exactly once and nothing else is', async () => {
+    const c = cluster();
+    const keys = [K0, K0b, K1, K1b];
+    const plan = { seed: 7, drop: 0.1, duplicate: 0.1, delayMs: [0, 15] };
+    const client = await initialized(c, keys, plan);
+    const transfers = Array.from({ length: 24 }, (_, i) => [keys[i % 4]!, keys[(i * 3 + 1) % 4]!, 1 + (i % 5)] as const).filter(
+      ([a, b]) => a !== b,
+    );
+    transfers.forEach(([from, to, amount], i) => TxCluster.tell(client, `transfer ${i} ${from} ${to} ${amount}`));
+    for (let i = 0; i < transfers.length; i++) await client.proc.waitFor(new RegExp(`^tx ${i} `, 'm'), 60_000);
+    const entries = await c.quiesce(30_000);
+    // The balances are exactly the initial ones plus the committed transfers: none lost, none doubled, no aborted one applied.
+    const expected = new Map(keys.map((k) => [k, 100]));
+    transfers.forEach(([from, to, amount], i) => {
+      if (new RegExp(`^tx ${i} committed`, 'm').test(client.proc.output())) {
+        expected.set(from, expected.get(from)! - amount);
+        expected.set(to, expected.get(to)! + amount);
+      }
+    });
+    expect(keys.map((k) => Number(entries.get(k)))).toEqual(keys.map((k) => expected.get(k)));
+    expect(client.proc.output().match(/^tx \d+ committed/gm)?.length ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe('the coordinator lost', { timeout: 90_000 }, () => {
+  it('blocks: participants that voted YES stay in doubt, holding their locks, until the coordinator comes back', async () => {
+    const c = cluster();
+    await initialized(c, [K0, K1]);
+    const victim = await c.startClient({ seed: 1, points: { 'coordinator:before-decision-log': { kill: true } } });
+    TxCluster.tell(victim, `transfer 1 ${K0} ${K1} 10`);
+    expect((await within(20_000, 'the coordinator to die', victim.proc.child.exited)).signal).toBe('SIGKILL');
+    await sleep(1500); // several rounds of asking the coordinator and each other
+    for (const p of c.partitions) expect((await TxCluster.dump(p)).inDoubt).toHaveLength(1);
+    // Their locks hold: a transaction on those keys votes NO.
+    const other = await c.startClient();
+    TxCluster.tell(other, `transfer 2 ${K1} ${K0} 5`);
+    expect((await other.proc.waitFor(/^tx 2 (\S+) (\S+)/m, 20_000))[1]).toBe('aborted');
+    // The coordinator comes back: no decision in its log, so abort (presumed).
+    await c.restart(victim);
+    const entries = await c.quiesce();
+    expect([entries.get(K0), entries.get(K1)]).toEqual(['100', '100']);
+  });
+
+  it('cooperative termination: an in-doubt participant learns the commit from the other participant', async () => {
+    const c = cluster();
+    await initialized(c, [K0, K1]);
+    // Killed right after its first COMMIT: one participant knows, the other is in doubt.
+    const victim = await c.startClient({ seed: 1, points: { 'coordinator:after-decision-send': { kill: true } } });
+    TxCluster.tell(victim, `transfer 1 ${K0} ${K1} 10`);
+    expect((await within(20_000, 'the coordinator to die', victim.proc.child.exited)).signal).toBe('SIGKILL');
+    const entries = await c.quiesce(); // without the coordinator
+    expect([entries.get(K0), entries.get(K1)]).toEqual(['90', '110']);
+  });
+
+  it('cooperative termination: a participant that never voted refuses the transaction, and the in-doubt one aborts', async () => {
+    const c = cluster();
+    await initialized(c, [K0, K1]);
+    const victim = await c.startClient({ seed: 1, points: { 'coordinator:after-vote-request': { kill: true } } });
+    TxCluster.tell(victim, `transfer 1 ${K0} ${K1} 10`);
+    expect((await within(20_000, 'the coordinator to die', victim.proc.child.exited)).signal).toBe('SIGKILL');
+    const entries = await c.quiesce();
+    expect([entries.get(K0), entries.get(K1)]).toEqual(['100', '100']);
+    // The refusal is for good: the coordinator, back, finds the others agree (abort).
+    await c.restart(victim);
+    expect([...(await c.quiesce())].sort()).toEqual([...entries].sort());
+  });
+});
+
+describe('in one process', { timeout: 60_000 }, () => {
+  function dir(): string {
+    const d = mkdtempSync(join(tmpdir(), 'pipc-txp-'));
+    cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  }
+
+  async function store(
+    d: string,
+    n: number,
+    options: { checkpointBytes?: number } = {},
+  ): Promise<{ parts: KvPartitionSite[]; kv: KvClient }> {
+    const parts: KvPartitionSite[] = [];
+    for (let i = 0; i < n; i++)
+      parts.push(await openKvPartition({ name: `p${i}`, log: join(d, `p${i}.log`), listen: `unix:${join(d, `p${i}.sock`)}`, ...options }));
+    const kv = await KvClient.open({
+      name: 'c',
+      log: join(d, 'c.log'),
+      listen: `unix:${join(d, 'c.sock')}`,
+      partitions: parts.map((p) => p.participant.url),
+      ...options,
+    });
+    cleanups.push(async () => {
+      await kv.close();
+      for (const p of parts) await p.close();
+    });
+    return { parts, kv };
+  }
+
+  it('concurrent transfers are serializable: the total never changes, and read-only transactions always see it whole', async () => {
+    const { kv } = await store(dir(), 3);
+    const keys = Array.from({ length: 6 }, (_, i) => `acct${i}`);
+    await kv.transact(async (tx) => keys.forEach((k) => tx.put(k, '100')));
+    let reads = 0;
+    const total = (): Promise<number> =>
+      kv.transact(
+        async (tx) => {
+          let s = 0;
+          for (const k of keys) s += Number(await tx.get(k));
+          return s;
+        },
+        { attempts: 100 },
+      );
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 40 }, (_, i) =>
+        kv.transact(
+          async (tx) => {
+            const [a, b] = [keys[i % 6]!, keys[(i * 5 + 1) % 6]!];
+            if (a === b) return;
+            const [x, y] = [Number(await tx.get(a)), Number(await tx.get(b))];
+            tx.put(a, String(x - 7));
+            tx.put(b, String(y + 7));
+          },
+          { attempts: 100 },
+        ),
+      ),
+      ...Array.from({ length: 10 }, async () => {
+        expect(await total()).toBe(600);
+        reads++;
+      }),
+    ]);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(reads).toBe(10);
+    expect(await total()).toBe(600);
+  });
+
+  it('checkpoints bound the logs, and a restart recovers the data from them', async () => {
+    const d = dir();
+    const { parts, kv } = await store(d, 2, { checkpointBytes: 4096 });
+    for (let i = 0; i < 300; i++) {
+      const tx = kv.begin();
+      tx.put(K0, `v${i}`);
+      tx.put(K1, `w${i}`);
+      await tx.commit();
+    }
+    await sleep(200); // the last acknowledgements and end records
+    for (const f of ['p0.log', 'p1.log', 'c.log']) expect(statSync(join(d, f)).size).toBeLessThan(16 * 1024);
+    await kv.close();
+    for (const p of parts) await p.close();
+    const again = await store(d, 2, { checkpointBytes: 4096 });
+    const tx = again.kv.begin();
+    expect([await tx.get(K0), await tx.get(K1)]).toEqual(['v299', 'w299']);
+  });
+
+  it('a malformed message from a peer ends its connection only; the participant goes on', async () => {
+    const { parts, kv } = await store(dir(), 2);
+    const p = parts[0]!.participant;
+    for (const bytes of [Buffer.from([0xc1]), Buffer.from('\x91'.repeat(2000), 'latin1'), Buffer.from([0x81, 0xa1, 0x74, 0x01])]) {
+      const conn = await connect(p.url);
+      await conn.sender.send(bytes);
+      expect(await conn.receiver.receive().catch(() => undefined)).toBeUndefined(); // closed on us
+      await conn.close();
+    }
+    expect(p.stats.malformed).toBe(3);
+    await kv.transact(async (tx) => tx.put(K0, 'still here'));
+    for (let n = 0; n < 100 && parts[0]!.store.read(K0).value === null; n++) await sleep(20); // the COMMIT is on its way
+    expect(parts[0]!.store.read(K0).value).toBe('still here');
+  });
+
+  it('checks its arguments', async () => {
+    const d = dir();
+    await expect(Coordinator.open({ name: 'bad name', log: join(d, 'x.log'), listen: `unix:${join(d, 'x.sock')}` })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(Coordinator.open({ name: 'c', log: 5 as never, listen: 'unix:/x' })).rejects.toThrow(/options\.log/);
+    const { kv } = await store(d, 1);
+    const tx = kv.begin();
+    expect(() => tx.put('', 'x')).toThrow(RangeError);
+    expect(() => tx.put('k', 5 as never)).toThrow(TypeError);
+    await expect(kv.coordinator.commit('t', [])).rejects.toThrow(RangeError);
+    await expect(kv.coordinator.commit('t', [{ address: kv.partitions[0]!, work: 'x' as never }])).rejects.toThrow(TypeError);
+    await tx.commit(); // nothing to do
+    await expect(tx.commit()).rejects.toMatchObject({ code: 'ERR_TX_CLOSED' });
+    const err = await kv.coordinator.commit('t2', [{ address: kv.partitions[0]!, work: Buffer.from('junk') }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TxError);
+    expect(err).toMatchObject({ code: 'ERR_TX_ABORTED' });
+  });
+});
