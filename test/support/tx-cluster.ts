@@ -47,7 +47,7 @@ export class TxCluster {
       const s = { name: `p${i}`, log: join(this.dir, `p${i}.log`), address: `unix:${join(this.dir, `p${i}.sock`)}` };
       this.partitions.push({ ...s, proc: this.#start('partition', s, plans[i]) });
     }
-    await Promise.all(this.partitions.map((p) => p.proc.waitFor(/^ready /m, 20_000)));
+    await Promise.all(this.partitions.map((p) => TxCluster.ready(p)));
   }
 
   /** Starts a client (a coordinator) and waits until it listens. */
@@ -56,8 +56,23 @@ export class TxCluster {
     const s = { name: `c${i}`, log: join(this.dir, `c${i}.log`), address: `unix:${join(this.dir, `c${i}.sock`)}` };
     const c = { ...s, proc: this.#start('client', s, plan) };
     this.clients.push(c);
-    await c.proc.waitFor(/^ready /m, 20_000);
+    await TxCluster.ready(c);
     return c;
+  }
+
+  /** Waits until `s` listens; fails with what it printed and how it ended if it does not. */
+  static async ready(s: SiteProcess): Promise<void> {
+    const exited = s.proc.child.exited.then(
+      (st) => new Error(`${s.name} exited (${st.signal ?? st.code}) before it was ready: ${s.proc.output().slice(-1500)}`),
+    );
+    const r = await Promise.race([
+      s.proc.waitFor(/^ready /m, 30_000).then(
+        () => undefined,
+        (err: Error) => new Error(`${err.message}; it printed: ${s.proc.output().slice(-1500)}`),
+      ),
+      exited,
+    ]);
+    if (r !== undefined) throw r;
   }
 
   /** The last size `s` printed as synced. */
@@ -86,7 +101,7 @@ export class TxCluster {
     }
     const role = this.partitions.includes(s) ? 'partition' : 'client';
     s.proc = this.#start(role, s, plan);
-    await s.proc.waitFor(/^ready /m, 20_000);
+    await TxCluster.ready(s);
     return { signal: status.signal ?? null, cut };
   }
 

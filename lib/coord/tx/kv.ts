@@ -162,7 +162,8 @@ export class KvClient {
 
   /**
    * Runs `fn` in a transaction and commits it, again (up to `attempts`,
-   * default 10) when it aborts: a conflict, or a vote that timed out.
+   * default 10) when it aborts (a conflict, a vote that timed out) or a
+   * read timed out (`ERR_TX_TIMEOUT`: a partition down or restarting).
    */
   async transact<R>(fn: (tx: KvTransaction) => Promise<R>, options: { attempts?: number } & CommitOptions = {}): Promise<R> {
     const attempts = validateInteger(options.attempts ?? 10, 'options.attempts', 1, 1000);
@@ -173,7 +174,8 @@ export class KvClient {
         await tx.commit(options);
         return r;
       } catch (err) {
-        if (!(err instanceof TxError) || err.code !== 'ERR_TX_ABORTED' || n >= attempts) throw err;
+        // An abort (a conflict, a vote timeout) or a read that timed out (a partition restarting) is worth another try.
+        if (!(err instanceof TxError) || (err.code !== 'ERR_TX_ABORTED' && err.code !== 'ERR_TX_TIMEOUT') || n >= attempts) throw err;
         await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 2 ** Math.min(n, 6))));
       }
     }

@@ -31,7 +31,7 @@ export interface SiteOptions {
   connectOptions?: AddressOptions<Uint8Array>;
   /** Called with every new connection, before its first message: attach hooks there. */
   onLink?: (link: SiteLink) => void;
-  /** The largest message (default 1 MiB; the work sent to one participant must fit). */
+  /** The largest message (default 256 KiB, which every transport takes with its defaults; the work sent to one participant must fit). */
   maxMessageSize?: number;
 }
 
@@ -88,7 +88,7 @@ export class Site {
     validateOptions(options);
     validateString(options.listen, 'options.listen');
     validateFunction(options.onLink, 'options.onLink');
-    const max = validateInteger(options.maxMessageSize ?? 1024 * 1024, 'options.maxMessageSize', 256, 64 * 1024 * 1024);
+    const max = validateInteger(options.maxMessageSize ?? 256 * 1024, 'options.maxMessageSize', 256, 64 * 1024 * 1024);
     const listener = await listen<Uint8Array>(options.listen, { ...options.listenOptions, maxMessageSize: max });
     return new Site(listener, options, max, handler);
   }
@@ -163,7 +163,13 @@ export class Site {
       return;
     }
     // send(), not trySend(): a hook (fault injection) may delay the message, which only the async call allows.
-    d.sender.send(bytes).then(
+    let sent: Promise<void>;
+    try {
+      sent = d.sender.send(bytes);
+    } catch (err) {
+      sent = Promise.reject(err); // the channel failed or closed: the same as a failed send
+    }
+    sent.then(
       () => void this.stats.sent++,
       () => {
         this.stats.dropped++;
