@@ -1,7 +1,7 @@
 // The examples are part of the documentation: each must run and print what
 // its C original prints.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,7 +15,11 @@ const run = promisify(execFile);
 const dir = new URL('../examples/', import.meta.url).pathname;
 
 async function example(name: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', `${dir}${name}.ts`, ...args], { timeout: 30_000 });
+  return exampleWithin(30_000, name, ...args);
+}
+
+async function exampleWithin(ms: number, name: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', `${dir}${name}.ts`, ...args], { timeout: ms });
   return stdout;
 }
 
@@ -181,4 +185,44 @@ describe('examples', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('kvstore-2pc: transfers across 3 partition processes, one killed and recovered, the total kept (UNIX sockets, then TCP)', async () => {
+    const temp = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('kvstore-2pc-'));
+    const before = new Set(temp());
+    for (const scheme of [undefined, 'tcp']) {
+      const out = await exampleWithin(120_000, 'kvstore-2pc', ...(scheme ? [scheme] : []));
+      expect(out, out).toContain(`3 partitions over ${scheme ?? 'unix'}, each with its own log\n`);
+      expect(out).toContain('alice: p2, bob: p2, erin: p0, grace: p0, mallory: p1, trent: p1\ncreated 6 accounts with 100 each\n');
+      expect(out).toContain('killed partition p1 (SIGKILL) after 100 transfers\n');
+      // Its two accounts came back from its log (a partition that lost its log would have none).
+      expect(out).toMatch(/^restarted p1 on its log: it recovered 2 accounts \(\d+ in doubt\)$/m);
+      const [, committed, aborted] = /^200 transfers: (\d+) committed, (\d+) aborted$/m.exec(out) ?? [];
+      expect(Number(committed) + Number(aborted)).toBe(200);
+      expect(Number(committed)).toBeGreaterThan(0);
+      expect(out).toContain('\ntotal 600\npartitions exited with codes 0 0 0\n');
+    }
+    expect(temp().filter((n) => !before.has(n))).toEqual([]); // the logs' directory is removed
+  }, 300_000);
+
+  it("tx-diagram: the slides' two-phase commit, one commit and one abort, drawn from 4 processes' merged traces", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'pipc-example-2pc-'));
+    try {
+      const html = join(out, '2pc.html');
+      const text = await exampleWithin(60_000, 'tx-diagram', html);
+      expect(text).toMatch(/^tx 1 \(\S+\): committed\ntx 2 \(\S+\): aborted \(p1 voted NO: "k0" changed since it was read\)\n/);
+      expect(text).toContain('k0 = v1 changed\nk1 = v1\nk3 = v1\n');
+      for (const p of ['p1', 'p2', 'p3']) {
+        for (const m of ['VOTE_REQ (tx 1)', 'COMMIT (tx 1)', 'VOTE_REQ (tx 2)', 'ABORT (tx 2)'])
+          expect(text).toContain(`  coordinator -> ${p}: ${m}\n`);
+        for (const m of ['VOTE YES (tx 1)', 'ACK (tx 1)']) expect(text).toContain(`  ${p} -> coordinator: ${m}\n`);
+      }
+      expect(text).toContain('  p1 -> coordinator: VOTE NO (tx 2)\n');
+      expect(text).toMatch(/^wrote .*2pc\.html: coordinator, p1, p2, p3; \d+ events, \d+ messages$/m);
+      const page = readFileSync(html, 'utf8');
+      for (const name of ['coordinator', 'p1', 'p2', 'p3', ': VOTE_REQ', ': VOTE YES', ': VOTE NO', ': COMMIT', ': ABORT', ': ACK'])
+        expect(page).toContain(name);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
