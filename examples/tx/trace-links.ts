@@ -9,8 +9,17 @@
 // each message is decoded to name it, recorded by hand (recorder.send and
 // recorder.receive), and carried in vectorClockHook's envelope, so the
 // stamps are the ones attach would put on the wire.
-import { vectorClockHook, VectorClock, type SiteLink, type Stamp, type TraceRecorder } from '../../lib/index.js';
-import { decodeMessage, messageName, Msg, type Message } from '../../lib/coord/tx/wire.js';
+import {
+  decodeTxMessage as decodeMessage,
+  txMessageName as messageName,
+  TxMessageType as Msg,
+  vectorClockHook,
+  VectorClock,
+  type SiteLink,
+  type Stamp,
+  type TraceRecorder,
+  type TxMessage as Message,
+} from '../../lib/index.js';
 
 /** The name and the details a message is recorded with: its type (and vote, decision or status), its transaction. */
 export function describeTxMessage(m: Message): { label: string; data?: { tx: string; why?: string } } {

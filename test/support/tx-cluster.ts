@@ -86,7 +86,11 @@ export class TxCluster {
    * (losing what the kernel had not written), and starts it again with
    * `plan`. Returns how the old process ended.
    */
-  async restart(s: SiteProcess, plan?: FaultPlan): Promise<{ signal: string | null; cut: number }> {
+  async restart(
+    s: SiteProcess,
+    plan?: FaultPlan,
+    options: { mayDie?: boolean } = {},
+  ): Promise<{ signal: string | null; cut: number; diedEarly: boolean }> {
     const status = await s.proc.stop();
     const synced = TxCluster.syncedSize(s);
     let cut = 0;
@@ -101,8 +105,12 @@ export class TxCluster {
     }
     const role = this.partitions.includes(s) ? 'partition' : 'client';
     s.proc = this.#start(role, s, plan);
-    await TxCluster.ready(s);
-    return { signal: status.signal ?? null, cut };
+    if (options.mayDie === true) {
+      // A fault point may be reached while the site recovers (resending a decision): then it dies before it is ready.
+      const early = await Promise.race([s.proc.waitFor(/^ready /m, 30_000).then(() => false), s.proc.child.exited.then(() => true)]);
+      if (early) return { signal: status.signal ?? null, cut, diedEarly: true };
+    } else await TxCluster.ready(s);
+    return { diedEarly: false, signal: status.signal ?? null, cut };
   }
 
   /** Sends a command line to a site. */

@@ -11,4 +11,12 @@ export { OUTCOMES_KEPT, Participant, type ParticipantOptions } from './participa
 export { KV_MAX_KEY_LENGTH, KV_MAX_VALUE_LENGTH, KvPartition, type KvWork, type ResourceManager } from './resource.js';
 export { KvClient, KvTransaction, openKvPartition, type KvClientOptions, type KvPartitionSite } from './kv.js';
 export { type MessageSource, type SiteLink, type SiteOptions, type SiteStats } from './site.js';
-export { MAX_PARTICIPANTS, type Decision, type Status } from './wire.js';
+export {
+  MAX_PARTICIPANTS,
+  Msg as TxMessageType,
+  decodeMessage as decodeTxMessage,
+  messageName as txMessageName,
+  type Decision,
+  type Message as TxMessage,
+  type Status,
+} from './wire.js';
