@@ -59,6 +59,16 @@ async function crashAt(role: 'participant' | 'coordinator', point: string, expec
   expect(committed || (a === 100 && b === 100), `a torn transaction: ${a}, ${b}`).toBe(true);
   if (told) expect(committed, 'the client was told committed, and the commit is lost').toBe(true);
   if (expected !== 'either') expect(committed ? 'commit' : 'abort').toBe(expected);
+  if (role === 'coordinator') {
+    // The recovered coordinator finishes everything it owes (every commit acknowledged) and saw no malformed message.
+    let last = '';
+    for (let n = 0; n < 100 && !/active 0$/.test(last); n++) {
+      TxCluster.tell(victim, 'stats');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      last = [...victim.proc.output().matchAll(/^stats (.*)$/gm)].pop()?.[1] ?? '';
+    }
+    expect(last).toMatch(/"malformed":0.*active 0$/);
+  }
   // Nothing is left locked: a fresh transaction reads the total.
   const checker = await c.startClient();
   TxCluster.tell(checker, `total ${K0} ${K1}`);

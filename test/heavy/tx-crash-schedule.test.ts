@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { SeededRandom } from '../../lib/coord/causality/index.js';
+import { sleep } from '../support/helpers.js';
 import { keysOf, TxCluster } from '../support/tx-cluster.js';
 
 const POINTS = [
@@ -30,7 +31,7 @@ const POINTS = [
   'participant:before-ack-send',
   'participant:after-ack-send',
 ];
-const ROUNDS = 20;
+const ROUNDS = Number(process.env.TX_ROUNDS ?? 20);
 const TRANSFERS = 10;
 const seed = Number(process.env.TX_SEED ?? 20261202);
 
@@ -73,8 +74,11 @@ describe('randomized crash schedule', () => {
             victim.proc.child.exited.then(() => true),
             Promise.all(pairs.map((_, i) => client.proc.waitFor(new RegExp(`^tx ${i} `, 'm'), 60_000))).then(() => false),
           ]);
+          // A point after the client's answer (a participant's commit, ack) is reached a moment after the last answer.
+          const dead = died || (await Promise.race([victim.proc.child.exited.then(() => true), sleep(1500).then(() => false)]));
           const told = client.proc.output();
-          if (died) kills++;
+          if (dead) kills++;
+          if (process.env.TX_DEBUG) console.error(what, victim.name, dead, (told.match(/^tx \d+ \S+ \S+/gm) ?? []).join(','));
           await c.restart(victim);
           const entries = await c.quiesce(30_000);
           pairs.forEach(([a, b], i) => {

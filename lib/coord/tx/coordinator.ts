@@ -288,12 +288,12 @@ export class Coordinator {
     const f = this.#o.faults;
     for (const address of a.addresses) {
       await point(f, 'coordinator:before-decision-send');
-      this.#site.send(address, { t: Msg.COMMIT, x: a.x });
+      this.#site.send(address, { t: Msg.COMMIT, x: a.x, a: address });
       await pointAfterSend(f, 'coordinator:after-decision-send');
     }
     // The decision is resent until every participant acknowledges it (forever: 2PC blocks on a lost participant).
     a.stop = resender(this.#o.retryMs, this.#o.retryMaxMs, () => {
-      for (const address of a.addresses) if (!a.acked.has(address)) this.#site.send(address, { t: Msg.COMMIT, x: a.x });
+      for (const address of a.addresses) if (!a.acked.has(address)) this.#site.send(address, { t: Msg.COMMIT, x: a.x, a: address });
     });
   }
 

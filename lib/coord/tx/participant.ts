@@ -191,7 +191,7 @@ export class Participant {
         return;
       case Msg.COMMIT:
         if (b?.state === 'prepared') void this.#commit(b, from);
-        else if (b === undefined) from.reply({ t: Msg.ACK, x: m.x, a: '' }); // already committed (and maybe forgotten)
+        else if (b === undefined) from.reply({ t: Msg.ACK, x: m.x, a: m.a }); // already committed (and maybe forgotten)
         return;
       case Msg.ABORT:
         if (b?.state === 'preparing') b.abortWhenPrepared = true;

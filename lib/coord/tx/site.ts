@@ -48,6 +48,8 @@ export interface SiteStats {
   dropped: number;
   /** Connections ended for a malformed message. */
   malformed: number;
+  /** Connections the listener failed to accept (a client that died while connecting, a lack of descriptors). */
+  acceptErrors: number;
 }
 
 /** A pending link's queue bound: beyond it, messages are dropped (the protocol resends). */
@@ -71,7 +73,9 @@ export class Site {
   readonly #conns = new Set<Duplex<Uint8Array>>();
   readonly #handler: Handler;
   readonly #requests = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: unknown) => void }>();
-  readonly stats: SiteStats = { sent: 0, received: 0, dropped: 0, malformed: 0 };
+  readonly stats: SiteStats = { sent: 0, received: 0, dropped: 0, malformed: 0, acceptErrors: 0 };
+  /** The last accept failure, for diagnosis. */
+  lastAcceptError: unknown;
   #nextRequest = 1;
   #closed = false;
 
@@ -108,8 +112,13 @@ export class Site {
       let d: Duplex<Uint8Array>;
       try {
         d = await this.#listener.accept();
-      } catch {
-        return; // closed
+      } catch (err) {
+        if (this.#closed) return;
+        // One client's failed handshake (it died while connecting), or a passing shortage (EMFILE): keep listening.
+        this.stats.acceptErrors++;
+        this.lastAcceptError = err;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
       }
       if (this.#closed) {
         void d.close().catch(() => undefined);

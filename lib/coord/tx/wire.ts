@@ -54,8 +54,9 @@ export type Status = 'committed' | 'aborted' | 'prepared' | 'unknown';
 export type Message =
   | { t: typeof Msg.VOTE_REQ; x: string; c: string; p: string[]; i: number; w: Uint8Array }
   | { t: typeof Msg.VOTE; x: string; a: string; y: boolean; why?: string }
-  | { t: typeof Msg.ACK; x: string; a: string }
-  | { t: typeof Msg.COMMIT | typeof Msg.ABORT | typeof Msg.DECISION_REQ | typeof Msg.STATUS_REQ; x: string }
+  /** ACK and COMMIT name the participant by the address the coordinator has for it (`p[i]`), so the ACK of a participant that forgot the transaction is still matched. */
+  | { t: typeof Msg.ACK | typeof Msg.COMMIT; x: string; a: string }
+  | { t: typeof Msg.ABORT | typeof Msg.DECISION_REQ | typeof Msg.STATUS_REQ; x: string }
   | { t: typeof Msg.DECISION; x: string; d: Decision }
   | { t: typeof Msg.STATUS; x: string; s: Status }
   | { t: typeof Msg.REQUEST; x: ''; r: number; b: Uint8Array }
@@ -131,8 +132,8 @@ export function decodeMessage(b: Uint8Array): Message {
       return o.why === undefined ? { t, x, a, y: o.y } : { t, x, a, y: o.y, why: str(o.why, 'why', 4096, true) };
     }
     case Msg.ACK:
-      return { t, x, a: str(o.a, 'a', MAX_ADDRESS_LENGTH) };
     case Msg.COMMIT:
+      return { t, x, a: str(o.a, 'a', MAX_ADDRESS_LENGTH) };
     case Msg.ABORT:
     case Msg.DECISION_REQ:
     case Msg.STATUS_REQ:
