@@ -39,10 +39,10 @@ function perTx(stamps: Stamps, first: string): Array<Map<string, number>> {
 const med = (v: number[]): number => quantile(Float64Array.from(v).sort(), 0.5) / 1000;
 
 /** Records the points on every site while `run()` runs paced transactions from `client` alone. */
-export async function breakdown(client: SiteProcess, partitions: SiteProcess[], run: () => Promise<unknown>): Promise<Breakdown> {
+export async function breakdown<R>(client: SiteProcess, partitions: SiteProcess[], run: () => Promise<R>): Promise<[Breakdown, R]> {
   const sites = [client, ...partitions];
   for (const s of sites) s.send('record');
-  await run();
+  const result = await run();
   const all: Stamps[] = [];
   for (const s of sites) {
     s.send('stamps');
@@ -76,7 +76,7 @@ export async function breakdown(client: SiteProcess, partitions: SiteProcess[], 
     dec.push(decided - decide);
     total.push(decided - start);
   }
-  return {
+  const phases = {
     transactions: n,
     voteRequestUs: med(req),
     prepareLogUs: med(prep),
@@ -84,4 +84,5 @@ export async function breakdown(client: SiteProcess, partitions: SiteProcess[], 
     commitLogUs: med(dec),
     totalUs: med(total),
   };
+  return [phases, result];
 }
