@@ -255,6 +255,41 @@ describe('rpc scenario --smoke', () => {
   );
 });
 
+describe('tx scenario --smoke', () => {
+  it(
+    'times the fdatasync floor and two-phase commits over 2 partition processes with 1 and 2 client processes, every commit read back',
+    { timeout: 90_000 },
+    async () => {
+      const file = `${out}-tx.json`;
+      const child = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/scenarios/tx.ts', '--smoke', '--json', file], {
+        cwd: root,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await within(85_000, 'the tx scenario', new Promise<number | null>((resolve) => child.on('close', resolve)));
+      try {
+        expect(code, stderr).toBe(0);
+        const { rows, goals } = JSON.parse(readFileSync(file, 'utf8')) as {
+          rows: { id: string; count: number; p50Us: { median: number }; txPerSec: { median: number } }[];
+          goals: { goal: string; met: boolean | null }[];
+        };
+        // No PostgreSQL in the smoke mode.
+        expect(rows.map((r) => r.id)).toEqual(['fdatasync-raw', 'fdatasync-log', '2pc-shm-p2-c1', '2pc-shm-p2-c2']);
+        for (const r of rows) {
+          expect(r.p50Us.median).toBeGreaterThan(0);
+          expect(r.txPerSec.median).toBeGreaterThan(0);
+        }
+        expect(rows[3]!.count).toBe(2 * rows[2]!.count); // both clients' commits, pooled
+        // The latency goal is evaluated (met or not: no timing is asserted).
+        expect(goals.map((g) => typeof g.met)).toEqual(['boolean']);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+  );
+});
+
 describe('verification building blocks', () => {
   const stream = (size: number, n: number): Uint8Array[] => {
     const m = new MessageBuffer(size);
