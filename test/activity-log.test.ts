@@ -116,6 +116,31 @@ describe('ActivityLog', () => {
     expect((await reopen()).records).toEqual(['lazy1', 'forced', 'lazy2', 'lazy3']);
   });
 
+  it('deferred appends ride with the next forced append, or are flushed alone within their delay; a checkpoint or close takes them', async () => {
+    const { log } = await ActivityLog.open(path);
+    const before = log.syncs;
+    let done = false;
+    const deferred = log.appendDeferred(rec('deferred1'), 60_000).then(() => (done = true));
+    await sleep(50);
+    expect(done).toBe(false); // no batch of its own
+    expect(log.syncs).toBe(before);
+    await log.append(rec('forced'));
+    await deferred; // it rode with the forced append's batch
+    expect(log.syncs).toBe(before + 1);
+    const t = performance.now();
+    await log.appendDeferred(rec('deferred2'), 30); // nothing else comes: flushed alone after its delay
+    expect(performance.now() - t).toBeGreaterThanOrEqual(25);
+    expect(log.syncs).toBe(before + 2);
+    const superseded = log.appendDeferred(rec('gone'), 60_000);
+    await log.checkpoint([rec('ckpt')]); // its state is in the checkpoint's records
+    await superseded;
+    const last = log.appendDeferred(rec('deferred3'), 60_000);
+    await log.close(); // close writes it
+    await last;
+    expect((await reopen()).records).toEqual(['ckpt', 'deferred3']);
+    await expect(log.appendDeferred(rec('x'), 1)).rejects.toMatchObject({ code: 'ERR_TX_CLOSED' });
+  });
+
   describe('a torn tail is cut at open and appends continue after it', () => {
     const cases: Array<[string, (size: number) => void, string[]]> = [
       ['cut in the header of the last record', (size) => truncateSync(path, size - 5 - 4), ['one', 'two']],

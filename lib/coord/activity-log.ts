@@ -65,6 +65,10 @@ export class ActivityLog {
   #failed: unknown;
   #flushing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Deferred forced records: they ride with the next batch, or are flushed when #deferTimer fires. */
+  #deferred: Buffer[] = [];
+  #deferredWaiting: Waiter[] = [];
+  #deferTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -160,6 +164,38 @@ export class ActivityLog {
     }
   }
 
+  /**
+   * Deferred forced append: resolves once the record is on disk, as
+   * {@link ActivityLog.append} does, but does not start a batch of its own:
+   * the record rides with the next forced append's batch (group commit
+   * across unrelated callers), or is flushed after `withinMs` at the latest.
+   * For a record whose dependent message may wait a little (a participant's
+   * commit record before its acknowledgement), so that it does not put an
+   * `fdatasync` in front of the next transaction's.
+   */
+  appendDeferred(record: Uint8Array, withinMs: number): Promise<void> {
+    return this.#guard(() => {
+      validateInteger(withinMs, 'withinMs', 0, 60_000);
+      this.#deferred.push(this.#encode(record, 'record'));
+      const p = new Promise<void>((resolve, reject) => this.#deferredWaiting.push({ resolve, reject }));
+      this.#deferTimer ??= setTimeout(() => {
+        this.#deferTimer = undefined;
+        this.#takeDeferred();
+        if (this.#pending.length > 0) this.#flushing ??= this.#flush();
+      }, withinMs);
+      return p;
+    });
+  }
+
+  /** Moves the deferred records into the next batch. */
+  #takeDeferred(): void {
+    if (this.#deferred.length === 0) return;
+    this.#pending.push(...this.#deferred.splice(0));
+    this.#waiting.push(...this.#deferredWaiting.splice(0));
+    clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
+  }
+
   /** Forces everything queued so far. */
   sync(): Promise<void> {
     return this.#guard(() => (this.#busy() ? this.#wait() : Promise.resolve()));
@@ -195,6 +231,7 @@ export class ActivityLog {
       }
       const data: Buffer[] = [HEADER];
       for (const r of records) data.push(this.#encode(r, 'records[]'));
+      this.#takeDeferred(); // superseded like the other queued records: the checkpoint includes their state
       const waiting = [...(this.#checkpoint?.waiting ?? []), ...this.#waiting];
       const p = new Promise<void>((resolve, reject) => waiting.push({ resolve, reject }));
       [this.#checkpoint, this.#pending, this.#waiting] = [{ data, waiting }, [], []];
@@ -207,6 +244,7 @@ export class ActivityLog {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       let failure: unknown;
+      this.#takeDeferred();
       if (this.#failed === undefined && this.#busy()) {
         await this.#wait().catch((err: unknown) => (failure = err));
       }
@@ -265,6 +303,7 @@ export class ActivityLog {
     try {
       while (this.#checkpoint !== undefined || this.#pending.length > 0) {
         const ckpt = this.#checkpoint;
+        if (ckpt === undefined) this.#takeDeferred(); // deferred records ride with this batch
         const batch = ckpt?.data ?? this.#pending;
         const waiting = ckpt?.waiting ?? this.#waiting;
         if (ckpt !== undefined) this.#checkpoint = undefined;
@@ -279,8 +318,10 @@ export class ActivityLog {
         } catch (err) {
           if (isSystemError(err) && err.path === undefined) err.path = this.#path; // a FileHandle's errors name no path
           this.#failed = err;
-          for (const w of [...waiting, ...(this.#checkpoint?.waiting ?? []), ...this.#waiting]) w.reject(err);
-          [this.#pending, this.#waiting, this.#checkpoint] = [[], [], undefined];
+          for (const w of [...waiting, ...(this.#checkpoint?.waiting ?? []), ...this.#waiting, ...this.#deferredWaiting]) w.reject(err);
+          [this.#pending, this.#waiting, this.#checkpoint, this.#deferred, this.#deferredWaiting] = [[], [], undefined, [], []];
+          clearTimeout(this.#deferTimer);
+          this.#deferTimer = undefined;
           return;
         }
         this.#syncs++;
