@@ -7,7 +7,6 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -22,6 +21,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ActivityLog, TxError } from '../lib/index.js';
 import { sleep, within } from './support/helpers.js';
 import { startFixture } from './support/fixture-process.js';
+import { fdList } from './support/leak-suite.js';
 
 const HEADER = Buffer.from('PIPCLOG1');
 /** prlimit(1) (util-linux) lowers a running fixture's file-size limit: how the latch test makes write(2) fail for real. */
@@ -50,18 +50,6 @@ async function reopen(): Promise<{ records: string[]; truncatedBytes: number }> 
   const { log, records, truncatedBytes } = await ActivityLog.open(path);
   await log.close();
   return { records: strings(records), truncatedBytes };
-}
-
-function fdList(): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      out.push(`${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`);
-    } catch {
-      // the directory's own descriptor
-    }
-  }
-  return out.sort();
 }
 
 describe('ActivityLog', () => {

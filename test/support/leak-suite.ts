@@ -46,7 +46,8 @@ export interface Snapshot {
   names: string[];
 }
 
-function fdList(): string[] {
+/** This process's open descriptors and what each names, sorted. */
+export function fdList(): string[] {
   const out: string[] = [];
   for (const fd of readdirSync('/proc/self/fd')) {
     try {

@@ -5,6 +5,7 @@
  */
 import { listen, type AddressOptions, type Duplex, type Listener } from '../../channels/index.js';
 import { RpcError } from '../../errors.js';
+import { acceptEach } from '../accept.js';
 import { validateFunction, validateInteger, validateObject, validateOptions } from '../../internal/validators.js';
 import { readFrames, Outbox } from './connection.js';
 import { Deadlines } from './deadlines.js';
@@ -79,18 +80,13 @@ export class RpcServer {
     void conn.run().finally(() => this.#conns.delete(conn));
   }
 
-  async #acceptLoop(): Promise<void> {
-    for (;;) {
-      let d: Duplex<Uint8Array>;
-      try {
-        d = await this.#listener.accept();
-      } catch (err) {
-        if (this.#closed) return;
-        this.cfg.onError?.(err);
-        continue;
-      }
-      this.adopt(d);
-    }
+  #acceptLoop(): Promise<void> {
+    return acceptEach(
+      this.#listener,
+      (d) => this.adopt(d),
+      () => this.#closed,
+      { onError: this.cfg.onError },
+    );
   }
 
   /** Stops listening, ends every connection (their handlers' signals abort) and closes the reply cache's file. */

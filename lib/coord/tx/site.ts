@@ -9,6 +9,7 @@
  */
 import { connect, listen, type AddressOptions, type Duplex, type Listener } from '../../channels/index.js';
 import { TxError } from '../../errors.js';
+import { acceptEach } from '../accept.js';
 import { validateFunction, validateInteger, validateOptions, validateString } from '../../internal/validators.js';
 import { decodeMessage, encodeMessage, Msg, type Message } from './wire.js';
 
@@ -107,25 +108,18 @@ export class Site {
     return this.#listener.url;
   }
 
-  async #acceptLoop(): Promise<void> {
-    for (;;) {
-      let d: Duplex<Uint8Array>;
-      try {
-        d = await this.#listener.accept();
-      } catch (err) {
-        if (this.#closed) return;
-        // One client's failed handshake (it died while connecting), or a passing shortage (EMFILE): keep listening.
-        this.stats.acceptErrors++;
-        this.lastAcceptError = err;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        continue;
-      }
-      if (this.#closed) {
-        void d.close().catch(() => undefined);
-        return;
-      }
-      this.#adopt(d, 'in', '');
-    }
+  #acceptLoop(): Promise<void> {
+    return acceptEach(
+      this.#listener,
+      (d) => (this.#closed ? void d.close().catch(() => undefined) : this.#adopt(d, 'in', '')),
+      () => this.#closed,
+      {
+        onError: (err) => {
+          this.stats.acceptErrors++;
+          this.lastAcceptError = err;
+        },
+      },
+    );
   }
 
   #adopt(d: Duplex<Uint8Array>, direction: 'in' | 'out', peer: string): void {

@@ -12,6 +12,7 @@
  */
 
 import { validateFunction, validateInteger } from '../../../internal/validators.js';
+import { acceptEach } from '../../accept.js';
 import { XdrReader } from '../xdr/stream.js';
 import { AuthStat, decodeCredential, type AuthStatValue, type OncCredential } from './auth.js';
 import { decodeMessage, encodeReply, ONC_RPC_VERSION, type RpcCallMessage, type RpcReplyInput } from './message.js';
@@ -117,25 +118,17 @@ export class OncServer {
     return this.#calls;
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (!this.#closed) {
-      if (this.#connections.size >= this.#maxConnections) {
-        await new Promise<void>((resolve) => (this.#slotWaiter = resolve));
-        continue;
-      }
-      let t: OncTransport;
-      try {
-        t = await this.#listener.accept();
-      } catch {
-        if (this.#closed) return;
-        continue; // a client that failed its handshake (refused peer, TLS failure): the listener goes on
-      }
-      if (this.#closed) {
-        void t.close();
-        return;
-      }
-      this.#serve(t);
-    }
+  #acceptLoop(): Promise<void> {
+    // A client that failed its handshake (refused peer, TLS failure): the listener goes on.
+    return acceptEach(
+      this.#listener,
+      (t) => (this.#closed ? void t.close() : this.#serve(t)),
+      () => this.#closed,
+      {
+        gate: () =>
+          this.#connections.size >= this.#maxConnections ? new Promise<void>((resolve) => (this.#slotWaiter = resolve)) : undefined,
+      },
+    );
   }
 
   #serve(t: OncTransport): void {
