@@ -31,7 +31,7 @@ const POINTS = [
   'participant:before-ack-send',
   'participant:after-ack-send',
 ];
-const ROUNDS = Number(process.env.TX_ROUNDS ?? 40);
+const ROUNDS = Number(process.env.TX_ROUNDS ?? 30);
 const TRANSFERS = 10;
 const seed = Number(process.env.TX_SEED ?? 20261202);
 
