@@ -3,6 +3,7 @@
 // termination; the blocking of 2PC when the coordinator is lost; hostile
 // messages; log growth bounded by checkpoints; serializable transfers; and
 // the arguments.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,6 +204,40 @@ describe('in one process', { timeout: 60_000 }, () => {
     await kv.transact(async (tx) => tx.put(K0, 'still here'));
     for (let n = 0; n < 100 && parts[0]!.store.read(K0).value === null; n++) await sleep(20); // the COMMIT is on its way
     expect(parts[0]!.store.read(K0).value).toBe('still here');
+  });
+
+  it('sites addressed through the name service, each over its own transport (unix, shm, tcp)', async () => {
+    const d = dir();
+    const tag = randomBytes(4).toString('hex');
+    const at = [`unix:${join(d, 'p0.sock')}`, `shm:/pipc-txn-${tag}`];
+    const parts: KvPartitionSite[] = [];
+    for (let i = 0; i < 2; i++)
+      parts.push(
+        await openKvPartition({
+          name: `p${i}`,
+          log: join(d, `p${i}.log`),
+          listen: `name:pipc-txn-p${i}-${tag}`,
+          listenOptions: { at: at[i] },
+        }),
+      );
+    const kv = await KvClient.open({
+      name: 'c',
+      log: join(d, 'c.log'),
+      listen: `name:pipc-txn-c-${tag}`,
+      listenOptions: { at: 'tcp://127.0.0.1:0' },
+      partitions: [0, 1].map((i) => `name:pipc-txn-p${i}-${tag}`),
+    });
+    cleanups.push(async () => {
+      await kv.close();
+      for (const p of parts) await p.close();
+    });
+    expect(parts.map((p) => p.participant.url)).toEqual([0, 1].map((i) => `name:pipc-txn-p${i}-${tag}`));
+    await kv.transact(async (tx) => {
+      tx.put(K0, 'zero');
+      tx.put(K1, 'one');
+    });
+    const tx = kv.begin();
+    expect([await tx.get(K0), await tx.get(K1)]).toEqual(['zero', 'one']);
   });
 
   it('checks its arguments', async () => {
