@@ -11,7 +11,18 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { connect } from '../lib/channels/index.js';
-import { Coordinator, KvClient, openKvPartition, type KvPartitionSite } from '../lib/coord/tx/index.js';
+import {
+  Coordinator,
+  decodeTxMessage,
+  KvClient,
+  openKvPartition,
+  TxMessageType as Msg,
+  type KvPartitionSite,
+  type KvWork,
+  type TxMessage,
+} from '../lib/coord/tx/index.js';
+import { pack } from '../lib/coord/tx/resource.js';
+import { encodeMessage } from '../lib/coord/tx/wire.js';
 import { TxError } from '../lib/errors.js';
 import { sleep, within } from './support/helpers.js';
 import { keysOf, TxCluster, type SiteProcess } from './support/tx-cluster.js';
@@ -104,6 +115,85 @@ describe('the coordinator lost', { timeout: 90_000 }, () => {
     // The refusal is for good: the coordinator, back, finds the others agree (abort).
     await c.restart(victim);
     expect([...(await c.quiesce())].sort()).toEqual([...entries].sort());
+  });
+});
+
+describe('a participant spoken to directly: checkpoints, replays and locks', { timeout: 60_000 }, () => {
+  // A coordinator that is not there: the participant only answers on the connection.
+  const C = 'unix:/nonexistent/coordinator';
+  async function site(checkpointBytes = 1024): Promise<{ open: () => Promise<KvPartitionSite>; dir: string }> {
+    const d = mkdtempSync(join(tmpdir(), 'pipc-txr-'));
+    cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    const opts = { name: 'p2', log: join(d, 'p2.log'), listen: `unix:${join(d, 'p2.sock')}`, checkpointBytes };
+    return {
+      dir: d,
+      open: async () => {
+        const part = await openKvPartition(opts);
+        cleanups.push(() => part.close());
+        return part;
+      },
+    };
+  }
+  async function peer(
+    url: string,
+  ): Promise<{ send: (m: TxMessage) => Promise<void>; recv: () => Promise<TxMessage>; close: () => Promise<void> }> {
+    const conn = await connect<Uint8Array>(url);
+    cleanups.push(() => conn.close());
+    return {
+      send: (m) => conn.sender.send(encodeMessage(m)),
+      recv: async () => decodeTxMessage((await conn.receiver.receive())!),
+      close: () => conn.close(),
+    };
+  }
+  const work = (w: KvWork): Uint8Array => pack(w);
+
+  it('a checkpoint while a commit record is being written keeps the commit: no STATUS "aborted", no second YES, no second apply', async () => {
+    const { open } = await site();
+    let part = await open();
+    const url = part.participant.url;
+    const r = await peer(url);
+    const [y, x] = ['r0.000000001-00000000.1', 'r1.000000002-00000000.1'];
+    await r.send({ t: Msg.VOTE_REQ, x: y, c: C, p: [url], i: 0, w: work({ r: [], w: [['big', 'z'.repeat(1200)]] }) });
+    expect(await r.recv()).toMatchObject({ t: Msg.VOTE, y: true });
+    const peers = ['unix:/nonexistent/p1', url];
+    await r.send({ t: Msg.VOTE_REQ, x, c: C, p: peers, i: 1, w: work({ r: [], w: [['k', 'v']] }) });
+    expect(await r.recv()).toMatchObject({ t: Msg.VOTE, y: true });
+    // COMMIT x, and in the same moment ABORT y, whose abort checkpoints the log (it is over 1 KiB).
+    void r.send({ t: Msg.COMMIT, x, a: url });
+    void r.send({ t: Msg.ABORT, x: y });
+    expect(await r.recv()).toMatchObject({ t: Msg.ACK, x });
+    await r.close();
+    await part.close();
+    part = await open();
+    expect(part.store.read('k')).toEqual({ value: 'v', version: 1 });
+    const q = await peer(url);
+    await q.send({ t: Msg.STATUS_REQ, x }); // another participant in doubt about x asks
+    expect(await q.recv()).toMatchObject({ t: Msg.STATUS, x, s: expect.stringMatching(/^(committed|unknown)$/) });
+    await q.send({ t: Msg.VOTE_REQ, x, c: C, p: peers, i: 1, w: work({ r: [], w: [['k', 'v']] }) }); // a late duplicate
+    expect(await q.recv()).toMatchObject({ t: Msg.VOTE, x, y: false });
+    await q.send({ t: Msg.COMMIT, x, a: url }); // a resent COMMIT
+    expect(await q.recv()).toMatchObject({ t: Msg.ACK, x });
+    expect(part.store.read('k')).toEqual({ value: 'v', version: 1 }); // applied once
+  });
+
+  it('replaying P(T2) before C(T1) keeps T2 the exclusive holder of its key', async () => {
+    const { open } = await site(1024 * 1024);
+    let part = await open();
+    const url = part.participant.url;
+    let r = await peer(url);
+    const [t1, t2, t3] = [1, 2, 3].map((n) => `c.000000001-00000000.${n}`) as [string, string, string];
+    await r.send({ t: Msg.VOTE_REQ, x: t1, c: C, p: [url], i: 0, w: work({ r: [], w: [['k', 'one']] }) });
+    expect(await r.recv()).toMatchObject({ y: true });
+    void r.send({ t: Msg.COMMIT, x: t1, a: url }); // its commit record is deferred ...
+    void r.send({ t: Msg.VOTE_REQ, x: t2, c: C, p: [url], i: 0, w: work({ r: [['k', 1]], w: [['k', 'two']] }) }); // ... and rides with P(T2)
+    expect([(await r.recv()).t, (await r.recv()).t].sort()).toEqual([Msg.VOTE, Msg.ACK]);
+    await r.close();
+    await part.close();
+    part = await open();
+    expect(part.participant.inDoubt).toEqual([t2]);
+    r = await peer(url);
+    await r.send({ t: Msg.VOTE_REQ, x: t3, c: C, p: [url], i: 0, w: work({ r: [['k', 1]], w: [] }) });
+    expect(await r.recv()).toMatchObject({ t: Msg.VOTE, x: t3, y: false }); // T2 may still write k
   });
 });
 
@@ -250,11 +340,16 @@ describe('in one process', { timeout: 60_000 }, () => {
     const tx = kv.begin();
     expect(() => tx.put('', 'x')).toThrow(RangeError);
     expect(() => tx.put('k', 5 as never)).toThrow(TypeError);
-    await expect(kv.coordinator.commit('t', [])).rejects.toThrow(RangeError);
-    await expect(kv.coordinator.commit('t', [{ address: kv.partitions[0]!, work: 'x' as never }])).rejects.toThrow(TypeError);
+    await expect(kv.coordinator.commit(kv.coordinator.newTxId(), [])).rejects.toThrow(RangeError);
+    await expect(kv.coordinator.commit(kv.coordinator.newTxId(), [{ address: kv.partitions[0]!, work: 'x' as never }])).rejects.toThrow(
+      TypeError,
+    );
+    await expect(kv.coordinator.commit('my-own-id', [{ address: kv.partitions[0]!, work: Buffer.from('w') }])).rejects.toThrow(/newTxId/);
     await tx.commit(); // nothing to do
     await expect(tx.commit()).rejects.toMatchObject({ code: 'ERR_TX_CLOSED' });
-    const err = await kv.coordinator.commit('t2', [{ address: kv.partitions[0]!, work: Buffer.from('junk') }]).catch((e: unknown) => e);
+    const err = await kv.coordinator
+      .commit(kv.coordinator.newTxId(), [{ address: kv.partitions[0]!, work: Buffer.from('junk') }])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TxError);
     expect(err).toMatchObject({ code: 'ERR_TX_ABORTED' });
   });

@@ -190,7 +190,8 @@ export class ActivityLog {
   /** Moves the deferred records into the next batch. */
   #takeDeferred(): void {
     if (this.#deferred.length === 0) return;
-    this.#pending.push(...this.#deferred.splice(0));
+    // Ahead of the batch that takes them: they were queued before the forced append that did (a replay sees that order).
+    this.#pending.unshift(...this.#deferred.splice(0));
     this.#waiting.push(...this.#deferredWaiting.splice(0));
     clearTimeout(this.#deferTimer);
     this.#deferTimer = undefined;

@@ -41,7 +41,8 @@ describe('randomized crash schedule', () => {
     { timeout: 600_000 },
     async () => {
       const rng = new SeededRandom(seed, 'tx-schedule');
-      const c = new TxCluster();
+      // Small logs: checkpoints run all the time, between and during the crashes.
+      const c = new TxCluster({ TX_CHECKPOINT_BYTES: '2048' });
       const keys = [0, 1, 2].map((p) => keysOf(p, 3, ROUNDS * TRANSFERS));
       let kills = 0;
       let committed = 0;

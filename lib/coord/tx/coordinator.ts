@@ -7,10 +7,19 @@
 import { TxError } from '../../errors.js';
 import { validateAbortSignal, validateBytes, validateInteger, validateOptions, validateString } from '../../internal/validators.js';
 import { ActivityLog } from '../activity-log.js';
-import { commonOptions, newIncarnation, point, pointAfterSend, resender, type CommonOptions, type TxSiteOptions } from './common.js';
+import {
+  commonOptions,
+  newIncarnation,
+  parseTxId,
+  point,
+  pointAfterSend,
+  resender,
+  type CommonOptions,
+  type TxSiteOptions,
+} from './common.js';
 import { decodeRecord, encodeRecord } from './records.js';
 import { Site, type MessageSource, type SiteStats } from './site.js';
-import { MAX_PARTICIPANTS, Msg, type Message } from './wire.js';
+import { MAX_PARTICIPANTS, MAX_TX_ID_LENGTH, Msg, type Message } from './wire.js';
 
 /** Room kept in a VOTE_REQ for its fields and each participant's address. */
 const MESSAGE_OVERHEAD = 1100;
@@ -61,6 +70,8 @@ export class Coordinator {
   readonly #active = new Map<string, Active>();
   #n = 0;
   #checkpointing = false;
+  #nextCheckpoint: number;
+  #failed: unknown;
   #closed = false;
 
   private constructor(site: Site, log: ActivityLog, o: CommonOptions, voteTimeoutMs: number) {
@@ -68,6 +79,7 @@ export class Coordinator {
     this.#log = log;
     this.#o = o;
     this.#voteTimeoutMs = voteTimeoutMs;
+    this.#nextCheckpoint = o.checkpointBytes;
   }
 
   /**
@@ -189,7 +201,12 @@ export class Coordinator {
     });
     if (new Set(branches.map((b) => b.address)).size !== branches.length)
       throw new RangeError('Each participant may appear once in "branches"');
+    if (x.length > MAX_TX_ID_LENGTH || Number.isNaN(parseTxId(x)?.started ?? Number.NaN))
+      throw new RangeError(
+        `The transaction id '${x.slice(0, 40)}' is not one of newTxId(): participants refuse other ids (they could not tell whether they forgot them)`,
+      );
     if (this.#closed) throw new TxError('ERR_TX_CLOSED', 'The coordinator is closed');
+    if (this.#failed !== undefined) throw new TxError('ERR_TX_CLOSED', 'The coordinator stopped: its log failed', { cause: this.#failed });
     if (this.#active.has(x)) throw new RangeError(`The transaction ${x} is running`);
     const a = this.#track(x, branches);
     const f = this.#o.faults;
@@ -275,9 +292,9 @@ export class Coordinator {
       await this.#log.append(encodeRecord({ k: 'C', x: a.x, p: a.addresses }));
       await point(f, 'coordinator:after-decision-log');
     } catch (err) {
-      // The decision could not be made durable: nothing was sent, so abort (presumed) is still possible.
-      a.phase = 'voting';
-      return this.#abort(a, `the commit record could not be written: ${(err as Error).message}`);
+      // A failed write or fdatasync does not prove the record is not on disk (and a checkpoint may hold it):
+      // deciding abort now could contradict a commit found at the restart. Stop (fail-stop); the restart decides.
+      return this.#fail(err);
     }
     a.phase = 'committed';
     a.settle?.();
@@ -321,17 +338,39 @@ export class Coordinator {
   }
 
   #maybeCheckpoint(): void {
-    if (this.#checkpointing || this.#log.size < this.#o.checkpointBytes) return;
+    if (this.#checkpointing || this.#log.size < this.#nextCheckpoint) return;
     this.#checkpointing = true;
     const keep = [...this.#active.values()].map((a) =>
       encodeRecord(
         a.phase === 'committed' || a.phase === 'deciding' ? { k: 'C', x: a.x, p: a.addresses } : { k: 'B', x: a.x, p: a.addresses },
       ),
     );
+    this.#nextCheckpoint = Math.max(this.#o.checkpointBytes, 2 * keep.reduce((n, r) => n + r.length, 0));
     this.#log
       .checkpoint(keep)
       .catch(() => undefined) // latched in the log: the next append reports it
       .finally(() => (this.#checkpointing = false));
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failed !== undefined) return;
+    this.#failed = err;
+    for (const a of this.#active.values()) {
+      a.stopVoting();
+      a.stop();
+      a.settle?.(
+        new TxError('ERR_TX_IN_DOUBT', `The coordinator's log failed: the outcome of ${a.x} is decided when the coordinator is restarted`, {
+          cause: err,
+        }),
+      );
+    }
+    this.#active.clear();
+    void this.#site.close();
+  }
+
+  /** The log failure that stopped this coordinator, if any (restart it: its recovery decides what was in flight). */
+  get failure(): unknown {
+    return this.#failed;
   }
 
   /** Stops resending, closes the network and the log. Transactions still voting reject `ERR_TX_CLOSED`. */

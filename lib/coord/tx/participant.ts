@@ -57,6 +57,7 @@ export class Participant {
   /** Incarnations started at or before this time (ms) may have been forgotten whole (their watermarks were evicted). */
   #forgottenBefore = -1;
   #checkpointing = false;
+  #nextCheckpoint: number;
   #failed: unknown;
   #closed = false;
 
@@ -66,6 +67,7 @@ export class Participant {
     this.#rm = rm;
     this.#o = o;
     this.#decisionTimeoutMs = decisionTimeoutMs;
+    this.#nextCheckpoint = o.checkpointBytes;
   }
 
   /** Opens the log, replays it into the resource manager, listens, and asks about every transaction left in doubt. */
@@ -109,8 +111,9 @@ export class Participant {
         };
         this.#branches.set(r.x, nb);
         this.#rm.recover(r.x, nb.w);
-      } else if (r.k === 'C' && b !== undefined) {
-        this.#rm.commit(r.x, b.w);
+      } else if (r.k === 'C') {
+        // Without its P, the commit is in the checkpoint's snapshot already (it was committing when the checkpoint ran).
+        if (b !== undefined) this.#rm.commit(r.x, b.w);
         this.#branches.delete(r.x);
         this.#remember(r.x, 'committed');
       } else if (r.k === 'A') {
@@ -140,7 +143,7 @@ export class Participant {
   /** What this participant knows of transaction `x`. */
   status(x: string): Status {
     const b = this.#branches.get(x);
-    if (b !== undefined) return b.state === 'preparing' ? 'unknown' : 'prepared';
+    if (b !== undefined) return b.state === 'preparing' ? 'unknown' : b.state === 'committing' ? 'committed' : 'prepared';
     return this.#outcomes.get(x) ?? 'unknown';
   }
 
@@ -244,7 +247,7 @@ export class Participant {
     await point(f, 'participant:before-vote-send');
     from.reply({ t: Msg.VOTE, x: m.x, a: self, y: true });
     await pointAfterSend(f, 'participant:after-vote-send');
-    if (b.state === 'prepared') this.#inDoubt(b, this.#decisionTimeoutMs);
+    if (b.state === 'prepared' && !this.#closed) this.#inDoubt(b, this.#decisionTimeoutMs);
   }
 
   /** Asks for the decision of `b` after `afterMs`, then again and again: the coordinator first, then also every other participant. */
@@ -267,6 +270,8 @@ export class Participant {
     const f = this.#o.faults;
     b.state = 'committing';
     b.stopInquiry();
+    // Known from here on: a checkpoint that takes the effect into its snapshot forgets it by watermark, never silently.
+    this.#remember(b.x, 'committed');
     this.#rm.commit(b.x, b.w);
     try {
       await point(f, 'participant:before-commit-log');
@@ -277,7 +282,6 @@ export class Participant {
       return this.#fail(err);
     }
     this.#branches.delete(b.x);
-    this.#remember(b.x, 'committed');
     const ack: Message = { t: Msg.ACK, x: b.x, a: b.self };
     await point(f, 'participant:before-ack-send');
     if (from !== undefined) from.reply(ack);
@@ -300,7 +304,7 @@ export class Participant {
 
   async #answerStatus(x: string, b: Branch | undefined, from: MessageSource): Promise<void> {
     if (b !== undefined) {
-      if (b.state !== 'preparing') from.reply({ t: Msg.STATUS, x, s: 'prepared' });
+      if (b.state !== 'preparing') from.reply({ t: Msg.STATUS, x, s: b.state === 'committing' ? 'committed' : 'prepared' });
       return;
     }
     const known = this.#outcomes.get(x);
@@ -326,7 +330,7 @@ export class Participant {
   }
 
   #maybeCheckpoint(): void {
-    if (this.#checkpointing || this.#log.size < this.#o.checkpointBytes) return;
+    if (this.#checkpointing || this.#log.size < this.#nextCheckpoint) return;
     this.#checkpointing = true;
     // What is decided is in the snapshot; its outcome is forgotten (watermarks say so); what is prepared is kept.
     for (const x of this.#outcomes.keys()) this.#forget(x);
@@ -334,6 +338,8 @@ export class Participant {
     // A branch committing is in the snapshot already (its decision is commit); one preparing must stay prepared.
     for (const b of this.#branches.values())
       if (b.state !== 'committing') keep.push(encodeRecord({ k: 'P', x: b.x, c: b.c, p: [...b.p], a: b.self, w: b.w }));
+    // The next one when the log has grown as much again (a snapshot larger than checkpointBytes must not be rewritten at every decision).
+    this.#nextCheckpoint = Math.max(this.#o.checkpointBytes, 2 * keep.reduce((n, r) => n + r.length, 0));
     this.#log
       .checkpoint(keep)
       .catch((err: unknown) => this.#fail(err))

@@ -105,7 +105,8 @@ interface Entry {
  */
 export class KvPartition implements ResourceManager {
   readonly #data = new Map<string, Entry>();
-  readonly #locks = new Map<string, { exclusive: boolean; holders: Set<string> }>();
+  /** Per key, the transactions holding it and whether each holds it exclusively (a key is exclusive while any holder's lock is). */
+  readonly #locks = new Map<string, Map<string, boolean>>();
   readonly #held = new Map<string, string[]>();
 
   /** The committed value of `key` and its version (0: never written). */
@@ -137,12 +138,12 @@ export class KvPartition implements ResourceManager {
     const writes = new Set(w.w.map(([k]) => k));
     for (const [k, version] of w.r) {
       const l = this.#locks.get(k);
-      if (l !== undefined && l.exclusive && !l.holders.has(tx)) return `conflict on ${JSON.stringify(k)}`;
+      if (l !== undefined && [...l].some(([h, exclusive]) => exclusive && h !== tx)) return `conflict on ${JSON.stringify(k)}`;
       if (this.read(k).version !== version) return `${JSON.stringify(k)} changed since it was read`;
     }
     for (const k of writes) {
       const l = this.#locks.get(k);
-      if (l !== undefined && [...l.holders].some((h) => h !== tx)) return `conflict on ${JSON.stringify(k)}`;
+      if (l !== undefined && [...l.keys()].some((h) => h !== tx)) return `conflict on ${JSON.stringify(k)}`;
     }
     this.recover(tx, work);
     return undefined;
@@ -152,12 +153,9 @@ export class KvPartition implements ResourceManager {
     const w = decodeWork(work);
     const keys: string[] = [];
     const take = (k: string, exclusive: boolean): void => {
-      const l = this.#locks.get(k);
-      if (l === undefined) this.#locks.set(k, { exclusive, holders: new Set([tx]) });
-      else {
-        l.holders.add(tx);
-        l.exclusive ||= exclusive;
-      }
+      let l = this.#locks.get(k);
+      if (l === undefined) this.#locks.set(k, (l = new Map()));
+      l.set(tx, (l.get(tx) ?? false) || exclusive);
       keys.push(k);
     };
     for (const [k] of w.w) take(k, true);
@@ -177,9 +175,8 @@ export class KvPartition implements ResourceManager {
   #release(tx: string): void {
     for (const k of this.#held.get(tx) ?? []) {
       const l = this.#locks.get(k);
-      l?.holders.delete(tx);
-      if (l !== undefined && l.holders.size === 0) this.#locks.delete(k);
-      else if (l !== undefined) l.exclusive = false; // the exclusive holder was the only holder
+      l?.delete(tx);
+      if (l !== undefined && l.size === 0) this.#locks.delete(k);
     }
     this.#held.delete(tx);
   }

@@ -53,6 +53,9 @@ export interface SiteStats {
   acceptErrors: number;
 }
 
+/** The most outgoing links a site keeps; beyond it the oldest idle one is closed (it reconnects when used again). */
+const MAX_LINKS = 1024;
+
 /** A pending link's queue bound: beyond it, messages are dropped (the protocol resends). */
 const LINK_QUEUE_LIMIT = 4096;
 
@@ -186,7 +189,10 @@ export class Site {
   send(address: string, m: Message): void {
     if (this.#closed) return;
     let link = this.#links.get(address);
-    if (link === undefined) this.#links.set(address, (link = { tail: Promise.resolve(), queued: 0 }));
+    if (link === undefined) {
+      this.#links.set(address, (link = { tail: Promise.resolve(), queued: 0 }));
+      if (this.#links.size > MAX_LINKS) this.#evictLink();
+    }
     if (link.duplex !== undefined && link.queued === 0) return this.#write(link.duplex, m, address, link);
     if (link.queued >= LINK_QUEUE_LIMIT) {
       this.stats.dropped++;
@@ -200,6 +206,16 @@ export class Site {
       if (d === undefined) this.stats.dropped++;
       else this.#write(d, m, address, l);
     });
+  }
+
+  /** Closes the oldest idle link (a peer may name many addresses: their links are bounded). */
+  #evictLink(): void {
+    for (const [address, l] of this.#links) {
+      if (l.queued > 0 || l.connecting !== undefined) continue;
+      this.#links.delete(address);
+      if (l.duplex !== undefined) this.#drop(l.duplex, address);
+      return;
+    }
   }
 
   #connect(address: string, link: Link): Promise<Duplex<Uint8Array> | undefined> {
