@@ -62,6 +62,7 @@ describe('randomized crash schedule', () => {
           TxCluster.tell(client, `init 100 ${pairs.flat().join(' ')}`);
           const init = await client.proc.waitFor(/^init (.*)$/m, 30_000).catch(() => undefined);
           expect(init?.[1], `${what}: init; client: ${client.proc.output().slice(-800)}`).toBe('committed');
+          await c.quiesce(30_000); // applied everywhere before a site is killed
           const plan = { seed: seed + round, points: { [point]: { kill: true, from } } };
           const victim = point.startsWith('coordinator') ? client : c.partitions[rng.int(0, 2)]!;
           // Every round starts from a clean output, so "committed" lines are this round's.
