@@ -10,7 +10,8 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { connect } from '../lib/channels/index.js';
+import { connect, listen } from '../lib/channels/index.js';
+import { ActivityLog } from '../lib/coord/activity-log.js';
 import {
   Coordinator,
   decodeTxMessage,
@@ -369,6 +370,20 @@ describe('in one process', { timeout: 60_000 }, () => {
       await anon.close().catch(() => undefined);
     }
     expect(parts[0]!.participant.stats.received).toBe(before);
+  });
+
+  it('a log that holds something other than transaction records: open fails ERR_TX_LOG_CORRUPT and leaves nothing open', async () => {
+    const d = dir();
+    const log = join(d, 'p.log');
+    const { log: raw } = await ActivityLog.open(log);
+    await raw.append(Buffer.from([0xc1])); // a valid log record, not MessagePack
+    await raw.close();
+    const address = `unix:${join(d, 'p.sock')}`;
+    await expect(openKvPartition({ name: 'p', log, listen: address })).rejects.toMatchObject({ code: 'ERR_TX_LOG_CORRUPT' });
+    await expect(Coordinator.open({ name: 'c', log, listen: address })).rejects.toMatchObject({ code: 'ERR_TX_LOG_CORRUPT' });
+    const l = await listen(address); // the address was not left taken
+    l.close();
+    await (await ActivityLog.open(log)).log.close(); // nor the log's lock
   });
 
   it('checks its arguments', async () => {

@@ -4,7 +4,7 @@
  * @module
  */
 
-/** What {@link acceptEach} accepts from: a `Listener`, or anything with the same `accept`. */
+/** What {@link acceptLoop} accepts from: a `Listener`, or anything with the same `accept`. */
 export interface Accepting<C> {
   accept(): Promise<C>;
 }
@@ -22,7 +22,7 @@ export const ACCEPT_RETRY_MS = 10;
  * to wait on before the next accept (a connection limit).
  * @internal
  */
-export async function acceptEach<C>(
+export async function acceptLoop<C>(
   listener: Accepting<C>,
   adopt: (client: C) => void,
   closed: () => boolean,

@@ -5,7 +5,7 @@
  */
 import { listen, type AddressOptions, type Duplex, type Listener } from '../../channels/index.js';
 import { RpcError } from '../../errors.js';
-import { acceptEach } from '../accept.js';
+import { acceptLoop } from '../accept.js';
 import { validateFunction, validateInteger, validateObject, validateOptions } from '../../internal/validators.js';
 import { readFrames, Outbox } from './connection.js';
 import { Deadlines } from './deadlines.js';
@@ -81,7 +81,7 @@ export class RpcServer {
   }
 
   #acceptLoop(): Promise<void> {
-    return acceptEach(
+    return acceptLoop(
       this.#listener,
       (d) => this.adopt(d),
       () => this.#closed,

@@ -6,8 +6,10 @@
 import { randomBytes } from 'node:crypto';
 
 import { validateFunction, validateInteger, validateObject, validateString } from '../../internal/validators.js';
-import type { ActivityLogOptions } from '../activity-log.js';
-import { Site, type SiteOptions } from './site.js';
+import { ActivityLog, type ActivityLogOptions } from '../activity-log.js';
+import { decodeRecord, type DecodedRecord } from './records.js';
+import { Site, type MessageSource, type SiteOptions } from './site.js';
+import type { Message } from './wire.js';
 
 /** Something that may kill or pause the process at a named point: a `FaultInjector` (see docs/causality.md). */
 export interface FaultPoints {
@@ -111,4 +113,33 @@ export function resender(first: number, max: number, fn: () => void): () => void
   timer = setTimeout(tick, interval);
   timer.unref();
   return () => clearTimeout(timer);
+}
+
+/**
+ * Opens a role (coordinator or participant): its log, its records checked,
+ * its network, then `build` (which constructs the role and recovers it from
+ * the records). Messages reach `onMessage` once the role exists. On any
+ * failure, what was opened is closed again (listener, log and its lock).
+ * @internal
+ */
+export async function openRole<R>(
+  options: TxSiteOptions,
+  build: (site: Site, log: ActivityLog, records: DecodedRecord[]) => R,
+  onMessage: (role: R, m: Message, from: MessageSource) => void,
+): Promise<R> {
+  const { log, records } = await ActivityLog.open(options.log, options.logOptions);
+  let site: Site | undefined;
+  try {
+    const decoded = records.map((r) => decodeRecord(r, options.log));
+    const made: { role?: R } = {}; // messages that come before the role exists are dropped (peers resend)
+    site = await Site.open(options, (m, from) => {
+      if (made.role !== undefined) onMessage(made.role, m, from);
+    });
+    made.role = build(site, log, decoded);
+    return made.role;
+  } catch (err) {
+    await site?.close();
+    await log.close();
+    throw err;
+  }
 }

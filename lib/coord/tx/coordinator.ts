@@ -6,9 +6,10 @@
  */
 import { TxError } from '../../errors.js';
 import { validateAbortSignal, validateBytes, validateInteger, validateOptions, validateString } from '../../internal/validators.js';
-import { ActivityLog } from '../activity-log.js';
+import type { ActivityLog } from '../activity-log.js';
 import {
   commonOptions,
+  openRole,
   newIncarnation,
   parseTxId,
   point,
@@ -17,8 +18,8 @@ import {
   type CommonOptions,
   type TxSiteOptions,
 } from './common.js';
-import { decodeRecord, encodeRecord } from './records.js';
-import { Site, type MessageSource, type SiteStats } from './site.js';
+import { encodeRecord, type DecodedRecord } from './records.js';
+import type { MessageSource, Site, SiteStats } from './site.js';
 import { MAX_PARTICIPANTS, MAX_TX_ID_LENGTH, Msg, type Message } from './wire.js';
 
 /** Room kept in a VOTE_REQ for its fields and each participant's address. */
@@ -91,17 +92,15 @@ export class Coordinator {
   static async open(options: CoordinatorOptions): Promise<Coordinator> {
     const o = commonOptions(options);
     const voteTimeoutMs = validateInteger(options.voteTimeoutMs ?? 5000, 'options.voteTimeoutMs', 1, 3_600_000);
-    const { log, records } = await ActivityLog.open(options.log, options.logOptions);
-    let c: Coordinator | undefined;
-    try {
-      const site = await Site.open(options, (m, from) => c && c.#onMessage(m, from));
-      c = new Coordinator(site, log, o, voteTimeoutMs);
-      c.#recover(records.map((r) => decodeRecord(r, options.log)));
-      return c;
-    } catch (err) {
-      await log.close();
-      throw err;
-    }
+    return openRole(
+      options,
+      (site, log, records) => {
+        const c = new Coordinator(site, log, o, voteTimeoutMs);
+        c.#recover(records);
+        return c;
+      },
+      (c, m, from) => c.#onMessage(m, from),
+    );
   }
 
   /** Where participants reach this coordinator. */
@@ -119,7 +118,7 @@ export class Coordinator {
     return this.#active.size;
   }
 
-  #recover(records: Array<Record<string, unknown> & { k: string; x: string }>): void {
+  #recover(records: DecodedRecord[]): void {
     const begun = new Map<string, string[]>();
     const committed = new Map<string, string[]>();
     for (const r of records) {

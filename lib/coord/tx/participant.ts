@@ -8,11 +8,11 @@
  */
 import { TxError } from '../../errors.js';
 import { validateInteger, validateObject } from '../../internal/validators.js';
-import { ActivityLog } from '../activity-log.js';
-import { commonOptions, parseTxId, point, pointAfterSend, resender, type CommonOptions, type TxSiteOptions } from './common.js';
-import { decodeRecord, encodeRecord } from './records.js';
+import type { ActivityLog } from '../activity-log.js';
+import { commonOptions, openRole, parseTxId, point, pointAfterSend, resender, type CommonOptions, type TxSiteOptions } from './common.js';
+import { encodeRecord, type DecodedRecord } from './records.js';
 import type { ResourceManager } from './resource.js';
-import { Site, type MessageSource, type SiteStats } from './site.js';
+import type { MessageSource, Site, SiteStats } from './site.js';
 import { Msg, type Message, type Status } from './wire.js';
 
 /** Options of {@link Participant.open}. */
@@ -77,20 +77,18 @@ export class Participant {
     for (const f of ['prepare', 'recover', 'commit', 'abort', 'snapshot', 'restore'] as const)
       if (typeof rm[f] !== 'function') throw new TypeError(`The "options.resource.${f}" property must be a function`);
     const decisionTimeoutMs = validateInteger(options.decisionTimeoutMs ?? 1000, 'options.decisionTimeoutMs', 1, 3_600_000);
-    const { log, records } = await ActivityLog.open(options.log, options.logOptions);
-    let p: Participant | undefined;
-    try {
-      const site = await Site.open(options, (m, from) => p && p.#onMessage(m, from));
-      p = new Participant(site, log, rm, o, decisionTimeoutMs);
-      p.#replay(records.map((r) => decodeRecord(r, options.log)));
-      return p;
-    } catch (err) {
-      await log.close();
-      throw err;
-    }
+    return openRole(
+      options,
+      (site, log, records) => {
+        const p = new Participant(site, log, rm, o, decisionTimeoutMs);
+        p.#replay(records);
+        return p;
+      },
+      (p, m, from) => p.#onMessage(m, from),
+    );
   }
 
-  #replay(records: Array<Record<string, unknown> & { k: string; x: string }>): void {
+  #replay(records: DecodedRecord[]): void {
     for (const r of records) {
       const b = this.#branches.get(r.x);
       if (r.k === 'S') {

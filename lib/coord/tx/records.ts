@@ -6,10 +6,8 @@
  * docs/transactions.md, "Log records".
  * @module
  */
-import { Packr, Unpackr } from 'msgpackr';
-
 import { TxError } from '../../errors.js';
-import { checkDepth } from '../rpc/wire.js';
+import { packr, unpackBounded } from '../msgpack.js';
 
 /** Coordinator records. */
 export type CoordinatorRecord =
@@ -33,8 +31,8 @@ export type ParticipantRecord =
   /** A checkpoint: the resource manager's committed state, and what this site has forgotten (first record of a compacted log). */
   | { k: 'S'; s: Uint8Array; f: Array<[string, number]>; b: number };
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, int64AsType: 'number' });
+/** A record as read back: its kind `k`, its transaction `x` (none for `S`), the rest unchecked. */
+export type DecodedRecord = Record<string, unknown> & { k: string; x: string };
 
 /** Encodes a record. */
 export function encodeRecord(r: CoordinatorRecord | ParticipantRecord): Buffer {
@@ -45,19 +43,13 @@ export function encodeRecord(r: CoordinatorRecord | ParticipantRecord): Buffer {
  * Decodes a record the log read back (its checksum held, so a failure here
  * is a log written by something else: `ERR_TX_LOG_CORRUPT`, never a guess).
  */
-export function decodeRecord(b: Uint8Array, path: string): Record<string, unknown> & { k: string; x: string } {
+export function decodeRecord(b: Uint8Array, path: string): DecodedRecord {
   const corrupt = (why: string): never => {
     throw new TxError('ERR_TX_LOG_CORRUPT', `The activity log ${path} holds a record that is not a transaction record: ${why}`);
   };
-  checkDepth(b, 0, b.length, 8, corrupt);
-  let r: unknown;
-  try {
-    r = unpackr.unpack(b);
-  } catch (err) {
-    corrupt((err as Error).message);
-  }
+  const r = unpackBounded(b, 8, corrupt);
   if (typeof r !== 'object' || r === null || typeof (r as { k?: unknown }).k !== 'string') corrupt('no kind');
-  const o = r as Record<string, unknown> & { k: string; x: string };
+  const o = r as DecodedRecord;
   if (o.k !== 'S' && typeof o.x !== 'string') corrupt('no transaction id');
   return o;
 }

@@ -5,10 +5,8 @@
  * decision: serializable).
  * @module
  */
-import { Packr, Unpackr } from 'msgpackr';
-
 import { TxError } from '../../errors.js';
-import { checkDepth } from '../rpc/wire.js';
+import { packr, unpackBounded } from '../msgpack.js';
 
 /**
  * What a participant's transactions change. `prepare` votes: it checks that
@@ -43,9 +41,6 @@ export interface KvWork {
 export const KV_MAX_KEY_LENGTH = 1024;
 export const KV_MAX_VALUE_LENGTH = 1024 * 1024;
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, int64AsType: 'number' });
-
 /** Encodes a value of the store's wire (work, reads, snapshots). @internal */
 export function pack(v: unknown): Buffer {
   return packr.pack(v);
@@ -53,15 +48,9 @@ export function pack(v: unknown): Buffer {
 
 /** Decodes bytes from a peer, bounded (`ERR_TX_PROTOCOL` when malformed). @internal */
 export function unpack(b: Uint8Array): unknown {
-  const bad = (why: string): never => {
+  return unpackBounded(b, 4, (why) => {
     throw new TxError('ERR_TX_PROTOCOL', `Malformed key-value message: ${why}`);
-  };
-  checkDepth(b, 0, b.length, 4, bad);
-  try {
-    return unpackr.unpack(b);
-  } catch (err) {
-    return bad((err as Error).message);
-  }
+  });
 }
 
 function isKey(k: unknown): k is string {

@@ -9,7 +9,7 @@
  */
 import { connect, listen, type AddressOptions, type Duplex, type Listener } from '../../channels/index.js';
 import { TxError } from '../../errors.js';
-import { acceptEach } from '../accept.js';
+import { acceptLoop } from '../accept.js';
 import { validateFunction, validateInteger, validateOptions, validateString } from '../../internal/validators.js';
 import { decodeMessage, encodeMessage, Msg, type Message } from './wire.js';
 
@@ -112,7 +112,7 @@ export class Site {
   }
 
   #acceptLoop(): Promise<void> {
-    return acceptEach(
+    return acceptLoop(
       this.#listener,
       (d) => (this.#closed ? void d.close().catch(() => undefined) : this.#adopt(d, 'in', '')),
       () => this.#closed,
@@ -161,7 +161,7 @@ export class Site {
     void d.close().catch(() => undefined);
   }
 
-  #write(d: Duplex<Uint8Array>, m: Message, peer: string, link?: Link): void {
+  #write(d: Duplex<Uint8Array>, m: Message, peer: string): void {
     const bytes = encodeMessage(m);
     // Callers check sizes first (Coordinator.commit refuses work too large): one still over the bound is not sent.
     if (this.#closed || !this.#conns.has(d) || bytes.length > this.#maxMessageSize) {
@@ -179,8 +179,7 @@ export class Site {
       () => void this.stats.sent++,
       () => {
         this.stats.dropped++;
-        this.#drop(d, peer);
-        if (link !== undefined && link.duplex === d) link.duplex = undefined;
+        this.#drop(d, peer); // and the link forgets it: the next send connects again
       },
     );
   }
@@ -193,7 +192,7 @@ export class Site {
       this.#links.set(address, (link = { tail: Promise.resolve(), queued: 0 }));
       if (this.#links.size > MAX_LINKS) this.#evictLink();
     }
-    if (link.duplex !== undefined && link.queued === 0) return this.#write(link.duplex, m, address, link);
+    if (link.duplex !== undefined && link.queued === 0) return this.#write(link.duplex, m, address);
     if (link.queued >= LINK_QUEUE_LIMIT) {
       this.stats.dropped++;
       return;
@@ -204,7 +203,7 @@ export class Site {
       l.queued--;
       const d = l.duplex ?? (await this.#connect(address, l));
       if (d === undefined) this.stats.dropped++;
-      else this.#write(d, m, address, l);
+      else this.#write(d, m, address);
     });
   }
 

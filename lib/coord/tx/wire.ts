@@ -7,10 +7,8 @@
  * `ERR_TX_PROTOCOL` and ends that connection.
  * @module
  */
-import { Packr, Unpackr } from 'msgpackr';
-
 import { TxError } from '../../errors.js';
-import { checkDepth } from '../rpc/wire.js';
+import { packr, unpackBounded } from '../msgpack.js';
 
 /** Message types. */
 export const Msg = {
@@ -62,9 +60,6 @@ export type Message =
   | { t: typeof Msg.REQUEST; x: ''; r: number; b: Uint8Array }
   | { t: typeof Msg.REPLY; x: ''; r: number; b?: Uint8Array; e?: string };
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, int64AsType: 'number' });
-
 /** Encodes a message. */
 export function encodeMessage(m: Message): Buffer {
   return packr.pack(m);
@@ -94,13 +89,7 @@ const STATUSES: ReadonlySet<string> = new Set(['committed', 'aborted', 'prepared
 
 /** Decodes and checks a message from a peer: a `TxError` (`ERR_TX_PROTOCOL`) when it is not one. */
 export function decodeMessage(b: Uint8Array): Message {
-  checkDepth(b, 0, b.length, MAX_DEPTH, bad);
-  let m: unknown;
-  try {
-    m = unpackr.unpack(b);
-  } catch (err) {
-    bad((err as Error).message);
-  }
+  const m = unpackBounded(b, MAX_DEPTH, bad);
   if (typeof m !== 'object' || m === null || Array.isArray(m)) bad('not a map');
   const o = m as Record<string, unknown>;
   const t = o.t;

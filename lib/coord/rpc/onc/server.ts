@@ -12,7 +12,7 @@
  */
 
 import { validateFunction, validateInteger } from '../../../internal/validators.js';
-import { acceptEach } from '../../accept.js';
+import { acceptLoop } from '../../accept.js';
 import { XdrReader } from '../xdr/stream.js';
 import { AuthStat, decodeCredential, type AuthStatValue, type OncCredential } from './auth.js';
 import { decodeMessage, encodeReply, ONC_RPC_VERSION, type RpcCallMessage, type RpcReplyInput } from './message.js';
@@ -120,7 +120,7 @@ export class OncServer {
 
   #acceptLoop(): Promise<void> {
     // A client that failed its handshake (refused peer, TLS failure): the listener goes on.
-    return acceptEach(
+    return acceptLoop(
       this.#listener,
       (t) => (this.#closed ? void t.close() : this.#serve(t)),
       () => this.#closed,
