@@ -335,3 +335,30 @@ export class TxError extends Error {
     this.reason = options?.reason;
   }
 }
+
+/** Error codes of {@link GroupError}. */
+export type GroupErrorCode =
+  /** The member left or was closed. */
+  | 'ERR_GROUP_CLOSED'
+  /** The group installed a view without this member (it was suspected, or left): it cannot multicast or deliver there any more. */
+  | 'ERR_GROUP_EXCLUDED'
+  /** No member answered the join within `joinTimeoutMs`. */
+  | 'ERR_GROUP_JOIN_TIMEOUT'
+  /** A peer sent a message that breaks the protocol (the connection is dropped). */
+  | 'ERR_GROUP_PROTOCOL';
+
+/**
+ * A group communication failure (`lib/coord/group/`). `code` says which:
+ * - `ERR_GROUP_CLOSED`: the member left or was closed;
+ * - `ERR_GROUP_EXCLUDED`: a view was installed without this member;
+ * - `ERR_GROUP_JOIN_TIMEOUT`: no member answered the join in time;
+ * - `ERR_GROUP_PROTOCOL`: a peer's message breaks the protocol.
+ */
+export class GroupError extends Error {
+  override readonly name = 'GroupError';
+  readonly code: GroupErrorCode;
+  constructor(code: GroupErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}

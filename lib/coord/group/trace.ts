@@ -72,7 +72,8 @@ export class GroupTraceWriter {
   }
 
   record(e: GroupEvent): void {
-    if (this.#events.length >= this.#max) throw new RangeError(`The group trace holds ${this.#max} events already (options.trace.maxEvents)`);
+    if (this.#events.length >= this.#max)
+      throw new RangeError(`The group trace holds ${this.#max} events already (options.trace.maxEvents)`);
     this.#events.push(e);
     // Written at once: the page cache keeps it through a kill -9 of this process.
     if (this.#fd !== undefined) writeSync(this.#fd, JSON.stringify(e) + '\n');
