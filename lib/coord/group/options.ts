@@ -105,7 +105,7 @@ export function groupSettings(options: GroupOptions): GroupSettings {
       listenOptions: options.listenOptions,
       connectOptions: options.connectOptions,
       onLink: options.onLink,
-      maxMessageSize: options.maxMessageSize ?? 4 * 1024 * 1024,
+      maxMessageSize: options.maxMessageSize ?? 1023 * 1024, // every transport takes it with its defaults (a shared-memory ring: up to 1 MiB less 8 bytes)
     },
   };
 }
