@@ -225,4 +225,17 @@ describe('examples', () => {
       rmSync(out, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it("group-total-order: the slides' two-phase total-order table at g1, m2 held back until m1 commits", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'pipc-example-total-'));
+    try {
+      const text = await exampleWithin(60_000, 'group-total-order', join(out, 'total-order.html'));
+      expect(text).toContain('| m1 | 6 | pending | no |\n| m2 | 8 | 8 | no: held back |\n| m3 | 10 | pending | no |');
+      expect(text).toContain('| m0 | 2 | 2 | 1 |\n| m1 | 6 | 9 | 3 |\n| m2 | 8 | 8 | 2 |\n| m3 | 10 | pending | no |');
+      for (const m of ['s1', 's2', 'g1', 'g2']) expect(text).toContain(`${m} delivered m0, m2, m1, m3\n`);
+      expect(readFileSync(join(out, 'total-order.html'), 'utf8')).toContain('ack m1 (6)');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
 });

@@ -39,6 +39,11 @@ export class GroupCluster {
     this.#base = options.transport === 'tls' ? pkiEnv() : process.env;
   }
 
+  /** The address member `id` listens at (known before it starts for unix: sockets in the cluster's directory). */
+  addressOf(id: string): string {
+    return this.#address(id);
+  }
+
   #address(id: string): string {
     switch (this.#o.transport ?? 'unix') {
       case 'unix':
@@ -74,29 +79,32 @@ export class GroupCluster {
     return m;
   }
 
-  /** Starts members one after the other (each joins through the first) and waits until all are in one view of all of them. */
-  async start(ids: readonly string[]): Promise<void> {
-    for (const id of ids) await this.add(id);
+  /** Starts the first member (it founds the group), then the others at once (each joins through the first); waits until all are in one view of all of them. */
+  async start(ids: readonly string[], env: Record<string, NodeJS.ProcessEnv> = {}): Promise<void> {
+    await this.add(ids[0]!, env[ids[0]!]);
+    await Promise.all(ids.slice(1).map((id) => this.add(id, env[id])));
     await this.waitForView(ids);
   }
 
-  /** Waits until every live member printed a view with exactly `ids`. */
+  /** Waits until every live member among `ids` printed a view with exactly `ids`. */
   async waitForView(ids: readonly string[], ms = 30_000): Promise<void> {
     const want = [...ids].sort().join(',');
     await Promise.all(
-      this.live().map((m) =>
-        m.proc.waitFor(new RegExp(`view \\d+ (${[...ids].map(() => '[^,\\s]+').join(',')})\\n`, 'g'), ms).then(async () => {
-          // The last view printed must list exactly ids.
-          const deadline = Date.now() + ms;
-          for (;;) {
-            const views = [...m.proc.output().matchAll(/view \d+ (\S+)/g)];
-            const last = views.at(-1)?.[1] ?? '';
-            if (last.split(',').sort().join(',') === want) return;
-            if (Date.now() > deadline) throw new Error(`${m.id}'s last view is ${last}, not ${want}`);
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        }),
-      ),
+      this.live()
+        .filter((m) => ids.includes(m.id))
+        .map((m) =>
+          m.proc.waitFor(new RegExp(`view \\d+ (${[...ids].map(() => '[^,\\s]+').join(',')})\\n`, 'g'), ms).then(async () => {
+            // The last view printed must list exactly ids.
+            const deadline = Date.now() + ms;
+            for (;;) {
+              const views = [...m.proc.output().matchAll(/view \d+ (\S+)/g)];
+              const last = views.at(-1)?.[1] ?? '';
+              if (last.split(',').sort().join(',') === want) return;
+              if (Date.now() > deadline) throw new Error(`${m.id}'s last view is ${last}, not ${want}`);
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          }),
+        ),
     );
   }
 
@@ -122,6 +130,27 @@ export class GroupCluster {
       if (Date.now() > deadline)
         throw new Error(`${m.id} delivered ${counts.at(-1)?.[1] ?? 0} of ${n} in ${ms} ms:\n${m.proc.output().slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Waits until the members `ids` delivered at least `min` messages each, the
+   * same number, with no change for 400 ms (what a crashed member sent may
+   * add any number, the same at each).
+   */
+  async settle(ids: readonly string[], min: number, ms = 60_000): Promise<number> {
+    const deadline = Date.now() + ms;
+    let last = '';
+    let since = Date.now();
+    for (;;) {
+      const counts = ids.map((id) => this.count(id));
+      const key = counts.join(',');
+      if (key !== last) {
+        last = key;
+        since = Date.now();
+      } else if (counts.every((n) => n === counts[0] && n >= min) && Date.now() - since >= 400) return counts[0]!;
+      if (Date.now() > deadline) throw new Error(`deliveries did not settle at ${ids.join(',')} (>= ${min}): ${key}`);
+      await new Promise((r) => setTimeout(r, 25));
     }
   }
 
@@ -161,6 +190,11 @@ export class GroupCluster {
 
   traces(): GroupEvent[][] {
     return this.members.map((m) => readGroupTrace(m.trace));
+  }
+
+  /** Member `id`'s trace. */
+  traceOf(id: string): GroupEvent[] {
+    return readGroupTrace(this.get(id).trace);
   }
 
   crashed(): string[] {

@@ -22,6 +22,8 @@ export interface Net {
   readonly n: number;
   readonly retransmitMs: number;
   send(to: number, m: Message): void;
+  /** Runs `fn` once what was sent so far was handed to the channels (a member delivers its own commit only then: see total.ts). */
+  afterSent(fn: () => void): void;
   deliver(origin: number, seq: number, payload: Uint8Array, extra?: { ts?: number; stamp?: readonly number[] }): void;
 }
 

@@ -274,6 +274,8 @@ export class Group implements AsyncIterable<GroupDelivery> {
       n: members.length,
       retransmitMs: this.#s.retransmitMs,
       send: (to, m) => this.#send(members[to]!.address, m),
+      // The outbox goes at the next turn, the stream channels write at the one after.
+      afterSent: (fn) => setImmediate(() => setImmediate(fn)),
       deliver: (o, s, p, extra) => this.#deliver(o, s, p, extra),
     };
     switch (this.#s.order) {

@@ -144,7 +144,11 @@ export class TwoPhaseEngine extends FifoEngine {
     if (a.from.size < this.net.n) return;
     a.commit = a.max;
     this.sendAll([G.COMMIT, this.net.view, this.net.self, [s, a.commit]]);
-    this.#onCommit(this.net.self, s, a.commit);
+    // Delivered here once the commit left for every member: a kill -9 of this member after its own
+    // delivery cannot leave the others without the commit time it delivered by.
+    this.net.afterSent(() => {
+      if (!this.closed) this.#onCommit(this.net.self, s, a.commit);
+    });
   }
 
   #onCommit(o: number, s: number, time: number): void {
@@ -167,6 +171,11 @@ export class TwoPhaseEngine extends FifoEngine {
       this.net.deliver(p.e.o, p.e.s, p.e.p, { ts: p.key });
       this.delivered();
     }
+  }
+
+  /** The held messages (acked, not delivered): origin, seq, this member's ack time, the commit time or -1. */
+  buffer(): { origin: number; seq: number; ack: number; commit: number }[] {
+    return [...this.#pending.values()].map((p) => ({ origin: p.e.o, seq: p.e.s, ack: p.e.a, commit: p.committed ? p.key : -1 }));
   }
 
   override tick(now: number): void {
@@ -281,7 +290,10 @@ export class SequencerEngine extends FifoEngine {
       const e: Entry = { o: 0, s: ++this.sent, p: q, v: null, q: [o, this.#taken[o]!], c: -1, a: -1 };
       this.store[0]!.set(e.s, e);
       this.sendAll(this.dataOf(e));
-      this.deliverOwn(e);
+      // Delivered here once sent (as the two-phase origin's commit): see TwoPhaseEngine.
+      this.net.afterSent(() => {
+        if (!this.closed && e.s === this.D[0]! + 1) this.deliverOwn(e);
+      });
     }
   }
 
