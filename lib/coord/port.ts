@@ -11,10 +11,10 @@
 import { join } from 'node:path';
 
 import { UnixServer, connectUnix, validateCodec, type CallOptions, type Codec, type Duplex, type Listener } from '../channels/index.js';
-import { abortError, timeoutError } from '../errors.js';
+import { timeoutError } from '../errors.js';
 import { runtimeDir } from '../internal/runtime-dir.js';
 import { validateAbortSignal, validateInteger, validateObject, validateOptions, validateTimeout } from '../internal/validators.js';
-import { bounded, deadlineAfter, onAbort } from '../internal/waiting.js';
+import { deadlineAfter, waitInList } from '../internal/waiting.js';
 import { Gather } from './gather.js';
 
 /** The highest port number. */
@@ -120,16 +120,9 @@ export class Port<T = Uint8Array> {
       if (this.#closed) return undefined;
       const item = this.#gather.shift();
       if (item !== undefined) return this.#message(item.source, item.bytes);
-      await bounded(
-        (inner) =>
-          new Promise<void>((resolve, reject) => {
-            this.#waiters.push(resolve);
-            onAbort(inner, () => {
-              const i = this.#waiters.indexOf(resolve);
-              if (i >= 0) this.#waiters.splice(i, 1);
-              reject(abortError(inner));
-            });
-          }),
+      await waitInList<void, () => void>(
+        this.#waiters,
+        (resolve) => () => resolve(),
         signal,
         deadline,
         () => timeoutError('port.receive', undefined, `no message arrived on port ${this.number} in time`),

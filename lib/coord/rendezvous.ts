@@ -15,7 +15,7 @@
 import { validateCodec, type CallOptions, type Codec, type Duplex, type SyncOptions } from '../channels/index.js';
 import { abortError, closedError, corruptError, peerGoneError, timeoutError } from '../errors.js';
 import { validateAbortSignal, validateInteger, validateObject, validateOptions, validateTimeout } from '../internal/validators.js';
-import { bounded, deadlineAfter, msLeft, onAbort } from '../internal/waiting.js';
+import { bounded, deadlineAfter, msLeft, onAbort, waitInList } from '../internal/waiting.js';
 import { ACK, DATA, HEADER, KIND, MAX_SEQ, ackFrame, busy, dataFrame, tag, untilOf, type SendUntil } from './rendezvous-wire.js';
 
 export type { SendUntil };
@@ -60,6 +60,12 @@ interface Incoming {
   readonly payload: Uint8Array;
 }
 
+/** A receive waiting for a message. */
+interface Receiving {
+  resolve(m: Incoming | undefined): void;
+  reject(err: unknown): void;
+}
+
 /**
  * A duplex channel with acknowledged sends. Made by {@link rendezvous}; both
  * sides must wrap their end. It reads the transport as long as it is open
@@ -72,7 +78,7 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
   readonly #limit: number;
   readonly #pending = new Map<number, PendingAck>();
   readonly #inbox: Incoming[] = [];
-  readonly #receivers: { resolve(m: Incoming | undefined): void; reject(err: unknown): void }[] = [];
+  readonly #receivers: Receiving[] = [];
   readonly #stop = new AbortController();
   #space: (() => void) | undefined;
   #nextSeq = 1;
@@ -194,17 +200,9 @@ export class Rendezvous<T = Uint8Array> implements AsyncIterable<T> {
     const now = this.#takeNow(undefined);
     if (now !== null) return now;
     if (this.#receivers.length >= NO_MORE_WAITERS) throw busy(`${NO_MORE_WAITERS} receives are already waiting on this rendezvous channel`);
-    const got = await bounded(
-      (inner) =>
-        new Promise<Incoming | undefined>((resolve, reject) => {
-          const entry = { resolve, reject };
-          this.#receivers.push(entry);
-          onAbort(inner, () => {
-            const i = this.#receivers.indexOf(entry);
-            if (i >= 0) this.#receivers.splice(i, 1);
-            reject(abortError(inner));
-          });
-        }),
+    const got = await waitInList<Incoming | undefined, Receiving>(
+      this.#receivers,
+      (resolve, reject) => ({ resolve, reject }),
       signal,
       deadlineAfter(timeout),
       () => timeoutError('rendezvous', undefined, 'no message arrived in time'),

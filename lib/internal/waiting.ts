@@ -221,6 +221,36 @@ export function bounded<R>(
 }
 
 /**
+ * Waits in `list` until someone takes the entry out and settles it: the
+ * entry is built from the wait's own resolve and reject and pushed at once;
+ * on abort or timeout ({@link bounded}) it is taken out again, so nothing
+ * stays queued. What a port's, a rendezvous's and a group's waiters share.
+ */
+export function waitInList<T, E>(
+  list: E[],
+  entry: (resolve: (value: T) => void, reject: (err: unknown) => void) => E,
+  signal: AbortSignal | undefined,
+  deadline: number,
+  onTimeout: () => Error,
+): Promise<T> {
+  return bounded(
+    (inner) =>
+      new Promise<T>((resolve, reject) => {
+        const e = entry(resolve, reject);
+        list.push(e);
+        onAbort(inner, () => {
+          const i = list.indexOf(e);
+          if (i >= 0) list.splice(i, 1);
+          reject(abortError(inner));
+        });
+      }),
+    signal,
+    deadline,
+    onTimeout,
+  );
+}
+
+/**
  * Native wait results (native/posix/semaphore.h WaitResult, and alike): 0 and
  * 1; a cancelled wait reports another code, which never reaches the caller.
  */

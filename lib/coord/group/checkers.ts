@@ -43,15 +43,11 @@
  * @module
  */
 import { validateBoolean, validateObject, validateString } from '../../internal/validators.js';
+import type { GroupOrder } from './options.js';
 import { groupMessageId, type GroupEvent } from './trace.js';
 import { collect, Context, entry, Report, type Member } from './trace-index.js';
 
-/**
- * The order a group promised: `'total'` (two-phase) and `'sequencer'` both
- * promise total order and FIFO; `'causal'` causal order (FIFO included);
- * `'fifo'` FIFO; `'none'` nothing about order.
- */
-export type GroupOrder = 'none' | 'fifo' | 'causal' | 'total' | 'sequencer';
+export type { GroupOrder };
 
 /** A property the checkers verify (see the module's description for each). */
 export type GroupProperty = 'integrity' | 'creation' | 'validity' | 'agreement' | 'views' | 'sending-view' | 'fifo' | 'causal' | 'total';

@@ -70,13 +70,6 @@ export class FifoEngine {
     return this.sent + 1;
   }
 
-  /** Messages held or kept for stability. */
-  get held(): number {
-    let k = 0;
-    for (const m of this.store) k += m.size;
-    return k;
-  }
-
   multicast(p: Uint8Array): void {
     const s = ++this.sent;
     const e: Entry = { o: this.net.self, s, p, v: null, q: null, c: -1, a: -1 };
@@ -144,14 +137,10 @@ export class FifoEngine {
 
   protected onOther(_m: Message, _from: number): void {}
 
-  #onAcksProgress(j: number): void {
-    this.#progressAt[j] = Date.now();
-  }
-
   protected onAcks(j: number, counts: readonly number[]): void {
     if (j === this.net.self || j >= this.net.n || counts.length !== this.net.n) return;
     const a = this.acked[j]!;
-    if (counts[this.net.self]! > a[this.net.self]!) this.#onAcksProgress(j);
+    if (counts[this.net.self]! > a[this.net.self]!) this.#progressAt[j] = Date.now();
     for (let o = 0; o < this.net.n; o++)
       if (counts[o]! > a[o]!) a[o] = Math.min(counts[o]!, o === this.net.self ? this.sent : Number.MAX_SAFE_INTEGER);
     this.#collect();

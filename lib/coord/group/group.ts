@@ -6,11 +6,9 @@
  * @module
  */
 import type { CallOptions } from '../../channels/index.js';
-import { GroupError } from '../../errors.js';
-import { validateBytes } from '../../internal/validators.js';
-import { abortError } from '../../errors.js';
-import { bounded, deadlineAfter, onAbort } from '../../internal/waiting.js';
-import { validateAbortSignal, validateOptions, validateTimeout } from '../../internal/validators.js';
+import { GroupError, timeoutError } from '../../errors.js';
+import { validateAbortSignal, validateBytes, validateOptions, validateTimeout } from '../../internal/validators.js';
+import { deadlineAfter, waitInList } from '../../internal/waiting.js';
 import { Mesh, type SiteStats } from '../mesh.js';
 import { CausalEngine } from './causal.js';
 import { BestEffortEngine, FifoEngine, type Net } from './engine.js';
@@ -66,10 +64,9 @@ const TICK_MS = 10;
 const EARLY_LIMIT = 65536;
 
 interface QueuedCast {
-  payload: Uint8Array;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-  sent: boolean;
+  readonly payload: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
 }
 
 /**
@@ -187,24 +184,14 @@ export class Group implements AsyncIterable<GroupDelivery> {
     const signal = validateAbortSignal(opts.signal, 'options.signal');
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
-    const c: QueuedCast = { payload, resolve: () => undefined, reject: () => undefined, sent: false };
-    const done = bounded(
-      (inner) =>
-        new Promise<void>((resolve, reject) => {
-          c.resolve = resolve;
-          c.reject = reject;
-          onAbort(inner, () => {
-            if (c.sent) return;
-            const i = this.#casts.indexOf(c);
-            if (i >= 0) this.#casts.splice(i, 1);
-            reject(abortError(inner));
-          });
-        }),
+    // A cast is taken out of the queue when it is sent (then it resolves) or when it is aborted or times out.
+    const done = waitInList<void, QueuedCast>(
+      this.#casts,
+      (resolve, reject) => ({ payload, resolve, reject }),
       signal,
       deadline,
-      () => new GroupError('ERR_GROUP_CLOSED', 'multicast timed out waiting for the window or a view change', { cause: 'timeout' }),
+      () => timeoutError('group.multicast', undefined, 'the window or a view change held the multicast past its deadline'),
     );
-    this.#casts.push(c);
     this.#pump();
     return done;
   }
@@ -214,7 +201,6 @@ export class Group implements AsyncIterable<GroupDelivery> {
     const e = this.#engine;
     while (this.#casts.length > 0 && e !== undefined && !this.#flushing && this.#closed === undefined && e.backlog < this.#s.window) {
       const c = this.#casts.shift()!;
-      c.sent = true;
       if (this.#trace !== undefined) {
         const seq = e.nextSeq;
         this.#record({ kind: 'send', message: groupMessageId(this.#s.member, this.#viewId, seq), sender: this.#s.member, seq }, c.payload);

@@ -7,9 +7,9 @@
  * @module
  */
 import type { CallOptions } from '../../channels/index.js';
-import { abortError, timeoutError } from '../../errors.js';
+import { timeoutError } from '../../errors.js';
 import { validateAbortSignal, validateOptions, validateTimeout } from '../../internal/validators.js';
-import { bounded, deadlineAfter, onAbort } from '../../internal/waiting.js';
+import { deadlineAfter, waitInList } from '../../internal/waiting.js';
 
 export class Inbox<T> {
   readonly #items: T[] = [];
@@ -62,16 +62,9 @@ export class Inbox<T> {
     for (;;) {
       const item = this.tryReceive();
       if (item !== undefined) return item;
-      await bounded(
-        (inner) =>
-          new Promise<void>((resolve, reject) => {
-            this.#waiters.push(resolve);
-            onAbort(inner, () => {
-              const i = this.#waiters.indexOf(resolve);
-              if (i >= 0) this.#waiters.splice(i, 1);
-              reject(abortError(inner));
-            });
-          }),
+      await waitInList<void, () => void>(
+        this.#waiters,
+        (resolve) => () => resolve(),
         signal,
         deadline,
         () => timeoutError(`${this.#what}.receive`, undefined, 'nothing was delivered in time'),
