@@ -108,6 +108,54 @@ describe('groups of member processes', () => {
     90_000,
   );
 
+  it.each(['causal', 'total', 'sequencer'] as const)(
+    '%s: a member joins and another leaves while messages flow; every member delivers the same messages in each view',
+    async (order) => {
+      const c = cluster(order, { env: { GROUP_REPORT: '1' } });
+      await c.start(['a', 'b', 'c']);
+      for (const id of ['a', 'b', 'c']) c.send(id, 300, 5); // 1.5 s or more: d joins and b leaves while they send
+      await c.delivered('a', 60, 30_000);
+      await c.add('d');
+      await c.waitForView(['a', 'b', 'c', 'd']);
+      c.send('d', 50, 2);
+      await c.delivered('d', 60, 30_000);
+      expect(c.count('a')).toBeLessThan(900); // still flowing
+      const b = c.get('b').proc;
+      b.write('leave\n');
+      await b.waitFor('left', 30_000);
+      await c.waitForView(['a', 'c', 'd']);
+      await c.settle(['a', 'c'], 600 + 50); // all of a's, c's and d's; b's up to its leave
+      await c.stop();
+      const traces = c.traces();
+      expectClean(traces, { order }, `join and leave (${order})`);
+      // d delivered only what was sent in views it was in: fewer than a, and everything of its own.
+      expect(delivered(c.traceOf('d')).length).toBeLessThan(delivered(c.traceOf('a')).length);
+      expect(delivered(c.traceOf('d'), 'd').length).toBe(50);
+      expect(delivered(c.traceOf('d'), 'c').length).toBeGreaterThan(0);
+    },
+    90_000,
+  );
+
+  it('a member paused (SIGSTOP) past the failure timeout is excluded; resumed, it learns ERR_GROUP_EXCLUDED and delivers nothing of the later views', async () => {
+    const c = cluster('causal', { env: { GROUP_REPORT: '1' } });
+    await c.start(IDS);
+    for (const id of IDS) c.send(id, 20);
+    for (const id of IDS) await c.delivered(id, 80, 30_000);
+    const pid = c.get('c').proc.child.pid;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await c.waitForView(['a', 'b', 'd']);
+      for (const id of ['a', 'b', 'd']) c.send(id, 10);
+      await c.settle(['a', 'b', 'd'], 110);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await c.get('c').proc.waitFor('ended ERR_GROUP_EXCLUDED', 30_000);
+    await c.stop();
+    expectClean(c.traces(), { order: 'causal' }, 'excluded member');
+    expect(delivered(c.traceOf('c')).length).toBe(80);
+  }, 90_000);
+
   it.each([
     ['causal', 'shm'],
     ['total', 'tcp'],
@@ -127,4 +175,54 @@ describe('groups of member processes', () => {
     },
     120_000,
   );
+});
+
+// The checkers on real runs of a weaker protocol than the one checked: each
+// must report the violations (a checker that cannot fail would pass these).
+describe('the checkers catch a broken order in real traces', () => {
+  it('FIFO with causal replies and delayed links: clean as FIFO, but the causal and total checkers find violations', async () => {
+    const faults = { seed: SEED, delay: 0.5, delayMs: [0, 30] as [number, number] };
+    const c = cluster('fifo', { faults, env: { GROUP_REPORT: '1', GROUP_REPLY: '3' } });
+    await c.start(IDS);
+    // A reply overtaking its cause at a third member is likely in each round, not certain (the delays are timing):
+    // up to 4 rounds, until the causal checker has something to find.
+    const perRound = 600 + 4 * 3 * 50; // each member answers 50 messages of each of the 3 others
+    let traces: GroupEvent[][] = [];
+    let asCausal: ReturnType<typeof checkGroupTraces> = [];
+    for (let round = 1; round <= 4 && !asCausal.some((v) => v.property === 'causal'); round++) {
+      for (const id of IDS) c.send(id, 150);
+      for (const id of IDS) await c.delivered(id, perRound * round, 90_000);
+      traces = c.traces();
+      asCausal = checkGroupTraces(traces, { order: 'causal' });
+    }
+    await c.stop();
+    expectClean(traces, { order: 'fifo' }, 'the run itself keeps FIFO');
+    expect(
+      asCausal.some((v) => v.property === 'causal'),
+      describeViolations(asCausal),
+    ).toBe(true);
+    expect(asCausal.filter((v) => v.property !== 'causal')).toEqual([]);
+    const asTotal = checkGroupTraces(traces, { order: 'total' });
+    expect(asTotal.some((v) => v.property === 'total')).toBe(true);
+  }, 120_000);
+
+  it('best effort over links that drop frames: clean as best effort, but the reliability checkers find lost messages', async () => {
+    const faults = { seed: SEED, drop: 0.1 };
+    const c = cluster('none', { faults, env: { GROUP_REPORT: '1' } });
+    await c.start(IDS);
+    for (const id of IDS) c.send(id, 200, 1);
+    for (const m of c.members) await m.proc.waitFor('sent 200', 60_000);
+    const counts = await c.quiet(IDS);
+    await c.stop();
+    expect(Math.min(...counts)).toBeLessThan(800); // frames were dropped, and nobody sent them again
+    const traces = c.traces();
+    expectClean(traces, { order: 'none', reliable: false }, 'best effort');
+    const asReliable = checkGroupTraces(traces, { order: 'none' });
+    expect(
+      asReliable.some((v) => v.property === 'agreement' || v.property === 'validity'),
+      describeViolations(asReliable),
+    ).toBe(true);
+    const asFifo = checkGroupTraces(traces, { order: 'fifo' });
+    expect(asFifo.some((v) => v.property === 'fifo')).toBe(true); // gaps in a sender's sequence
+  }, 120_000);
 });

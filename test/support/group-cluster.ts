@@ -154,6 +154,23 @@ export class GroupCluster {
     }
   }
 
+  /** Waits until no member among `ids` delivered anything for `quietMs` (best effort: the counts may differ). */
+  async quiet(ids: readonly string[], quietMs = 500, ms = 60_000): Promise<number[]> {
+    const deadline = Date.now() + ms;
+    let last = '';
+    let since = Date.now();
+    for (;;) {
+      const counts = ids.map((id) => this.count(id));
+      const key = counts.join(',');
+      if (key !== last) {
+        last = key;
+        since = Date.now();
+      } else if (Date.now() - since >= quietMs) return counts;
+      if (Date.now() > deadline) throw new Error(`deliveries at ${ids.join(',')} did not stop: ${key}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   /** The number of messages `id` delivered so far. */
   count(id: string): number {
     return Number(

@@ -61,6 +61,9 @@ export class Membership {
   #change: Change | undefined;
   #lastInstall: Install | undefined;
   #lastBeat = 0;
+  #lastTick = 0;
+  /** The members of the view before this one: an excluded member's heartbeat is answered with the INSTALL it missed. */
+  #previous: readonly ViewMember[] = [];
   #attempts = 0;
   #joining: { resolve: () => void; reject: (e: Error) => void; until: number } | undefined;
   #leave: { resolve: () => void; reject: (e: Error) => void; until: number } | undefined;
@@ -138,7 +141,7 @@ export class Membership {
     switch (m[0]) {
       case G.HEARTBEAT: {
         this.#heard.set(m[2], Date.now());
-        const a = this.#address(m[2]);
+        const a = this.#address(m[2]) ?? this.#previous.find((x) => x.id === m[2])?.address;
         // A member behind: it missed the INSTALL of this view.
         if (a !== undefined && m[1] < view.id && this.#lastInstall !== undefined && this.#lastInstall[3] === m[1])
           this.#h.send(a, this.#lastInstall);
@@ -246,6 +249,7 @@ export class Membership {
       this.#h.install(n, members, undefined); // excluded while behind: it cannot finish its view
     else return; // behind by more than one view: the leader sends the INSTALL it missed when its heartbeat shows it
     this.#lastInstall = m;
+    this.#previous = view.members;
     this.#promised = { n, leader };
     if (this.#change !== undefined && this.#change.n <= n) this.#change = undefined;
     const now = Date.now();
@@ -307,6 +311,12 @@ export class Membership {
       l.reject(new GroupError('ERR_GROUP_CLOSED', `The group ${s.group} did not install a view without ${this.#self} in time`));
     }
     const view = this.#h.view();
+    // This member did not run for a while (SIGSTOP, a long synchronous call): it heard nobody because it was not
+    // listening, which says nothing of the others. It judges them afresh, after reading what arrived meanwhile
+    // (an INSTALL without it, say: then it learns it was excluded instead of founding a view of its own).
+    const stalled = this.#lastTick > 0 && now - this.#lastTick > s.failureTimeoutMs / 2;
+    this.#lastTick = now;
+    if (stalled) for (const m of view.members) this.#heard.set(m.id, now);
     if (now - this.#lastBeat >= s.heartbeatMs) {
       this.#lastBeat = now;
       for (const m of view.members) if (m.id !== this.#self) this.#h.send(m.address, [G.HEARTBEAT, view.id, this.#self]);
