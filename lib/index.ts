@@ -47,3 +47,4 @@ export * from './coord/index.js';
 export * from './coord/causality/index.js';
 export * from './coord/rpc/index.js';
 export * from './coord/tx/index.js';
+export * from './coord/group/index.js';
