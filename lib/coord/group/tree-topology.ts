@@ -170,7 +170,8 @@ export class TreePlan {
       for (const m of g[name]!) if (!index.has(m)) throw new RangeError(`The "tree" does not hold ${m}, a member of group ${name}`);
     this.parent = this.nodes.map((n) => (p[n] === null ? -1 : index.get(p[n]!)!));
     const roots = this.parent.flatMap((x, i) => (x < 0 ? [i] : []));
-    if (roots.length !== 1) throw new RangeError(`The "tree" must have exactly one root (a process whose parent is null); it has ${roots.length}`);
+    if (roots.length !== 1)
+      throw new RangeError(`The "tree" must have exactly one root (a process whose parent is null); it has ${roots.length}`);
     this.root = roots[0]!;
     const depth = new Array<number>(this.nodes.length).fill(-1);
     const depthOf = (x: number, hops: number): number => {
