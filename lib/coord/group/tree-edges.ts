@@ -51,6 +51,7 @@ export class TreeEdges {
   readonly #started = Date.now();
   #ready = false;
   #beatAt = 0;
+  #tickAt = Date.now();
   #ended = false;
 
   constructor(s: OverlapSettings, outbox: Outbox, host: EdgeHost) {
@@ -134,6 +135,9 @@ export class TreeEdges {
   /** The periodic work: the links' ACKS and retransmissions, heartbeats, and the failure detector. */
   tick(now: number): void {
     if (this.#ended) return;
+    // After a stall of this process (its timers run before it reads what came meanwhile), the failure detector judges at the next tick.
+    const stalled = now - this.#tickAt > this.#s.failureTimeoutMs / 4;
+    this.#tickAt = now;
     for (const n of this.neighbors.values()) n.link.tick(now);
     if (now - this.#beatAt >= this.#s.heartbeatMs) {
       this.#beatAt = now;
@@ -145,6 +149,7 @@ export class TreeEdges {
       const why = `${this.#s.self}: no word from tree neighbours ${silent.join(', ')} in ${this.#s.joinTimeoutMs} ms`;
       return this.#host.end(new GroupError('ERR_GROUP_JOIN_TIMEOUT', why), this.#s.self, false);
     }
+    if (stalled) return;
     for (const n of this.neighbors.values())
       if (now - n.heardAt > this.#s.failureTimeoutMs) return this.#broken(n, `was not heard from for ${now - n.heardAt} ms`, n.id);
   }

@@ -111,9 +111,12 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
     this.#edges.checkReady(); // a tree of one
   }
 
-  /** Starts this process's node: resolves once every tree neighbour answered. */
-  static async join(options: OverlapOptions): Promise<OverlappingGroups> {
-    const s = overlapSettings(options);
+  /** Starts this process's node: resolves once every tree neighbour answered. Bad options throw at once. */
+  static join(options: OverlapOptions): Promise<OverlappingGroups> {
+    return OverlappingGroups.#start(overlapSettings(options));
+  }
+
+  static async #start(s: OverlapSettings): Promise<OverlappingGroups> {
     const made: { n?: OverlappingGroups } = {};
     const mesh = await Mesh.open(
       s.mesh,
@@ -362,7 +365,9 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
 /**
  * Starts this process's node of a set of overlapping groups on a spanning
  * tree (see {@link OverlappingGroups}); resolves once every tree neighbour
- * answered, rejects `ERR_GROUP_JOIN_TIMEOUT` after `joinTimeoutMs`.
+ * answered, rejects `ERR_GROUP_JOIN_TIMEOUT` after `joinTimeoutMs`. Bad
+ * options (groups, tree, addresses) are a `TypeError` or `RangeError`,
+ * thrown at once.
  */
 export function joinOverlappingGroups(options: OverlapOptions): Promise<OverlappingGroups> {
   return OverlappingGroups.join(options);
