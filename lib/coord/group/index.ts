@@ -13,4 +13,11 @@ export { GroupTraceWriter, groupMessageId, readGroupTrace, type GroupEvent, type
 export { TotalOrderLab, type LabBufferRow, type LabMessage } from './lab.js';
 export { joinOverlappingGroups, OverlappingGroups, TREE_VIEW } from './tree.js';
 export { type OverlapMessage, type OverlapOptions, type OverlapStats, type OverlapTree } from './tree-options.js';
-export { formatSpanningTree, spanningTree, MAX_TREE_GROUPS, MAX_TREE_NODES, type OverlapGroups, type TreeParents } from './tree-topology.js';
+export {
+  formatSpanningTree,
+  spanningTree,
+  MAX_TREE_GROUPS,
+  MAX_TREE_NODES,
+  type OverlapGroups,
+  type TreeParents,
+} from './tree-topology.js';
