@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { connect } from '../lib/channels/index.js';
 import { checkGroupTraces, describeViolations } from '../lib/coord/group/checkers.js';
 import {
   formatSpanningTree,
@@ -19,6 +20,7 @@ import {
   type GroupEvent,
   type OverlappingGroups,
 } from '../lib/coord/group/index.js';
+import { packr } from '../lib/coord/msgpack.js';
 import { TreeCluster } from './support/tree-cluster.js';
 
 const SLIDES = { g1: ['A', 'B', 'C', 'D'], g2: ['C', 'D', 'E', 'F'] };
@@ -126,6 +128,37 @@ describe('nodes in this process', () => {
         code: 'ERR_GROUP_JOIN_TIMEOUT',
       });
     } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("a stranger's frames end only its connection; a neighbour's message that breaks the tree protocol ends the node (ERR_GROUP_PROTOCOL)", async () => {
+    const d = dir();
+    const addresses = { A: `unix:${d}/a`, B: `unix:${d}/b` };
+    const [a, b] = await Promise.all(['A', 'B'].map((self) => joinOverlappingGroups({ self, groups: { g: ['A', 'B'] }, addresses })));
+    try {
+      const evil = [
+        packr.pack([[6, 99, 'x']]), // a heartbeat of node 98: no neighbour
+        packr.pack([[1, 0, 0, 1, Buffer.from('x'), null, null]]), // view 0: no node
+        packr.pack([[12, 1, 'x', 0, [['x', 'y']], []]]), // an INSTALL on a tree edge
+        packr.pack([[1, 2, 1, 1, 'not bytes', null, null]]),
+      ];
+      for (const bytes of evil) {
+        const c = await connect<Uint8Array>(a!.url);
+        await c.sender.send(bytes);
+        await expect(c.receiver.receive({ timeoutMs: 5000 })).resolves.toBeUndefined(); // dropped by A
+        await c.close();
+      }
+      expect(a!.stats.malformed).toBe(evil.length);
+      await b!.multicast('g', Buffer.from('still here'));
+      expect(new TextDecoder().decode((await a!.receive({ timeoutMs: 5000 })).payload)).toBe('still here');
+      // Forged as B (node 2 on the wire), the next message of B's edge, with a tree header too short: A ends, it does not guess.
+      const c = await connect<Uint8Array>(a!.url);
+      await c.sender.send(packr.pack([[1, 2, 1, 2, Buffer.from('short'), null, null]]));
+      await expect(a!.receive({ timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_GROUP_PROTOCOL', message: /21-byte header/ });
+      await c.close();
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
       rmSync(d, { recursive: true, force: true });
     }
   });

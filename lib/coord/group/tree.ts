@@ -77,6 +77,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   #ts = 0;
   #inflight = 0;
   #closed: Error | undefined;
+  /** Counters: the mesh's, and deliveries, forwards and orderings. */
   readonly stats: OverlapStats;
 
   private constructor(s: OverlapSettings, mesh: Mesh) {
