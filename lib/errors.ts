@@ -345,14 +345,17 @@ export type GroupErrorCode =
   /** No member answered the join within `joinTimeoutMs`. */
   | 'ERR_GROUP_JOIN_TIMEOUT'
   /** A peer sent a message that breaks the protocol (the connection is dropped). */
-  | 'ERR_GROUP_PROTOCOL';
+  | 'ERR_GROUP_PROTOCOL'
+  /** Overlapping groups: a process of their static spanning tree failed, so part of the tree can no longer be reached. */
+  | 'ERR_GROUP_TREE_BROKEN';
 
 /**
  * A group communication failure (`lib/coord/group/`). `code` says which:
  * - `ERR_GROUP_CLOSED`: the member left or was closed;
  * - `ERR_GROUP_EXCLUDED`: a view was installed without this member;
  * - `ERR_GROUP_JOIN_TIMEOUT`: no member answered the join in time;
- * - `ERR_GROUP_PROTOCOL`: a peer's message breaks the protocol.
+ * - `ERR_GROUP_PROTOCOL`: a peer's message breaks the protocol;
+ * - `ERR_GROUP_TREE_BROKEN`: a process of the overlapping groups' spanning tree failed.
  */
 export class GroupError extends Error {
   override readonly name = 'GroupError';

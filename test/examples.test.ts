@@ -238,4 +238,18 @@ describe('examples', () => {
       rmSync(out, { recursive: true, force: true });
     }
   });
+
+  it("group-overlap: the slides' overlapped groups g1, g2 on one spanning tree, the overlap set {C, D} delivers in one order", async () => {
+    const text = await exampleWithin(60_000, 'group-overlap');
+    expect(text).toContain(['C [g1 g2] orders g1 g2', '├─ A [g1]', '│  └─ B [g1]', '├─ D [g1 g2]', '└─ E [g2]', '   └─ F [g2]'].join('\n'));
+    expect(text).toContain('f1 (F to g2): up F→E→C, ordered at C, down C→D, C→E→F\n');
+    expect(text).toContain('c1 (C to g2): ordered at C (the sender), down C→D, C→E→F\n');
+    const order = (id: string): string[] => new RegExp(`^${id} delivered (.+)$`, 'm').exec(text)![1]!.split(' ');
+    expect(order('C').sort()).toEqual(['a1', 'b1', 'c1', 'd1', 'e1', 'f1']);
+    expect(order('D')).toEqual(order('C'));
+    expect(order('A')).toEqual(order('C').filter((m) => ['a1', 'b1', 'd1'].includes(m)));
+    expect(order('F')).toEqual(order('C').filter((m) => ['c1', 'e1', 'f1'].includes(m)));
+    expect(text).toContain("C and D (the overlap set) delivered both groups' messages in the same order: yes\n");
+    expect(text).toContain('checkers (total order across the groups): no violation\n');
+  });
 });

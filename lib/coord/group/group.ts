@@ -14,10 +14,11 @@ import { CausalEngine } from './causal.js';
 import { BestEffortEngine, FifoEngine, type Net } from './engine.js';
 import { Inbox } from './inbox.js';
 import { Membership, type MembershipHost } from './membership.js';
+import { Outbox } from './outbox.js';
 import { groupSettings, type GroupOptions, type GroupSettings } from './options.js';
 import { SequencerEngine, TwoPhaseEngine } from './total.js';
 import { groupMessageId, GroupTraceWriter, type GroupEvent } from './trace.js';
-import { decodeFrame, encodeFrame, G, type Message, type ViewMember } from './wire.js';
+import { decodeFrame, G, type Message, type ViewMember } from './wire.js';
 
 /** A view: its id (rising by one or more at each change) and its members in rank order; the first leads. */
 export interface GroupView {
@@ -82,7 +83,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
   readonly #inbox: Inbox<GroupDelivery>;
   readonly #trace: GroupTraceWriter | undefined;
   readonly #membership: Membership;
-  readonly #outbox = new Map<string, Message[]>();
+  readonly #outbox: Outbox;
   readonly #casts: QueuedCast[] = [];
   readonly #clock = { time: 0 };
   readonly #timer: NodeJS.Timeout;
@@ -99,6 +100,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
   private constructor(s: GroupSettings, mesh: Mesh) {
     this.#s = s;
     this.#mesh = mesh;
+    this.#outbox = new Outbox(mesh);
     this.stats = Object.assign(mesh.stats, { delivered: 0, views: 0, early: 0, stale: 0 });
     this.#inbox = new Inbox(`group ${s.group}`);
     this.#trace = s.trace === undefined ? undefined : new GroupTraceWriter(s.trace);
@@ -335,31 +337,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
 
   #send(address: string, m: Message): void {
     if (address === this.#mesh.url) return void queueMicrotask(() => this.#onMessage(m)); // to self: FLUSH, INSTALL of a leader
-    let q = this.#outbox.get(address);
-    if (q === undefined) {
-      this.#outbox.set(address, (q = []));
-      if (this.#outbox.size === 1) setImmediate(() => this.#flushOutbox());
-    }
-    q.push(m);
-  }
-
-  /** One frame per peer per turn (split when large). */
-  #flushOutbox(): void {
-    const half = this.#mesh.maxMessageSize >> 1;
-    for (const [address, q] of this.#outbox) {
-      let start = 0;
-      let bytes = 0;
-      for (let i = 0; i < q.length; i++) {
-        const m = q[i]!;
-        bytes += 32 + (m[0] === G.DATA || m[0] === G.SUBMIT ? m[4].length : 0);
-        if (bytes >= half || i === q.length - 1) {
-          this.#mesh.send(address, encodeFrame(q.slice(start, i + 1)));
-          start = i + 1;
-          bytes = 0;
-        }
-      }
-    }
-    this.#outbox.clear();
+    this.#outbox.push(address, m);
   }
 
   #tick(): void {
@@ -378,7 +356,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
     for (const c of this.#casts.splice(0)) c.reject(err);
     this.#inbox.end(err);
     this.#trace?.close();
-    this.#flushOutbox();
+    this.#outbox.flush();
     void Mesh.turn().then(() => this.#mesh.close());
   }
 

@@ -1,7 +1,8 @@
 /**
  * Group communication: groups and views, best-effort and reliable
  * multicast, FIFO, causal and total order (two-phase and fixed sequencer),
- * traces and their checkers. Built on the channels' public index only.
+ * overlapping groups in one order through a spanning tree, traces and
+ * their checkers. Built on the channels' public index only.
  * See docs/groups.md.
  * @module
  */
@@ -17,3 +18,13 @@ export {
   type GroupViolation,
 } from './checkers.js';
 export { TotalOrderLab, type LabBufferRow, type LabMessage } from './lab.js';
+export { joinOverlappingGroups, OverlappingGroups, TREE_VIEW } from './tree.js';
+export { type OverlapMessage, type OverlapOptions, type OverlapStats, type OverlapTree } from './tree-options.js';
+export {
+  formatSpanningTree,
+  spanningTree,
+  MAX_TREE_GROUPS,
+  MAX_TREE_NODES,
+  type OverlapGroups,
+  type TreeParents,
+} from './tree-topology.js';
