@@ -441,25 +441,43 @@ interface Run {
   sender: number[];
   /** Message k's sender sent it after delivering messages 0 .. after[k] - 1 of the global order. */
   after: number[];
+  /** Best effort: `${member}:${k}` when that member never delivers message k (never its own). */
+  lost: Set<string>;
 }
 
-const runs = fc
-  .tuple(fc.integer({ min: 2, max: 4 }), fc.array(fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: 4 })), { minLength: 2, maxLength: 14 }))
-  .map(([n, steps]): Run => {
-    const sender: number[] = [];
-    const after: number[] = [];
-    const last = new Array<number>(n).fill(0);
-    steps.forEach(([s, lag], k) => {
-      const who = s % n;
-      // Sent after its previous send, and before it is delivered (k): after in [last, k], lag
-      // deliveries before its own (lag 0: right after delivering the message before it).
-      const p = Math.max(last[who]!, k - lag);
-      sender.push(who);
-      after.push(p);
-      last[who] = p;
+function runsOf(members: number, lag: number): fc.Arbitrary<Run> {
+  return fc
+    .tuple(
+      fc.integer({ min: members, max: 4 }),
+      fc.array(fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: lag })), { minLength: 2, maxLength: 14 }),
+    )
+    .map(([n, steps]): Run => {
+      const sender: number[] = [];
+      const after: number[] = [];
+      const last = new Array<number>(n).fill(0);
+      steps.forEach(([s, back], k) => {
+        const who = s % n;
+        // Sent after its previous send, and before it is delivered (k): after in [last, k], `back`
+        // deliveries before its own (0: right after delivering the message before it).
+        const p = Math.max(last[who]!, k - back);
+        sender.push(who);
+        after.push(p);
+        last[who] = p;
+      });
+      return { n, sender, after, lost: new Set<string>() };
     });
-    return { n, sender, after };
+}
+
+const runs = runsOf(2, 4);
+
+/** Random runs of 3 or 4 members where each member misses each message of another with probability 1/3 (best effort). */
+const lossyRuns = fc.tuple(runsOf(3, 6), fc.array(fc.nat({ max: 2 }), { minLength: 56, maxLength: 56 })).map(([run, coins]): Run => {
+  const lost = new Set<string>(); // a new set: fast-check reuses `run` while shrinking `coins`
+  run.sender.forEach((s, k) => {
+    for (let i = 0; i < run.n; i++) if (i !== s && coins[i * 14 + k] === 0) lost.add(`${i}:${k}`);
   });
+  return { ...run, lost };
+});
 
 const NAMES = ['m0', 'm1', 'm2', 'm3'];
 
@@ -479,7 +497,7 @@ function traces(run: Run): GroupEvent[][] {
       run.sender.forEach((s, k) => {
         if (s === i && run.after[k] === t) out.push(msg(k, 'send', member));
       });
-      if (t < run.sender.length) out.push(msg(t, 'deliver', member));
+      if (t < run.sender.length && !run.lost.has(`${i}:${t}`)) out.push(msg(t, 'deliver', member));
     }
     return out;
   });
@@ -492,7 +510,7 @@ function precedes(run: Run): boolean[][] {
   for (let k = 0; k < M; k++)
     for (let j = 0; j < k; j++) {
       // Its sender delivered j before sending k, or sent j (an earlier message of its own) before k.
-      const direct = j < run.after[k]! || run.sender[j] === run.sender[k];
+      const direct = (j < run.after[k]! && !run.lost.has(`${run.sender[k]}:${j}`)) || run.sender[j] === run.sender[k];
       if (direct) {
         hb[j]![k] = true;
         for (let i = 0; i < j; i++) if (hb[i]![j]) hb[i]![k] = true;
@@ -554,6 +572,79 @@ describe('group checkers: random runs (fast-check)', () => {
     );
     // Both outcomes were exercised.
     expect(related).toBeGreaterThan(10);
+    expect(unrelated).toBeGreaterThan(10);
+  });
+
+  it('moving one delivery several places earlier at one member is a causal violation iff a message it passed from another sender precedes it (transitively), in lossy runs', () => {
+    let related = 0;
+    let transitive = 0;
+    let unrelated = 0;
+    fc.assert(
+      fc.property(lossyRuns, fc.nat(), fc.nat(), (run, pick, back) => {
+        const all = traces(run);
+        for (const order of ['causal', 'total'] as const) {
+          const v = checkGroupTraces(all, { order, reliable: false });
+          expect(v, `${order}: ${describeViolations(v)}`).toEqual([]);
+        }
+        const hb = precedes(run);
+        const index = new Map<string, number>();
+        const count = new Array<number>(run.n).fill(0);
+        run.sender.forEach((s, k) => index.set(groupMessageId(NAMES[s]!, 1, ++count[s]!), k));
+        // Moves of a delivery to an earlier place within a stretch of consecutive deliveries at a member
+        // (no send among them: the causal relation the traces show stays the same): [member, from, to].
+        const moves: [number, number, number][] = [];
+        all.forEach((events, i) => {
+          for (let x = 0; x < events.length; x++) {
+            let end = x;
+            while (events[end]?.kind === 'deliver') end++;
+            for (let from = x + 1; from < end; from++) for (let to = x; to < from; to++) moves.push([i, from, to]);
+            x = Math.max(x, end);
+          }
+        });
+        fc.pre(moves.length > 0);
+        const at = (i: number, x: number): number => index.get(all[i]![x]!.message!)!;
+        const passedBy = ([i, from, to]: [number, number, number]): number[] =>
+          all[i]!.slice(to, from)
+            .map((_, d) => at(i, to + d))
+            .filter((j) => run.sender[j] !== run.sender[at(i, from)]);
+        // Known to p's sender only through another member's delivery: neither it nor a later message of its
+        // sender was delivered by p's sender before it sent p (the case where the checker must close transitively).
+        const throughOthers = (j: number, p: number): boolean =>
+          hb[j]![p]! &&
+          !run.sender.some((s, c) => c >= j && s === run.sender[j] && c < run.after[p]! && !run.lost.has(`${run.sender[p]}:${c}`));
+        const chains = moves.filter((m) => passedBy(m).some((j) => throughOthers(j, at(m[0], m[1]))));
+        // Every other run moves one of those when there is one.
+        const [i, from, to] = pick % 2 === 0 && chains.length > 0 ? chains[back % chains.length]! : moves[back % moves.length]!;
+        const mutated = all.map((events) => [...events]);
+        const [moved] = mutated[i]!.splice(from, 1);
+        mutated[i]!.splice(to, 0, moved!);
+        const p = at(i, from);
+        const passed = all[i]!.slice(to, from).map((_, d) => at(i, to + d));
+        const fromOthers = passed.filter((j) => run.sender[j] !== run.sender[p]);
+        const precede = fromOthers.filter((j) => hb[j]![p]);
+        if (precede.length > 0) related++;
+        else unrelated++;
+        if (precede.some((j) => throughOthers(j, p))) transitive++;
+
+        const v = checkGroupTraces(mutated, { order: 'causal', reliable: false });
+        // One violation per other sender whose messages it passed and that precede it.
+        const inversions = v.filter((x) => x.property === 'causal');
+        expect(inversions.length, describeViolations(v)).toBe(new Set(precede.map((j) => run.sender[j])).size);
+        for (const x of inversions) expect(x).toEqual(expect.objectContaining({ member: NAMES[i], message: moved!.message }));
+        // Passing a message of its own sender is a FIFO inversion, never a causal one.
+        const others = v.filter((x) => x.property !== 'causal');
+        expect(others.length, describeViolations(v)).toBe(passed.length - fromOthers.length);
+        for (const x of others) expect(x).toEqual(expect.objectContaining({ property: 'fifo', member: NAMES[i] }));
+        // Total order: broken iff another member delivered the moved message and one it passed.
+        const has = (member: number, k: number): boolean => run.sender[k] === member || !run.lost.has(`${member}:${k}`);
+        const witnessed = all.some((_, o) => o !== i && has(o, p) && passed.some((j) => has(o, j)));
+        const total = checkGroupTraces(mutated, { order: 'total', reliable: false }).filter((x) => x.property === 'total');
+        expect(total.length > 0, describeViolations(total)).toBe(witnessed);
+      }),
+      { numRuns: 200 },
+    );
+    expect(related).toBeGreaterThan(10);
+    expect(transitive).toBeGreaterThan(5);
     expect(unrelated).toBeGreaterThan(10);
   });
 });
