@@ -272,6 +272,41 @@ describe('group checkers: one property at a time', () => {
     expect(s[0]!.detail).toContain('skipped view 2');
   });
 
+  it('a run over three views, c joining in view 2 and b leaving in view 3, keeps every promise', () => {
+    const run = (): Trace[] => {
+      const a = new Trace('a').view(1, ['a', 'b']).multicast(1);
+      const b = new Trace('b').view(1, ['a', 'b']).deliver('a', 1);
+      const c = new Trace('c');
+      for (const t of [a, b, c]) t.view(2, ['a', 'b', 'c']);
+      a.multicast(1);
+      b.deliver('a', 1);
+      c.deliver('a', 1).multicast(1);
+      a.deliver('c', 1);
+      b.deliver('c', 1);
+      for (const t of [a, b, c]) t.view(3, ['a', 'c']);
+      a.multicast(1);
+      c.deliver('a', 1, { view: 3 });
+      return [a, b, c];
+    };
+    for (const order of ['none', 'fifo', 'causal', 'total'] as const) expectClean(run(), { order });
+    // b, gone after view 2, is not held to view 3's messages; c, which joined in view 2, not to view 1's.
+    const [a, b, c] = run();
+    b!.send(1, { view: 3 }); // but it records nothing more
+    expect(expectOnly([a!, b!, c!], { order: 'total' }, 'views')).toEqual([expect.objectContaining({ member: 'b' })]);
+    // A correct member whose trace ends in the view (not crashed) is held to it: validity.
+    const [d, e] = members('d', 'e');
+    d!.multicast(1);
+    expect(expectOnly([d!, e!], { order: 'total' }, 'validity')).toEqual([
+      expect.objectContaining({ member: 'e', message: id('d', 1, 1) }),
+    ]);
+    // A sender whose trace is not given: a message one member delivered and another did not is an agreement violation.
+    const [f, g] = members('f', 'g');
+    f!.deliver('x', 1);
+    expect(expectOnly([f!, g!], { order: 'total' }, 'agreement')).toEqual([
+      expect.objectContaining({ member: 'g', message: id('x', 1, 1) }),
+    ]);
+  });
+
   it("sending-view: a message delivered, or sent, in another view than its id's", () => {
     const run = (deliverIn: 1 | 2): Trace[] => {
       const [a, b] = members('a', 'b');
