@@ -46,6 +46,8 @@ export class FifoEngine {
   protected sent = 0;
   #sinceAck = 0;
   #ackedTotal = 0;
+  #ackOwed = false;
+  #frozen = false;
   #closed = false;
 
   constructor(net: Net) {
@@ -116,7 +118,13 @@ export class FifoEngine {
 
   /** True (and kept) when the message is new; false for a duplicate. */
   protected keep(e: Entry): boolean {
-    if (e.s <= this.D[e.o]! || this.store[e.o]!.has(e.s)) return false;
+    if (e.s <= this.D[e.o]!) {
+      // A copy of a delivered message: its origin did not hear this member's ACKS (lost), so the next tick says them
+      // again even if nothing new was delivered (else the origin resends its tail forever and it never becomes stable).
+      this.#ackOwed = true;
+      return false;
+    }
+    if (this.store[e.o]!.has(e.s)) return false;
     this.store[e.o]!.set(e.s, e);
     return true;
   }
@@ -161,8 +169,9 @@ export class FifoEngine {
     this.#sinceAck = 0;
     let total = 0;
     for (const d of this.D) total += d;
-    if (total === this.#ackedTotal) return;
+    if (total === this.#ackedTotal && !this.#ackOwed) return;
     this.#ackedTotal = total;
+    this.#ackOwed = false;
     this.sendAll([G.ACKS, this.net.view, this.net.self, this.D.slice()]);
     this.#collect();
   }
@@ -191,6 +200,7 @@ export class FifoEngine {
 
   /** What this member holds of the view, for the leader's FLUSH. */
   flush(): Entry[] {
+    this.freeze();
     const out: Entry[] = [];
     for (const st of this.store) for (const e of st.values()) out.push(e);
     return out;
@@ -213,6 +223,20 @@ export class FifoEngine {
 
   protected get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Reported in a FLUSH: from now on the view ends only through the leader's
+   * completion. A delivery decided before and still waiting for `afterSent`
+   * must not happen after the report (the completion, built without it, could
+   * order it elsewhere at the others).
+   */
+  protected freeze(): void {
+    this.#frozen = true;
+  }
+
+  protected get frozen(): boolean {
+    return this.#frozen;
   }
 
   /**

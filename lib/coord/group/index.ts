@@ -10,13 +10,7 @@ export { GroupError, type GroupErrorCode } from '../../errors.js';
 export { Group, joinGroup, type GroupDelivery, type GroupMessage, type GroupStats, type GroupView, type GroupViewChange } from './group.js';
 export { type GroupOptions, type GroupOrder } from './options.js';
 export { GroupTraceWriter, groupMessageId, readGroupTrace, type GroupEvent, type GroupEventKind } from './trace.js';
-export {
-  checkGroupTraces,
-  describeViolations,
-  type CheckGroupOptions,
-  type GroupProperty,
-  type GroupViolation,
-} from './checkers.js';
+export { checkGroupTraces, describeViolations, type CheckGroupOptions, type GroupProperty, type GroupViolation } from './checkers.js';
 export { TotalOrderLab, type LabBufferRow, type LabMessage } from './lab.js';
 export { joinOverlappingGroups, OverlappingGroups, TREE_VIEW } from './tree.js';
 export { type OverlapMessage, type OverlapOptions, type OverlapStats, type OverlapTree } from './tree-options.js';

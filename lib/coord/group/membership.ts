@@ -24,6 +24,9 @@ import type { FifoEngine } from './engine.js';
 import type { GroupSettings } from './options.js';
 import { G, type Entry, type Message, type ViewMember } from './wire.js';
 
+/** INSTALLs kept for members that missed some (each holds its view's completion: few are kept). */
+const INSTALLS_KEPT = 8;
+
 type Install = Extract<Message, { 0: typeof G.INSTALL }>;
 
 /** What the membership needs of its member. @internal */
@@ -60,6 +63,8 @@ export class Membership {
   #promised = { n: 0, leader: '' };
   #change: Change | undefined;
   #lastInstall: Install | undefined;
+  /** The last INSTALLs, for a member behind by one or more views: each is sent when its base is the member's view. */
+  readonly #installs: Install[] = [];
   #lastBeat = 0;
   #lastTick = 0;
   /** The members of the view before this one: an excluded member's heartbeat is answered with the INSTALL it missed. */
@@ -143,8 +148,8 @@ export class Membership {
         this.#heard.set(m[2], Date.now());
         const a = this.#address(m[2]) ?? this.#previous.find((x) => x.id === m[2])?.address;
         // A member behind: it missed the INSTALL of this view.
-        if (a !== undefined && m[1] < view.id && this.#lastInstall !== undefined && this.#lastInstall[3] === m[1])
-          this.#h.send(a, this.#lastInstall);
+        const missed = a !== undefined && m[1] < view.id ? this.#installAfter(m[1]) : undefined;
+        if (missed !== undefined) this.#h.send(a!, missed);
         return;
       }
       case G.JOIN: {
@@ -189,7 +194,8 @@ export class Membership {
     const to = this.#address(leader);
     if (to === undefined) return;
     this.#promised = { n, leader };
-    if (base < view.id && this.#lastInstall !== undefined) this.#h.send(to, this.#lastInstall); // the proposer is behind: catch it up first
+    const missed = base < view.id ? this.#installAfter(base) : undefined;
+    if (missed !== undefined) this.#h.send(to, missed); // the proposer is behind: catch it up first
     const engine = base === view.id ? this.#h.engine() : undefined;
     if (engine !== undefined) this.#h.stopForFlush();
     this.#h.send(to, [G.FLUSH, n, this.#self, view.id, engine?.flush() ?? [], [...(engine?.deliveredCounts ?? [])]]);
@@ -213,7 +219,8 @@ export class Membership {
     const m = c.survivors.find((x) => x.id === from);
     if (m === undefined) return;
     if (base !== c.base) {
-      if (base < c.base && this.#lastInstall !== undefined && this.#lastInstall[3] === base) this.#h.send(m.address, this.#lastInstall);
+      const missed = base < c.base ? this.#installAfter(base) : undefined;
+      if (missed !== undefined) this.#h.send(m.address, missed);
       return;
     }
     c.flushes.set(from, { entries, d });
@@ -249,6 +256,8 @@ export class Membership {
       this.#h.install(n, members, undefined); // excluded while behind: it cannot finish its view
     else return; // behind by more than one view: the leader sends the INSTALL it missed when its heartbeat shows it
     this.#lastInstall = m;
+    this.#installs.push(m);
+    if (this.#installs.length > INSTALLS_KEPT) this.#installs.shift();
     this.#previous = view.members;
     this.#promised = { n, leader };
     if (this.#change !== undefined && this.#change.n <= n) this.#change = undefined;
@@ -273,6 +282,11 @@ export class Membership {
       return;
     }
     this.#nudgeLeader();
+  }
+
+  /** The INSTALL that ended view `base`, if it is among the last kept. */
+  #installAfter(base: number): Install | undefined {
+    return this.#installs.find((x) => x[3] === base);
   }
 
   /** Asks the leader for a view without this member; resolves when it is installed. */

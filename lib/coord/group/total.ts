@@ -147,7 +147,7 @@ export class TwoPhaseEngine extends FifoEngine {
     // Delivered here once the commit left for every member: a kill -9 of this member after its own
     // delivery cannot leave the others without the commit time it delivered by.
     this.net.afterSent(() => {
-      if (!this.closed) this.#onCommit(this.net.self, s, a.commit);
+      if (!this.closed && !this.frozen) this.#onCommit(this.net.self, s, a.commit);
     });
   }
 
@@ -206,8 +206,14 @@ export class TwoPhaseEngine extends FifoEngine {
 
   override flush(): Entry[] {
     // Every message held and not delivered (with its commit or ack time), and own messages not yet stable.
+    // An own message whose commit left but which is not delivered here yet (afterSent pending) goes with
+    // that commit time: some member may have delivered it by that time already.
+    this.freeze();
     const out: Entry[] = [];
-    for (const p of this.#pending.values()) out.push(p.e);
+    for (const p of this.#pending.values()) {
+      const commit = p.e.o === this.net.self ? (this.#acks.get(p.e.s)?.commit ?? -1) : -1;
+      out.push(commit >= 0 && p.e.c < 0 ? { ...p.e, c: commit } : p.e);
+    }
     for (const e of this.store[this.net.self]!.values()) if (!this.#pending.has(`${e.o}:${e.s}`)) out.push(e);
     return out;
   }
@@ -292,7 +298,7 @@ export class SequencerEngine extends FifoEngine {
       this.sendAll(this.dataOf(e));
       // Delivered here once sent (as the two-phase origin's commit): see TwoPhaseEngine.
       this.net.afterSent(() => {
-        if (!this.closed && e.s === this.D[0]! + 1) this.deliverOwn(e);
+        if (!this.closed && !this.frozen && e.s === this.D[0]! + 1) this.deliverOwn(e);
       });
     }
   }
