@@ -20,6 +20,8 @@ import {
   type GroupEvent,
   type OverlappingGroups,
 } from '../lib/coord/group/index.js';
+import { decodeFrame, G } from '../lib/coord/group/wire.js';
+import type { SiteLink } from '../lib/coord/mesh.js';
 import { packr } from '../lib/coord/msgpack.js';
 import { TreeCluster } from './support/tree-cluster.js';
 
@@ -162,6 +164,59 @@ describe('nodes in this process', () => {
       rmSync(d, { recursive: true, force: true });
     }
   });
+
+  it("a slow branch holds the whole structure back (edgeBacklog per edge), instead of its parent keeping every sender's messages", async () => {
+    // R orders g; R -> Y loses every frame with DATA while `starve` is on. Without a bound on the edges, R
+    // ordered all of S's multicasts and kept them for Y (only S's own branch moved S's window).
+    const d = dir();
+    const addresses = { R: `unix:${d}/r`, S: `unix:${d}/s`, Y: `unix:${d}/y` };
+    let starve = false;
+    const onLink = (link: SiteLink): void => {
+      if (link.direction !== 'out' || link.peer !== addresses.Y) return;
+      link.duplex.sender.intercept({ send: (bytes) => (starve && decodeFrame(bytes).some((m) => m[0] === G.DATA) ? null : bytes) });
+    };
+    const window = 8;
+    const edgeBacklog = 32;
+    const nodes: OverlappingGroups[] = [];
+    try {
+      nodes.push(
+        ...(await Promise.all(
+          ['R', 'S', 'Y'].map((self) =>
+            joinOverlappingGroups({
+              self,
+              groups: { g: ['R', 'S', 'Y'] },
+              addresses,
+              tree: { R: null, S: 'R', Y: 'R' },
+              window,
+              edgeBacklog,
+              failureTimeoutMs: 20_000,
+              onLink: self === 'R' ? onLink : undefined,
+            }),
+          ),
+        )),
+      );
+      const [, s, y] = nodes as [OverlappingGroups, OverlappingGroups, OverlappingGroups];
+      starve = true;
+      const sent = 2000;
+      let resolved = 0;
+      const casts = Array.from({ length: sent }, (_, i) => s.multicast('g', new Uint8Array(100).fill(i % 256)).then(() => void resolved++));
+      await new Promise((r) => setTimeout(r, 1000));
+      const stalled = resolved;
+      await new Promise((r) => setTimeout(r, 500));
+      // R's edge to Y is full at edgeBacklog; R leaves S's messages unacknowledged, S's window fills: S waits.
+      expect(resolved, 'no progress while Y gets nothing').toBe(stalled);
+      expect(stalled).toBeGreaterThanOrEqual(edgeBacklog);
+      expect(stalled).toBeLessThanOrEqual(edgeBacklog + window + 1);
+      expect(y.tryReceive()).toBeUndefined();
+      // Y's branch heals: everything flows, nothing lost, in order.
+      starve = false;
+      await Promise.all(casts);
+      for (let seq = 1; seq <= sent; seq++) expect((await y.receive({ timeoutMs: 10_000 })).seq).toBe(seq);
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+      rmSync(d, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('multicast checks its group; close() ends the structure (ERR_GROUP_CLOSED at the others), deliveries stay receivable', async () => {
     const d = dir();

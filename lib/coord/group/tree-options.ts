@@ -3,6 +3,8 @@
  * checked once into settings, and the shapes of what it gives.
  * @module
  */
+import { createHash } from 'node:crypto';
+
 import { validateFunction, validateInteger, validateObject, validateOptions, validateString } from '../../internal/validators.js';
 import type { MeshOptions, SiteStats } from '../mesh.js';
 import { spanningTree, TreePlan, type OverlapGroups, type TreeParents } from './tree-topology.js';
@@ -67,6 +69,17 @@ export interface OverlapOptions extends Omit<MeshOptions, 'listen'> {
   retransmitMs?: number;
   /** This process's multicasts not yet delivered back to it before `multicast()` waits (default 256). */
   window?: number;
+  /**
+   * The messages a node may have sent on one tree edge and not had
+   * acknowledged by the neighbour (default 1024; the same at every process:
+   * it is in the digest the heartbeats compare). A node whose edge is full
+   * sends nothing more on it: it leaves what comes for that edge
+   * unacknowledged, which in turn fills the edges that bring it, up to the
+   * senders, whose `multicast()` waits. This bounds each node's memory;
+   * a neighbour that sends more than this many past what was acknowledged
+   * breaks the protocol.
+   */
+  edgeBacklog?: number;
   /** How long to wait until every tree neighbour answered, before `ERR_GROUP_JOIN_TIMEOUT` (default 10000). */
   joinTimeoutMs?: number;
   /** Record this process's sends, deliveries and (one per group) views, as a group member does (see `GroupEvent`). */
@@ -83,6 +96,9 @@ export interface OverlapSettings {
   failureTimeoutMs: number;
   retransmitMs: number;
   window: number;
+  edgeBacklog: number;
+  /** The plan's digest with `edgeBacklog`: what the heartbeats carry. */
+  digest: string;
   joinTimeoutMs: number;
   trace: { path?: string; maxEvents?: number; payloads: boolean } | undefined;
   mesh: MeshOptions;
@@ -117,6 +133,7 @@ export function overlapSettings(options: OverlapOptions): OverlapSettings {
     trace = { path: t.path as string | undefined, maxEvents: t.maxEvents as number | undefined, payloads: t.payloads === true };
   }
   validateFunction(options.onLink, 'options.onLink');
+  const edgeBacklog = validateInteger(options.edgeBacklog ?? 1024, 'options.edgeBacklog', 1, 1 << 16);
   return {
     self,
     plan,
@@ -126,6 +143,8 @@ export function overlapSettings(options: OverlapOptions): OverlapSettings {
     failureTimeoutMs: validateInteger(options.failureTimeoutMs ?? 2000, 'options.failureTimeoutMs', 2 * heartbeatMs, 600_000),
     retransmitMs: validateInteger(options.retransmitMs ?? 100, 'options.retransmitMs', 1, 60_000),
     window: validateInteger(options.window ?? 256, 'options.window', 1, 1 << 16),
+    edgeBacklog,
+    digest: createHash('sha256').update(`${plan.digest}/${edgeBacklog}`).digest('hex').slice(0, 32),
     joinTimeoutMs: validateInteger(options.joinTimeoutMs ?? 10_000, 'options.joinTimeoutMs', 1, 3_600_000),
     trace,
     mesh: {

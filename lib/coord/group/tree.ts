@@ -99,6 +99,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
       },
       end: (err, failed, closed) => this.#fail(err, failed, closed),
       violation: (why) => this.#violation(why),
+      room: (bytes) => this.#room(bytes),
     });
     this.#ready = new Promise((resolve, reject) => (this.#onReady = { resolve, reject }));
     this.#ready.catch(() => undefined);
@@ -233,6 +234,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
 
   #pump(): void {
     while (this.#casts.length > 0 && this.#edges.ready && this.#closed === undefined && this.#inflight < this.#s.window) {
+      if (!this.#edges.room(this.#targets(UP, this.#casts[0]!.group))) return; // an edge is full: its ACKS call #pump again
       const c = this.#casts.shift()!;
       const seq = ++this.#sent[c.group]!;
       const group = this.#plan.groups[c.group]!;
@@ -243,6 +245,24 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
       this.#up(h, encodeTreeMessage(h, c.payload));
       c.resolve();
     }
+  }
+
+  /** The neighbours a message of `group` going `kind` is sent to from here: the parent, or (down, or ordered here) the children with members below. */
+  #targets(kind: TreeHeader['kind'], group: number): readonly number[] {
+    if (kind === UP && this.#plan.primary[group] !== this.#self) return this.#edges.parent === undefined ? [] : [this.#edges.parent.ix];
+    return this.#plan.down[this.#self]![group]!;
+  }
+
+  /** True when the edges a neighbour's message goes on to have room (else its link holds it, unacknowledged: backpressure). */
+  #room(bytes: Uint8Array): boolean {
+    if (this.#closed !== undefined) return true;
+    let h: TreeHeader;
+    try {
+      h = decodeTreeHeader(bytes, this.#plan);
+    } catch {
+      return true; // taken, and refused by #fromNeighbor
+    }
+    return this.#edges.room(this.#targets(h.kind, h.group));
   }
 
   /** Towards the group's primary: ordered here, or sent to the parent. */
