@@ -165,6 +165,38 @@ describe('nodes in this process', () => {
     }
   });
 
+  it('a neighbour that sends an edge message more than edgeBacklog ahead (to be held back without bound) ends the node (ERR_GROUP_PROTOCOL)', async () => {
+    const d = dir();
+    const addresses = { A: `unix:${d}/a`, B: `unix:${d}/b` };
+    const edgeBacklog = 16;
+    const [a, b] = await Promise.all(
+      ['A', 'B'].map((self) => joinOverlappingGroups({ self, groups: { g: ['A', 'B'] }, addresses, edgeBacklog })),
+    );
+    try {
+      await b!.multicast('g', Buffer.from('one'));
+      await a!.receive({ timeoutMs: 5000 }); // A delivered B's edge message 1
+      // Forged as B (node 2, rank 1 on the edge): message 1 + edgeBacklog is held back, as one B may send; A goes on.
+      const c = await connect<Uint8Array>(a!.url);
+      const forged = (seq: number): Uint8Array => packr.pack([[1, 2, 1, seq, Buffer.alloc(30), null, null]]);
+      await c.sender.send(forged(1 + edgeBacklog));
+      await b!.multicast('g', Buffer.from('two'));
+      expect(new TextDecoder().decode((await a!.receive({ timeoutMs: 5000 })).payload)).toBe('two');
+      // 2^48: far past the window. A ends; it does not keep it.
+      await c.sender.send(forged(2 ** 48));
+      await expect(a!.receive({ timeoutMs: 5000 })).rejects.toMatchObject({
+        code: 'ERR_GROUP_PROTOCOL',
+        message: /B: edge message 281474976710656 came after 2, more than the window of 16/,
+      });
+      expect((await b!.receive({ timeoutMs: 5000 })).seq).toBe(1); // B's own two, then A's end notice
+      expect((await b!.receive({ timeoutMs: 5000 })).seq).toBe(2);
+      await expect(b!.receive({ timeoutMs: 5000 })).rejects.toMatchObject({ code: 'ERR_GROUP_TREE_BROKEN' });
+      await c.close();
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it("a slow branch holds the whole structure back (edgeBacklog per edge), instead of its parent keeping every sender's messages", async () => {
     // R orders g; R -> Y loses every frame with DATA while `starve` is on. Without a bound on the edges, R
     // ordered all of S's multicasts and kept them for Y (only S's own branch moved S's window).

@@ -86,9 +86,8 @@ export interface LinkHost {
  * other end ({@link TreeLink.full}: the node sends nothing more on it until
  * ACKS come). Its intake is bounded the same way: a message more than `cap`
  * after the last one delivered is one no end keeping to `cap` sends, a
- * protocol violation (its payload would be held back without bound). Held
- * payloads do not pin the frame they came in: `wire.ts` decodes them as
- * copies (`copyBuffers`). @internal
+ * protocol violation (its payload would be held back without bound). Kept
+ * payloads do not pin the frame they came in (they are copies). @internal
  */
 export class TreeLink extends FifoEngine {
   readonly #cap: number;
@@ -122,7 +121,10 @@ export class TreeLink extends FifoEngine {
     const have = this.D[e.o]!;
     if (e.s > have + this.#cap)
       return this.#host.violation(`edge message ${e.s} came after ${have}, more than the window of ${this.#cap} (edgeBacklog) ahead`);
-    if (this.keep(e)) this.drain(e.o);
+    // What is kept (held back, or sent on and kept until acknowledged) must not pin the frame it came in:
+    // wire.ts decodes payloads as copies already; a view into a larger buffer is copied here all the same.
+    const kept = e.p.byteLength === e.p.buffer.byteLength ? e : { ...e, p: e.p.slice() };
+    if (this.keep(kept)) this.drain(e.o);
     else this.#copies = true; // a copy: the other end missed the ACKS (they are sent again at the next tick)
     void from;
   }
