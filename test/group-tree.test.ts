@@ -20,6 +20,7 @@ import {
   type GroupEvent,
   type OverlappingGroups,
 } from '../lib/coord/group/index.js';
+import { encodeTreeMessage, UP } from '../lib/coord/group/tree-link.js';
 import { decodeFrame, G } from '../lib/coord/group/wire.js';
 import type { SiteLink } from '../lib/coord/mesh.js';
 import { packr } from '../lib/coord/msgpack.js';
@@ -193,6 +194,30 @@ describe('nodes in this process', () => {
       await c.close();
     } finally {
       await Promise.all([a!.close(), b!.close()]);
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it('a relay checks the sequence of what goes up through it too: a gap ends it (ERR_GROUP_PROTOCOL), not only the primary', async () => {
+    const d = dir();
+    const addresses = { M: `unix:${d}/m`, R: `unix:${d}/r`, S: `unix:${d}/s` };
+    const tree = { R: null, M: 'R', S: 'M' }; // g = {R, S} is ordered at R; M relays
+    const nodes = await Promise.all(
+      ['M', 'R', 'S'].map((self) => joinOverlappingGroups({ self, groups: { g: ['R', 'S'] }, addresses, tree })),
+    );
+    try {
+      const [m] = nodes;
+      // Forged as S (index 2: node 3 on the wire, rank 1 on the edge to M), edge message 1: S's message 2 to g, with no 1.
+      const c = await connect<Uint8Array>(m!.url);
+      const up = encodeTreeMessage({ kind: UP, group: 0, origin: 2, seq: 2, ts: 0 }, Buffer.from('x'));
+      await c.sender.send(packr.pack([[1, 3, 1, 1, up, null, null]]));
+      await expect(m!.receive({ timeoutMs: 5000 })).rejects.toMatchObject({
+        code: 'ERR_GROUP_PROTOCOL',
+        message: /M: a tree neighbour broke the protocol: message 2 of S in g going up came after 0/,
+      });
+      await c.close();
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
       rmSync(d, { recursive: true, force: true });
     }
   });

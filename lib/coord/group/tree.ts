@@ -68,6 +68,8 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   readonly #sent: Float64Array;
   /** Per (group, origin): the last seq that passed this node going down (or, at its primary, was ordered). */
   readonly #last: Float64Array;
+  /** Per (group, origin): the last seq that passed this node going up to a primary above it. */
+  readonly #lastUp: Float64Array;
   /** Per group: deliveries per sender (the trace's vector). */
   readonly #counts: Map<string, number>[];
   readonly #casts: QueuedCast[] = [];
@@ -90,6 +92,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
     const plan = this.#plan;
     this.#sent = new Float64Array(plan.groups.length);
     this.#last = new Float64Array(plan.groups.length * plan.nodes.length);
+    this.#lastUp = new Float64Array(plan.groups.length * plan.nodes.length);
     this.#counts = plan.groups.map(() => new Map<string, number>());
     this.#edges = new TreeEdges(s, this.#outbox, {
       message: (ix, bytes) => this.#fromNeighbor(ix, bytes),
@@ -268,6 +271,8 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   /** Towards the group's primary: ordered here, or sent to the parent. */
   #up(h: TreeHeader, bytes: Uint8Array): void {
     if (this.#plan.primary[h.group] === this.#self) return this.#order(h, bytes);
+    if (!this.#next(h, this.#lastUp)) return; // checked at each relay too: a gap is caught next to the neighbour that made it
+    this.#lastUp[h.group * this.#plan.nodes.length + h.origin] = h.seq;
     this.#edges.send(this.#edges.parent!.ix, bytes); // the origin is under its group's primary: a node below it has a parent
     this.stats.forwarded++;
   }
@@ -280,10 +285,11 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   }
 
   /** True when `h` is the next message of its origin in its group here; else the neighbour broke the protocol (this node ends). */
-  #next(h: TreeHeader): boolean {
+  #next(h: TreeHeader, last = this.#last): boolean {
     const at = h.group * this.#plan.nodes.length + h.origin;
-    if (h.seq === this.#last[at]! + 1) return true;
-    this.#violation(`message ${h.seq} of ${this.#plan.nodes[h.origin]} in ${this.#plan.groups[h.group]} came after ${this.#last[at]}`);
+    if (h.seq === last[at]! + 1) return true;
+    const way = h.kind === UP ? 'going up' : 'going down';
+    this.#violation(`message ${h.seq} of ${this.#plan.nodes[h.origin]} in ${this.#plan.groups[h.group]} ${way} came after ${last[at]}`);
     return false;
   }
 
