@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 
-import { validateFunction, validateInteger, validateObject, validateOptions, validateString } from '../../internal/validators.js';
+import { validateInteger, validateObject, validateString } from '../../internal/validators.js';
 import type { MeshOptions, SiteStats } from '../mesh.js';
+import { commonSettings, type CommonSettings } from './options.js';
 import { spanningTree, TreePlan, type OverlapGroups, type TreeParents } from './tree-topology.js';
 import { MAX_ADDRESS_LENGTH } from './wire.js';
 
@@ -87,21 +88,14 @@ export interface OverlapOptions extends Omit<MeshOptions, 'listen'> {
 }
 
 /** The checked options. @internal */
-export interface OverlapSettings {
+export interface OverlapSettings extends CommonSettings {
   self: string;
   plan: TreePlan;
   selfIx: number;
   addresses: readonly string[];
-  heartbeatMs: number;
-  failureTimeoutMs: number;
-  retransmitMs: number;
-  window: number;
   edgeBacklog: number;
   /** The plan's digest with `edgeBacklog`: what the heartbeats carry. */
   digest: string;
-  joinTimeoutMs: number;
-  trace: { path?: string; maxEvents?: number; payloads: boolean } | undefined;
-  mesh: MeshOptions;
 }
 
 /** Checks {@link OverlapOptions}. @internal */
@@ -125,34 +119,14 @@ export function overlapSettings(options: OverlapOptions): OverlapSettings {
   });
   if (new Set(addresses).size !== addresses.length) throw new RangeError('The "options.addresses" give one address to two processes');
   const listen = options.listen === undefined ? addresses[selfIx]! : validateString(options.listen, 'options.listen');
-  const heartbeatMs = validateInteger(options.heartbeatMs ?? 200, 'options.heartbeatMs', 5, 60_000);
-  let trace: OverlapSettings['trace'];
-  if (options.trace !== undefined) {
-    const t = validateOptions(options.trace, 'options.trace');
-    if (t.path !== undefined) validateString(t.path, 'options.trace.path');
-    trace = { path: t.path as string | undefined, maxEvents: t.maxEvents as number | undefined, payloads: t.payloads === true };
-  }
-  validateFunction(options.onLink, 'options.onLink');
   const edgeBacklog = validateInteger(options.edgeBacklog ?? 1024, 'options.edgeBacklog', 1, 1 << 16);
   return {
     self,
     plan,
     selfIx,
     addresses,
-    heartbeatMs,
-    failureTimeoutMs: validateInteger(options.failureTimeoutMs ?? 2000, 'options.failureTimeoutMs', 2 * heartbeatMs, 600_000),
-    retransmitMs: validateInteger(options.retransmitMs ?? 100, 'options.retransmitMs', 1, 60_000),
-    window: validateInteger(options.window ?? 256, 'options.window', 1, 1 << 16),
     edgeBacklog,
     digest: createHash('sha256').update(`${plan.digest}/${edgeBacklog}`).digest('hex').slice(0, 32),
-    joinTimeoutMs: validateInteger(options.joinTimeoutMs ?? 10_000, 'options.joinTimeoutMs', 1, 3_600_000),
-    trace,
-    mesh: {
-      listen,
-      listenOptions: options.listenOptions,
-      connectOptions: options.connectOptions,
-      onLink: options.onLink,
-      maxMessageSize: options.maxMessageSize ?? 1023 * 1024,
-    },
+    ...commonSettings(options, listen),
   };
 }
