@@ -178,7 +178,8 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
    * Multicasts `payload` to `group` (one this process is in), after this
    * process's earlier multicasts. Resolves once the message left for the
    * group's primary; waits while `window` of this process's multicasts have
-   * not come back to it yet; abortable.
+   * not come back to it yet, or while the edge it goes on is full
+   * (`edgeBacklog`: a slow node anywhere on the way holds it); abortable.
    */
   multicast(group: string, payload: Uint8Array, options?: CallOptions): Promise<void> {
     const k = this.#plan.groupIndex(validateString(group, 'group'));
@@ -196,7 +197,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
       (resolve, reject) => ({ group: k, payload, resolve, reject }),
       signal,
       deadline,
-      () => timeoutError('overlapping groups multicast', undefined, 'the window held the multicast past its deadline'),
+      () => timeoutError('overlapping groups multicast', undefined, 'the window or a full tree edge held the multicast past its deadline'),
     );
     this.#pump();
     return done;
@@ -259,13 +260,12 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   /** True when the edges a neighbour's message goes on to have room (else its link holds it, unacknowledged: backpressure). */
   #room(bytes: Uint8Array): boolean {
     if (this.#closed !== undefined) return true;
-    let h: TreeHeader;
     try {
-      h = decodeTreeHeader(bytes, this.#plan);
+      const h = decodeTreeHeader(bytes, this.#plan);
+      return this.#edges.room(this.#targets(h.kind, h.group));
     } catch {
       return true; // taken, and refused by #fromNeighbor
     }
-    return this.#edges.room(this.#targets(h.kind, h.group));
   }
 
   /** Towards the group's primary: ordered here, or sent to the parent. */
@@ -288,8 +288,8 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   #next(h: TreeHeader, last = this.#last): boolean {
     const at = h.group * this.#plan.nodes.length + h.origin;
     if (h.seq === last[at]! + 1) return true;
-    const way = h.kind === UP ? 'going up' : 'going down';
-    this.#violation(`message ${h.seq} of ${this.#plan.nodes[h.origin]} in ${this.#plan.groups[h.group]} ${way} came after ${last[at]}`);
+    const what = `message ${h.seq} of ${this.#plan.nodes[h.origin]} in ${this.#plan.groups[h.group]}`;
+    this.#violation(`${what} going ${h.kind === UP ? 'up' : 'down'} came after ${last[at]}`);
     return false;
   }
 
