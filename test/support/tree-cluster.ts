@@ -7,6 +7,7 @@ import { join } from 'node:path';
 
 import type { FaultPlan } from '../../lib/coord/causality/index.js';
 import { readGroupTrace, type GroupEvent, type OverlapGroups, type TreeParents } from '../../lib/coord/group/index.js';
+import type { ExitStatus } from '../../lib/index.js';
 import { startFixture, type FixtureProcess } from './fixture-process.js';
 
 export interface TreeClusterOptions {
@@ -22,6 +23,8 @@ export class TreeCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'pipc-tree-'));
   readonly procs = new Map<string, FixtureProcess>();
   readonly killed = new Set<string>();
+  /** How each process ended, once it did. */
+  readonly exits = new Map<string, ExitStatus>();
   readonly ids: string[];
   readonly #o: TreeClusterOptions;
   readonly #addresses: Record<string, string>;
@@ -51,7 +54,9 @@ export class TreeCluster {
         TREE_TRACE: this.traceFile(id),
         TREE_FAULTS: this.#o.faults === undefined ? undefined : JSON.stringify({ ...this.#o.faults, seed }),
       };
-      this.procs.set(id, startFixture('group-tree-node.ts', [id], { stdin: true, env }));
+      const p = startFixture('group-tree-node.ts', [id], { stdin: true, env });
+      void p.child.exited.then((st) => this.exits.set(id, st)).catch(() => undefined);
+      this.procs.set(id, p);
     });
     await Promise.all([...this.procs.values()].map((p) => p.waitFor(/^ready$/m, 30_000)));
   }
@@ -71,12 +76,17 @@ export class TreeCluster {
     );
   }
 
-  /** Waits until `id` printed "delivered <n>" for at least `n`. */
+  /** Waits until `id` printed "delivered <n>" for at least `n`; fails at once when its structure ended or it exited. */
   async delivered(id: string, n: number, ms = 30_000): Promise<void> {
     const deadline = Date.now() + ms;
     while (this.count(id) < n) {
-      if (Date.now() > deadline)
-        throw new Error(`${id} delivered ${this.count(id)} of ${n} in ${ms} ms:\n${this.procs.get(id)!.output().slice(-1500)}`);
+      const out = this.procs.get(id)!.output();
+      const ended = /^(ended|send failed) .*$/m.exec(out)?.[0];
+      const exit = this.exits.get(id);
+      if (ended !== undefined || exit !== undefined || Date.now() > deadline) {
+        const why = ended ?? (exit === undefined ? `not in ${ms} ms` : `exited ${JSON.stringify(exit)}`);
+        throw new Error(`${id} delivered ${this.count(id)} of ${n}: ${why}\n${out.slice(-1500)}`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   }

@@ -42,15 +42,16 @@ export interface GroupOptions extends MeshOptions {
   trace?: { path?: string; maxEvents?: number; payloads?: boolean };
 }
 
-const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A group's name: 1 to 64 letters, digits, `_`, `-`, `.` (a group member's, and each group of a spanning tree). @internal */
+export const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ORDERS: ReadonlySet<string> = new Set(['none', 'fifo', 'causal', 'total', 'sequencer']);
 
-/** The checked options. @internal */
-export interface GroupSettings {
-  group: string;
-  member: string;
-  contact: string[];
-  order: GroupOrder;
+/** The options a group member and a spanning-tree node share: timers, window, trace, and the mesh's. @internal */
+export type CommonOptions = Omit<MeshOptions, 'listen'> &
+  Pick<GroupOptions, 'heartbeatMs' | 'failureTimeoutMs' | 'retransmitMs' | 'window' | 'joinTimeoutMs' | 'trace'>;
+
+/** {@link CommonOptions}, checked. @internal */
+export interface CommonSettings {
   heartbeatMs: number;
   failureTimeoutMs: number;
   retransmitMs: number;
@@ -58,6 +59,42 @@ export interface GroupSettings {
   joinTimeoutMs: number;
   trace: { path?: string; maxEvents?: number; payloads: boolean } | undefined;
   mesh: MeshOptions;
+}
+
+/** Checks {@link CommonOptions} (with the defaults both kinds of node take); `listen`: where the mesh listens. @internal */
+export function commonSettings(options: CommonOptions, listen: string): CommonSettings {
+  const heartbeatMs = validateInteger(options.heartbeatMs ?? 200, 'options.heartbeatMs', 5, 60_000);
+  const failureTimeoutMs = validateInteger(options.failureTimeoutMs ?? 2000, 'options.failureTimeoutMs', 2 * heartbeatMs, 600_000);
+  let trace: CommonSettings['trace'];
+  if (options.trace !== undefined) {
+    const t = validateOptions(options.trace, 'options.trace');
+    if (t.path !== undefined) validateString(t.path, 'options.trace.path');
+    trace = { path: t.path as string | undefined, maxEvents: t.maxEvents as number | undefined, payloads: t.payloads === true };
+  }
+  validateFunction(options.onLink, 'options.onLink');
+  return {
+    heartbeatMs,
+    failureTimeoutMs,
+    retransmitMs: validateInteger(options.retransmitMs ?? 100, 'options.retransmitMs', 1, 60_000),
+    window: validateInteger(options.window ?? 256, 'options.window', 1, 1 << 16),
+    joinTimeoutMs: validateInteger(options.joinTimeoutMs ?? 10_000, 'options.joinTimeoutMs', 1, 3_600_000),
+    trace,
+    mesh: {
+      listen,
+      listenOptions: options.listenOptions,
+      connectOptions: options.connectOptions,
+      onLink: options.onLink,
+      maxMessageSize: options.maxMessageSize ?? 1023 * 1024, // every transport takes it with its defaults (a shared-memory ring: up to 1 MiB less 8 bytes)
+    },
+  };
+}
+
+/** The checked options. @internal */
+export interface GroupSettings extends CommonSettings {
+  group: string;
+  member: string;
+  contact: string[];
+  order: GroupOrder;
 }
 
 /** Checks {@link GroupOptions}. @internal */
@@ -80,32 +117,5 @@ export function groupSettings(options: GroupOptions): GroupSettings {
   const order = options.order ?? 'fifo';
   if (typeof order !== 'string' || !ORDERS.has(order))
     throw new RangeError(`The "options.order" must be one of none, fifo, causal, total, sequencer. Received ${String(order)}`);
-  const heartbeatMs = validateInteger(options.heartbeatMs ?? 200, 'options.heartbeatMs', 5, 60_000);
-  const failureTimeoutMs = validateInteger(options.failureTimeoutMs ?? 2000, 'options.failureTimeoutMs', 2 * heartbeatMs, 600_000);
-  let trace: GroupSettings['trace'];
-  if (options.trace !== undefined) {
-    const t = validateOptions(options.trace, 'options.trace');
-    if (t.path !== undefined) validateString(t.path, 'options.trace.path');
-    trace = { path: t.path as string | undefined, maxEvents: t.maxEvents as number | undefined, payloads: t.payloads === true };
-  }
-  validateFunction(options.onLink, 'options.onLink');
-  return {
-    group,
-    member,
-    contact,
-    order: order as GroupOrder,
-    heartbeatMs,
-    failureTimeoutMs,
-    retransmitMs: validateInteger(options.retransmitMs ?? 100, 'options.retransmitMs', 1, 60_000),
-    window: validateInteger(options.window ?? 256, 'options.window', 1, 1 << 16),
-    joinTimeoutMs: validateInteger(options.joinTimeoutMs ?? 10_000, 'options.joinTimeoutMs', 1, 3_600_000),
-    trace,
-    mesh: {
-      listen: options.listen,
-      listenOptions: options.listenOptions,
-      connectOptions: options.connectOptions,
-      onLink: options.onLink,
-      maxMessageSize: options.maxMessageSize ?? 1023 * 1024, // every transport takes it with its defaults (a shared-memory ring: up to 1 MiB less 8 bytes)
-    },
-  };
+  return { group, member, contact, order: order as GroupOrder, ...commonSettings(options, options.listen) };
 }

@@ -1,7 +1,7 @@
 /**
  * A tree node's edges to its neighbours (parent and children): one reliable
  * FIFO link each ({@link TreeLink}), heartbeats carrying the digest of the
- * groups and the tree (two processes configured differently refuse each
+ * groups, the tree and `edgeBacklog` (two processes configured differently refuse each
  * other), the failure detector (a neighbour whose address refuses
  * connections after it answered once, or that is silent for
  * `failureTimeoutMs`, has failed), and the end notice a node sends its
@@ -39,6 +39,8 @@ export interface EdgeHost {
   end(err: Error, failed: string, closed: boolean): void;
   /** A neighbour broke the protocol. */
   violation(why: string): void;
+  /** True when the node has room to send on a tree message from a neighbour (see `LinkHost.room`). */
+  room(bytes: Uint8Array): boolean;
 }
 
 /** The edges of one node. @internal */
@@ -63,17 +65,21 @@ export class TreeEdges {
     for (const ix of up < 0 ? plan.children[self]! : [up, ...plan.children[self]!]) {
       const address = s.addresses[ix]!;
       const rank = self < ix ? 0 : 1;
-      const link = new TreeLink({
-        view: self + 1,
-        self: rank,
-        n: 2,
-        retransmitMs: s.retransmitMs,
-        send: (_to, m) => outbox.push(address, m),
-        afterSent: (fn) => setImmediate(() => setImmediate(fn)),
-        deliver: (o, _seq, bytes) => {
-          if (o !== rank && !this.#ended) host.message(ix, bytes); // own messages come back at once: not for the node
+      const link = new TreeLink(
+        {
+          view: self + 1,
+          self: rank,
+          n: 2,
+          retransmitMs: s.retransmitMs,
+          send: (_to, m) => outbox.push(address, m),
+          afterSent: (fn) => setImmediate(() => setImmediate(fn)),
+          deliver: (o, _seq, bytes) => {
+            if (o !== rank && !this.#ended) host.message(ix, bytes); // own messages come back at once: not for the node
+          },
         },
-      });
+        s.edgeBacklog,
+        { room: (bytes) => host.room(bytes), violation: (why) => host.violation(`${plan.nodes[ix]!}: ${why}`) },
+      );
       this.neighbors.set(ix, { ix, id: plan.nodes[ix]!, address, role: ix === up ? 'parent' : 'child', link, heardAt: 0 });
     }
     this.parent = up < 0 ? undefined : this.neighbors.get(up);
@@ -87,6 +93,12 @@ export class TreeEdges {
   /** Sends a tree message to neighbour `ix`, after the ones before it. */
   send(ix: number, bytes: Uint8Array): void {
     this.neighbors.get(ix)!.link.send(bytes);
+  }
+
+  /** True when none of the edges to `ixs` has `edgeBacklog` messages unacknowledged (a message to them may be sent now). */
+  room(ixs: readonly number[]): boolean {
+    for (const ix of ixs) if (this.neighbors.get(ix)?.link.full === true) return false;
+    return true;
   }
 
   /** A frame from the network. Throws `ERR_GROUP_PROTOCOL` for a message that no neighbour sent (the mesh ends its connection). */
@@ -105,8 +117,10 @@ export class TreeEdges {
           n.link.onMessage(m, -1);
           break;
         case G.HEARTBEAT:
-          if (m[2] !== this.#s.plan.digest)
-            return this.#host.violation(`${n.id} has other groups or another tree (digest ${m[2]}, here ${this.#s.plan.digest})`);
+          if (m[2] !== this.#s.digest)
+            return this.#host.violation(
+              `${n.id} has other groups, another tree or another edgeBacklog (digest ${m[2]}, here ${this.#s.digest})`,
+            );
           break;
         case G.SUSPECT:
           return this.#notice(n, m[2], m[3][0] ?? n.id);
@@ -114,6 +128,7 @@ export class TreeEdges {
           throw new GroupError('ERR_GROUP_PROTOCOL', `A message of type ${m[0]} on a tree edge`);
       }
     }
+    for (const n of this.neighbors.values()) n.link.resume(); // ACKS may have made room for what a link holds back
     this.checkReady();
   }
 
@@ -141,7 +156,7 @@ export class TreeEdges {
     for (const n of this.neighbors.values()) n.link.tick(now);
     if (now - this.#beatAt >= this.#s.heartbeatMs) {
       this.#beatAt = now;
-      for (const n of this.neighbors.values()) this.#outbox.push(n.address, [G.HEARTBEAT, this.#s.selfIx + 1, this.#s.plan.digest]);
+      for (const n of this.neighbors.values()) this.#outbox.push(n.address, [G.HEARTBEAT, this.#s.selfIx + 1, this.#s.digest]);
     }
     if (!this.#ready) {
       if (now - this.#started <= this.#s.joinTimeoutMs) return;

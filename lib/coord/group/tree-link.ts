@@ -68,13 +68,38 @@ export function decodeTreeHeader(b: Uint8Array, plan: TreePlan): TreeHeader {
   return { kind, group, origin, seq, ts };
 }
 
-/** One end of a tree edge: a reliable FIFO link (see the module doc). @internal */
-export class TreeLink extends FifoEngine {
-  #copies = false;
+/** What a link needs of its node. @internal */
+export interface LinkHost {
+  /**
+   * True when the node has room for `bytes`, the next message of the other
+   * end in order (it would send it on); false keeps it here, not delivered
+   * and not acknowledged, until {@link TreeLink.resume} finds room.
+   */
+  room(bytes: Uint8Array): boolean;
+  /** The other end broke the link's protocol. */
+  violation(why: string): void;
+}
 
-  /** `net.n` is 2; `net.self` is this end's rank (the lower tree index is 0). */
-  constructor(net: Net) {
+/**
+ * One end of a tree edge: a reliable FIFO link (see the module doc), with a
+ * send window: at most `cap` of this end's messages unacknowledged by the
+ * other end ({@link TreeLink.full}: the node sends nothing more on it until
+ * ACKS come). Its intake is bounded the same way: a message more than `cap`
+ * after the last one delivered is one no end keeping to `cap` sends, a
+ * protocol violation (its payload would be held back without bound). Kept
+ * payloads do not pin the frame they came in (they are copies). @internal
+ */
+export class TreeLink extends FifoEngine {
+  readonly #cap: number;
+  readonly #host: LinkHost;
+  #copies = false;
+  #held = false;
+
+  /** `net.n` is 2; `net.self` is this end's rank (the lower tree index is 0); `cap`: the window, the same at both ends. */
+  constructor(net: Net, cap: number, host: LinkHost) {
     super(net);
+    this.#cap = cap;
+    this.#host = host;
   }
 
   /** Sends `bytes` to the other end, after everything sent before (own "deliveries" reach `net.deliver` with this end's rank: ignore them). */
@@ -82,15 +107,41 @@ export class TreeLink extends FifoEngine {
     this.multicast(bytes);
   }
 
-  /** Messages sent and not yet acknowledged by the other end. */
-  get unacked(): number {
-    return this.backlog;
+  /** True while `cap` of this end's messages are not acknowledged by the other end: send nothing more on it. */
+  get full(): boolean {
+    return this.backlog >= this.#cap;
+  }
+
+  /** Delivers what was held back for want of room, while there is room now. */
+  resume(): void {
+    if (this.#held && !this.closed) this.drain(1 - this.net.self);
   }
 
   protected override onData(e: Entry, from: number): void {
-    if (this.keep(e)) this.drain(e.o);
+    const have = this.D[e.o]!;
+    if (e.s > have + this.#cap)
+      return this.#host.violation(`edge message ${e.s} came after ${have}, more than the window of ${this.#cap} (edgeBacklog) ahead`);
+    // What is kept (held back, or sent on and kept until acknowledged) must not pin the frame it came in:
+    // wire.ts decodes payloads as copies already; a view into a larger buffer is copied here all the same.
+    const kept = e.p.byteLength === e.p.buffer.byteLength ? e : { ...e, p: e.p.slice() };
+    if (this.keep(kept)) this.drain(e.o);
     else this.#copies = true; // a copy: the other end missed the ACKS (they are sent again at the next tick)
     void from;
+  }
+
+  /** FIFO, as the base, but only while the node has room for the next message. */
+  protected override drain(o: number): void {
+    const st = this.store[o]!;
+    this.#held = false;
+    for (let e = st.get(this.D[o]! + 1); e !== undefined && !this.closed; e = st.get(this.D[o]! + 1)) {
+      if (!this.#host.room(e.p)) {
+        this.#held = true;
+        return;
+      }
+      this.D[o] = e.s;
+      this.net.deliver(o, e.s, e.p);
+      this.delivered();
+    }
   }
 
   override tick(now: number): void {

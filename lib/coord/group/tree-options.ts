@@ -3,8 +3,11 @@
  * checked once into settings, and the shapes of what it gives.
  * @module
  */
-import { validateFunction, validateInteger, validateObject, validateOptions, validateString } from '../../internal/validators.js';
+import { createHash } from 'node:crypto';
+
+import { validateInteger, validateObject, validateString } from '../../internal/validators.js';
 import type { MeshOptions, SiteStats } from '../mesh.js';
+import { commonSettings, type CommonSettings } from './options.js';
 import { spanningTree, TreePlan, type OverlapGroups, type TreeParents } from './tree-topology.js';
 import { MAX_ADDRESS_LENGTH } from './wire.js';
 
@@ -67,6 +70,17 @@ export interface OverlapOptions extends Omit<MeshOptions, 'listen'> {
   retransmitMs?: number;
   /** This process's multicasts not yet delivered back to it before `multicast()` waits (default 256). */
   window?: number;
+  /**
+   * The messages a node may have sent on one tree edge and not had
+   * acknowledged by the neighbour (default 1024; the same at every process:
+   * it is in the digest the heartbeats compare). A node whose edge is full
+   * sends nothing more on it: it leaves what comes for that edge
+   * unacknowledged, which in turn fills the edges that bring it, up to the
+   * senders, whose `multicast()` waits. This bounds each node's memory;
+   * a neighbour that sends more than this many past what was acknowledged
+   * breaks the protocol.
+   */
+  edgeBacklog?: number;
   /** How long to wait until every tree neighbour answered, before `ERR_GROUP_JOIN_TIMEOUT` (default 10000). */
   joinTimeoutMs?: number;
   /** Record this process's sends, deliveries and (one per group) views, as a group member does (see `GroupEvent`). */
@@ -74,18 +88,14 @@ export interface OverlapOptions extends Omit<MeshOptions, 'listen'> {
 }
 
 /** The checked options. @internal */
-export interface OverlapSettings {
+export interface OverlapSettings extends CommonSettings {
   self: string;
   plan: TreePlan;
   selfIx: number;
   addresses: readonly string[];
-  heartbeatMs: number;
-  failureTimeoutMs: number;
-  retransmitMs: number;
-  window: number;
-  joinTimeoutMs: number;
-  trace: { path?: string; maxEvents?: number; payloads: boolean } | undefined;
-  mesh: MeshOptions;
+  edgeBacklog: number;
+  /** The plan's digest with `edgeBacklog`: what the heartbeats carry. */
+  digest: string;
 }
 
 /** Checks {@link OverlapOptions}. @internal */
@@ -109,31 +119,14 @@ export function overlapSettings(options: OverlapOptions): OverlapSettings {
   });
   if (new Set(addresses).size !== addresses.length) throw new RangeError('The "options.addresses" give one address to two processes');
   const listen = options.listen === undefined ? addresses[selfIx]! : validateString(options.listen, 'options.listen');
-  const heartbeatMs = validateInteger(options.heartbeatMs ?? 200, 'options.heartbeatMs', 5, 60_000);
-  let trace: OverlapSettings['trace'];
-  if (options.trace !== undefined) {
-    const t = validateOptions(options.trace, 'options.trace');
-    if (t.path !== undefined) validateString(t.path, 'options.trace.path');
-    trace = { path: t.path as string | undefined, maxEvents: t.maxEvents as number | undefined, payloads: t.payloads === true };
-  }
-  validateFunction(options.onLink, 'options.onLink');
+  const edgeBacklog = validateInteger(options.edgeBacklog ?? 1024, 'options.edgeBacklog', 1, 1 << 16);
   return {
     self,
     plan,
     selfIx,
     addresses,
-    heartbeatMs,
-    failureTimeoutMs: validateInteger(options.failureTimeoutMs ?? 2000, 'options.failureTimeoutMs', 2 * heartbeatMs, 600_000),
-    retransmitMs: validateInteger(options.retransmitMs ?? 100, 'options.retransmitMs', 1, 60_000),
-    window: validateInteger(options.window ?? 256, 'options.window', 1, 1 << 16),
-    joinTimeoutMs: validateInteger(options.joinTimeoutMs ?? 10_000, 'options.joinTimeoutMs', 1, 3_600_000),
-    trace,
-    mesh: {
-      listen,
-      listenOptions: options.listenOptions,
-      connectOptions: options.connectOptions,
-      onLink: options.onLink,
-      maxMessageSize: options.maxMessageSize ?? 1023 * 1024,
-    },
+    edgeBacklog,
+    digest: createHash('sha256').update(`${plan.digest}/${edgeBacklog}`).digest('hex').slice(0, 32),
+    ...commonSettings(options, listen),
   };
 }

@@ -15,14 +15,13 @@ import { createHash } from 'node:crypto';
 
 import { validateObject, validateString } from '../../internal/validators.js';
 import { validateProcessId } from '../causality/clocks.js';
+import { GROUP_NAME } from './options.js';
 import { MAX_ID_LENGTH } from './wire.js';
 
 /** The most processes a spanning tree may hold. */
 export const MAX_TREE_NODES = 256;
 /** The most groups one spanning tree may carry. */
 export const MAX_TREE_GROUPS = 64;
-
-const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Overlapping groups: each group's name and its members (process ids). */
 export type OverlapGroups = Readonly<Record<string, readonly string[]>>;

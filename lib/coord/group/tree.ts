@@ -68,6 +68,8 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   readonly #sent: Float64Array;
   /** Per (group, origin): the last seq that passed this node going down (or, at its primary, was ordered). */
   readonly #last: Float64Array;
+  /** Per (group, origin): the last seq that passed this node going up to a primary above it. */
+  readonly #lastUp: Float64Array;
   /** Per group: deliveries per sender (the trace's vector). */
   readonly #counts: Map<string, number>[];
   readonly #casts: QueuedCast[] = [];
@@ -90,6 +92,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
     const plan = this.#plan;
     this.#sent = new Float64Array(plan.groups.length);
     this.#last = new Float64Array(plan.groups.length * plan.nodes.length);
+    this.#lastUp = new Float64Array(plan.groups.length * plan.nodes.length);
     this.#counts = plan.groups.map(() => new Map<string, number>());
     this.#edges = new TreeEdges(s, this.#outbox, {
       message: (ix, bytes) => this.#fromNeighbor(ix, bytes),
@@ -99,6 +102,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
       },
       end: (err, failed, closed) => this.#fail(err, failed, closed),
       violation: (why) => this.#violation(why),
+      room: (bytes) => this.#room(bytes),
     });
     this.#ready = new Promise((resolve, reject) => (this.#onReady = { resolve, reject }));
     this.#ready.catch(() => undefined);
@@ -174,7 +178,8 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
    * Multicasts `payload` to `group` (one this process is in), after this
    * process's earlier multicasts. Resolves once the message left for the
    * group's primary; waits while `window` of this process's multicasts have
-   * not come back to it yet; abortable.
+   * not come back to it yet, or while the edge it goes on is full
+   * (`edgeBacklog`: a slow node anywhere on the way holds it); abortable.
    */
   multicast(group: string, payload: Uint8Array, options?: CallOptions): Promise<void> {
     const k = this.#plan.groupIndex(validateString(group, 'group'));
@@ -192,7 +197,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
       (resolve, reject) => ({ group: k, payload, resolve, reject }),
       signal,
       deadline,
-      () => timeoutError('overlapping groups multicast', undefined, 'the window held the multicast past its deadline'),
+      () => timeoutError('overlapping groups multicast', undefined, 'the window or a full tree edge held the multicast past its deadline'),
     );
     this.#pump();
     return done;
@@ -233,6 +238,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
 
   #pump(): void {
     while (this.#casts.length > 0 && this.#edges.ready && this.#closed === undefined && this.#inflight < this.#s.window) {
+      if (!this.#edges.room(this.#targets(UP, this.#casts[0]!.group))) return; // an edge is full: its ACKS call #pump again
       const c = this.#casts.shift()!;
       const seq = ++this.#sent[c.group]!;
       const group = this.#plan.groups[c.group]!;
@@ -245,9 +251,28 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
     }
   }
 
+  /** The neighbours a message of `group` going `kind` is sent to from here: the parent, or (down, or ordered here) the children with members below. */
+  #targets(kind: TreeHeader['kind'], group: number): readonly number[] {
+    if (kind === UP && this.#plan.primary[group] !== this.#self) return this.#edges.parent === undefined ? [] : [this.#edges.parent.ix];
+    return this.#plan.down[this.#self]![group]!;
+  }
+
+  /** True when the edges a neighbour's message goes on to have room (else its link holds it, unacknowledged: backpressure). */
+  #room(bytes: Uint8Array): boolean {
+    if (this.#closed !== undefined) return true;
+    try {
+      const h = decodeTreeHeader(bytes, this.#plan);
+      return this.#edges.room(this.#targets(h.kind, h.group));
+    } catch {
+      return true; // taken, and refused by #fromNeighbor
+    }
+  }
+
   /** Towards the group's primary: ordered here, or sent to the parent. */
   #up(h: TreeHeader, bytes: Uint8Array): void {
     if (this.#plan.primary[h.group] === this.#self) return this.#order(h, bytes);
+    if (!this.#next(h, this.#lastUp)) return; // checked at each relay too: a gap is caught next to the neighbour that made it
+    this.#lastUp[h.group * this.#plan.nodes.length + h.origin] = h.seq;
     this.#edges.send(this.#edges.parent!.ix, bytes); // the origin is under its group's primary: a node below it has a parent
     this.stats.forwarded++;
   }
@@ -260,10 +285,11 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   }
 
   /** True when `h` is the next message of its origin in its group here; else the neighbour broke the protocol (this node ends). */
-  #next(h: TreeHeader): boolean {
+  #next(h: TreeHeader, last = this.#last): boolean {
     const at = h.group * this.#plan.nodes.length + h.origin;
-    if (h.seq === this.#last[at]! + 1) return true;
-    this.#violation(`message ${h.seq} of ${this.#plan.nodes[h.origin]} in ${this.#plan.groups[h.group]} came after ${this.#last[at]}`);
+    if (h.seq === last[at]! + 1) return true;
+    const what = `message ${h.seq} of ${this.#plan.nodes[h.origin]} in ${this.#plan.groups[h.group]}`;
+    this.#violation(`${what} going ${h.kind === UP ? 'up' : 'down'} came after ${last[at]}`);
     return false;
   }
 
