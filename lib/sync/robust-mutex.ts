@@ -240,6 +240,12 @@ export class RobustMutex implements Disposable {
     return state;
   }
 
+  /** The wake seq, read before an attempt so that an unlock between the attempt and the wait is not missed. */
+  #seq(): number {
+    if (this.#shm.closed) throw closedError('RobustMutex');
+    return Atomics.load(this.#words, I_SEQ);
+  }
+
   #ownerPid(token: bigint): number {
     const pid = Number(token >> PID_BITS);
     if (token !== 0n && (pid <= 0 || pid >= PID_LIMIT)) throw corrupt(this.name, `bad owner word 0x${token.toString(16)}`);
@@ -343,11 +349,15 @@ export class RobustMutex implements Disposable {
    * `ERR_POSIX_IPC_CLOSED` when the mutex is closed meanwhile. Throws
    * TypeError/RangeError synchronously for bad options.
    */
-  async lock(options?: RobustMutexLockOptions): Promise<RobustMutexGuard> {
+  lock(options?: RobustMutexLockOptions): Promise<RobustMutexGuard> {
     const { deadline, signal } = this.#validateLock(options);
+    return this.#lock(deadline, signal);
+  }
+
+  async #lock(deadline: number, signal: AbortSignal | undefined): Promise<RobustMutexGuard> {
     for (let checkOwner = true; ; ) {
       throwIfAborted(signal);
-      const seq = Atomics.load(this.#words, I_SEQ);
+      const seq = this.#seq();
       const guard = this.#attempt(checkOwner);
       if (guard !== undefined) return guard;
       const left = msLeft(deadline);
@@ -374,7 +384,7 @@ export class RobustMutex implements Disposable {
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#guard !== null) throw systemError('EDEADLK', 'lock', this.name, 'this RobustMutex already holds the lock');
     for (let checkOwner = true; ; ) {
-      const seq = Atomics.load(this.#words, I_SEQ);
+      const seq = this.#seq();
       const guard = this.#attempt(checkOwner);
       if (guard !== undefined) return guard;
       const left = msLeft(deadline);
