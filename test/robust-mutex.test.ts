@@ -80,14 +80,19 @@ describe('RobustMutex', () => {
     let next = 0;
     const spawn = (): FixtureProcess => {
       const index = next++;
-      const f = startFixture('mutex-counter.ts', [mutex.name, counterName, String(index), String(ITERATIONS), index % 2 ? 'sync' : 'async']);
+      const f = startFixture('mutex-counter.ts', [
+        mutex.name,
+        counterName,
+        String(index),
+        String(ITERATIONS),
+        index % 2 ? 'sync' : 'async',
+      ]);
       fixtures.push(f);
       workers.set(f.child.pid, { f, index });
       return f;
     };
     const all = Array.from({ length: WORKERS }, spawn);
     await Promise.all(all.map((f) => f.waitFor('ready')));
-    const t0 = performance.now();
     Atomics.store(c, COUNTER.go, 1);
     futexWake(counter, COUNTER.go * 4);
 
@@ -116,14 +121,9 @@ describe('RobustMutex', () => {
       }
     }
     expect(killed).toHaveLength(KILLS);
-    const statuses = await within(
-      25_000,
-      'every worker to finish',
-      Promise.all([...workers.values()].map(({ f }) => f.child.exited)),
-    );
+    const statuses = await within(25_000, 'every worker to finish', Promise.all([...workers.values()].map(({ f }) => f.child.exited)));
     expect(statuses.filter((s) => s.signal === 'SIGKILL')).toHaveLength(KILLS);
     expect(statuses.filter((s) => s.code === 0)).toHaveLength(workers.size - KILLS);
-    console.log(`${next} workers, ${KILLS} kills: ${Math.round(performance.now() - t0)} ms after go`);
 
     // Every owner death was reported once, to one next owner, in the order of the kills.
     const deaths = Atomics.load(c, COUNTER.deaths);
@@ -248,7 +248,7 @@ describe('RobustMutex', () => {
     await h.waitFor('"held":true');
     const other = openAgain(mutex.name);
     const lockers = [mutex, other];
-    const waits = lockers.map((m) => m.lock({ timeoutMs: 1500 }));
+    const waits = lockers.map((m) => m.lock({ timeoutMs: 1000 }));
     h.child.kill('SIGKILL');
     const results = await Promise.allSettled(waits);
     // Exactly one of the two waiters took it over, told that the owner died; the other timed out.
@@ -261,11 +261,12 @@ describe('RobustMutex', () => {
     guard.markConsistent();
     expect(mutex.state).toBe('consistent');
     guard.unlock();
-    const h2 = holder(mutex);
-    expect(JSON.parse((await h2.waitFor(/\{.*\}/))[0])).toEqual({ held: true, ownerDied: false });
+    const again = other.tryLock();
+    expect(again?.ownerDied).toBe(false);
+    again!.unlock();
   });
 
-  it('unlocking after an owner death without markConsistent makes it not recoverable for every process', async () => {
+  it('unlocking after an owner death without markConsistent makes it not recoverable for every locker', async () => {
     const mutex = newMutex('rmx-lost');
     const h = holder(mutex);
     await h.waitFor('"held":true');
@@ -278,13 +279,11 @@ describe('RobustMutex', () => {
     expect(() => mutex.tryLock()).toThrow(expect.objectContaining({ code: 'ERR_LOCK_NOT_RECOVERABLE' }));
     expect(() => mutex.lockSync({ timeoutMs: 100 })).toThrow(expect.objectContaining({ code: 'ERR_LOCK_NOT_RECOVERABLE' }));
     await expectCode(mutex.lock(), 'ERR_LOCK_NOT_RECOVERABLE');
-    const other = holder(mutex);
-    await other.waitFor('{"error":"ERR_LOCK_NOT_RECOVERABLE"}');
-    expect((await within(10_000, 'the holder to fail', other.child.exited)).code).toBe(3);
+    expect(() => openAgain(mutex.name).tryLock()).toThrow(expect.objectContaining({ code: 'ERR_LOCK_NOT_RECOVERABLE' }));
     expect(mutex.ownerPid).toBe(0);
   });
 
-  it('a waiter blocked in lockSync is woken by a not-recoverable unlock, not left to its timeout', async () => {
+  it('a waiter in another process, blocked in lockSync, is woken by a not-recoverable unlock and fails at once', async () => {
     const mutex = newMutex('rmx-lost-wake');
     const h = holder(mutex);
     await h.waitFor('"held":true');

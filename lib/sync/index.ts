@@ -2,10 +2,5 @@
  * Cross-process synchronization built on shared memory and futexes.
  * @module
  */
-export {
-  RobustMutex,
-  RobustMutexGuard,
-  type RobustMutexLockOptions,
-  type RobustMutexOpenOptions,
-  type RobustMutexState,
-} from './robust-mutex.js';
+export { RobustMutex, type RobustMutexLockOptions, type RobustMutexOpenOptions, type RobustMutexState } from './robust-mutex.js';
+export { RobustMutexGuard } from './robust-mutex-guard.js';

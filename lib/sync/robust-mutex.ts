@@ -21,33 +21,33 @@
  */
 import { closedError, LockError, systemError, timeoutError } from '../errors.js';
 import { futexWait, futexWaitSync, futexWake } from '../futex.js';
-import { isAlive, LIVENESS_SLICE_MS, processStartTime } from '../internal/liveness.js';
+import { LIVENESS_SLICE_MS } from '../internal/liveness.js';
 import { validateAbortSignal, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
 import { deadlineAfter, msLeft, throwIfAborted } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
-
-const MAGIC = 0x584d5250; // 'PRMX' little-endian
-const VERSION = 1;
-/** Bytes of a robust mutex's segment. */
-const HEADER_BYTES = 64;
-const I_MAGIC = 0;
-const I_VERSION = 1;
-const I_HEADER_BYTES = 2;
-const I_STATE = 3;
-const I_SEQ = 4;
-const I_WAITERS = 5;
-const SEQ_OFFSET = I_SEQ * 4;
-/** Index of the owner word in a BigUint64Array over the header. */
-const I_OWNER = 4;
-
-const CONSISTENT = 0;
-const OWNER_DIED = 1;
-const NOT_RECOVERABLE = 2;
-
-const PID_BITS = 42n;
-const START_MASK = (1n << PID_BITS) - 1n;
-/** Linux pids are below 2^22 (PID_MAX_LIMIT); macOS's far below. */
-const PID_LIMIT = 2 ** 22;
+import {
+  checkHeader,
+  CONSISTENT,
+  corrupt,
+  HEADER_BYTES,
+  I_HEADER_BYTES,
+  I_MAGIC,
+  I_OWNER,
+  I_SEQ,
+  I_STATE,
+  I_VERSION,
+  I_WAITERS,
+  MAGIC,
+  myToken,
+  NOT_RECOVERABLE,
+  notOwner,
+  OWNER_DIED,
+  ownerGone,
+  ownerPidOf,
+  SEQ_OFFSET,
+  VERSION,
+} from './mutex-words.js';
+import { kGrant, kRelease, RobustMutexGuard } from './robust-mutex-guard.js';
 
 /** The state of a robust mutex's protected data, as {@link RobustMutex.state} reports it. */
 export type RobustMutexState = 'consistent' | 'owner-died' | 'not-recoverable';
@@ -70,82 +70,7 @@ export interface RobustMutexLockOptions {
   signal?: AbortSignal;
 }
 
-let ownToken: bigint | undefined;
-
-/** This process's owner word: its pid and start time (0 where the start time is unknown: macOS). */
-function myToken(): bigint {
-  ownToken ??= (BigInt(process.pid) << PID_BITS) | (BigInt(processStartTime(process.pid) ?? 0) & START_MASK);
-  return ownToken;
-}
-
-const kGrant = Symbol('RobustMutexGuard.grant');
-
-/**
- * One holding of a {@link RobustMutex}, returned by its `lock`, `lockSync`
- * and `tryLock`. Dispose it (`using guard = await mutex.lock()`) or call
- * {@link unlock} to release the lock.
- */
-export class RobustMutexGuard implements Disposable {
-  /**
-   * True when the previous owner died holding the lock (its process ended:
-   * `kill -9`, a crash) and this holding took it over: the protected data
-   * may be half-updated. Repair it, then call {@link markConsistent} before
-   * unlocking, or the mutex becomes not recoverable.
-   */
-  readonly ownerDied: boolean;
-  readonly #mutex: RobustMutex;
-  #held = true;
-
-  /** @internal Use {@link RobustMutex.lock}. */
-  constructor(token: symbol, mutex: RobustMutex, ownerDied: boolean) {
-    if (token !== kGrant) throw new TypeError('Use RobustMutex.lock() to get a RobustMutexGuard');
-    this.#mutex = mutex;
-    this.ownerDied = ownerDied;
-  }
-
-  /** True until this holding is released. */
-  get held(): boolean {
-    return this.#held;
-  }
-
-  /**
-   * Marks the protected data consistent again after an owner died (see
-   * {@link ownerDied}); a no-op when it already is. Throws
-   * `ERR_LOCK_NOT_OWNER` once this holding was released.
-   */
-  markConsistent(): void {
-    if (!this.#held) throw notOwner(this.#mutex.name, 'markConsistent');
-    this.#mutex[kRelease](this, false);
-  }
-
-  /**
-   * Releases the lock and wakes a waiter. After an owner died, unlocking
-   * without {@link markConsistent} makes the mutex not recoverable: every
-   * later lock attempt throws `ERR_LOCK_NOT_RECOVERABLE`. Throws
-   * `ERR_LOCK_NOT_OWNER` when this holding was already released.
-   */
-  unlock(): void {
-    if (!this.#held) throw notOwner(this.#mutex.name, 'unlock');
-    this.#held = false;
-    this.#mutex[kRelease](this, true);
-  }
-
-  /** {@link unlock} if still held; idempotent. */
-  [Symbol.dispose](): void {
-    if (this.#held) this.unlock();
-  }
-}
-
-const kRelease = Symbol('RobustMutex.release');
 const kConstruct = Symbol('RobustMutex.construct');
-
-function notOwner(name: string, what: string): LockError {
-  return new LockError('ERR_LOCK_NOT_OWNER', name, `${what}() of robust mutex '${name}' by a caller that does not hold it`);
-}
-
-function corrupt(name: string, what: string): LockError {
-  return new LockError('ERR_LOCK_CORRUPT', name, `The robust mutex '${name}' is corrupt: ${what}`);
-}
 
 /**
  * A mutex in a named shared-memory segment that survives the death of its
@@ -226,46 +151,16 @@ export class RobustMutex implements Disposable {
     SharedMemory.unlink(name);
   }
 
-  /** Validates the header; returns the state. Shared memory is untrusted: garbage is an error, never a wrong access. */
+  /** Validates the header (again: another process may have scribbled on it); returns the state. */
   #check(): number {
     if (this.#shm.closed) throw closedError('RobustMutex');
-    const w = this.#words;
-    const magic = Atomics.load(w, I_MAGIC) >>> 0;
-    if (magic !== MAGIC) throw corrupt(this.name, `bad magic 0x${magic.toString(16)}`);
-    if (w[I_VERSION] !== VERSION) throw corrupt(this.name, `unsupported version ${w[I_VERSION]}`);
-    if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corrupt(this.name, `bad header size ${w[I_HEADER_BYTES]}`);
-    const state = Atomics.load(w, I_STATE);
-    if (state !== CONSISTENT && state !== OWNER_DIED && state !== NOT_RECOVERABLE) throw corrupt(this.name, `bad state ${state}`);
-    this.#ownerPid(Atomics.load(this.#owner, I_OWNER));
-    return state;
+    return checkHeader(this.name, this.#words, this.#owner);
   }
 
   /** The wake seq, read before an attempt so that an unlock between the attempt and the wait is not missed. */
   #seq(): number {
     if (this.#shm.closed) throw closedError('RobustMutex');
     return Atomics.load(this.#words, I_SEQ);
-  }
-
-  #ownerPid(token: bigint): number {
-    const pid = Number(token >> PID_BITS);
-    if (token !== 0n && (pid <= 0 || pid >= PID_LIMIT)) throw corrupt(this.name, `bad owner word 0x${token.toString(16)}`);
-    return pid;
-  }
-
-  /**
-   * Whether the owner `token` names has ended: its pid does not run, or now
-   * belongs to a process started at another time (pid reuse). Where the
-   * start time is unknown (recorded as 0, or /proc hides the process), the
-   * pid alone decides.
-   */
-  #ownerGone(token: bigint): boolean {
-    const pid = this.#ownerPid(token);
-    if (pid === process.pid) return false;
-    if (!isAlive(pid)) return true;
-    const recorded = token & START_MASK;
-    if (recorded === 0n) return false;
-    const start = processStartTime(pid);
-    return start !== undefined && (BigInt(start) & START_MASK) !== recorded;
   }
 
   /**
@@ -279,7 +174,7 @@ export class RobustMutex implements Disposable {
     let ownerDied: boolean;
     if (seen === 0n) {
       ownerDied = Atomics.load(this.#words, I_STATE) === OWNER_DIED;
-    } else if (checkOwner && this.#ownerGone(seen) && Atomics.compareExchange(this.#owner, I_OWNER, seen, mine) === seen) {
+    } else if (checkOwner && ownerGone(this.name, seen) && Atomics.compareExchange(this.#owner, I_OWNER, seen, mine) === seen) {
       ownerDied = true;
     } else {
       return undefined;
@@ -355,7 +250,7 @@ export class RobustMutex implements Disposable {
   }
 
   async #lock(deadline: number, signal: AbortSignal | undefined): Promise<RobustMutexGuard> {
-    for (let checkOwner = true; ; ) {
+    for (let checkOwner = true; ;) {
       throwIfAborted(signal);
       const seq = this.#seq();
       const guard = this.#attempt(checkOwner);
@@ -383,7 +278,7 @@ export class RobustMutex implements Disposable {
     const opts = validateOptions(options);
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#guard !== null) throw systemError('EDEADLK', 'lock', this.name, 'this RobustMutex already holds the lock');
-    for (let checkOwner = true; ; ) {
+    for (let checkOwner = true; ;) {
       const seq = this.#seq();
       const guard = this.#attempt(checkOwner);
       if (guard !== undefined) return guard;
@@ -429,7 +324,7 @@ export class RobustMutex implements Disposable {
   /** The pid of the lock's current owner (whether it still runs or not), 0 when free. Diagnostic. */
   get ownerPid(): number {
     this.#check();
-    return this.#ownerPid(Atomics.load(this.#owner, I_OWNER));
+    return ownerPidOf(this.name, Atomics.load(this.#owner, I_OWNER));
   }
 
   /** The protected data's state as the segment records it (see {@link RobustMutexState}). */
