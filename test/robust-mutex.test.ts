@@ -362,6 +362,15 @@ describe('RobustMutex', () => {
     new Int32Array(raw.buffer)[3] = 0;
     Atomics.store(new BigUint64Array(raw.buffer, 32, 1), 0, 12345n); // taken, by pid 0
     expect(() => mutex.lockSync({ timeoutMs: 10 })).toThrow(expect.objectContaining({ code: 'ERR_LOCK_CORRUPT' }));
+    // A holding whose owner word was overwritten: its unlock says so and leaves the word alone; close() still closes.
+    Atomics.store(new BigUint64Array(raw.buffer, 32, 1), 0, 0n);
+    const guard = mutex.lockSync();
+    Atomics.store(new BigUint64Array(raw.buffer, 32, 1), 0, 1n << 42n); // pid 1
+    expect(() => guard.unlock()).toThrow(expect.objectContaining({ code: 'ERR_LOCK_CORRUPT' }));
+    expect(mutex.held).toBe(false);
+    expect(mutex.ownerPid).toBe(1);
+    mutex.close();
+    expect(mutex.held).toBe(false);
   });
 
   it('bad arguments are TypeError/RangeError naming the argument; a closed mutex throws ERR_POSIX_IPC_CLOSED', async () => {

@@ -209,13 +209,14 @@ export class RobustMutex implements Disposable {
   /** @internal What a guard's unlock (`unlock` true) and markConsistent do. */
   [kRelease](guard: RobustMutexGuard, unlock: boolean): void {
     if (this.#guard !== guard) throw notOwner(this.name, unlock ? 'unlock' : 'markConsistent');
-    const mine = Atomics.load(this.#owner, I_OWNER);
-    if (mine !== myToken()) throw corrupt(this.name, `the owner word 0x${mine.toString(16)} is not this process's`);
+    if (unlock) this.#guard = null; // whatever follows: this object holds nothing any more
+    const word = Atomics.load(this.#owner, I_OWNER);
+    // Only a scribbled segment (or a locker in another pid namespace) gets here: leave its word alone.
+    if (word !== myToken()) throw corrupt(this.name, `the owner word 0x${word.toString(16)} is not this process's`);
     if (!unlock) {
       if (Atomics.load(this.#words, I_STATE) === OWNER_DIED) Atomics.store(this.#words, I_STATE, CONSISTENT);
       return;
     }
-    this.#guard = null;
     const lost = Atomics.load(this.#words, I_STATE) === OWNER_DIED;
     if (lost) Atomics.store(this.#words, I_STATE, NOT_RECOVERABLE);
     this.#letGo(lost);
@@ -344,8 +345,11 @@ export class RobustMutex implements Disposable {
    */
   close(): void {
     if (this.#shm.closed) return;
-    this.#guard?.unlock();
-    this.#shm.close();
+    try {
+      this.#guard?.unlock();
+    } finally {
+      this.#shm.close();
+    }
   }
 
   /** Same as {@link close}. */
