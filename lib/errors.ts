@@ -365,3 +365,35 @@ export class GroupError extends Error {
     this.code = code;
   }
 }
+
+/** Error codes of {@link LockError}. */
+export type LockErrorCode =
+  /** The lock's protected state was left inconsistent for good: an owner got "owner died" and unlocked without `markConsistent()`. */
+  | 'ERR_LOCK_NOT_RECOVERABLE'
+  /** An unlock or `markConsistent()` by a caller that does not hold the lock. */
+  | 'ERR_LOCK_NOT_OWNER'
+  /** The lock's shared memory does not hold a valid lock (bad magic, version, size or words). */
+  | 'ERR_LOCK_CORRUPT';
+
+/**
+ * A failure of a cross-process lock (`lib/sync/`). `code` says which:
+ * - `ERR_LOCK_NOT_RECOVERABLE`: a previous owner died holding the lock, the
+ *   next owner was told so and unlocked without marking the state
+ *   consistent: every later lock attempt fails with this code (like
+ *   `ENOTRECOVERABLE` of a robust pthread mutex);
+ * - `ERR_LOCK_NOT_OWNER`: `unlock()` or `markConsistent()` by a caller that
+ *   does not hold the lock (like `EPERM` of an error-checking mutex);
+ * - `ERR_LOCK_CORRUPT`: the segment does not hold a valid lock.
+ * `name` is the lock's segment name.
+ */
+export class LockError extends Error {
+  override readonly name = 'LockError';
+  readonly code: LockErrorCode;
+  /** The name of the lock's segment. */
+  readonly lockName: string;
+  constructor(code: LockErrorCode, lockName: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.lockName = lockName;
+  }
+}

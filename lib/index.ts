@@ -9,6 +9,7 @@ export * from './futex.js';
 export * from './unnamed-semaphore.js';
 export * from './process.js';
 export * from './semaphore.js';
+export * from './sync/index.js';
 export {
   MAX_PASSED_FDS,
   MAX_SOCKET_PATH,
@@ -34,10 +35,12 @@ export {
 export * from './tcp.js';
 export * from './channels/index.js';
 export {
+  LockError,
   NameError,
   RpcError,
   TxError,
   XdrError,
+  type LockErrorCode,
   type NameErrorCode,
   type RpcErrorCode,
   type TxErrorCode,

@@ -17,7 +17,7 @@ import { isSystemError, systemError } from '../../errors.js';
 import { futexWait, futexWaitSync, futexWake } from '../../futex.js';
 import { removeAtExit } from '../../internal/cleanup.js';
 import { die, FAULTS, faultHere } from '../../internal/fault.js';
-import { LivenessCache } from '../../internal/liveness.js';
+import { LIVENESS_SLICE_MS, LivenessCache } from '../../internal/liveness.js';
 import { SharedMemory } from '../../shm.js';
 import {
   DATA_SEQ_OFFSET,
@@ -35,8 +35,7 @@ import {
 import type { Waker } from './ring.js';
 import { unlinkIfOurs, type Opened } from './segment.js';
 
-/** Longest a waiting side goes without checking that its peer is alive. */
-export const LIVENESS_SLICE_MS = 100;
+export { LIVENESS_SLICE_MS };
 
 export type Role = 'producer' | 'consumer';
 

@@ -1,0 +1,6 @@
+/**
+ * Cross-process synchronization built on shared memory and futexes.
+ * @module
+ */
+export { RobustMutex, type RobustMutexLockOptions, type RobustMutexOpenOptions, type RobustMutexState } from './robust-mutex.js';
+export { RobustMutexGuard } from './robust-mutex-guard.js';

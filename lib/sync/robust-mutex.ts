@@ -1,0 +1,359 @@
+/**
+ * A robust mutex across processes, in a shared-memory segment of its own:
+ * the semantics of a robust, error-checking pthread mutex (`EOWNERDEAD`,
+ * `pthread_mutex_consistent`, `ENOTRECOVERABLE`) for Node.js processes.
+ *
+ * Layout of the segment (64 bytes, little-endian words):
+ *
+ *   0  magic 'PRMX'   4  version   8  header bytes (64)   12 state
+ *  16  wake seq (the futex word waiters sleep on)   20  waiters
+ *  32  owner: 64 bits, 0 when free, else pid << 42 | (start time & 2^42-1)
+ *
+ * The owner word names the holder and its process start time in one atomic
+ * word, so taking the lock and recording who took it are the same
+ * compare-and-swap: no window where the lock is taken and the owner unknown.
+ * A waiter sleeps on the wake seq for one liveness slice at most, then asks
+ * whether the owner still runs (`isAlive`, and the same start time, so that
+ * a reused pid does not pass for the dead owner); a dead owner's lock is
+ * taken over by a compare-and-swap from that exact owner word, so exactly
+ * one locker wins it and is told the owner died.
+ * @module
+ */
+import { closedError, LockError, systemError, timeoutError } from '../errors.js';
+import { futexWait, futexWaitSync, futexWake } from '../futex.js';
+import { LIVENESS_SLICE_MS } from '../internal/liveness.js';
+import { validateAbortSignal, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
+import { deadlineAfter, msLeft, throwIfAborted } from '../internal/waiting.js';
+import { SharedMemory, type ShmCreateMode } from '../shm.js';
+import {
+  checkHeader,
+  CONSISTENT,
+  corrupt,
+  HEADER_BYTES,
+  I_HEADER_BYTES,
+  I_MAGIC,
+  I_OWNER,
+  I_SEQ,
+  I_STATE,
+  I_VERSION,
+  I_WAITERS,
+  MAGIC,
+  myToken,
+  NOT_RECOVERABLE,
+  notOwner,
+  OWNER_DIED,
+  ownerGone,
+  ownerPidOf,
+  SEQ_OFFSET,
+  VERSION,
+} from './mutex-words.js';
+import { kGrant, kRelease, RobustMutexGuard } from './robust-mutex-guard.js';
+
+/** The state of a robust mutex's protected data, as {@link RobustMutex.state} reports it. */
+export type RobustMutexState = 'consistent' | 'owner-died' | 'not-recoverable';
+
+const STATES: readonly RobustMutexState[] = ['consistent', 'owner-died', 'not-recoverable'];
+
+/** Options of {@link RobustMutex.open}. */
+export interface RobustMutexOpenOptions {
+  /** Like {@link SharedMemoryOpenOptions.create}; default `'open'`. A created mutex starts free and consistent. */
+  create?: ShmCreateMode;
+  /** Permission bits of a segment this call creates (exactly, whatever the umask). Default `0o600`. */
+  mode?: number;
+}
+
+/** Options of {@link RobustMutex.lock}. */
+export interface RobustMutexLockOptions {
+  /** Give up after this many ms: the promise rejects with an `ETIMEDOUT` error. Default: no limit. */
+  timeoutMs?: number;
+  /** Cancels the wait: the promise rejects with an `AbortError`. */
+  signal?: AbortSignal;
+}
+
+const kConstruct = Symbol('RobustMutex.construct');
+
+/**
+ * A mutex in a named shared-memory segment that survives the death of its
+ * holder: the next locker gets it, with {@link RobustMutexGuard.ownerDied}
+ * set, and decides whether the protected data can be repaired. See
+ * docs/sync.md.
+ *
+ * @example
+ * using mutex = RobustMutex.open('/orders-lock', { create: 'open-or-create' });
+ * {
+ *   using guard = await mutex.lock({ timeoutMs: 5000 });
+ *   if (guard.ownerDied) {
+ *     repairOrders(); // the previous holder was killed mid-update
+ *     guard.markConsistent();
+ *   }
+ *   updateOrders();
+ * } // unlocked here
+ */
+export class RobustMutex implements Disposable {
+  /** The segment's name. */
+  readonly name: string;
+  /** True when this call created the segment (and so usually unlinks it). */
+  readonly created: boolean;
+  readonly #shm: SharedMemory;
+  readonly #words: Int32Array;
+  readonly #owner: BigUint64Array;
+  #guard: RobustMutexGuard | null = null;
+
+  /** @internal Use {@link RobustMutex.open}. */
+  constructor(token: symbol, shm: SharedMemory) {
+    if (token !== kConstruct) throw new TypeError('Use RobustMutex.open() to get a RobustMutex');
+    this.name = shm.name;
+    this.created = shm.created;
+    this.#shm = shm;
+    this.#words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
+    this.#owner = new BigUint64Array(shm.buffer, 0, HEADER_BYTES / 8);
+  }
+
+  /**
+   * Opens (or creates, per `options.create`) the robust mutex in the
+   * segment `name` (a shared-memory name such as `'/my-lock'`). A segment
+   * this call creates holds a free, consistent mutex; an existing one is
+   * checked (magic, version, size, words): `ERR_LOCK_CORRUPT` if it is not a
+   * robust mutex. Throws what {@link SharedMemory.open} throws (`EEXIST`,
+   * `ENOENT`, `EACCES`, TypeError/RangeError for bad arguments), and
+   * `EAGAIN` for a segment whose creator has not finished writing it yet
+   * (retry shortly).
+   */
+  static open(name: string, options?: RobustMutexOpenOptions): RobustMutex {
+    const opts = validateOptions(options);
+    const create = opts.create ?? 'open';
+    const mode = opts.mode === undefined ? undefined : validateMode(opts.mode, 'options.mode');
+    const shm =
+      create === 'open'
+        ? SharedMemory.open(name, { create: 'open', ...(mode === undefined ? {} : { mode }) })
+        : SharedMemory.open(name, { create: create as ShmCreateMode, size: HEADER_BYTES, ...(mode === undefined ? {} : { mode }) });
+    try {
+      if (shm.size < HEADER_BYTES) throw corrupt(name, `a segment of ${shm.size} bytes is too small`);
+      const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
+      if (shm.created) {
+        words[I_VERSION] = VERSION;
+        words[I_HEADER_BYTES] = HEADER_BYTES;
+        Atomics.store(words, I_MAGIC, MAGIC); // last: an opener never sees half a header as valid
+      } else if (Atomics.load(words, I_MAGIC) === 0 && words.every((w) => w === 0)) {
+        throw systemError('EAGAIN', 'open', name, 'the robust mutex is still being created (try again shortly)');
+      }
+      const mutex = new RobustMutex(kConstruct, shm);
+      mutex.#check();
+      return mutex;
+    } catch (err) {
+      shm.close();
+      throw err;
+    }
+  }
+
+  /** Removes the name `name` (like {@link SharedMemory.unlink}). */
+  static unlink(name: string): void {
+    SharedMemory.unlink(name);
+  }
+
+  /** Validates the header (again: another process may have scribbled on it); returns the state. */
+  #check(): number {
+    if (this.#shm.closed) throw closedError('RobustMutex');
+    return checkHeader(this.name, this.#words, this.#owner);
+  }
+
+  /** The wake seq, read before an attempt so that an unlock between the attempt and the wait is not missed. */
+  #seq(): number {
+    if (this.#shm.closed) throw closedError('RobustMutex');
+    return Atomics.load(this.#words, I_SEQ);
+  }
+
+  /**
+   * One attempt: the lock if free, or taken over from a dead owner when
+   * `checkOwner`; undefined while a live owner holds it.
+   */
+  #attempt(checkOwner: boolean): RobustMutexGuard | undefined {
+    if (this.#check() === NOT_RECOVERABLE) throw this.#notRecoverable();
+    const mine = myToken();
+    const seen = Atomics.compareExchange(this.#owner, I_OWNER, 0n, mine);
+    let ownerDied: boolean;
+    if (seen === 0n) {
+      ownerDied = Atomics.load(this.#words, I_STATE) === OWNER_DIED;
+    } else if (checkOwner && ownerGone(this.name, seen) && Atomics.compareExchange(this.#owner, I_OWNER, seen, mine) === seen) {
+      ownerDied = true;
+    } else {
+      return undefined;
+    }
+    const state = Atomics.load(this.#words, I_STATE);
+    if (state === NOT_RECOVERABLE) {
+      // An owner made it so and died before letting go: pass the lock on and refuse.
+      this.#letGo(true);
+      throw this.#notRecoverable();
+    }
+    if (ownerDied) Atomics.store(this.#words, I_STATE, OWNER_DIED);
+    const guard = new RobustMutexGuard(kGrant, this, ownerDied);
+    this.#guard = guard;
+    return guard;
+  }
+
+  #notRecoverable(): LockError {
+    return new LockError(
+      'ERR_LOCK_NOT_RECOVERABLE',
+      this.name,
+      `The robust mutex '${this.name}' is not recoverable: an owner died holding it and the next owner unlocked it without markConsistent()`,
+    );
+  }
+
+  /** Frees the owner word, bumps the wake seq and wakes one waiter (all when `all`). */
+  #letGo(all: boolean): void {
+    Atomics.store(this.#owner, I_OWNER, 0n);
+    Atomics.add(this.#words, I_SEQ, 1);
+    if (all || Atomics.load(this.#words, I_WAITERS) > 0) futexWake(this.#shm, SEQ_OFFSET, all ? Infinity : 1);
+  }
+
+  /** @internal What a guard's unlock (`unlock` true) and markConsistent do. */
+  [kRelease](guard: RobustMutexGuard, unlock: boolean): void {
+    if (this.#guard !== guard) throw notOwner(this.name, unlock ? 'unlock' : 'markConsistent');
+    if (unlock) this.#guard = null; // whatever follows: this object holds nothing any more
+    const word = Atomics.load(this.#owner, I_OWNER);
+    // Only a scribbled segment (or a locker in another pid namespace) gets here: leave its word alone.
+    if (word !== myToken()) throw corrupt(this.name, `the owner word 0x${word.toString(16)} is not this process's`);
+    if (!unlock) {
+      if (Atomics.load(this.#words, I_STATE) === OWNER_DIED) Atomics.store(this.#words, I_STATE, CONSISTENT);
+      return;
+    }
+    const lost = Atomics.load(this.#words, I_STATE) === OWNER_DIED;
+    if (lost) Atomics.store(this.#words, I_STATE, NOT_RECOVERABLE);
+    this.#letGo(lost);
+  }
+
+  #validateLock(options: unknown): { deadline: number; signal: AbortSignal | undefined } {
+    const opts = validateOptions(options);
+    const timeout = validateTimeout(opts.timeoutMs, 'options.timeoutMs');
+    const signal = validateAbortSignal(opts.signal, 'options.signal');
+    return { deadline: deadlineAfter(timeout), signal };
+  }
+
+  #timedOut(): Error {
+    return timeoutError('lock', this.name, 'the robust mutex stayed held by a live owner until the timeout');
+  }
+
+  /**
+   * Takes the lock, waiting without blocking the event loop: the waits run
+   * on a native waiter thread (never libuv's pool), one liveness slice
+   * (`LIVENESS_SLICE_MS`) at a time, between which the owner's liveness is
+   * checked. Several `lock()` calls of one process (on this object or
+   * others) queue like any other lockers.
+   *
+   * Rejects with `ETIMEDOUT` after `timeoutMs`, an `AbortError` when
+   * `signal` aborts, `ERR_LOCK_NOT_RECOVERABLE`, `ERR_LOCK_CORRUPT`,
+   * `ERR_POSIX_IPC_CLOSED` when the mutex is closed meanwhile. Throws
+   * TypeError/RangeError synchronously for bad options.
+   */
+  lock(options?: RobustMutexLockOptions): Promise<RobustMutexGuard> {
+    const { deadline, signal } = this.#validateLock(options);
+    return this.#lock(deadline, signal);
+  }
+
+  async #lock(deadline: number, signal: AbortSignal | undefined): Promise<RobustMutexGuard> {
+    for (let checkOwner = true; ;) {
+      throwIfAborted(signal);
+      const seq = this.#seq();
+      const guard = this.#attempt(checkOwner);
+      if (guard !== undefined) return guard;
+      const left = msLeft(deadline);
+      if (left <= 0) throw this.#timedOut();
+      Atomics.add(this.#words, I_WAITERS, 1);
+      let result: string;
+      try {
+        result = await futexWait(this.#shm, SEQ_OFFSET, seq, { timeoutMs: Math.min(left, LIVENESS_SLICE_MS), signal });
+      } finally {
+        if (!this.#shm.closed) Atomics.sub(this.#words, I_WAITERS, 1);
+      }
+      checkOwner = result === 'timed-out';
+    }
+  }
+
+  /**
+   * {@link lock} blocking the thread: for a worker thread or a dedicated
+   * process. Throws `ETIMEDOUT`, `ERR_LOCK_NOT_RECOVERABLE`,
+   * `ERR_LOCK_CORRUPT`, and `EDEADLK` when this object already holds the
+   * lock (the thread would wait for itself).
+   */
+  lockSync(options?: { timeoutMs?: number }): RobustMutexGuard {
+    const opts = validateOptions(options);
+    const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
+    if (this.#guard !== null) throw systemError('EDEADLK', 'lock', this.name, 'this RobustMutex already holds the lock');
+    for (let checkOwner = true; ;) {
+      const seq = this.#seq();
+      const guard = this.#attempt(checkOwner);
+      if (guard !== undefined) return guard;
+      const left = msLeft(deadline);
+      if (left <= 0) throw this.#timedOut();
+      Atomics.add(this.#words, I_WAITERS, 1);
+      let result: string;
+      try {
+        result = futexWaitSync(this.#shm, SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS));
+      } finally {
+        Atomics.sub(this.#words, I_WAITERS, 1);
+      }
+      checkOwner = result === 'timed-out';
+    }
+  }
+
+  /**
+   * Takes the lock if it is free, or held by an owner that died (then with
+   * `ownerDied`); null while a live owner holds it. Never waits. Throws
+   * `ERR_LOCK_NOT_RECOVERABLE`, `ERR_LOCK_CORRUPT`, `ERR_POSIX_IPC_CLOSED`.
+   */
+  tryLock(): RobustMutexGuard | null {
+    return this.#attempt(true) ?? null;
+  }
+
+  /** Releases the holding this object has (its guard's {@link RobustMutexGuard.unlock}); `ERR_LOCK_NOT_OWNER` if none. */
+  unlock(): void {
+    if (this.#guard === null) throw notOwner(this.name, 'unlock');
+    this.#guard.unlock();
+  }
+
+  /** Its guard's {@link RobustMutexGuard.markConsistent}; `ERR_LOCK_NOT_OWNER` when this object does not hold the lock. */
+  markConsistent(): void {
+    if (this.#guard === null) throw notOwner(this.name, 'markConsistent');
+    this.#guard.markConsistent();
+  }
+
+  /** True while this object holds the lock. */
+  get held(): boolean {
+    return this.#guard !== null;
+  }
+
+  /** The pid of the lock's current owner (whether it still runs or not), 0 when free. Diagnostic. */
+  get ownerPid(): number {
+    this.#check();
+    return ownerPidOf(this.name, Atomics.load(this.#owner, I_OWNER));
+  }
+
+  /** The protected data's state as the segment records it (see {@link RobustMutexState}). */
+  get state(): RobustMutexState {
+    return STATES[this.#check()]!;
+  }
+
+  /** Removes the segment's name (processes that opened it keep using it). */
+  unlink(): void {
+    this.#shm.unlink();
+  }
+
+  /**
+   * Unlocks if this object holds the lock (as {@link unlock} does), rejects
+   * its pending `lock()` calls with `ERR_POSIX_IPC_CLOSED`, and unmaps the
+   * segment. Does not unlink the name. Idempotent.
+   */
+  close(): void {
+    if (this.#shm.closed) return;
+    try {
+      this.#guard?.unlock();
+    } finally {
+      this.#shm.close();
+    }
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
