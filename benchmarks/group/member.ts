@@ -42,7 +42,7 @@ export interface Done {
 const say = (line: string): void => {
   const b = Buffer.from(`${line}\n`);
   const end = performance.now() + 30_000;
-  for (let at = 0; at < b.length; ) {
+  for (let at = 0; at < b.length;) {
     try {
       at += writeSync(1, b, at);
     } catch (err) {
@@ -130,7 +130,7 @@ async function run(startNs: number, ms: number, max: number, size: number): Prom
     const p = new Uint8Array(size);
     scratch[0] = t;
     p.set(scratchBytes);
-    await group.multicast(p, { timeoutMs: 30_000 });
+    await group.multicast(p);
     // A window that never fills (none here, but the loop must not starve the event loop): yield now and then.
     if ((++sent & 1023) === 0) await new Promise((r) => setImmediate(r));
   }

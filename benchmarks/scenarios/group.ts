@@ -158,7 +158,11 @@ function goals(rows: Row[]): Goal[] {
       out.push(
         r === undefined
           ? { goal, met: null, detail: 'not measured' }
-          : { goal, met: r[field].median >= target, detail: `${r[field].median.toFixed(0)} ${unit} (${(r[field].median / target).toFixed(2)} of the goal)` },
+          : {
+              goal,
+              met: r[field].median >= target,
+              detail: `${r[field].median.toFixed(0)} ${unit} (${(r[field].median / target).toFixed(2)} of the goal)`,
+            },
       );
     }
   return out;
@@ -178,7 +182,9 @@ async function main(): Promise<void> {
   console.log(
     `${seconds} s per repetition, ${reps} repetition(s), ${size}-byte messages, every member multicasting; median (min-max); load ${loadavg()[0]!.toFixed(2)}`,
   );
-  console.log(`${'row'.padEnd(40)} ${'deliveries/s'.padEnd(22)} ${'msg/s'.padEnd(22)} ${'p50 us'.padEnd(20)} ${'p99 us'.padEnd(22)} cpu us/msg`);
+  console.log(
+    `${'row'.padEnd(40)} ${'deliveries/s'.padEnd(22)} ${'msg/s'.padEnd(22)} ${'p50 us'.padEnd(20)} ${'p99 us'.padEnd(22)} cpu us/msg`,
+  );
   const rows: Row[] = [];
   const t0 = performance.now();
   const prof = values['cpu-prof'];
@@ -201,7 +207,8 @@ async function main(): Promise<void> {
   for (const x of g) console.log(`  ${x.met === null ? 'n/a ' : x.met ? 'MET ' : 'NOT MET'}  ${x.goal}: ${x.detail}`);
   machine.loadAverage.end = loadavg()[0];
   const file =
-    values.json ?? join(fileURLToPath(new URL('../../bench-results/', import.meta.url)), `group-${machine.date.replace(/[:.]/g, '-')}.json`);
+    values.json ??
+    join(fileURLToPath(new URL('../../bench-results/', import.meta.url)), `group-${machine.date.replace(/[:.]/g, '-')}.json`);
   mkdirSync(dirname(file), { recursive: true });
   const report = {
     schema: 'posix-ipc-group-bench/1',

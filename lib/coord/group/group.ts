@@ -63,6 +63,8 @@ const TICK_MS = 10;
 /** Messages of a view this member has not installed yet, kept until it does (beyond: dropped, and sent again by their origins). */
 const EARLY_LIMIT = 65536;
 
+const RESOLVED = Promise.resolve();
+
 interface QueuedCast {
   readonly payload: Uint8Array;
   readonly resolve: () => void;
@@ -184,6 +186,11 @@ export class Group implements AsyncIterable<GroupDelivery> {
     const signal = validateAbortSignal(opts.signal, 'options.signal');
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    // Room in the window and nothing queued before it: sent now, no wait to set up.
+    if (this.#casts.length === 0 && this.#canSend()) {
+      this.#cast(payload);
+      return RESOLVED;
+    }
     // A cast is taken out of the queue when it is sent (then it resolves) or when it is aborted or times out.
     const done = waitInList<void, QueuedCast>(
       this.#casts,
@@ -198,16 +205,26 @@ export class Group implements AsyncIterable<GroupDelivery> {
 
   /** Sends queued multicasts while the window and the view allow. */
   #pump(): void {
-    const e = this.#engine;
-    while (this.#casts.length > 0 && e !== undefined && !this.#flushing && this.#closed === undefined && e.backlog < this.#s.window) {
+    while (this.#casts.length > 0 && this.#canSend()) {
       const c = this.#casts.shift()!;
-      if (this.#trace !== undefined) {
-        const seq = e.nextSeq;
-        this.#record({ kind: 'send', message: groupMessageId(this.#s.member, this.#viewId, seq), sender: this.#s.member, seq }, c.payload);
-      }
-      e.multicast(c.payload);
+      this.#cast(c.payload);
       c.resolve();
     }
+  }
+
+  /** The engine takes a multicast now: a view, no view change, room in the window. */
+  #canSend(): boolean {
+    const e = this.#engine;
+    return e !== undefined && !this.#flushing && this.#closed === undefined && e.backlog < this.#s.window;
+  }
+
+  #cast(payload: Uint8Array): void {
+    const e = this.#engine!;
+    if (this.#trace !== undefined) {
+      const seq = e.nextSeq;
+      this.#record({ kind: 'send', message: groupMessageId(this.#s.member, this.#viewId, seq), sender: this.#s.member, seq }, payload);
+    }
+    e.multicast(payload);
   }
 
   /** The next delivery (a message or a view), in order. Rejects with the member's end (`ERR_GROUP_CLOSED`, `ERR_GROUP_EXCLUDED`) once all before it were taken. */
