@@ -265,8 +265,11 @@ export class Group implements AsyncIterable<GroupDelivery> {
       this.#members.forEach((m, i) => (time[m.id] = this.#counts[i]!));
       this.#record({ kind: 'deliver', message: id, sender, seq, time, ...(extra?.ts === undefined ? {} : { ts: extra.ts }) }, payload);
     }
-    const m: GroupMessage = { type: 'message', id, sender, seq, view: this.#viewId, payload };
-    this.#inbox.push(extra?.ts === undefined ? m : { ...m, ts: extra.ts });
+    this.#inbox.push(
+      extra?.ts === undefined
+        ? { type: 'message', id, sender, seq, view: this.#viewId, payload }
+        : { type: 'message', id, sender, seq, view: this.#viewId, payload, ts: extra.ts },
+    );
   }
 
   #newEngine(): FifoEngine {
@@ -279,6 +282,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
       send: (to, m) => this.#send(members[to]!.address, m),
       // The outbox goes at the next turn, the stream channels write at the one after.
       afterSent: (fn) => setImmediate(() => setImmediate(fn)),
+      endOfTurn: queueMicrotask,
       deliver: (o, s, p, extra) => this.#deliver(o, s, p, extra),
     };
     switch (this.#s.order) {
@@ -368,7 +372,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
       let bytes = 0;
       for (let i = 0; i < q.length; i++) {
         const m = q[i]!;
-        bytes += 32 + (m[0] === G.DATA || m[0] === G.SUBMIT ? m[4].length : 0);
+        bytes += 32 + (m[0] === G.DATA || m[0] === G.SUBMIT ? m[4].length : m[0] === G.TACK || m[0] === G.COMMIT ? 9 * m[3].length : 0);
         if (bytes >= half || i === q.length - 1) {
           this.#mesh.send(address, encodeFrame(q.slice(start, i + 1)));
           start = i + 1;
