@@ -289,11 +289,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
       case 'none':
         return new BestEffortEngine(net);
       case 'causal':
-        return new CausalEngine(
-          net,
-          members.map((m) => m.id),
-          this.#s.window * members.length + 1024,
-        );
+        return new CausalEngine(net, this.#s.window * members.length + 1024);
       case 'total':
         return new TwoPhaseEngine(net, this.#clock);
       case 'sequencer':
