@@ -95,6 +95,9 @@ export class Group implements AsyncIterable<GroupDelivery> {
   #self = -1;
   #counts: number[] = [];
   #future: Message[] = [];
+  /** Ticks so far, and the tick each member of the view was last heard from (see #onMessage). */
+  #ticks = 0;
+  #heardAt: number[] = [];
   #flushing = false;
   #closed: Error | undefined;
 
@@ -313,6 +316,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
     this.#members = members;
     this.#self = members.findIndex((m) => m.id === this.#s.member);
     this.#counts = new Array<number>(members.length).fill(0);
+    this.#heardAt = new Array<number>(members.length).fill(-1);
     this.#flushing = false;
     this.stats.views++;
     if (this.#trace !== undefined) this.#record({ kind: 'view', members: members.map((m) => m.id) });
@@ -339,7 +343,11 @@ export class Group implements AsyncIterable<GroupDelivery> {
           this.stats.early++;
         } else if (v < this.#viewId || this.#engine === undefined || this.#flushing) this.stats.stale++;
         else {
-          this.#membership.heardIndex(m[2]); // every one of these names its sender at [2]
+          // Every one of these names its sender at [2]; once per tick is enough for the failure detector.
+          if (this.#heardAt[m[2]] !== this.#ticks) {
+            this.#heardAt[m[2]] = this.#ticks;
+            this.#membership.heardIndex(m[2]);
+          }
           this.#engine.onMessage(m, -1);
           this.#pump();
         }
@@ -363,6 +371,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
   /** One frame per peer per turn (split when large). */
   #flushOutbox(): void {
     const half = this.#mesh.maxMessageSize >> 1;
+    const parts = new Map<Message, Uint8Array>(); // a multicast's encoding, made once for every peer
     for (const [address, q] of this.#outbox) {
       let start = 0;
       let bytes = 0;
@@ -370,7 +379,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
         const m = q[i]!;
         bytes += 32 + (m[0] === G.DATA || m[0] === G.SUBMIT ? m[4].length : m[0] === G.TACK || m[0] === G.COMMIT ? 9 * m[3].length : 0);
         if (bytes >= half || i === q.length - 1) {
-          this.#mesh.send(address, encodeFrame(q.slice(start, i + 1)));
+          this.#mesh.send(address, encodeFrame(q.slice(start, i + 1), parts));
           start = i + 1;
           bytes = 0;
         }
@@ -381,6 +390,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
 
   #tick(): void {
     if (this.#closed !== undefined) return;
+    this.#ticks++;
     const now = Date.now();
     if (!this.#flushing) this.#engine?.tick(now);
     this.#membership.tick(now);
