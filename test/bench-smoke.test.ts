@@ -314,6 +314,7 @@ describe('group scenario --smoke', () => {
             deliveriesPerSec: { median: number };
             p50Us: { median: number };
             verified: { perMember: number; events: number; violations: string } | null;
+            paced: { gapMs: number; p50Us: number } | null;
           }[];
           goals: { goal: string; met: boolean | null }[];
         };
@@ -325,6 +326,7 @@ describe('group scenario --smoke', () => {
           expect(rep!.deliveries, r.id).toBe(rep!.messages * r.members);
           expect(r.deliveriesPerSec.median, r.id).toBeGreaterThan(0);
           expect(r.p50Us.median, r.id).toBeGreaterThan(0);
+          expect(r.paced?.p50Us, r.id).toBeGreaterThan(0); // the light-load run, one multicast per member every 2 ms
           // The traced run: each member's sends, its deliveries of every message (2 x 2 x 30) and its view, judged clean.
           expect(r.verified, r.id).toEqual({ perMember: 30, events: expect.any(Number), violations: '' });
           expect(r.verified!.events, r.id).toBeGreaterThanOrEqual(2 * (30 + 60 + 1));

@@ -4,11 +4,12 @@
 //   join <group> <order> <listen> <trace file|-> [contact]
 //        joins (or founds) the group -> "joined <url>"
 //   view <n> <ms>      waits until its view has n members -> "viewed <id>"
-//   run <startNs> <ms> <max> <size>
+//   run <startNs> <ms> <max> <size> [gapMs]
 //        from the shared monotonic clock's startNs (process.hrtime, one
 //        clock for every process on Linux), multicasts <size>-byte messages
 //        (the first 8 bytes: the multicast's time, ns) as fast as the
-//        window lets it, for <ms> or <max> messages -> "sent <n>"
+//        window lets it (or one every gapMs), for <ms> or <max> messages
+//        -> "sent <n>"
 //   expect <id>=<n>,...  waits until it delivered n messages of each member
 //        since the last "run" -> "done <json>" (see Done below)
 //   close              closes the member -> "closed"
@@ -116,7 +117,7 @@ async function consume(group: Group): Promise<void> {
   }
 }
 
-async function run(startNs: number, ms: number, max: number, size: number): Promise<number> {
+async function run(startNs: number, ms: number, max: number, size: number, gapMs: number): Promise<number> {
   const group = g!;
   counts = new Map();
   delivered = 0;
@@ -131,6 +132,7 @@ async function run(startNs: number, ms: number, max: number, size: number): Prom
     scratch[0] = t;
     p.set(scratchBytes);
     await group.multicast(p);
+    if (gapMs > 0) await sleep(gapMs);
     // A window that never fills (none here, but the loop must not starve the event loop): yield now and then.
     if ((++sent & 1023) === 0) await new Promise((r) => setImmediate(r));
   }
@@ -191,7 +193,7 @@ try {
       say(`viewed ${viewId}`);
     } else if (cmd === 'run') {
       cpu0 = process.cpuUsage();
-      const sent = await run(Number(a[0]), Number(a[1]), Number(a[2]), Number(a[3]));
+      const sent = await run(Number(a[0]), Number(a[1]), Number(a[2]), Number(a[3]), Number(a[4] ?? 0));
       say(`sent ${sent}`);
     } else if (cmd === 'expect') {
       const want = new Map(a[0]!.split(',').map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])] as [string, number]));

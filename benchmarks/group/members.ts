@@ -69,10 +69,13 @@ export class BenchGroup {
     return new BenchGroup(members, name, order);
   }
 
-  /** Every member multicasts from a common start for `ms` (or `max` messages each); then every delivery is awaited and checked. */
-  async run(ms: number, max: number, size: number): Promise<GroupRep> {
+  /**
+   * Every member multicasts from a common start for `ms` (or `max` messages each), as fast as it
+   * can or (`gapMs`) one message every so often; then every delivery is awaited and checked.
+   */
+  async run(ms: number, max: number, size: number, gapMs = 0): Promise<GroupRep> {
     const start = Number(process.hrtime.bigint()) + 300e6; // every member is waiting by then
-    for (const m of this.#m) m.send(`run ${start} ${ms} ${max} ${size}`);
+    for (const m of this.#m) m.send(`run ${start} ${ms} ${max} ${size} ${gapMs}`);
     const sent = await Promise.all(this.#m.map(async (m) => Number(await m.next('sent', ms + 60_000))));
     const want = sent.map((n, i) => `m${i}=${n}`).join(',');
     const messages = sent.reduce((a, b) => a + b, 0);

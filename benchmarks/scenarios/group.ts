@@ -9,9 +9,13 @@
 // delivery sequence at every member (a running hash); before each cell's timed
 // runs a small verification run records every member's trace and the group
 // checkers judge it (validity, agreement, integrity, and the order itself).
+// The latency of the timed runs is mostly queueing (each member keeps its
+// window of multicasts in flight); a paced run after them, every member
+// multicasting one message every --paced-ms (default 2), gives the latency at
+// light load.
 // Run: node --import tsx benchmarks/scenarios/group.ts [--members 2,4,8] [--transports shm,unix]
 //        [--orders fifo,causal,total,sequencer] [--seconds s] [--reps n] [--warmup s] [--size bytes]
-//        [--verify n] [--quick] [--smoke] [--json file] [--cpu-prof dir]
+//        [--verify n] [--paced-ms ms] [--quick] [--smoke] [--json file] [--cpu-prof dir]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,6 +49,8 @@ interface Row {
   p50Us: Stat;
   p99Us: Stat;
   cpuUsPerMsg: Stat;
+  /** Light load: every member multicasts one message every `gapMs` (a repetition of its own, after the others). */
+  paced: { gapMs: number; msgPerSec: number; p50Us: number; p99Us: number } | null;
   /** The verification run: messages per member, and what the checkers said. */
   verified: { perMember: number; events: number; violations: string } | null;
 }
@@ -63,6 +69,7 @@ const { values } = parseArgs({
     smoke: { type: 'boolean', default: false },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'paced-ms': { type: 'string' },
   },
 });
 const { quick, smoke } = values;
@@ -76,11 +83,13 @@ const reps = Number(values.reps ?? (smoke || quick ? 1 : 3));
 const warmup = Number(values.warmup ?? (smoke ? 0 : 0.3));
 const size = Number(values.size);
 const verifyCount = Number(values.verify ?? (smoke ? 30 : 200));
+const pacedMs = Number(values['paced-ms'] ?? 2);
 for (const t of transports) if (t !== 'shm' && t !== 'unix') throw new Error(`--transports: shm or unix, not ${t}`);
 for (const o of orders) if (!(o in ORDERS)) throw new Error(`--orders: ${Object.keys(ORDERS).join(', ')}; not ${o}`);
 for (const n of memberCounts) if (!Number.isInteger(n) || n < 2 || n > 64) throw new Error(`--members: 2 to 64, not ${n}`);
 if (!(seconds > 0) || !(reps >= 1) || !(size >= 8) || !(warmup >= 0) || !(verifyCount >= 0))
   throw new Error('--seconds, --reps, --warmup, --size (>= 8), --verify: positive numbers');
+if (!(pacedMs >= 0)) throw new Error('--paced-ms: 0 (no paced run) or more');
 
 function fmt(s: Stat, digits = 0): string {
   const f = (v: number): string => (v >= 10_000 ? `${(v / 1000).toFixed(1)}k` : v.toFixed(digits));
@@ -88,8 +97,9 @@ function fmt(s: Stat, digits = 0): string {
 }
 
 function print(r: Row): void {
+  const paced = r.paced === null ? '' : `${r.paced.p50Us.toFixed(0)} / ${r.paced.p99Us.toFixed(0)}`;
   console.log(
-    `${r.label.padEnd(40)} ${fmt(r.deliveriesPerSec).padEnd(22)} ${fmt(r.msgPerSec).padEnd(22)} ${fmt(r.p50Us).padEnd(20)} ${fmt(r.p99Us).padEnd(22)} ${fmt(r.cpuUsPerMsg, 1)}`,
+    `${r.label.padEnd(40)} ${fmt(r.deliveriesPerSec).padEnd(22)} ${fmt(r.msgPerSec).padEnd(22)} ${fmt(r.p50Us).padEnd(20)} ${fmt(r.p99Us).padEnd(22)} ${fmt(r.cpuUsPerMsg, 1).padEnd(14)} ${paced}`,
   );
 }
 
@@ -115,9 +125,14 @@ async function cell(all: LineProcess[], n: number, transport: Transport, order: 
   const verified = await verify(ms, order, transport, dir);
   const g = await BenchGroup.join(ms, order, transport, dir);
   const done: GroupRep[] = [];
+  let paced: Row['paced'] = null;
   try {
     if (warmup > 0) await g.run(warmup * 1000, Number.MAX_SAFE_INTEGER, size);
     for (let r = 0; r < reps; r++) done.push(await g.run(seconds * 1000, Number.MAX_SAFE_INTEGER, size));
+    if (pacedMs > 0) {
+      const p = await g.run(seconds * 1000, Number.MAX_SAFE_INTEGER, size, pacedMs);
+      paced = { gapMs: pacedMs, msgPerSec: p.msgPerSec, p50Us: p.p50Us, p99Us: p.p99Us };
+    }
   } finally {
     await g.close();
   }
@@ -134,6 +149,7 @@ async function cell(all: LineProcess[], n: number, transport: Transport, order: 
     p50Us: s((x) => x.p50Us),
     p99Us: s((x) => x.p99Us),
     cpuUsPerMsg: s((x) => x.cpuUsPerMsg),
+    paced,
     verified,
   };
 }
@@ -183,7 +199,7 @@ async function main(): Promise<void> {
     `${seconds} s per repetition, ${reps} repetition(s), ${size}-byte messages, every member multicasting; median (min-max); load ${loadavg()[0]!.toFixed(2)}`,
   );
   console.log(
-    `${'row'.padEnd(40)} ${'deliveries/s'.padEnd(22)} ${'msg/s'.padEnd(22)} ${'p50 us'.padEnd(20)} ${'p99 us'.padEnd(22)} cpu us/msg`,
+    `${'row'.padEnd(40)} ${'deliveries/s'.padEnd(22)} ${'msg/s'.padEnd(22)} ${'p50 us'.padEnd(20)} ${'p99 us'.padEnd(22)} ${'cpu us/msg'.padEnd(14)} paced p50 / p99 us`,
   );
   const rows: Row[] = [];
   const t0 = performance.now();
@@ -213,7 +229,7 @@ async function main(): Promise<void> {
   const report = {
     schema: 'posix-ipc-group-bench/1',
     machine,
-    settings: { quick, smoke, memberCounts, transports, orders, seconds, reps, warmup, size, verify: verifyCount },
+    settings: { quick, smoke, memberCounts, transports, orders, seconds, reps, warmup, size, verify: verifyCount, pacedMs },
     seconds: (performance.now() - t0) / 1000,
     rows,
     goals: g,
