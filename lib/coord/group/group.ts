@@ -138,6 +138,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
       (address, why) => {
         if (made.g !== undefined) made.g.#membership.linkDown(address, why);
       },
+      false, // no spin in the reads: see Mesh.open
     );
     const g = (made.g = new Group(s, mesh));
     try {
