@@ -2,80 +2,19 @@
  * The transaction benchmark's processes: each site (a partition or a
  * client) is `node --import tsx benchmarks/tx/site.ts ...` in a child
  * process of its own, driven by lines on its stdin and read by lines on its
- * stdout. Every wait is bounded; `stop()` ends its stdin (it closes its log
- * and its listener and exits), then SIGKILLs it after 5 s.
+ * stdout (see lib/line-process.ts).
  * @module
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 
-import { tsxExecArgv } from '../lib/registry.js';
+import { startLineProcess, type LineProcess } from '../lib/line-process.js';
 
 const SCRIPT = fileURLToPath(new URL('./site.ts', import.meta.url));
 
-/** A running site. */
-export interface SiteProcess {
-  /** Where it listens (from its "ready <url>"). */
-  readonly url: string;
-  readonly what: string;
-  /** Writes a command line. */
-  send(line: string): void;
-  /** The next line it prints, which must start with `prefix` ("failed ..." or an exit rejects); within `ms`. */
-  next(prefix: string, ms: number): Promise<string>;
-  stop(): Promise<void>;
-}
+/** A running site; its `url` is where it listens (from its "ready <url>"). */
+export type SiteProcess = LineProcess;
 
 /** Starts `site.ts <args>` and waits for its "ready" line. */
-export async function startSite(what: string, args: string[], timeoutMs = 30_000): Promise<SiteProcess> {
-  const child = spawn(process.execPath, [...tsxExecArgv(), SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const queue: string[] = [];
-  let wake: (() => void) | undefined;
-  let exited: string | undefined;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exited = `${what} exited (${code ?? signal})`;
-      wake?.();
-      resolve();
-    }),
-  );
-  child.stdin.on('error', () => undefined); // a child that died: reported by next()
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    queue.push(line);
-    wake?.();
-  });
-  const next = async (prefix: string, ms: number): Promise<string> => {
-    const deadline = performance.now() + ms;
-    for (;;) {
-      const line = queue.shift();
-      if (line !== undefined) {
-        if (line.startsWith(prefix)) return line.slice(prefix.length).trim();
-        throw new Error(`${what}: expected '${prefix}', got: ${line.slice(0, 2000)}`);
-      }
-      if (exited !== undefined) throw new Error(exited);
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`${what}: no '${prefix}' within ${ms} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      wake = undefined;
-    }
-  };
-  const stop = async (): Promise<void> => {
-    if (exited === undefined) child.stdin.end();
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exit;
-    clearTimeout(t);
-  };
-  try {
-    const url = await next('ready', timeoutMs);
-    return { url, what, send: (line) => void child.stdin.write(`${line}\n`), next, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+export function startSite(what: string, args: string[], timeoutMs = 30_000): Promise<SiteProcess> {
+  return startLineProcess(SCRIPT, what, args, timeoutMs);
 }

@@ -80,6 +80,7 @@ export class Mesh {
   readonly #conns = new Set<Duplex<Uint8Array>>();
   readonly #handler: MeshHandler;
   readonly #onLinkDown: ((address: string, why: LinkDown) => void) | undefined;
+  readonly #spin: boolean;
   readonly stats: SiteStats = { sent: 0, received: 0, dropped: 0, malformed: 0, acceptErrors: 0 };
   /** The last accept failure, for diagnosis. */
   lastAcceptError: unknown;
@@ -90,9 +91,11 @@ export class Mesh {
     options: MeshOptions,
     max: number,
     handler: MeshHandler,
-    onLinkDown?: (a: string, why: LinkDown) => void,
+    onLinkDown: ((a: string, why: LinkDown) => void) | undefined,
+    spin: boolean,
   ) {
     this.#listener = listener;
+    this.#spin = spin;
     this.#options = options;
     this.#maxMessageSize = max;
     this.#handler = handler;
@@ -114,14 +117,25 @@ export class Mesh {
    * Listens at `options.listen`; `handler` gets every message from a peer.
    * `onLinkDown` hears of every outgoing link that broke or could not connect
    * (a peer-death signal: the group's failure detector listens to it).
+   * `spin`: an empty connection's read waits with `receive()`, which spins
+   * for a moment first (a peer about to answer costs no sleep: request and
+   * reply, as the transaction sites), or (false) with `readable()`, which
+   * sleeps at once: a group member reads a connection per peer each way, and
+   * a spin on each idle one (shm: up to 50 us) is time its peers, on the same
+   * cores, lack.
    */
-  static async open(options: MeshOptions, handler: MeshHandler, onLinkDown?: (address: string, why: LinkDown) => void): Promise<Mesh> {
+  static async open(
+    options: MeshOptions,
+    handler: MeshHandler,
+    onLinkDown?: (address: string, why: LinkDown) => void,
+    spin = true,
+  ): Promise<Mesh> {
     validateOptions(options);
     validateString(options.listen, 'options.listen');
     validateFunction(options.onLink, 'options.onLink');
     const max = validateInteger(options.maxMessageSize ?? 256 * 1024, 'options.maxMessageSize', 256, 64 * 1024 * 1024);
     const listener = await listen<Uint8Array>(options.listen, { ...options.listenOptions, maxMessageSize: max });
-    return new Mesh(listener, options, max, handler, onLinkDown);
+    return new Mesh(listener, options, max, handler, onLinkDown, spin);
   }
 
   /** The largest message this mesh sends or takes. */
@@ -148,7 +162,16 @@ export class Mesh {
     const source: MeshSource = { reply: (bytes) => this.#write(d, bytes, peer) };
     try {
       for (;;) {
-        const bytes = await d.receiver.receive();
+        let bytes: Uint8Array | undefined;
+        if (this.#spin) bytes = await d.receiver.receive();
+        else {
+          // Every frame that is here now, then a wait that does not spin (see open()).
+          bytes = d.receiver.tryReceive();
+          if (bytes === undefined && !d.receiver.ended) {
+            await d.receiver.readable();
+            continue;
+          }
+        }
         if (bytes === undefined || this.#closed) break;
         let ok: boolean;
         try {

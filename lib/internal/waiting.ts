@@ -233,6 +233,8 @@ export function waitInList<T, E>(
   deadline: number,
   onTimeout: () => Error,
 ): Promise<T> {
+  // Nothing can end the wait but its list: no controller, listener or timer to set up (a hot path: a group's multicast, an inbox).
+  if (signal === undefined && deadline === Infinity) return new Promise<T>((resolve, reject) => void list.push(entry(resolve, reject)));
   return bounded(
     (inner) =>
       new Promise<T>((resolve, reject) => {

@@ -3,52 +3,34 @@
  * carries its origin's sequence vector S (the messages it delivered from
  * each member, its own entry counting this one); a member accepts m from i
  * with vector T when T_i = S_i + 1 and T_k <= S_k for every k != i, delays
- * it otherwise, and rejects it when T_i <= S_i (a duplicate). The rule is
- * the causality layer's {@link HoldBackQueue}, used here as it is.
+ * it otherwise, and rejects it when T_i <= S_i (a duplicate). The rule of the
+ * causality layer's `HoldBackQueue` (causality/holdback.ts), here on the view's vectors as they
+ * travel (counts by member index) and the engine's own per-origin store of
+ * received messages: causal order is FIFO, so only the next message of each
+ * origin can become deliverable, and a delivery looks at one message per
+ * origin (the general queue compares every held message, with string-keyed
+ * vector times: most of a member's time at high rates).
  * @module
  */
-import { HoldBackQueue } from '../causality/holdback.js';
-import { VectorTime } from '../causality/clocks.js';
 import { FifoEngine, type Net } from './engine.js';
 import type { Entry } from './wire.js';
 
 /** Causal order over the reliable base. @internal */
 export class CausalEngine extends FifoEngine {
-  readonly #queue: HoldBackQueue<Entry>;
-  /** The view's member ids, sorted (a VectorTime's order), and each one's index in the view. */
-  readonly #sorted: string[];
-  readonly #indexOf: Map<string, number>;
-  readonly #ids: readonly string[];
+  /** Messages of other members kept and not delivered (bounded: beyond, a new one is dropped, and its origin sends it again). */
+  #held = 0;
+  readonly #maxHeld: number;
 
-  constructor(net: Net, ids: readonly string[], maxHeld: number) {
+  /** `maxHeld`: the most messages held back. */
+  constructor(net: Net, maxHeld: number) {
     super(net);
-    this.#ids = ids;
-    this.#sorted = [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    this.#indexOf = new Map(ids.map((id, i) => [id, i]));
-    this.#queue = new HoldBackQueue<Entry>(ids[net.self]!, { members: ids, maxHeld });
-  }
-
-  /** A stamp as it travels: counts in view order. */
-  #toWire(t: VectorTime): number[] {
-    return this.#ids.map((id) => t.get(id));
-  }
-
-  #fromWire(v: readonly number[]): VectorTime {
-    const ids: string[] = [];
-    const counts: number[] = [];
-    for (const id of this.#sorted) {
-      const c = v[this.#indexOf.get(id)!]!;
-      if (c > 0) {
-        ids.push(id);
-        counts.push(c);
-      }
-    }
-    return VectorTime.fromSorted(ids, counts);
+    this.#maxHeld = maxHeld;
   }
 
   override multicast(p: Uint8Array): void {
-    const v = this.#toWire(this.#queue.stamp());
     const s = ++this.sent;
+    const v = this.D.slice();
+    v[this.net.self] = s;
     const e: Entry = { o: this.net.self, s, p, v, q: null, c: -1, a: -1 };
     this.store[this.net.self]!.set(s, e);
     this.sendAll(this.dataOf(e));
@@ -59,13 +41,37 @@ export class CausalEngine extends FifoEngine {
 
   protected override onData(e: Entry): void {
     if (e.v === null || e.v.length !== this.net.n || e.v[e.o] !== e.s) return; // a causal message carries its vector, own entry = seq
+    if (this.#held >= this.#maxHeld && e.s !== this.D[e.o]! + 1) return; // full: only a message that may be next is kept
     if (!this.keep(e)) return;
-    const r = this.#queue.receive(this.#ids[e.o]!, this.#fromWire(e.v), e);
-    for (const d of r.delivered) {
-      const m = d.message;
-      this.D[m.o] = m.s;
-      this.net.deliver(m.o, m.s, m.p, { stamp: m.v! });
-      this.delivered();
+    this.#held++;
+    if (e.s !== this.D[e.o]! + 1 || !this.#ready(e)) return;
+    this.#deliver(e);
+    // Each delivery may free the next message of any origin: until none moves.
+    for (let moved = true; moved;) {
+      moved = false;
+      for (let o = 0; o < this.net.n; o++) {
+        if (o === this.net.self) continue;
+        const st = this.store[o]!;
+        for (let h = st.get(this.D[o]! + 1); h !== undefined && this.#ready(h); h = st.get(this.D[o]! + 1)) {
+          this.#deliver(h);
+          moved = true;
+        }
+      }
     }
+  }
+
+  /** The BSS condition for the next message of its origin: nothing it depends on is missing here. */
+  #ready(e: Entry): boolean {
+    const v = e.v!;
+    const D = this.D;
+    for (let k = 0; k < v.length; k++) if (k !== e.o && v[k]! > D[k]!) return false;
+    return true;
+  }
+
+  #deliver(m: Entry): void {
+    this.#held--;
+    this.D[m.o] = m.s;
+    this.net.deliver(m.o, m.s, m.p, { stamp: m.v! });
+    this.delivered();
   }
 }

@@ -24,6 +24,12 @@ export interface Net {
   send(to: number, m: Message): void;
   /** Runs `fn` once what was sent so far was handed to the channels (a member delivers its own commit only then: see total.ts). */
   afterSent(fn: () => void): void;
+  /**
+   * Runs `fn` once the work in progress is done (a microtask: before anything of a later turn, so
+   * before `afterSent`'s callbacks): an engine gathers its small answers until then and sends them
+   * as one message. Absent (a network without turns, as the lab's), they are sent at once.
+   */
+  endOfTurn?(fn: () => void): void;
   deliver(origin: number, seq: number, payload: Uint8Array, extra?: { ts?: number; stamp?: readonly number[] }): void;
 }
 

@@ -64,6 +64,8 @@ const TICK_MS = 10;
 /** Messages of a view this member has not installed yet, kept until it does (beyond: dropped, and sent again by their origins). */
 const EARLY_LIMIT = 65536;
 
+const RESOLVED = Promise.resolve();
+
 interface QueuedCast {
   readonly payload: Uint8Array;
   readonly resolve: () => void;
@@ -94,6 +96,9 @@ export class Group implements AsyncIterable<GroupDelivery> {
   #self = -1;
   #counts: number[] = [];
   #future: Message[] = [];
+  /** Ticks so far, and the tick each member of the view was last heard from (see #onMessage). */
+  #ticks = 0;
+  #heardAt: number[] = [];
   #flushing = false;
   #closed: Error | undefined;
 
@@ -135,6 +140,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
       (address, why) => {
         if (made.g !== undefined) made.g.#membership.linkDown(address, why);
       },
+      false, // no spin in the reads: see Mesh.open
     );
     const g = (made.g = new Group(s, mesh));
     try {
@@ -186,6 +192,11 @@ export class Group implements AsyncIterable<GroupDelivery> {
     const signal = validateAbortSignal(opts.signal, 'options.signal');
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    // Room in the window and nothing queued before it: sent now, no wait to set up.
+    if (this.#casts.length === 0 && this.#canSend()) {
+      this.#cast(payload);
+      return RESOLVED;
+    }
     // A cast is taken out of the queue when it is sent (then it resolves) or when it is aborted or times out.
     const done = waitInList<void, QueuedCast>(
       this.#casts,
@@ -200,16 +211,26 @@ export class Group implements AsyncIterable<GroupDelivery> {
 
   /** Sends queued multicasts while the window and the view allow. */
   #pump(): void {
-    const e = this.#engine;
-    while (this.#casts.length > 0 && e !== undefined && !this.#flushing && this.#closed === undefined && e.backlog < this.#s.window) {
+    while (this.#casts.length > 0 && this.#canSend()) {
       const c = this.#casts.shift()!;
-      if (this.#trace !== undefined) {
-        const seq = e.nextSeq;
-        this.#record({ kind: 'send', message: groupMessageId(this.#s.member, this.#viewId, seq), sender: this.#s.member, seq }, c.payload);
-      }
-      e.multicast(c.payload);
+      this.#cast(c.payload);
       c.resolve();
     }
+  }
+
+  /** The engine takes a multicast now: a view, no view change, room in the window. */
+  #canSend(): boolean {
+    const e = this.#engine;
+    return e !== undefined && !this.#flushing && this.#closed === undefined && e.backlog < this.#s.window;
+  }
+
+  #cast(payload: Uint8Array): void {
+    const e = this.#engine!;
+    if (this.#trace !== undefined) {
+      const seq = e.nextSeq;
+      this.#record({ kind: 'send', message: groupMessageId(this.#s.member, this.#viewId, seq), sender: this.#s.member, seq }, payload);
+    }
+    e.multicast(payload);
   }
 
   /** The next delivery (a message or a view), in order. Rejects with the member's end (`ERR_GROUP_CLOSED`, `ERR_GROUP_EXCLUDED`) once all before it were taken. */
@@ -250,8 +271,11 @@ export class Group implements AsyncIterable<GroupDelivery> {
       this.#members.forEach((m, i) => (time[m.id] = this.#counts[i]!));
       this.#record({ kind: 'deliver', message: id, sender, seq, time, ...(extra?.ts === undefined ? {} : { ts: extra.ts }) }, payload);
     }
-    const m: GroupMessage = { type: 'message', id, sender, seq, view: this.#viewId, payload };
-    this.#inbox.push(extra?.ts === undefined ? m : { ...m, ts: extra.ts });
+    this.#inbox.push(
+      extra?.ts === undefined
+        ? { type: 'message', id, sender, seq, view: this.#viewId, payload }
+        : { type: 'message', id, sender, seq, view: this.#viewId, payload, ts: extra.ts },
+    );
   }
 
   #newEngine(): FifoEngine {
@@ -264,17 +288,14 @@ export class Group implements AsyncIterable<GroupDelivery> {
       send: (to, m) => this.#send(members[to]!.address, m),
       // The outbox goes at the next turn, the stream channels write at the one after.
       afterSent: (fn) => setImmediate(() => setImmediate(fn)),
+      endOfTurn: queueMicrotask,
       deliver: (o, s, p, extra) => this.#deliver(o, s, p, extra),
     };
     switch (this.#s.order) {
       case 'none':
         return new BestEffortEngine(net);
       case 'causal':
-        return new CausalEngine(
-          net,
-          members.map((m) => m.id),
-          this.#s.window * members.length + 1024,
-        );
+        return new CausalEngine(net, this.#s.window * members.length + 1024);
       case 'total':
         return new TwoPhaseEngine(net, this.#clock);
       case 'sequencer':
@@ -298,6 +319,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
     this.#members = members;
     this.#self = members.findIndex((m) => m.id === this.#s.member);
     this.#counts = new Array<number>(members.length).fill(0);
+    this.#heardAt = new Array<number>(members.length).fill(-1);
     this.#flushing = false;
     this.stats.views++;
     if (this.#trace !== undefined) this.#record({ kind: 'view', members: members.map((m) => m.id) });
@@ -324,7 +346,11 @@ export class Group implements AsyncIterable<GroupDelivery> {
           this.stats.early++;
         } else if (v < this.#viewId || this.#engine === undefined || this.#flushing) this.stats.stale++;
         else {
-          this.#membership.heardIndex(m[2]); // every one of these names its sender at [2]
+          // Every one of these names its sender at [2]; once per tick is enough for the failure detector.
+          if (this.#heardAt[m[2]] !== this.#ticks) {
+            this.#heardAt[m[2]] = this.#ticks;
+            this.#membership.heardIndex(m[2]);
+          }
           this.#engine.onMessage(m, -1);
           this.#pump();
         }
@@ -342,6 +368,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
 
   #tick(): void {
     if (this.#closed !== undefined) return;
+    this.#ticks++;
     const now = Date.now();
     if (!this.#flushing) this.#engine?.tick(now);
     this.#membership.tick(now);

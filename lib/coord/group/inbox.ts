@@ -32,6 +32,7 @@ export class Inbox<T> {
   }
 
   #wake(): void {
+    if (this.#waiters.length === 0) return; // the usual case under load: no array made per push
     for (const w of this.#waiters.splice(0)) w();
   }
 

@@ -25,6 +25,8 @@ interface Pending {
   /** The ordering key now: the commit time once committed, else the local ack stamp (a lower bound of it). */
   key: number;
   committed: boolean;
+  /** Delivered (or dropped by the completion): its heap nodes are dead. */
+  done: boolean;
   at: number;
 }
 
@@ -70,20 +72,77 @@ class Heap {
   }
 }
 
+/** The most (seq, time) pairs one TACK or COMMIT carries (well under the wire's bound, and a frame's). */
+const PAIRS_PER_MESSAGE = 4096;
+
+/** A heap node is live while the message is held and the node has its current key. */
+const live = (p: Pending, key: number): boolean => !p.done && key === p.key;
+
 /** The two-phase total order. `clock` is the member's logical clock, kept across views. @internal */
 export class TwoPhaseEngine extends FifoEngine {
   readonly #clock: { time: number };
   /** Accepted (acked) per origin, in FIFO order. */
   readonly #accepted: number[];
-  readonly #pending = new Map<string, Pending>();
+  /** Held (acked, not delivered), per origin, by seq. */
+  readonly #pending: Map<number, Pending>[];
   readonly #heap = new Heap();
   /** Own messages: the acks collected. */
   readonly #acks = new Map<number, { from: Set<number>; max: number; commit: number }>();
+  /**
+   * What this turn's work has to say, sent together once it is done (`net.endOfTurn`): the acks for
+   * each origin, and this member's commits, as the lists of (seq, time) pairs TACK and COMMIT
+   * carry. A frame of a hundred DATA is answered by one TACK, not a hundred.
+   */
+  readonly #tacksOut: number[][];
+  #commitsOut: number[] = [];
+  #flushQueued = false;
 
   constructor(net: Net, clock: { time: number }) {
     super(net);
     this.#clock = clock;
     this.#accepted = new Array<number>(net.n).fill(0);
+    this.#pending = Array.from({ length: net.n }, () => new Map<number, Pending>());
+    this.#tacksOut = Array.from({ length: net.n }, () => []);
+  }
+
+  #queueFlush(): void {
+    if (this.net.endOfTurn === undefined) return this.#flushOut(); // a network without turns (the lab): at once
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    this.net.endOfTurn(() => this.#flushOut());
+  }
+
+  /** Sends the acks and commits this turn gathered (nothing once the engine is closed: the view change completes it). */
+  #flushOut(): void {
+    this.#flushQueued = false;
+    if (this.closed) return;
+    for (let o = 0; o < this.net.n; o++) {
+      const l = this.#tacksOut[o]!;
+      if (l.length === 0) continue;
+      this.net.send(o, [G.TACK, this.net.view, this.net.self, l]);
+      this.#tacksOut[o] = [];
+    }
+    if (this.#commitsOut.length > 0) {
+      this.sendAll([G.COMMIT, this.net.view, this.net.self, this.#commitsOut]);
+      this.#commitsOut = [];
+    }
+  }
+
+  #tack(o: number, s: number, time: number): void {
+    const l = this.#tacksOut[o]!;
+    l.push(s, time);
+    if (l.length >= 2 * PAIRS_PER_MESSAGE) {
+      this.net.send(o, [G.TACK, this.net.view, this.net.self, l]);
+      this.#tacksOut[o] = [];
+    } else this.#queueFlush();
+  }
+
+  #commit(s: number, time: number): void {
+    this.#commitsOut.push(s, time);
+    if (this.#commitsOut.length >= 2 * PAIRS_PER_MESSAGE) {
+      this.sendAll([G.COMMIT, this.net.view, this.net.self, this.#commitsOut]);
+      this.#commitsOut = [];
+    } else this.#queueFlush();
   }
 
   override multicast(p: Uint8Array): void {
@@ -99,8 +158,8 @@ export class TwoPhaseEngine extends FifoEngine {
     const known = this.store[e.o]!.get(e.s);
     if (known !== undefined || e.s <= this.D[e.o]!) {
       // Sent again: the origin lacks our ack (or a commit was lost). Ack again.
-      const p = this.#pending.get(`${e.o}:${e.s}`);
-      if (p !== undefined) this.net.send(e.o, [G.TACK, this.net.view, this.net.self, [e.s, p.e.a]]);
+      const p = this.#pending[e.o]!.get(e.s);
+      if (p !== undefined) this.#tack(e.o, e.s, p.e.a);
       return;
     }
     this.store[e.o]!.set(e.s, e);
@@ -110,14 +169,15 @@ export class TwoPhaseEngine extends FifoEngine {
   /** Acks origin o's messages in its FIFO order, each with the next clock time. */
   #accept(o: number): void {
     const st = this.store[o]!;
+    const now = Date.now();
     for (let e = st.get(this.#accepted[o]! + 1); e !== undefined; e = st.get(this.#accepted[o]! + 1)) {
       this.#accepted[o] = e.s;
       e.a = ++this.#clock.time;
-      const p: Pending = { e, key: e.a, committed: false, at: Date.now() };
-      this.#pending.set(`${o}:${e.s}`, p);
+      const p: Pending = { e, key: e.a, committed: false, done: false, at: now };
+      this.#pending[o]!.set(e.s, p);
       this.#heap.push(p);
       if (o === this.net.self) this.#onAck(this.net.self, e.s, e.a);
-      else this.net.send(o, [G.TACK, this.net.view, this.net.self, [e.s, e.a]]);
+      else this.#tack(o, e.s, e.a);
     }
   }
 
@@ -135,7 +195,7 @@ export class TwoPhaseEngine extends FifoEngine {
     const a = this.#acks.get(s);
     if (a === undefined) return; // stable and forgotten, or never sent
     if (a.commit >= 0) {
-      if (j !== this.net.self) this.net.send(j, [G.COMMIT, this.net.view, this.net.self, [s, a.commit]]); // its commit was lost
+      if (j !== this.net.self) this.net.send(j, [G.COMMIT, this.net.view, this.net.self, [s, a.commit]]); // its commit was lost (rare: sent at once)
       return;
     }
     if (a.from.has(j)) return;
@@ -143,16 +203,17 @@ export class TwoPhaseEngine extends FifoEngine {
     a.max = Math.max(a.max, time);
     if (a.from.size < this.net.n) return;
     a.commit = a.max;
-    this.sendAll([G.COMMIT, this.net.view, this.net.self, [s, a.commit]]);
+    this.#commit(s, a.commit);
     // Delivered here once the commit left for every member: a kill -9 of this member after its own
-    // delivery cannot leave the others without the commit time it delivered by.
+    // delivery cannot leave the others without the commit time it delivered by. (The commit goes
+    // to the outbox at the end of this turn's microtasks, before any later turn: before this runs.)
     this.net.afterSent(() => {
       if (!this.closed && !this.frozen) this.#onCommit(this.net.self, s, a.commit);
     });
   }
 
   #onCommit(o: number, s: number, time: number): void {
-    const p = this.#pending.get(`${o}:${s}`);
+    const p = this.#pending[o]!.get(s);
     if (p === undefined || p.committed || time < p.e.a) return; // unknown, done, or not a commit of our ack
     if (time > this.#clock.time) this.#clock.time = time;
     p.committed = true;
@@ -163,10 +224,10 @@ export class TwoPhaseEngine extends FifoEngine {
   }
 
   #deliverReady(): void {
-    const live = (p: Pending, key: number): boolean => this.#pending.has(`${p.e.o}:${p.e.s}`) && key === p.key;
     for (let p = this.#heap.peek(live); p !== undefined && p.committed; p = this.#heap.peek(live)) {
       this.#heap.pop();
-      this.#pending.delete(`${p.e.o}:${p.e.s}`);
+      p.done = true;
+      this.#pending[p.e.o]!.delete(p.e.s);
       this.D[p.e.o] = p.e.s; // commit times of one origin rise with its seq (FIFO acks): D stays a prefix
       this.net.deliver(p.e.o, p.e.s, p.e.p, { ts: p.key });
       this.delivered();
@@ -175,18 +236,21 @@ export class TwoPhaseEngine extends FifoEngine {
 
   /** The held messages (acked, not delivered): origin, seq, this member's ack time, the commit time or -1. */
   buffer(): { origin: number; seq: number; ack: number; commit: number }[] {
-    return [...this.#pending.values()].map((p) => ({ origin: p.e.o, seq: p.e.s, ack: p.e.a, commit: p.committed ? p.key : -1 }));
+    return this.#pending
+      .flatMap((m) => [...m.values()])
+      .map((p) => ({ origin: p.e.o, seq: p.e.s, ack: p.e.a, commit: p.committed ? p.key : -1 }));
   }
 
   override tick(now: number): void {
     super.tick(now);
     // Held too long waiting for a commit: ack again (the origin answers with the commit if it has one).
-    for (const p of this.#pending.values()) {
-      if (p.committed || now - p.at < this.net.retransmitMs) continue;
-      p.at = now;
-      if (p.e.o === this.net.self) continue;
-      this.net.send(p.e.o, [G.TACK, this.net.view, this.net.self, [p.e.s, p.e.a]]);
-    }
+    for (const m of this.#pending)
+      for (const p of m.values()) {
+        if (p.committed || now - p.at < this.net.retransmitMs) continue;
+        p.at = now;
+        if (p.e.o === this.net.self) continue;
+        this.#tack(p.e.o, p.e.s, p.e.a);
+      }
     for (const [s] of this.#acks) if (s <= this.#stableOwn()) this.#acks.delete(s);
   }
 
@@ -210,11 +274,12 @@ export class TwoPhaseEngine extends FifoEngine {
     // that commit time: some member may have delivered it by that time already.
     this.freeze();
     const out: Entry[] = [];
-    for (const p of this.#pending.values()) {
-      const commit = p.e.o === this.net.self ? (this.#acks.get(p.e.s)?.commit ?? -1) : -1;
-      out.push(commit >= 0 && p.e.c < 0 ? { ...p.e, c: commit } : p.e);
-    }
-    for (const e of this.store[this.net.self]!.values()) if (!this.#pending.has(`${e.o}:${e.s}`)) out.push(e);
+    for (const m of this.#pending)
+      for (const p of m.values()) {
+        const commit = p.e.o === this.net.self ? (this.#acks.get(p.e.s)?.commit ?? -1) : -1;
+        out.push(commit >= 0 && p.e.c < 0 ? { ...p.e, c: commit } : p.e);
+      }
+    for (const e of this.store[this.net.self]!.values()) if (!this.#pending[e.o]!.has(e.s)) out.push(e);
     return out;
   }
 
@@ -223,7 +288,9 @@ export class TwoPhaseEngine extends FifoEngine {
     for (const e of entries) {
       if (e.s <= this.D[e.o]!) continue;
       this.D[e.o] = e.s;
-      this.#pending.delete(`${e.o}:${e.s}`);
+      const p = this.#pending[e.o]!.get(e.s);
+      if (p !== undefined) p.done = true;
+      this.#pending[e.o]!.delete(e.s);
       this.net.deliver(e.o, e.s, e.p, { ts: e.c });
     }
     this.close();

@@ -89,9 +89,42 @@ export type Message =
   | [typeof G.FLUSH, number, string, number, Entry[], number[]]
   | [typeof G.INSTALL, number, string, number, ViewMember[], Entry[]];
 
-/** Encodes a frame of messages. Members go as `[id, address]` pairs and entries as arrays. */
-export function encodeFrame(messages: readonly Message[]): Buffer {
-  return packr.pack(messages.map(toWire));
+/**
+ * Encodes a frame of messages. Members go as `[id, address]` pairs and entries as arrays.
+ * `parts` keeps each message's encoding for the frames to the other peers of the same turn:
+ * a multicast (one message object sent to every member) is encoded once, and each frame is an
+ * array header and the parts (a MessagePack array is its items one after the other).
+ */
+export function encodeFrame(messages: readonly Message[], parts: Map<Message, Uint8Array> = new Map()): Buffer {
+  const n = messages.length;
+  const bytes: Uint8Array[] = new Array<Uint8Array>(n);
+  let length = n < 16 ? 1 : n < 65536 ? 3 : 5;
+  for (let i = 0; i < n; i++) {
+    const m = messages[i]!;
+    let b = parts.get(m);
+    if (b === undefined) parts.set(m, (b = packr.pack(toWire(m))));
+    bytes[i] = b;
+    length += b.length;
+  }
+  const out = Buffer.allocUnsafe(length);
+  let at: number;
+  if (n < 16) {
+    out[0] = 0x90 | n;
+    at = 1;
+  } else if (n < 65536) {
+    out[0] = 0xdc;
+    out.writeUInt16BE(n, 1);
+    at = 3;
+  } else {
+    out[0] = 0xdd;
+    out.writeUInt32BE(n, 1);
+    at = 5;
+  }
+  for (const b of bytes) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }
 
 function toWire(m: Message): unknown[] {
