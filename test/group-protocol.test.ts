@@ -149,6 +149,25 @@ describe('group members in one process', () => {
     await expect(a.multicast(Buffer.from('m10'), { timeoutMs: 3000 })).resolves.toBeUndefined();
   });
 
+  it('a member whose application does not receive takes no more than maxQueuedBytes (plus the windows): the senders wait, then all arrives in order', async () => {
+    const d = dir();
+    const a = await member(d, 'a', 'fifo', undefined, { maxQueuedBytes: 4096, retransmitMs: 20 });
+    const b = await member(d, 'b', 'fifo', a.url, { window: 16 });
+    while (a.view.members.length < 2) await a.receive({ timeoutMs: 5000 });
+    while (b.view.members.length < 2) await b.receive({ timeoutMs: 5000 });
+    let resolved = 0;
+    const all = Array.from({ length: 500 }, (_, i) => b.multicast(Buffer.alloc(100, i)).then(() => void resolved++));
+    await new Promise((r) => setTimeout(r, 500)); // a takes nothing meanwhile
+    const perDelivery = 100 + 128;
+    expect(resolved).toBeLessThanOrEqual(Math.ceil(4096 / perDelivery) + 16 + 1); // the bound, and the window in flight
+    expect(a.stats.deferred).toBeGreaterThan(0);
+    const got = await messages(a, 500); // now a takes them: everything, in order
+    await Promise.all(all);
+    expect(got.filter((x) => x.type === 'message').map((x) => (x.type === 'message' ? x.payload[0] : -1))).toEqual(
+      Array.from({ length: 500 }, (_, i) => i & 0xff),
+    );
+  });
+
   it('hostile frames end only the connection that sent them', async () => {
     const d = dir();
     const a = await member(d, 'a', 'causal');

@@ -58,9 +58,13 @@ export interface GroupStats extends SiteStats {
   /** Messages of a later view kept until it is installed, and older-view messages dropped. */
   early: number;
   stale: number;
+  /** Multicasts of others not taken because the deliveries waiting for the application passed `maxQueuedBytes` (their origins send them again; best effort: lost). */
+  deferred: number;
 }
 
 const TICK_MS = 10;
+/** What a queued delivery weighs beyond its payload (the object, its id), against `maxQueuedBytes`. */
+const DELIVERY_OVERHEAD = 128;
 /** Messages of a view this member has not installed yet, kept until it does (beyond: dropped, and sent again by their origins). */
 const EARLY_LIMIT = 65536;
 
@@ -106,8 +110,8 @@ export class Group implements AsyncIterable<GroupDelivery> {
     this.#s = s;
     this.#mesh = mesh;
     this.#outbox = new Outbox(mesh);
-    this.stats = Object.assign(mesh.stats, { delivered: 0, views: 0, early: 0, stale: 0 });
-    this.#inbox = new Inbox(`group ${s.group}`);
+    this.stats = Object.assign(mesh.stats, { delivered: 0, views: 0, early: 0, stale: 0, deferred: 0 });
+    this.#inbox = new Inbox<GroupDelivery>(`group ${s.group}`, (d) => (d.type === 'message' ? d.payload.length + DELIVERY_OVERHEAD : 0));
     this.#trace = s.trace === undefined ? undefined : new GroupTraceWriter(s.trace);
     const host: MembershipHost = {
       settings: s,
@@ -350,6 +354,12 @@ export class Group implements AsyncIterable<GroupDelivery> {
           if (this.#heardAt[m[2]] !== this.#ticks) {
             this.#heardAt[m[2]] = this.#ticks;
             this.#membership.heardIndex(m[2]);
+          }
+          // The application is behind: new multicasts wait at their origins (not acknowledged here, they are
+          // sent again), which fills their windows: the backpressure reaches every sender.
+          if ((m[0] === G.DATA || m[0] === G.SUBMIT) && this.#inbox.bytes >= this.#s.maxQueuedBytes) {
+            this.stats.deferred++;
+            return;
           }
           this.#engine.onMessage(m, -1);
           this.#pump();

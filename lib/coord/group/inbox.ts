@@ -14,19 +14,29 @@ import { deadlineAfter, waitInList } from '../../internal/waiting.js';
 export class Inbox<T> {
   readonly #items: T[] = [];
   #head = 0;
+  #bytes = 0;
+  readonly #weigh: (item: T) => number;
   readonly #waiters: (() => void)[] = [];
   #end: Error | undefined;
   readonly #what: string;
 
-  constructor(what: string) {
+  /** `weigh`: an item's share of {@link bytes} (default: none). */
+  constructor(what: string, weigh: (item: T) => number = () => 0) {
     this.#what = what;
+    this.#weigh = weigh;
   }
 
   get length(): number {
     return this.#items.length - this.#head;
   }
 
+  /** The items' total weight (their payload bytes, say): what a bounded owner checks before taking more. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   push(item: T): void {
+    this.#bytes += this.#weigh(item);
     this.#items.push(item);
     this.#wake();
   }
@@ -49,6 +59,7 @@ export class Inbox<T> {
     }
     const item = this.#items[this.#head]!;
     this.#items[this.#head++] = undefined as T;
+    this.#bytes -= this.#weigh(item);
     if (this.#head === this.#items.length || this.#head > 1024) {
       this.#items.splice(0, this.#head);
       this.#head = 0;

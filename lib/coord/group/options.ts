@@ -38,6 +38,15 @@ export interface GroupOptions extends MeshOptions {
   window?: number;
   /** How long a join may take before it fails `ERR_GROUP_JOIN_TIMEOUT` (default 10000). */
   joinTimeoutMs?: number;
+  /**
+   * Deliveries waiting for the application (their payload bytes, plus 128
+   * each) past which this member takes no new multicast of the others: they
+   * stay unacknowledged and their origins send them again, so every sender's
+   * window fills and its `multicast()` waits (best effort: they are lost).
+   * What is already held still completes: at most this plus `window` messages
+   * of each member wait. Default 64 MiB.
+   */
+  maxQueuedBytes?: number;
   /** Record this member's sends, deliveries and views (see {@link GroupEvent}); `path` appends them to a file as they happen. */
   trace?: { path?: string; maxEvents?: number; payloads?: boolean };
 }
@@ -95,6 +104,7 @@ export interface GroupSettings extends CommonSettings {
   member: string;
   contact: string[];
   order: GroupOrder;
+  maxQueuedBytes: number;
 }
 
 /** Checks {@link GroupOptions}. @internal */
@@ -117,5 +127,6 @@ export function groupSettings(options: GroupOptions): GroupSettings {
   const order = options.order ?? 'fifo';
   if (typeof order !== 'string' || !ORDERS.has(order))
     throw new RangeError(`The "options.order" must be one of none, fifo, causal, total, sequencer. Received ${String(order)}`);
-  return { group, member, contact, order: order as GroupOrder, ...commonSettings(options, options.listen) };
+  const maxQueuedBytes = validateInteger(options.maxQueuedBytes ?? 64 * 1024 * 1024, 'options.maxQueuedBytes', 1024, 2 ** 45);
+  return { group, member, contact, order: order as GroupOrder, maxQueuedBytes, ...commonSettings(options, options.listen) };
 }

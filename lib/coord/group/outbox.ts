@@ -29,6 +29,7 @@ export class Outbox {
   /** Sends what is queued now: one frame per peer, split so that no frame passes half the mesh's bound. */
   flush(): void {
     const half = this.#mesh.maxMessageSize >> 1;
+    const parts = new Map<Message, Uint8Array>(); // a multicast's encoding, made once for every peer's frame
     for (const [address, q] of this.#queues) {
       let start = 0;
       let bytes = 0;
@@ -37,13 +38,13 @@ export class Outbox {
         // The frame so far goes first when this message would take it past the bound: each message alone is
         // within the bound (a payload is at most maxMessageSize less 1 KiB), and frames stay in order.
         if (i > start && bytes + size >= half) {
-          this.#mesh.send(address, encodeFrame(q.slice(start, i)));
+          this.#mesh.send(address, encodeFrame(q.slice(start, i), parts));
           start = i;
           bytes = 0;
         }
         bytes += size;
       }
-      if (start < q.length) this.#mesh.send(address, encodeFrame(start === 0 ? q : q.slice(start)));
+      if (start < q.length) this.#mesh.send(address, encodeFrame(start === 0 ? q : q.slice(start), parts));
     }
     this.#queues.clear();
   }
