@@ -6,11 +6,10 @@
  * @module
  */
 import type { CallOptions } from '../../channels/index.js';
-import { GroupError, timeoutError } from '../../errors.js';
-import { validateAbortSignal, validateBytes, validateOptions, validateTimeout } from '../../internal/validators.js';
-import { deadlineAfter, waitInList } from '../../internal/waiting.js';
+import { GroupError } from '../../errors.js';
 import { Mesh, type SiteStats } from '../mesh.js';
 import { CausalEngine } from './causal.js';
+import { CastQueue } from './casts.js';
 import { BestEffortEngine, FifoEngine, type Net } from './engine.js';
 import { Inbox } from './inbox.js';
 import { Membership, type MembershipHost } from './membership.js';
@@ -68,14 +67,6 @@ const DELIVERY_OVERHEAD = 128;
 /** Messages of a view this member has not installed yet, kept until it does (beyond: dropped, and sent again by their origins). */
 const EARLY_LIMIT = 65536;
 
-const RESOLVED = Promise.resolve();
-
-interface QueuedCast {
-  readonly payload: Uint8Array;
-  readonly resolve: () => void;
-  readonly reject: (e: unknown) => void;
-}
-
 /**
  * One member of a group. Get one with {@link joinGroup}. Multicast with
  * `multicast(bytes)`; take deliveries (messages and views, in order) with
@@ -90,7 +81,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
   readonly #trace: GroupTraceWriter | undefined;
   readonly #membership: Membership;
   readonly #outbox: Outbox;
-  readonly #casts: QueuedCast[] = [];
+  readonly #casts: CastQueue<Uint8Array>;
   readonly #clock = { time: 0 };
   readonly #timer: NodeJS.Timeout;
   readonly stats: GroupStats;
@@ -111,6 +102,12 @@ export class Group implements AsyncIterable<GroupDelivery> {
     this.#mesh = mesh;
     this.#outbox = new Outbox(mesh);
     this.stats = Object.assign(mesh.stats, { delivered: 0, views: 0, early: 0, stale: 0, deferred: 0 });
+    this.#casts = new CastQueue<Uint8Array>(
+      'group.multicast',
+      mesh.maxMessageSize - 1024,
+      () => this.#canSend(),
+      (p) => this.#cast(p),
+    );
     this.#inbox = new Inbox<GroupDelivery>(`group ${s.group}`, (d) => (d.type === 'message' ? d.payload.length + DELIVERY_OVERHEAD : 0));
     this.#trace = s.trace === undefined ? undefined : new GroupTraceWriter(s.trace);
     const host: MembershipHost = {
@@ -189,37 +186,12 @@ export class Group implements AsyncIterable<GroupDelivery> {
    * everywhere, or while a view change runs; abortable.
    */
   multicast(payload: Uint8Array, options?: CallOptions): Promise<void> {
-    validateBytes(payload, 'payload');
-    if (payload.length > this.#mesh.maxMessageSize - 1024)
-      throw new RangeError(`The "payload" must be at most ${this.#mesh.maxMessageSize - 1024} bytes (options.maxMessageSize less 1 KiB)`);
-    const opts = validateOptions(options);
-    const signal = validateAbortSignal(opts.signal, 'options.signal');
-    const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
-    if (this.#closed !== undefined) return Promise.reject(this.#closed);
-    // Room in the window and nothing queued before it: sent now, no wait to set up.
-    if (this.#casts.length === 0 && this.#canSend()) {
-      this.#cast(payload);
-      return RESOLVED;
-    }
-    // A cast is taken out of the queue when it is sent (then it resolves) or when it is aborted or times out.
-    const done = waitInList<void, QueuedCast>(
-      this.#casts,
-      (resolve, reject) => ({ payload, resolve, reject }),
-      signal,
-      deadline,
-      () => timeoutError('group.multicast', undefined, 'the window or a view change held the multicast past its deadline'),
-    );
-    this.#pump();
-    return done;
+    return this.#casts.submit(this.#casts.checkPayload(payload), options);
   }
 
   /** Sends queued multicasts while the window and the view allow. */
   #pump(): void {
-    while (this.#casts.length > 0 && this.#canSend()) {
-      const c = this.#casts.shift()!;
-      this.#cast(c.payload);
-      c.resolve();
-    }
+    this.#casts.pump();
   }
 
   /** The engine takes a multicast now: a view, no view change, room in the window. */
@@ -390,7 +362,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
     this.#closed = err;
     clearInterval(this.#timer);
     this.#engine?.close();
-    for (const c of this.#casts.splice(0)) c.reject(err);
+    this.#casts.end(err);
     this.#inbox.end(err);
     this.#trace?.close();
     this.#outbox.flush();
