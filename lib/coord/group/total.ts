@@ -18,59 +18,8 @@
  * @module
  */
 import { FifoEngine, type Net } from './engine.js';
+import { Heap, type Pending } from './pending.js';
 import { G, type Entry, type Message } from './wire.js';
-
-interface Pending {
-  e: Entry;
-  /** The ordering key now: the commit time once committed, else the local ack stamp (a lower bound of it). */
-  key: number;
-  committed: boolean;
-  /** Delivered (or dropped by the completion): its heap nodes are dead. */
-  done: boolean;
-  at: number;
-}
-
-/** A binary min-heap of held messages; a message whose key grows is pushed again and its old node skipped. */
-class Heap {
-  readonly #a: { p: Pending; key: number }[] = [];
-  get size(): number {
-    return this.#a.length;
-  }
-  push(p: Pending): void {
-    const a = this.#a;
-    a.push({ p, key: p.key });
-    for (let i = a.length - 1; i > 0;) {
-      const up = (i - 1) >> 1;
-      if (!this.#less(a[i]!, a[up]!)) break;
-      [a[i], a[up]] = [a[up]!, a[i]!];
-      i = up;
-    }
-  }
-  #less(x: { p: Pending; key: number }, y: { p: Pending; key: number }): boolean {
-    return x.key !== y.key ? x.key < y.key : x.p.e.o !== y.p.e.o ? x.p.e.o < y.p.e.o : x.p.e.s < y.p.e.s;
-  }
-  /** The least live message (a node is live while its key is the message's key and it is not delivered). */
-  peek(live: (p: Pending, key: number) => boolean): Pending | undefined {
-    while (this.#a.length > 0 && !live(this.#a[0]!.p, this.#a[0]!.key)) this.pop();
-    return this.#a[0]?.p;
-  }
-  pop(): void {
-    const a = this.#a;
-    const last = a.pop()!;
-    if (a.length === 0) return;
-    a[0] = last;
-    for (let i = 0; ;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && this.#less(a[l]!, a[m]!)) m = l;
-      if (r < a.length && this.#less(a[r]!, a[m]!)) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m]!, a[i]!];
-      i = m;
-    }
-  }
-}
 
 /** The most (seq, time) pairs one TACK or COMMIT carries (well under the wire's bound, and a frame's). */
 const PAIRS_PER_MESSAGE = 4096;
@@ -269,9 +218,12 @@ export class TwoPhaseEngine extends FifoEngine {
   }
 
   override flush(): Entry[] {
-    // Every message held and not delivered (with its commit or ack time), and own messages not yet stable.
-    // An own message whose commit left but which is not delivered here yet (afterSent pending) goes with
-    // that commit time: some member may have delivered it by that time already.
+    // Every message held and not delivered (with its commit or ack time), and every other one not yet
+    // stable: own messages, and those delivered here with their commit time. A commit that reached
+    // only some members before its origin crashed is known to the completion that way: the members
+    // without it deliver the message at its commit time, as those with it did (not after every
+    // commit, which would put it after messages the others delivered after it). An own message whose
+    // commit left but which is not delivered here yet (afterSent pending) goes with that commit time.
     this.freeze();
     const out: Entry[] = [];
     for (const m of this.#pending)
@@ -279,7 +231,7 @@ export class TwoPhaseEngine extends FifoEngine {
         const commit = p.e.o === this.net.self ? (this.#acks.get(p.e.s)?.commit ?? -1) : -1;
         out.push(commit >= 0 && p.e.c < 0 ? { ...p.e, c: commit } : p.e);
       }
-    for (const e of this.store[this.net.self]!.values()) if (!this.#pending[e.o]!.has(e.s)) out.push(e);
+    for (const st of this.store) for (const e of st.values()) if (!this.#pending[e.o]!.has(e.s)) out.push(e);
     return out;
   }
 
