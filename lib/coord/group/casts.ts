@@ -23,15 +23,20 @@ interface Queued<T> {
 export class CastQueue<T> {
   readonly #queue: Queued<T>[] = [];
   readonly #what: string;
+  readonly #held: string;
   readonly #maxPayload: number;
   /** Whether the next item may be sent now (it is given: a tree node's room depends on the item's group). */
   readonly #canSend: (item: T) => boolean;
   readonly #send: (item: T) => void;
   #end: Error | undefined;
 
-  /** `what`: the call named in a timeout (`group.multicast`); `maxPayload`: the largest payload taken. */
-  constructor(what: string, maxPayload: number, canSend: (item: T) => boolean, send: (item: T) => void) {
+  /**
+   * `what`: the call a timeout names (`group.multicast`); `held`: what can
+   * hold a multicast, for its message; `maxPayload`: the largest payload taken.
+   */
+  constructor(what: string, held: string, maxPayload: number, canSend: (item: T) => boolean, send: (item: T) => void) {
     this.#what = what;
+    this.#held = held;
     this.#maxPayload = maxPayload;
     this.#canSend = canSend;
     this.#send = send;
@@ -61,7 +66,7 @@ export class CastQueue<T> {
       (resolve, reject) => ({ item, resolve, reject }),
       signal,
       deadline,
-      () => timeoutError(this.#what, undefined, 'the window or a view change held the multicast past its deadline'),
+      () => timeoutError(this.#what, undefined, `${this.#held} held the multicast past its deadline`),
     );
     this.pump();
     return done;

@@ -104,6 +104,7 @@ export class Group implements AsyncIterable<GroupDelivery> {
     this.stats = Object.assign(mesh.stats, { delivered: 0, views: 0, early: 0, stale: 0, deferred: 0 });
     this.#casts = new CastQueue<Uint8Array>(
       'group.multicast',
+      'the window or a view change',
       mesh.maxMessageSize - 1024,
       () => this.#canSend(),
       (p) => this.#cast(p),

@@ -12,10 +12,10 @@
  * @module
  */
 import type { CallOptions } from '../../channels/index.js';
-import { GroupError, timeoutError } from '../../errors.js';
-import { validateAbortSignal, validateBytes, validateOptions, validateString, validateTimeout } from '../../internal/validators.js';
-import { deadlineAfter, waitInList } from '../../internal/waiting.js';
+import { GroupError } from '../../errors.js';
+import { validateString } from '../../internal/validators.js';
 import { Mesh } from '../mesh.js';
+import { CastQueue } from './casts.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
 import { groupMessageId, GroupTraceWriter, type GroupEvent } from './trace.js';
@@ -36,11 +36,9 @@ import { decodeFrame, type Message } from './wire.js';
 export const TREE_VIEW = 1;
 const TICK_MS = 10;
 
-interface QueuedCast {
+interface Cast {
   readonly group: number;
   readonly payload: Uint8Array;
-  readonly resolve: () => void;
-  readonly reject: (e: unknown) => void;
 }
 
 /**
@@ -72,7 +70,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   readonly #lastUp: Float64Array;
   /** Per group: deliveries per sender (the trace's vector). */
   readonly #counts: Map<string, number>[];
-  readonly #casts: QueuedCast[] = [];
+  readonly #casts: CastQueue<Cast>;
   readonly #timer: NodeJS.Timeout;
   readonly #ready: Promise<void>;
   #onReady: { resolve: () => void; reject: (e: unknown) => void } | undefined;
@@ -88,6 +86,13 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
     this.#self = s.selfIx;
     this.#mesh = mesh;
     this.#outbox = new Outbox(mesh);
+    this.#casts = new CastQueue<Cast>(
+      'overlapping groups multicast',
+      'the window or a full tree edge',
+      mesh.maxMessageSize - 1024,
+      (c) => this.#canSend(c),
+      (c) => this.#cast(c),
+    );
     this.stats = Object.assign(mesh.stats, { delivered: 0, forwarded: 0, ordered: 0 });
     const plan = this.#plan;
     this.#sent = new Float64Array(plan.groups.length);
@@ -185,22 +190,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
     const k = this.#plan.groupIndex(validateString(group, 'group'));
     if (k < 0 || !this.#plan.members[k]!.has(this.#self))
       throw new RangeError(`The "group" must be one of the groups ${this.#s.self} is in (${this.groups.join(', ')}). Received '${group}'`);
-    validateBytes(payload, 'payload');
-    if (payload.length > this.#mesh.maxMessageSize - 1024)
-      throw new RangeError(`The "payload" must be at most ${this.#mesh.maxMessageSize - 1024} bytes (options.maxMessageSize less 1 KiB)`);
-    const opts = validateOptions(options);
-    const signal = validateAbortSignal(opts.signal, 'options.signal');
-    const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
-    if (this.#closed !== undefined) return Promise.reject(this.#closed);
-    const done = waitInList<void, QueuedCast>(
-      this.#casts,
-      (resolve, reject) => ({ group: k, payload, resolve, reject }),
-      signal,
-      deadline,
-      () => timeoutError('overlapping groups multicast', undefined, 'the window or a full tree edge held the multicast past its deadline'),
-    );
-    this.#pump();
-    return done;
+    return this.#casts.submit({ group: k, payload: this.#casts.checkPayload(payload) }, options);
   }
 
   /** The next delivery, of any of this process's groups. Rejects with the node's end (`ERR_GROUP_CLOSED`, `ERR_GROUP_TREE_BROKEN`, ...) once all before it were taken. */
@@ -237,18 +227,24 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   }
 
   #pump(): void {
-    while (this.#casts.length > 0 && this.#edges.ready && this.#closed === undefined && this.#inflight < this.#s.window) {
-      if (!this.#edges.room(this.#targets(UP, this.#casts[0]!.group))) return; // an edge is full: its ACKS call #pump again
-      const c = this.#casts.shift()!;
-      const seq = ++this.#sent[c.group]!;
-      const group = this.#plan.groups[c.group]!;
-      if (this.#trace !== undefined)
-        this.#record({ group, kind: 'send', message: groupMessageId(this.#s.self, TREE_VIEW, seq), sender: this.#s.self, seq }, c.payload);
-      this.#inflight++;
-      const h: TreeHeader = { kind: UP, group: c.group, origin: this.#self, seq, ts: 0 };
-      this.#up(h, encodeTreeMessage(h, c.payload));
-      c.resolve();
-    }
+    this.#casts.pump();
+  }
+
+  /** The next own multicast may go: the tree is up, the window has room, and so has the edge it goes on (else its ACKS pump again). */
+  #canSend(c: Cast): boolean {
+    return (
+      this.#edges.ready && this.#closed === undefined && this.#inflight < this.#s.window && this.#edges.room(this.#targets(UP, c.group))
+    );
+  }
+
+  #cast(c: Cast): void {
+    const seq = ++this.#sent[c.group]!;
+    const group = this.#plan.groups[c.group]!;
+    if (this.#trace !== undefined)
+      this.#record({ group, kind: 'send', message: groupMessageId(this.#s.self, TREE_VIEW, seq), sender: this.#s.self, seq }, c.payload);
+    this.#inflight++;
+    const h: TreeHeader = { kind: UP, group: c.group, origin: this.#self, seq, ts: 0 };
+    this.#up(h, encodeTreeMessage(h, c.payload));
   }
 
   /** The neighbours a message of `group` going `kind` is sent to from here: the parent, or (down, or ordered here) the children with members below. */
@@ -370,7 +366,7 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
     if (this.#closed !== undefined) return;
     this.#closed = err;
     clearInterval(this.#timer);
-    for (const c of this.#casts.splice(0)) c.reject(err);
+    this.#casts.end(err);
     this.#onReady?.reject(err);
     this.#inbox.end(err);
     this.#trace?.close();
