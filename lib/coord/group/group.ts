@@ -220,17 +220,8 @@ export class Group implements AsyncIterable<GroupDelivery> {
     return this.#inbox.tryReceive();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<GroupDelivery> {
-    for (;;) {
-      let d: GroupDelivery;
-      try {
-        d = await this.receive();
-      } catch (err) {
-        if (err instanceof GroupError && err.code === 'ERR_GROUP_CLOSED') return;
-        throw err;
-      }
-      yield d;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<GroupDelivery> {
+    return this.#inbox.iterate((err) => err instanceof GroupError && err.code === 'ERR_GROUP_CLOSED');
   }
 
   #record(e: Omit<GroupEvent, 'group' | 'member' | 'view'>, payload?: Uint8Array): void {

@@ -83,4 +83,18 @@ export class Inbox<T> {
       );
     }
   }
+
+  /** The items in order; ends when the queue ends with an error `isEnd` accepts (a close), throws any other. */
+  async *iterate(isEnd: (err: unknown) => boolean): AsyncGenerator<T, void, undefined> {
+    for (;;) {
+      let item: T;
+      try {
+        item = await this.receive();
+      } catch (err) {
+        if (isEnd(err)) return;
+        throw err;
+      }
+      yield item;
+    }
+  }
 }

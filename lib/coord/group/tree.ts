@@ -204,17 +204,8 @@ export class OverlappingGroups implements AsyncIterable<OverlapMessage> {
   }
 
   /** The deliveries in order; ends at `close()` (or a neighbour's), throws when the tree broke. */
-  async *[Symbol.asyncIterator](): AsyncIterator<OverlapMessage> {
-    for (;;) {
-      let d: OverlapMessage;
-      try {
-        d = await this.receive();
-      } catch (err) {
-        if (err instanceof GroupError && err.code === 'ERR_GROUP_CLOSED') return;
-        throw err;
-      }
-      yield d;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<OverlapMessage> {
+    return this.#inbox.iterate((err) => err instanceof GroupError && err.code === 'ERR_GROUP_CLOSED');
   }
 
   #memberIds(k: number): string[] {
