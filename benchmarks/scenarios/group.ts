@@ -70,8 +70,25 @@ const { values } = parseArgs({
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'paced-ms': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  process.stdout.write(`npm run bench:group -- [options]
+  --members 2,4,8            member counts (default 2,4,8; --quick: 4)
+  --transports shm,unix      transports (default both)
+  --orders fifo,causal,total,sequencer
+  --seconds s --reps n --warmup s   each timed repetition, how many, the warm-up
+  --size bytes               message size (default 64)
+  --verify n                 multicasts per member in the traced run the checkers judge
+  --paced-ms ms              the paced run's interval (default 2)
+  --quick                    4 members, 1 repetition of 0.5 s
+  --smoke                    CI: 2 members over shm, tiny
+  --json file                also write the results there
+  --cpu-prof dir             a CPU profile of every member
+`);
+  process.exit(0);
+}
 const { quick, smoke } = values;
 const list = (s: string): string[] => s.split(',').filter(Boolean);
 // --quick: 4 members, 1 repetition of 0.5 s; --smoke (CI): 2 members over shm, 1 repetition of 0.2 s, a small verification run.
