@@ -139,23 +139,17 @@ export class GroupCluster {
    * add any number, the same at each).
    */
   async settle(ids: readonly string[], min: number, ms = 60_000): Promise<number> {
-    const deadline = Date.now() + ms;
-    let last = '';
-    let since = Date.now();
-    for (;;) {
-      const counts = ids.map((id) => this.count(id));
-      const key = counts.join(',');
-      if (key !== last) {
-        last = key;
-        since = Date.now();
-      } else if (counts.every((n) => n === counts[0] && n >= min) && Date.now() - since >= 400) return counts[0]!;
-      if (Date.now() > deadline) throw new Error(`deliveries did not settle at ${ids.join(',')} (>= ${min}): ${key}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const counts = await this.#steady(ids, 400, ms, (c) => c.every((n) => n === c[0] && n >= min), `the same count >= ${min}`);
+    return counts[0]!;
   }
 
   /** Waits until no member among `ids` delivered anything for `quietMs` (best effort: the counts may differ). */
-  async quiet(ids: readonly string[], quietMs = 500, ms = 60_000): Promise<number[]> {
+  quiet(ids: readonly string[], quietMs = 500, ms = 60_000): Promise<number[]> {
+    return this.#steady(ids, quietMs, ms, () => true, 'no more deliveries');
+  }
+
+  /** Waits until the delivery counts of `ids` did not change for `quietMs` and `ok` accepts them. */
+  async #steady(ids: readonly string[], quietMs: number, ms: number, ok: (counts: number[]) => boolean, what: string): Promise<number[]> {
     const deadline = Date.now() + ms;
     let last = '';
     let since = Date.now();
@@ -165,8 +159,8 @@ export class GroupCluster {
       if (key !== last) {
         last = key;
         since = Date.now();
-      } else if (Date.now() - since >= quietMs) return counts;
-      if (Date.now() > deadline) throw new Error(`deliveries at ${ids.join(',')} did not stop: ${key}`);
+      } else if (Date.now() - since >= quietMs && ok(counts)) return counts;
+      if (Date.now() > deadline) throw new Error(`deliveries at ${ids.join(',')} did not settle (${what}): ${key}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
