@@ -358,9 +358,11 @@ describe("the slides' overlapped groups as six processes", () => {
       expect(byId.get('A')).toHaveLength(4 * COUNT);
       // C and D (the overlap set) deliver all 1200 messages of both groups in the very same order.
       expect(byId.get('D')!.map((e) => `${e.group}/${e.message}`)).toEqual(byId.get('C')!.map((e) => `${e.group}/${e.message}`));
-      // And the two groups' messages are interleaved there, not one group after the other.
+      // And the two groups' messages are interleaved there, not one group after the other (so the order
+      // across groups was put to the test). How much depends on scheduling: about 290 switches on a quiet
+      // machine, 7 once on a loaded CI run; at least 2 (g1 inside g2 or the other way) is the guard.
       const groups = byId.get('C')!.map((e) => e.group);
-      expect(groups.filter((g, k) => k > 0 && g !== groups[k - 1]).length).toBeGreaterThan(10);
+      expect(groups.filter((g, k) => k > 0 && g !== groups[k - 1]).length).toBeGreaterThanOrEqual(2);
     },
     40_000,
   );
