@@ -17,11 +17,11 @@
 // sender's messages numbered 1, 2, 3, ... without a gap or a repeat (every
 // reliable order is FIFO); a running hash of the sequence of (sender, seq)
 // lets the orchestrator compare the members' orders (total order: equal).
-import { writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import { joinGroup, type Group, type GroupOrder } from '../../lib/coord/group/index.js';
 import { Histogram } from './histogram.js';
+import { sayLine } from '../lib/say-line.js';
 
 /** What "done" reports. */
 export interface Done {
@@ -40,17 +40,7 @@ export interface Done {
   cpuUs: number;
 }
 
-const say = (line: string): void => {
-  const b = Buffer.from(`${line}\n`);
-  const end = performance.now() + 30_000;
-  for (let at = 0; at < b.length;) {
-    try {
-      at += writeSync(1, b, at);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || performance.now() > end) throw err;
-    }
-  }
-};
+const say = sayLine;
 const now = (): number => Number(process.hrtime.bigint());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -22,24 +22,13 @@
 //   "cpu" prints "cpu <µs>", the process's CPU time so far (user + system).
 //     Any failure (an abort: there is no conflict to abort for) prints
 //     "failed <why>" and exits 1.
-import { writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import { KvClient, openKvPartition } from '../../lib/index.js';
+import { sayLine } from '../lib/say-line.js';
 
 const [role, name, log, listen, partitionList] = process.argv.slice(2) as [string, string, string, string, string | undefined];
-/** One whole line on stdout (a pipe: a long line may go in parts, or find it full for a moment). */
-const say = (line: string): void => {
-  const b = Buffer.from(`${line}\n`);
-  const end = performance.now() + 30_000;
-  for (let at = 0; at < b.length;) {
-    try {
-      at += writeSync(1, b, at);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || performance.now() > end) throw err;
-    }
-  }
-};
+const say = sayLine;
 const lines = createInterface({ input: process.stdin });
 // The sites' default maxMessageSize (1 MiB) is over what a shm channel takes (1 MiB - 8): say less.
 const maxMessageSize = 64 * 1024;
