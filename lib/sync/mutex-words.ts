@@ -39,18 +39,18 @@ export function myToken(): bigint {
   return ownToken;
 }
 
-export function notOwner(name: string, what: string): LockError {
-  return new LockError('ERR_LOCK_NOT_OWNER', name, `${what}() of robust mutex '${name}' by a caller that does not hold it`);
+export function notOwner(name: string, what: string, kind = 'robust mutex'): LockError {
+  return new LockError('ERR_LOCK_NOT_OWNER', name, `${what}() of ${kind} '${name}' by a caller that does not hold it`);
 }
 
-export function corrupt(name: string, what: string): LockError {
-  return new LockError('ERR_LOCK_CORRUPT', name, `The robust mutex '${name}' is corrupt: ${what}`);
+export function corrupt(name: string, what: string, kind = 'robust mutex'): LockError {
+  return new LockError('ERR_LOCK_CORRUPT', name, `The ${kind} '${name}' is corrupt: ${what}`);
 }
 
 /** The pid in owner word `token` (0: free); `ERR_LOCK_CORRUPT` for a word no locker writes. */
-export function ownerPidOf(name: string, token: bigint): number {
+export function ownerPidOf(name: string, token: bigint, kind?: string): number {
   const pid = Number(token >> PID_BITS);
-  if (token !== 0n && (pid <= 0 || pid >= PID_LIMIT)) throw corrupt(name, `bad owner word 0x${token.toString(16)}`);
+  if (token !== 0n && (pid <= 0 || pid >= PID_LIMIT)) throw corrupt(name, `bad owner word 0x${token.toString(16)}`, kind);
   return pid;
 }
 
@@ -75,8 +75,8 @@ export function checkHeader(name: string, w: Int32Array, owner: BigUint64Array):
  * start time is unknown (recorded as 0, or /proc hides the process), the
  * pid alone decides.
  */
-export function ownerGone(name: string, token: bigint): boolean {
-  const pid = ownerPidOf(name, token);
+export function ownerGone(name: string, token: bigint, kind?: string): boolean {
+  const pid = ownerPidOf(name, token, kind);
   if (pid === process.pid) return false;
   if (!isAlive(pid)) return true;
   const recorded = token & START_MASK;

@@ -20,10 +20,9 @@
  * @module
  */
 import { closedError, LockError, systemError, timeoutError } from '../errors.js';
-import { futexWait, futexWaitSync, futexWake } from '../futex.js';
-import { LIVENESS_SLICE_MS } from '../internal/liveness.js';
+import { futexWake } from '../futex.js';
 import { validateAbortSignal, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
-import { deadlineAfter, msLeft, throwIfAborted } from '../internal/waiting.js';
+import { deadlineAfter } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
 import {
   checkHeader,
@@ -48,6 +47,7 @@ import {
   VERSION,
 } from './mutex-words.js';
 import { kGrant, kRelease, RobustMutexGuard } from './robust-mutex-guard.js';
+import { acquireInSlices, acquireInSlicesSync, type SliceWait } from './slices.js';
 
 /** The state of a robust mutex's protected data, as {@link RobustMutex.state} reports it. */
 export type RobustMutexState = 'consistent' | 'owner-died' | 'not-recoverable';
@@ -157,12 +157,6 @@ export class RobustMutex implements Disposable {
     return checkHeader(this.name, this.#words, this.#owner);
   }
 
-  /** The wake seq, read before an attempt so that an unlock between the attempt and the wait is not missed. */
-  #seq(): number {
-    if (this.#shm.closed) throw closedError('RobustMutex');
-    return Atomics.load(this.#words, I_SEQ);
-  }
-
   /**
    * One attempt: the lock if free, or taken over from a dead owner when
    * `checkOwner`; undefined while a live owner holds it.
@@ -250,23 +244,21 @@ export class RobustMutex implements Disposable {
     return this.#lock(deadline, signal);
   }
 
-  async #lock(deadline: number, signal: AbortSignal | undefined): Promise<RobustMutexGuard> {
-    for (let checkOwner = true; ;) {
-      throwIfAborted(signal);
-      const seq = this.#seq();
-      const guard = this.#attempt(checkOwner);
-      if (guard !== undefined) return guard;
-      const left = msLeft(deadline);
-      if (left <= 0) throw this.#timedOut();
-      Atomics.add(this.#words, I_WAITERS, 1);
-      let result: string;
-      try {
-        result = await futexWait(this.#shm, SEQ_OFFSET, seq, { timeoutMs: Math.min(left, LIVENESS_SLICE_MS), signal });
-      } finally {
-        if (!this.#shm.closed) Atomics.sub(this.#words, I_WAITERS, 1);
-      }
-      checkOwner = result === 'timed-out';
-    }
+  /** The wait loop's view of this mutex. */
+  #slices(): SliceWait<RobustMutexGuard> {
+    return {
+      shm: this.#shm,
+      words: this.#words,
+      seqIndex: I_SEQ,
+      kind: 'RobustMutex',
+      attempt: (checkOwner) => this.#attempt(checkOwner),
+      waiting: (delta) => void Atomics.add(this.#words, I_WAITERS, delta),
+      timedOut: () => this.#timedOut(),
+    };
+  }
+
+  #lock(deadline: number, signal: AbortSignal | undefined): Promise<RobustMutexGuard> {
+    return acquireInSlices(this.#slices(), deadline, signal);
   }
 
   /**
@@ -279,21 +271,7 @@ export class RobustMutex implements Disposable {
     const opts = validateOptions(options);
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#guard !== null) throw systemError('EDEADLK', 'lock', this.name, 'this RobustMutex already holds the lock');
-    for (let checkOwner = true; ;) {
-      const seq = this.#seq();
-      const guard = this.#attempt(checkOwner);
-      if (guard !== undefined) return guard;
-      const left = msLeft(deadline);
-      if (left <= 0) throw this.#timedOut();
-      Atomics.add(this.#words, I_WAITERS, 1);
-      let result: string;
-      try {
-        result = futexWaitSync(this.#shm, SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS));
-      } finally {
-        Atomics.sub(this.#words, I_WAITERS, 1);
-      }
-      checkOwner = result === 'timed-out';
-    }
+    return acquireInSlicesSync(this.#slices(), deadline);
   }
 
   /**
