@@ -30,6 +30,8 @@ export interface SliceWait<T> {
   waiting(delta: 1 | -1): void;
   /** The error of a wait that ran out of time. */
   timedOut(): Error;
+  /** Called when the wait ends without the holding (timeout, abort, error): undo what attempts left behind. */
+  abandon?(): void;
 }
 
 function seqOf(w: SliceWait<unknown>): number {
@@ -39,6 +41,15 @@ function seqOf(w: SliceWait<unknown>): number {
 
 /** Waits for `w` without blocking the event loop (the sleeps run on the native waiter thread). */
 export async function acquireInSlices<T>(w: SliceWait<T>, deadline: number, signal: AbortSignal | undefined): Promise<T> {
+  try {
+    return await slicesAsync(w, deadline, signal);
+  } catch (err) {
+    w.abandon?.();
+    throw err;
+  }
+}
+
+async function slicesAsync<T>(w: SliceWait<T>, deadline: number, signal: AbortSignal | undefined): Promise<T> {
   const offset = w.seqIndex * 4;
   for (let checkOwners = true; ;) {
     throwIfAborted(signal);
@@ -60,6 +71,15 @@ export async function acquireInSlices<T>(w: SliceWait<T>, deadline: number, sign
 
 /** {@link acquireInSlices} blocking the thread. */
 export function acquireInSlicesSync<T>(w: SliceWait<T>, deadline: number): T {
+  try {
+    return slicesSync(w, deadline);
+  } catch (err) {
+    w.abandon?.();
+    throw err;
+  }
+}
+
+function slicesSync<T>(w: SliceWait<T>, deadline: number): T {
   const offset = w.seqIndex * 4;
   for (let checkOwners = true; ;) {
     const seq = seqOf(w);
