@@ -85,6 +85,8 @@ describe('public API', () => {
       'RPC_HELLO_TIMEOUT_MS',
       'RPC_MAX_BODY_DEPTH',
       'RPC_MAX_PROCEDURES',
+      'ReadWriteLock',
+      'ReadWriteLockGuard',
       'RecordReader',
       'RejectStat',
       'Rendezvous',
