@@ -143,7 +143,7 @@ describe('mailbox', () => {
     await mb.close();
     await b.waitFor('end');
     expectExactlyOnce(deliveries([a, b]), 1, N);
-  });
+  }, 60_000); // three fixture processes start one after another: 20 s was too short on a loaded CI machine
 
   it('a consumer killed (kill -9) with messages in hand: they are redelivered to another, flagged (at-least-once)', async () => {
     const { mb, target } = await unixMailbox();
