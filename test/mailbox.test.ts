@@ -132,16 +132,16 @@ describe('mailbox', () => {
     const { mb, target } = await unixMailbox({ capacity: 16 });
     const N = 500;
     const a = fixture(['consumer', 'unix', target, '32', 'auto']);
-    await a.waitFor('ready');
+    await a.waitFor('ready', 30_000);
     const producer = fixture(['producer', 'unix', target, '0', String(N)]);
     await until(() => deliveries([a]).length >= 50, 'the first consumer is busy');
     a.write('close\n');
-    await a.waitFor('closed');
+    await a.waitFor('closed', 30_000);
     const b = fixture(['consumer', 'unix', target, '32', 'auto']);
     await producer.waitFor(`produced ${N}`, 30_000);
     await until(() => deliveries([a, b]).length >= N, 'every message delivered');
     await mb.close();
-    await b.waitFor('end');
+    await b.waitFor('end', 30_000);
     expectExactlyOnce(deliveries([a, b]), 1, N);
   }, 60_000); // three fixture processes start one after another: 20 s was too short on a loaded CI machine
 
