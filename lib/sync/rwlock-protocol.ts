@@ -182,6 +182,11 @@ export class RwProtocol {
       if (seen !== 0n) {
         if (!checkOwners || !ownerGone(this.name, seen, KIND) || !this.#takeOver(seen, mine)) return undefined;
         if (Atomics.load(this.#w, I_WRITER_HELD) === 1) return this.#grantRepair();
+      } else if (Atomics.load(this.#w, I_READ_PHASE) > 0) {
+        // A writer's unlock opened a phase between our look and our claim: the readers first.
+        Atomics.compareExchange(this.#big, I_WRITER, mine, 0n);
+        this.wakeAll();
+        return undefined;
       }
       a.claimed = true;
       this.claim = a;
