@@ -44,7 +44,7 @@ function openAgain(name: string): RobustMutex {
 }
 
 function holder(mutex: RobustMutex): FixtureProcess {
-  const f = startFixture('mutex-holder.ts', [mutex.name], { stdin: true });
+  const f = startFixture('lock-holder.ts', [mutex.name], { stdin: true });
   fixtures.push(f);
   return f;
 }

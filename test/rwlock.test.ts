@@ -41,7 +41,7 @@ function openAgain(name: string): ReadWriteLock {
 }
 
 function holder(lock: ReadWriteLock, mode: 'read' | 'write'): FixtureProcess {
-  const f = startFixture('rw-holder.ts', [lock.name, mode], { stdin: true });
+  const f = startFixture('lock-holder.ts', [lock.name, mode], { stdin: true });
   fixtures.push(f);
   return f;
 }

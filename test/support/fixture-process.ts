@@ -64,7 +64,10 @@ export function watchOutput(stdout: Socket, what: string): OutputWatch {
           listeners.add(check);
           check();
         }),
-      );
+      ).catch((err: unknown) => {
+        if (err instanceof Error) err.message += `; it had printed: ${JSON.stringify(text.slice(-400))}`;
+        throw err;
+      });
     },
   };
 }
