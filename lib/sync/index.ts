@@ -5,3 +5,4 @@
 export { RobustMutex, type RobustMutexLockOptions, type RobustMutexOpenOptions, type RobustMutexState } from './robust-mutex.js';
 export { RobustMutexGuard } from './robust-mutex-guard.js';
 export { Barrier, BARRIER_MAX_PARTIES, type BarrierOpenOptions, type BarrierPassage, type BarrierWaitOptions } from './barrier.js';
+export { Condition, type ConditionOpenOptions, type ConditionWaitOptions } from './condition.js';

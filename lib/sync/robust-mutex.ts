@@ -47,7 +47,7 @@ import {
   SEQ_OFFSET,
   VERSION,
 } from './mutex-words.js';
-import { kGrant, kRelease, RobustMutexGuard } from './robust-mutex-guard.js';
+import { kGrant, kRelease, kRelock, kRelockSync, type ReleaseKind, resumeGuard, RobustMutexGuard } from './robust-mutex-guard.js';
 
 /** The state of a robust mutex's protected data, as {@link RobustMutex.state} reports it. */
 export type RobustMutexState = 'consistent' | 'owner-died' | 'not-recoverable';
@@ -167,7 +167,7 @@ export class RobustMutex implements Disposable {
    * One attempt: the lock if free, or taken over from a dead owner when
    * `checkOwner`; undefined while a live owner holds it.
    */
-  #attempt(checkOwner: boolean): RobustMutexGuard | undefined {
+  #attempt(checkOwner: boolean, again?: RobustMutexGuard): RobustMutexGuard | undefined {
     if (this.#check() === NOT_RECOVERABLE) throw this.#notRecoverable();
     const mine = myToken();
     const seen = Atomics.compareExchange(this.#owner, I_OWNER, 0n, mine);
@@ -186,7 +186,9 @@ export class RobustMutex implements Disposable {
       throw this.#notRecoverable();
     }
     if (ownerDied) Atomics.store(this.#words, I_STATE, OWNER_DIED);
-    const guard = new RobustMutexGuard(kGrant, this, ownerDied);
+    let guard: RobustMutexGuard;
+    if (again === undefined) guard = new RobustMutexGuard(kGrant, this, ownerDied);
+    else resumeGuard((guard = again), ownerDied);
     this.#guard = guard;
     return guard;
   }
@@ -206,9 +208,10 @@ export class RobustMutex implements Disposable {
     if (all || Atomics.load(this.#words, I_WAITERS) > 0) futexWake(this.#shm, SEQ_OFFSET, all ? Infinity : 1);
   }
 
-  /** @internal What a guard's unlock (`unlock` true) and markConsistent do. */
-  [kRelease](guard: RobustMutexGuard, unlock: boolean): void {
-    if (this.#guard !== guard) throw notOwner(this.name, unlock ? 'unlock' : 'markConsistent');
+  /** @internal What a guard's unlock, markConsistent and a condition wait's release ('suspend') do. */
+  [kRelease](guard: RobustMutexGuard, how: ReleaseKind): void {
+    const unlock = how !== 'consistent';
+    if (this.#guard !== guard) throw notOwner(this.name, how === 'suspend' ? 'wait' : unlock ? 'unlock' : 'markConsistent');
     if (unlock) this.#guard = null; // whatever follows: this object holds nothing any more
     const word = Atomics.load(this.#owner, I_OWNER);
     // Only a scribbled segment (or a locker in another pid namespace) gets here: leave its word alone.
@@ -217,9 +220,20 @@ export class RobustMutex implements Disposable {
       if (Atomics.load(this.#words, I_STATE) === OWNER_DIED) Atomics.store(this.#words, I_STATE, CONSISTENT);
       return;
     }
-    const lost = Atomics.load(this.#words, I_STATE) === OWNER_DIED;
+    // A condition wait lets go with the state as it is: an unrepaired owner death is the next owner's too.
+    const lost = how === 'unlock' && Atomics.load(this.#words, I_STATE) === OWNER_DIED;
     if (lost) Atomics.store(this.#words, I_STATE, NOT_RECOVERABLE);
     this.#letGo(lost);
+  }
+
+  /** @internal A condition wait's re-lock of `guard`, without a time limit (a dead owner's lock is taken over). */
+  [kRelock](guard: RobustMutexGuard): Promise<void> {
+    return this.#lock(Infinity, undefined, guard).then(() => undefined);
+  }
+
+  /** @internal The blocking form of {@link kRelock}. */
+  [kRelockSync](guard: RobustMutexGuard): void {
+    this.#lockSync(Infinity, guard);
   }
 
   #validateLock(options: unknown): { deadline: number; signal: AbortSignal | undefined } {
@@ -250,11 +264,11 @@ export class RobustMutex implements Disposable {
     return this.#lock(deadline, signal);
   }
 
-  async #lock(deadline: number, signal: AbortSignal | undefined): Promise<RobustMutexGuard> {
+  async #lock(deadline: number, signal: AbortSignal | undefined, again?: RobustMutexGuard): Promise<RobustMutexGuard> {
     for (let checkOwner = true; ;) {
       throwIfAborted(signal);
       const seq = this.#seq();
-      const guard = this.#attempt(checkOwner);
+      const guard = this.#attempt(checkOwner, again);
       if (guard !== undefined) return guard;
       const left = msLeft(deadline);
       if (left <= 0) throw this.#timedOut();
@@ -279,9 +293,13 @@ export class RobustMutex implements Disposable {
     const opts = validateOptions(options);
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#guard !== null) throw systemError('EDEADLK', 'lock', this.name, 'this RobustMutex already holds the lock');
+    return this.#lockSync(deadline);
+  }
+
+  #lockSync(deadline: number, again?: RobustMutexGuard): RobustMutexGuard {
     for (let checkOwner = true; ;) {
       const seq = this.#seq();
-      const guard = this.#attempt(checkOwner);
+      const guard = this.#attempt(checkOwner, again);
       if (guard !== undefined) return guard;
       const left = msLeft(deadline);
       if (left <= 0) throw this.#timedOut();
