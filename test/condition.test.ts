@@ -109,8 +109,10 @@ describe('Condition', () => {
     const cond = newCond();
     const buf = newBuffer();
     const b = new Int32Array(buf.buffer);
+    // waitSync: one futex sleep until woken (an async wait re-checks the word every 50 ms on its thread,
+    // which would hide a broadcast that wakes only one).
     const waiters = Array.from({ length: 3 }, (_, i) =>
-      start('cond-worker.ts', [mutex.name, cond.name, '-', buf.name, 'waiter', String(i), '0', i % 2 ? 'sync' : 'async']),
+      start('cond-worker.ts', [mutex.name, cond.name, '-', buf.name, 'waiter', String(i), '0', 'sync']),
     );
     for (const w of waiters) await w.waitFor('waiting');
     // Each printed "waiting" holding the mutex; once we get the mutex, each of them is inside wait() (or past it).
