@@ -373,7 +373,9 @@ export type LockErrorCode =
   /** An unlock or `markConsistent()` by a caller that does not hold the lock. */
   | 'ERR_LOCK_NOT_OWNER'
   /** The lock's shared memory does not hold a valid lock (bad magic, version, size or words). */
-  | 'ERR_LOCK_CORRUPT';
+  | 'ERR_LOCK_CORRUPT'
+  /** A barrier's generation was broken: a party died while waiting, a wait timed out or was aborted, or `reset()` was called. */
+  | 'ERR_BARRIER_BROKEN';
 
 /**
  * A failure of a cross-process lock (`lib/sync/`). `code` says which:
@@ -383,7 +385,10 @@ export type LockErrorCode =
  *   `ENOTRECOVERABLE` of a robust pthread mutex);
  * - `ERR_LOCK_NOT_OWNER`: `unlock()` or `markConsistent()` by a caller that
  *   does not hold the lock (like `EPERM` of an error-checking mutex);
- * - `ERR_LOCK_CORRUPT`: the segment does not hold a valid lock.
+ * - `ERR_LOCK_CORRUPT`: the segment does not hold a valid lock;
+ * - `ERR_BARRIER_BROKEN`: a barrier's generation was broken (a waiting
+ *   party died, timed out or was aborted, or `reset()` was called), like
+ *   Java's `BrokenBarrierException`; `reset()` makes it usable again.
  * `name` is the lock's segment name.
  */
 export class LockError extends Error {

@@ -6,7 +6,7 @@
 // a wait, a corrupt segment, bad arguments.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { futexWake, LockError, ReadWriteLock, SharedMemory, type ReadWriteLockGuard } from '../lib/index.js';
+import { Condition, futexWake, LockError, ReadWriteLock, SharedMemory, type ReadWriteLockGuard } from '../lib/index.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
 import { sleep, uniqueName, within } from './support/helpers.js';
 
@@ -338,6 +338,19 @@ describe('ReadWriteLock', () => {
     }
     expect(w.held).toBe(false);
     expect(lock.tryWriteLock()).not.toBeNull();
+  });
+
+  it('a condition variable refuses a readers/writer holding, which stays held', () => {
+    const lock = newLock('rw-cond');
+    const condName = uniqueName('rw-cond-c');
+    names.push(condName);
+    const cond = Condition.open(condName, { create: 'exclusive' });
+    open.push(cond);
+    const w = lock.writeLockSync();
+    expect(() => cond.waitSync(w, { timeoutMs: 10 })).toThrow(/holding of a RobustMutex/);
+    expect(w.held).toBe(true);
+    expect(lock.writerPid).toBe(process.pid);
+    w.unlock();
   });
 
   it('a segment that is not a readers/writer lock is ERR_LOCK_CORRUPT; bad arguments are TypeError/RangeError', async () => {

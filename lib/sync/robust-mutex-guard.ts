@@ -8,10 +8,31 @@ import { notOwner } from './mutex-words.js';
 /** @internal The key of the mutex's release, which only the guard calls. */
 export const kRelease: unique symbol = Symbol('RobustMutex.release');
 
-/** @internal What a guard needs from its mutex. */
+/** @internal Keys of the release and re-lock a condition variable's wait does (lib/sync/condition.ts). */
+export const kSuspend: unique symbol = Symbol('RobustMutexGuard.suspend');
+export const kRelock: unique symbol = Symbol('RobustMutex.relock');
+export const kRelockSync: unique symbol = Symbol('RobustMutex.relockSync');
+const kResume: unique symbol = Symbol('RobustMutexGuard.resume');
+
+/** @internal How a guard lets go: unlock, markConsistent, or suspend (unlock for a condition wait, the state left as it is). */
+export type ReleaseKind = 'unlock' | 'consistent' | 'suspend';
+
+/** @internal What a guard needs from its lock (a robust mutex, a readers/writer lock). */
 export interface GuardOwner {
   readonly name: string;
-  [kRelease](guard: RobustMutexGuard, unlock: boolean): void;
+  [kRelease](guard: RobustMutexGuard, how: ReleaseKind): void;
+}
+
+/** @internal A lock a condition variable can wait with: the robust mutex. */
+export interface RelockingOwner extends GuardOwner {
+  /** Takes the lock again for `guard` (waiting without a limit); resolves once it holds it. */
+  [kRelock](guard: RobustMutexGuard): Promise<void>;
+  [kRelockSync](guard: RobustMutexGuard): void;
+}
+
+/** @internal What the mutex calls when it gave `guard` the lock again; `ownerDied` of that taking. */
+export function resumeGuard(guard: RobustMutexGuard, ownerDied: boolean): void {
+  guard[kResume](ownerDied);
 }
 
 /** @internal Only the mutex makes guards. */
@@ -29,7 +50,11 @@ export class RobustMutexGuard implements Disposable {
    * may be half-updated. Repair it, then call {@link markConsistent} before
    * unlocking, or the mutex becomes not recoverable.
    */
-  readonly ownerDied: boolean;
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  #ownerDied: boolean;
   readonly #mutex: GuardOwner;
   #held = true;
 
@@ -37,7 +62,23 @@ export class RobustMutexGuard implements Disposable {
   constructor(token: symbol, mutex: GuardOwner, ownerDied: boolean) {
     if (token !== kGrant) throw new TypeError('Use RobustMutex.lock() to get a RobustMutexGuard');
     this.#mutex = mutex;
-    this.ownerDied = ownerDied;
+    this.#ownerDied = ownerDied;
+  }
+
+  /** @internal The mutex's release for a condition wait: the guard no longer holds it. */
+  [kSuspend](): RelockingOwner {
+    const mutex = this.#mutex;
+    if (!(kRelock in mutex)) throw new TypeError('guard must be a holding of a RobustMutex (a readers/writer lock cannot be waited with)');
+    if (!this.#held) throw notOwner(mutex.name, 'wait');
+    this.#held = false;
+    mutex[kRelease](this, 'suspend');
+    return mutex as RelockingOwner;
+  }
+
+  /** @internal Held again, with the owner-died indication of the new taking. */
+  [kResume](ownerDied: boolean): void {
+    this.#held = true;
+    this.#ownerDied = ownerDied;
   }
 
   /** True until this holding is released. */
@@ -52,7 +93,7 @@ export class RobustMutexGuard implements Disposable {
    */
   markConsistent(): void {
     if (!this.#held) throw notOwner(this.#mutex.name, 'markConsistent');
-    this.#mutex[kRelease](this, false);
+    this.#mutex[kRelease](this, 'consistent');
   }
 
   /**
@@ -64,7 +105,7 @@ export class RobustMutexGuard implements Disposable {
   unlock(): void {
     if (!this.#held) throw notOwner(this.#mutex.name, 'unlock');
     this.#held = false;
-    this.#mutex[kRelease](this, true);
+    this.#mutex[kRelease](this, 'unlock');
   }
 
   /** {@link unlock} if still held; idempotent. */

@@ -46,7 +46,7 @@ import {
   SEQ_OFFSET,
   VERSION,
 } from './mutex-words.js';
-import { kGrant, kRelease, RobustMutexGuard } from './robust-mutex-guard.js';
+import { kGrant, kRelease, kRelock, kRelockSync, type ReleaseKind, resumeGuard, RobustMutexGuard } from './robust-mutex-guard.js';
 import { acquireInSlices, acquireInSlicesSync, type SliceWait } from './slices.js';
 
 /** The state of a robust mutex's protected data, as {@link RobustMutex.state} reports it. */
@@ -161,7 +161,7 @@ export class RobustMutex implements Disposable {
    * One attempt: the lock if free, or taken over from a dead owner when
    * `checkOwner`; undefined while a live owner holds it.
    */
-  #attempt(checkOwner: boolean): RobustMutexGuard | undefined {
+  #attempt(checkOwner: boolean, again?: RobustMutexGuard): RobustMutexGuard | undefined {
     if (this.#check() === NOT_RECOVERABLE) throw this.#notRecoverable();
     const mine = myToken();
     const seen = Atomics.compareExchange(this.#owner, I_OWNER, 0n, mine);
@@ -180,7 +180,9 @@ export class RobustMutex implements Disposable {
       throw this.#notRecoverable();
     }
     if (ownerDied) Atomics.store(this.#words, I_STATE, OWNER_DIED);
-    const guard = new RobustMutexGuard(kGrant, this, ownerDied);
+    let guard: RobustMutexGuard;
+    if (again === undefined) guard = new RobustMutexGuard(kGrant, this, ownerDied);
+    else resumeGuard((guard = again), ownerDied);
     this.#guard = guard;
     return guard;
   }
@@ -200,9 +202,10 @@ export class RobustMutex implements Disposable {
     if (all || Atomics.load(this.#words, I_WAITERS) > 0) futexWake(this.#shm, SEQ_OFFSET, all ? Infinity : 1);
   }
 
-  /** @internal What a guard's unlock (`unlock` true) and markConsistent do. */
-  [kRelease](guard: RobustMutexGuard, unlock: boolean): void {
-    if (this.#guard !== guard) throw notOwner(this.name, unlock ? 'unlock' : 'markConsistent');
+  /** @internal What a guard's unlock, markConsistent and a condition wait's release ('suspend') do. */
+  [kRelease](guard: RobustMutexGuard, how: ReleaseKind): void {
+    const unlock = how !== 'consistent';
+    if (this.#guard !== guard) throw notOwner(this.name, how === 'suspend' ? 'wait' : unlock ? 'unlock' : 'markConsistent');
     if (unlock) this.#guard = null; // whatever follows: this object holds nothing any more
     const word = Atomics.load(this.#owner, I_OWNER);
     // Only a scribbled segment (or a locker in another pid namespace) gets here: leave its word alone.
@@ -211,9 +214,20 @@ export class RobustMutex implements Disposable {
       if (Atomics.load(this.#words, I_STATE) === OWNER_DIED) Atomics.store(this.#words, I_STATE, CONSISTENT);
       return;
     }
-    const lost = Atomics.load(this.#words, I_STATE) === OWNER_DIED;
+    // A condition wait lets go with the state as it is: an unrepaired owner death is the next owner's too.
+    const lost = how === 'unlock' && Atomics.load(this.#words, I_STATE) === OWNER_DIED;
     if (lost) Atomics.store(this.#words, I_STATE, NOT_RECOVERABLE);
     this.#letGo(lost);
+  }
+
+  /** @internal A condition wait's re-lock of `guard`, without a time limit (a dead owner's lock is taken over). */
+  [kRelock](guard: RobustMutexGuard): Promise<void> {
+    return this.#lock(Infinity, undefined, guard).then(() => undefined);
+  }
+
+  /** @internal The blocking form of {@link kRelock}. */
+  [kRelockSync](guard: RobustMutexGuard): void {
+    this.#lockSync(Infinity, guard);
   }
 
   #validateLock(options: unknown): { deadline: number; signal: AbortSignal | undefined } {
@@ -244,21 +258,21 @@ export class RobustMutex implements Disposable {
     return this.#lock(deadline, signal);
   }
 
-  /** The wait loop's view of this mutex. */
-  #slices(): SliceWait<RobustMutexGuard> {
+  /** The wait loop's view of this mutex; `again`: the guard a condition wait takes the lock back for. */
+  #slices(again?: RobustMutexGuard): SliceWait<RobustMutexGuard> {
     return {
       shm: this.#shm,
       words: this.#words,
       seqIndex: I_SEQ,
       kind: 'RobustMutex',
-      attempt: (checkOwner) => this.#attempt(checkOwner),
+      attempt: (checkOwner) => this.#attempt(checkOwner, again),
       waiting: (delta) => void Atomics.add(this.#words, I_WAITERS, delta),
       timedOut: () => this.#timedOut(),
     };
   }
 
-  #lock(deadline: number, signal: AbortSignal | undefined): Promise<RobustMutexGuard> {
-    return acquireInSlices(this.#slices(), deadline, signal);
+  #lock(deadline: number, signal: AbortSignal | undefined, again?: RobustMutexGuard): Promise<RobustMutexGuard> {
+    return acquireInSlices(this.#slices(again), deadline, signal);
   }
 
   /**
@@ -271,7 +285,11 @@ export class RobustMutex implements Disposable {
     const opts = validateOptions(options);
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     if (this.#guard !== null) throw systemError('EDEADLK', 'lock', this.name, 'this RobustMutex already holds the lock');
-    return acquireInSlicesSync(this.#slices(), deadline);
+    return this.#lockSync(deadline);
+  }
+
+  #lockSync(deadline: number, again?: RobustMutexGuard): RobustMutexGuard {
+    return acquireInSlicesSync(this.#slices(again), deadline);
   }
 
   /**

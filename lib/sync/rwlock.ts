@@ -31,7 +31,7 @@ import { validateAbortSignal, validateInteger, validateMode, validateOptions, va
 import { deadlineAfter } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
 import { corrupt, notOwner } from './mutex-words.js';
-import { kGrant, kRelease } from './robust-mutex-guard.js';
+import { kGrant, kRelease, type ReleaseKind } from './robust-mutex-guard.js';
 import { ReadWriteLockGuard } from './rwlock-guard.js';
 import { newAcquisition, RwProtocol, type Grant } from './rwlock-protocol.js';
 import {
@@ -146,7 +146,8 @@ export class ReadWriteLock implements Disposable {
   }
 
   /** @internal What a guard's unlock (`unlock` true) and markConsistent do. */
-  [kRelease](guard: ReadWriteLockGuard, unlock: boolean): void {
+  [kRelease](guard: ReadWriteLockGuard, how: ReleaseKind): void {
+    const unlock = how !== 'consistent'; // 'suspend' never comes: a condition refuses these guards
     if (!this.#held.has(guard)) throw notOwner(this.name, unlock ? 'unlock' : 'markConsistent', KIND);
     if (unlock) this.#held.delete(guard);
     if (this.#shm.closed) throw closedError('ReadWriteLock');
