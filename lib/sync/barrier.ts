@@ -20,12 +20,12 @@
  * @module
  */
 import { abortError, closedError, LockError, systemError, timeoutError } from '../errors.js';
-import { futexWait, futexWaitSync, futexWake } from '../futex.js';
-import { LIVENESS_SLICE_MS } from '../internal/liveness.js';
+import { futexWake } from '../futex.js';
 import { validateAbortSignal, validateInteger, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
-import { deadlineAfter, msLeft } from '../internal/waiting.js';
+import { deadlineAfter } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
 import { myToken, ownerGone } from './mutex-words.js';
+import { acquireInSlices, acquireInSlicesSync, type SliceWait } from './slices.js';
 
 const MAGIC = 0x52414250; // 'PBAR' little-endian
 const VERSION = 1;
@@ -277,25 +277,24 @@ export class Barrier implements Disposable {
     return this.#wait(deadline, signal);
   }
 
+  /** The wait loop's view of generation `gen`, which this caller has arrived in. */
+  #slices(gen: number): SliceWait<BarrierPassage> {
+    return {
+      shm: this.#shm,
+      words: this.#words,
+      seqIndex: I_SEQ,
+      kind: 'Barrier',
+      checkFirst: false,
+      attempt: (checkParties) => this.#look(gen, checkParties),
+      timedOut: () => this.#timedOut(),
+      stopped: (err) => this.#giveUp(gen, err),
+    };
+  }
+
   async #wait(deadline: number, signal: AbortSignal | undefined): Promise<BarrierPassage> {
     const arrived = this.#arrive();
     if (typeof arrived !== 'number') return arrived;
-    const gen = arrived;
-    for (let checkParties = false; ;) {
-      const seq = Atomics.load(this.#words, I_SEQ);
-      const passed = this.#look(gen, checkParties);
-      if (passed !== undefined) return passed;
-      const left = msLeft(deadline);
-      if (left <= 0) return this.#giveUp(gen, this.#timedOut());
-      let result: string;
-      try {
-        result = await futexWait(this.#shm, SEQ_OFFSET, seq, { timeoutMs: Math.min(left, LIVENESS_SLICE_MS), signal });
-      } catch (err) {
-        if (this.#shm.closed) throw err;
-        return this.#giveUp(gen, err as Error);
-      }
-      checkParties = result === 'timed-out';
-    }
+    return acquireInSlices(this.#slices(arrived), deadline, signal);
   }
 
   /** {@link wait} blocking the thread: for a worker thread or a dedicated process. Throws as `wait` does. */
@@ -304,15 +303,7 @@ export class Barrier implements Disposable {
     const deadline = deadlineAfter(validateTimeout(opts.timeoutMs, 'options.timeoutMs'));
     const arrived = this.#arrive();
     if (typeof arrived !== 'number') return arrived;
-    const gen = arrived;
-    for (let checkParties = false; ;) {
-      const seq = Atomics.load(this.#words, I_SEQ);
-      const passed = this.#look(gen, checkParties);
-      if (passed !== undefined) return passed;
-      const left = msLeft(deadline);
-      if (left <= 0) return this.#giveUp(gen, this.#timedOut());
-      checkParties = futexWaitSync(this.#shm, SEQ_OFFSET, seq, Math.min(left, LIVENESS_SLICE_MS)) === 'timed-out';
-    }
+    return acquireInSlicesSync(this.#slices(arrived), deadline);
   }
 
   /**
