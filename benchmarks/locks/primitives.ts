@@ -7,10 +7,10 @@ import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { native } from '../../lib/internal/native.js';
-import { RobustMutex, Semaphore, type RobustMutexGuard } from '../../lib/index.js';
+import { ReadWriteLock, RobustMutex, Semaphore, type RobustMutexGuard } from '../../lib/index.js';
 
 /** The kinds of lock measured. */
-export type LockKind = 'robust' | 'robust-async' | 'semaphore' | 'semaphore-async' | 'flock' | 'proper-lockfile';
+export type LockKind = 'robust' | 'robust-async' | 'rwlock-write' | 'rwlock-read' | 'semaphore' | 'semaphore-async' | 'flock' | 'proper-lockfile';
 
 /** One opened lock of a kind. */
 export interface BenchLock {
@@ -37,6 +37,18 @@ export function openLock(kind: LockKind, name: string, file: string, create: boo
             release: () => guard!.unlock(),
             close: () => (create ? (mutex.unlink(), mutex.close()) : mutex.close()),
           };
+    }
+    case 'rwlock-write':
+    case 'rwlock-read': {
+      // The readers/writer lock's Sync forms. Read holdings do not exclude each other: its handoff
+      // row is the cost of the shared path under two processes, not a handoff.
+      const rw = ReadWriteLock.open(name, { create: create ? 'exclusive' : 'open' });
+      let guard: RobustMutexGuard | undefined;
+      return {
+        acquire: kind === 'rwlock-write' ? () => void (guard = rw.writeLockSync()) : () => void (guard = rw.readLockSync()),
+        release: () => guard!.unlock(),
+        close: () => (create ? (rw.unlink(), rw.close()) : rw.close()),
+      };
     }
     case 'semaphore':
     case 'semaphore-async': {

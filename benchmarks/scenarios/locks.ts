@@ -3,8 +3,9 @@
 // POSIX named semaphore used as a lock (lib/semaphore.ts; waitSync and async
 // wait, then post), flock(2) advisory locks (LOCK_EX | LOCK_NB through the
 // addon: the project exposes no blocking flock, so a contended acquire
-// retries at once) and, when given its directory, proper-lockfile (mkdir
-// based, lockSync retried at once while ELOCKED).
+// retries at once), the readers/writer lock (writeLockSync, readLockSync)
+// and proper-lockfile (the devDependency; mkdir based, lockSync retried at
+// once while ELOCKED).
 // - uncontended: ns per acquire+release pair in one process (median of reps);
 // - handoff: two processes pass a turn word under the lock (each side takes
 //   the lock, passes the turn when it is its own, releases), 2 x rounds turn
@@ -14,7 +15,7 @@
 // Run: node --import tsx benchmarks/scenarios/locks.ts [--kinds robust,robust-async,semaphore,semaphore-async,flock,proper-lockfile]
 //        [--ops n] [--rounds n] [--reps n] [--proper-lockfile dir] [--quick] [--json file]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +29,7 @@ import type { Stat } from '../lib/types.js';
 import { handoffLoop } from '../locks/handoff.js';
 import { openLock, type LockKind } from '../locks/primitives.js';
 
-const ALL: LockKind[] = ['robust', 'robust-async', 'semaphore', 'semaphore-async', 'flock', 'proper-lockfile'];
+const ALL: LockKind[] = ['robust', 'robust-async', 'rwlock-write', 'rwlock-read', 'semaphore', 'semaphore-async', 'flock', 'proper-lockfile'];
 
 const { values } = parseArgs({
   options: {
@@ -44,18 +45,24 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(`npm run bench:locks -- [options]
-  --kinds a,b,...            of ${ALL.join(',')} (default: all; proper-lockfile only with --proper-lockfile)
+  --kinds a,b,...            of ${ALL.join(',')} (default: all; proper-lockfile when it is installed)
   --ops n                    uncontended acquire+release pairs per repetition (default 200000; --quick 20000; lockfile /100)
   --rounds n                 turn passes per side in a handoff run (default 5000; --quick 500; lockfile /10)
   --reps n                   repetitions (default 5; --quick 2)
-  --proper-lockfile dir      the proper-lockfile package directory (e.g. node_modules/proper-lockfile)
+  --proper-lockfile dir      the proper-lockfile package directory (default: the devDependency, node_modules/proper-lockfile)
   --quick                    small counts
   --json file                write the results there (default benchmarks/runs/<date>-locks.json)
 `);
   process.exit(0);
 }
 
-const lockfileDir = values['proper-lockfile'];
+/** proper-lockfile: the directory given, else the devDependency installed beside the project. */
+function findLockfile(): string | undefined {
+  if (values['proper-lockfile'] !== undefined) return values['proper-lockfile'];
+  const dir = fileURLToPath(new URL('../../node_modules/proper-lockfile', import.meta.url));
+  return existsSync(dir) ? dir : undefined;
+}
+const lockfileDir = findLockfile();
 const kinds = (values.kinds?.split(',') ?? ALL.filter((k) => k !== 'proper-lockfile' || lockfileDir !== undefined)) as LockKind[];
 for (const k of kinds) if (!ALL.includes(k)) throw new RangeError(`--kinds: unknown kind ${k}`);
 const ops = Number(values.ops ?? (values.quick ? 20_000 : 200_000));

@@ -258,8 +258,16 @@ export class RobustMutex implements Disposable {
     return this.#lock(deadline, signal);
   }
 
+  /** The wait loop's view of this mutex for a new holding, made once (a call makes no closures). */
+  #plainSlices: SliceWait<RobustMutexGuard> | undefined;
+
   /** The wait loop's view of this mutex; `again`: the guard a condition wait takes the lock back for. */
   #slices(again?: RobustMutexGuard): SliceWait<RobustMutexGuard> {
+    if (again === undefined) return (this.#plainSlices ??= this.#makeSlices(undefined));
+    return this.#makeSlices(again);
+  }
+
+  #makeSlices(again: RobustMutexGuard | undefined): SliceWait<RobustMutexGuard> {
     return {
       shm: this.#shm,
       words: this.#words,

@@ -33,7 +33,7 @@ import { SharedMemory, type ShmCreateMode } from '../shm.js';
 import { corrupt, notOwner } from './mutex-words.js';
 import { kGrant, kRelease, type ReleaseKind } from './robust-mutex-guard.js';
 import { ReadWriteLockGuard } from './rwlock-guard.js';
-import { newAcquisition, RwProtocol, type Grant } from './rwlock-protocol.js';
+import { newAcquisition, RwProtocol, type Acquisition, type Grant } from './rwlock-protocol.js';
 import {
   checkRwHeader,
   DEFAULT_SLOTS,
@@ -162,8 +162,31 @@ export class ReadWriteLock implements Disposable {
     return guard;
   }
 
-  #slices(reader: boolean): SliceWait<ReadWriteLockGuard> {
+  /** One attempt of acquisition `a`, before any wait loop is built: the uncontended path makes no closures. */
+  #attemptOnce(reader: boolean, a: Acquisition): ReadWriteLockGuard | undefined {
+    return this.#grant(reader ? this.#p.readAttempt(a, true) : this.#p.writeAttempt(a, true));
+  }
+
+  #acquire(reader: boolean, deadline: number, signal: AbortSignal | undefined): Promise<ReadWriteLockGuard> {
     const a = newAcquisition();
+    if (!signal?.aborted) {
+      try {
+        const guard = this.#attemptOnce(reader, a);
+        if (guard !== undefined) return Promise.resolve(guard);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    return acquireInSlices(this.#slices(reader, a), deadline, signal);
+  }
+
+  #acquireSync(reader: boolean, deadline: number): ReadWriteLockGuard {
+    const a = newAcquisition();
+    return this.#attemptOnce(reader, a) ?? acquireInSlicesSync(this.#slices(reader, a), deadline);
+  }
+
+  /** The wait loop's view of acquisition `a` (a writer's may hold its claim already). */
+  #slices(reader: boolean, a: Acquisition): SliceWait<ReadWriteLockGuard> {
     const p = this.#p;
     return {
       shm: this.#shm,
@@ -201,14 +224,14 @@ export class ReadWriteLock implements Disposable {
    */
   readLock(options?: ReadWriteLockOptions): Promise<ReadWriteLockGuard> {
     const { deadline, signal } = this.#options(options);
-    return acquireInSlices(this.#slices(true), deadline, signal);
+    return this.#acquire(true, deadline, signal);
   }
 
   /** {@link readLock} blocking the thread; `EDEADLK` when this object holds the write lock. */
   readLockSync(options?: { timeoutMs?: number }): ReadWriteLockGuard {
     const { deadline } = this.#options(options);
     this.#notDeadlocked(false);
-    return acquireInSlicesSync(this.#slices(true), deadline);
+    return this.#acquireSync(true, deadline);
   }
 
   /** A read holding if one can be had now, else null. Never waits. */
@@ -224,14 +247,14 @@ export class ReadWriteLock implements Disposable {
    */
   writeLock(options?: ReadWriteLockOptions): Promise<ReadWriteLockGuard> {
     const { deadline, signal } = this.#options(options);
-    return acquireInSlices(this.#slices(false), deadline, signal);
+    return this.#acquire(false, deadline, signal);
   }
 
   /** {@link writeLock} blocking the thread; `EDEADLK` when this object holds the lock in any mode. */
   writeLockSync(options?: { timeoutMs?: number }): ReadWriteLockGuard {
     const { deadline } = this.#options(options);
     this.#notDeadlocked(true);
-    return acquireInSlicesSync(this.#slices(false), deadline);
+    return this.#acquireSync(false, deadline);
   }
 
   /** The write holding if it can be had now (no writer, no reader inside), else null. Never waits. */
