@@ -50,7 +50,8 @@ export class BullyElection extends Election {
         if (m.from > this.id) return; // not the algorithm's: only lower ids ask
         this.send(m.from, Kind.ANSWER);
         if (this.leader === this.id) this.send(m.from, Kind.COORDINATOR, this.id);
-        else if (!this.#electing) this.elect();
+        // A known live leader above this member will bully the asker itself (its heartbeats reach it): one election per member at most.
+        else if (!this.#electing && !(this.leader !== undefined && this.leader > this.id)) this.elect();
         return;
       case Kind.ANSWER:
         // A higher member lives and takes over: wait for its COORDINATOR (the electionTimeoutMs watch restarts otherwise).
@@ -74,8 +75,14 @@ export class BullyElection extends Election {
       case Kind.HEARTBEAT:
         if (this.settings.broken || m.from === this.leader) return;
         if (m.from > this.id) {
-          if (!this.#electing && (this.leader === undefined || m.from > this.leader)) this.setLeader(m.from);
-        } else if (!this.#electing) this.elect();
+          // A live leader above: the election this member waits on is over (its COORDINATOR may have been lost).
+          if (this.leader === undefined || m.from > this.leader || this.#electing) {
+            clearTimeout(this.#answerTimer);
+            this.#answerTimer = undefined;
+            this.#electing = false;
+            this.setLeader(m.from);
+          }
+        } else if (!this.#electing) this.elect(); // a lower id leads: bully it
         return;
       default:
         return; // ring kinds: not this algorithm's
