@@ -103,8 +103,12 @@ export class RingElection extends Election {
         this.setLeader(m.value);
         this.#forward(Kind.COORDINATOR, m.value, m.hops + 1);
         return;
+      case Kind.HEARTBEAT:
+        // A live leader above the one known (two sides of a healed partition): the higher one stays.
+        if (!this.#participant && this.leader !== undefined && m.from > this.leader) this.setLeader(m.from);
+        return;
       default:
-        return; // HEARTBEAT (the base class watches it) and the bully's kinds
+        return; // the bully's kinds
     }
   }
 
