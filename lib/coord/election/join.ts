@@ -11,8 +11,9 @@ import { RingElection } from './ring.js';
  * Joins a leader election: listens at `options.listen` for the peers and,
  * unless `start: false`, starts an election at once. `e.leader` is the
  * leader this member knows, `e.on('leader', id)` hears each change, and
- * the leader's silence for `failureTimeoutMs` starts a new election. See
- * docs/election.md.
+ * the leader's silence for `failureTimeoutMs` starts a new election. The
+ * member's timers and connections keep the process alive until `close()`.
+ * See docs/election.md.
  * @example
  * ```ts
  * const e = await joinElection({ algorithm: 'bully', id: 3, listen: 'unix:/tmp/e3', peers: [{ id: 1, address: 'unix:/tmp/e1' }] });

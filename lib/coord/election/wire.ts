@@ -20,9 +20,10 @@ export const Kind = {
   ACK: 6,
 } as const;
 
+/** One of the {@link Kind} values. */
 export type KindValue = (typeof Kind)[keyof typeof Kind];
 
-/** One election message: its kind, its sender, and a number whose meaning the kind gives. */
+/** One election message: its kind, its sender, and a number whose meaning the kind gives. Every field but `hops` is at most {@link MAX_ID}. */
 export interface ElectionMessage {
   readonly kind: KindValue;
   readonly from: number;
@@ -38,6 +39,7 @@ const SIZE = 17;
 /** The highest member id: ids are 31-bit unsigned integers. */
 export const MAX_ID = 0x7fffffff;
 
+/** The 17 bytes of `m`. */
 export function encodeElection(m: ElectionMessage): Uint8Array {
   const b = new Uint8Array(SIZE);
   const v = new DataView(b.buffer);
@@ -57,6 +59,7 @@ export function decodeElection(bytes: Uint8Array): ElectionMessage | undefined {
   if (kind < Kind.ELECTION || kind > Kind.ACK) return undefined;
   const from = v.getUint32(1);
   const value = v.getUint32(5);
-  if (from > MAX_ID || value > MAX_ID) return undefined;
-  return { kind: kind as KindValue, from, value, seq: v.getUint32(9), hops: v.getUint32(13) };
+  const seq = v.getUint32(9);
+  if (from > MAX_ID || value > MAX_ID || seq > MAX_ID) return undefined;
+  return { kind: kind as KindValue, from, value, seq, hops: v.getUint32(13) };
 }
