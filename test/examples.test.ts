@@ -55,6 +55,23 @@ describe('examples', () => {
     expect(await example('semaphore-mutex')).toBe('4 processes x 50000 increments = 200000 (expected 200000)\n');
   });
 
+  it('message-mutex-async: a mailbox with one token as the semaphore', async () => {
+    const out = await example('message-mutex-async');
+    expect(out).toMatch(/^mailbox \S+ holds 1 token; 4 processes: receive = P, send = V$/m);
+    expect(out).toContain('4 processes x 200 critical sections = 800 (expected 800); exit codes 0 0 0 0\n');
+  });
+
+  it('message-mutex-async --no-lock: without the token, updates are lost (the check can fail)', async () => {
+    const m = /= (\d+) \(expected 800\)/.exec(await example('message-mutex-async', '--no-lock'));
+    expect(Number(m![1])).toBeLessThan(800);
+  });
+
+  it('message-mutex-sync: a server grants the critical section over rendezvous sends', async () => {
+    const out = await example('message-mutex-sync');
+    expect(out).toMatch(/^server at \S+: 4 clients, each send a rendezvous$/m);
+    expect(out).toContain('800 grants; 4 processes x 200 critical sections = 800 (expected 800); exit codes 0 0 0 0\n');
+  });
+
   it('shm-producer-consumer', async () => {
     const out = await example('shm-producer-consumer');
     expect(out).toContain('consumer: received 1000 items, sum 500500');
