@@ -51,3 +51,4 @@ export * from './coord/causality/index.js';
 export * from './coord/rpc/index.js';
 export * from './coord/tx/index.js';
 export * from './coord/group/index.js';
+export * from './coord/election/index.js';
