@@ -24,8 +24,12 @@ import { futexWake } from '../futex.js';
 import { validateAbortSignal, validateInteger, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
 import { deadlineAfter } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
-import { myToken, ownerGone } from './mutex-words.js';
+import { corrupt, myToken, ownerGone } from './mutex-words.js';
 import { acquireInSlices, acquireInSlicesSync, type SliceWait } from './slices.js';
+
+function corruptBarrier(name: string, what: string): LockError {
+  return corrupt(name, what, 'barrier');
+}
 
 const MAGIC = 0x52414250; // 'PBAR' little-endian
 const VERSION = 1;
@@ -129,7 +133,7 @@ export class Barrier implements Disposable {
         ? SharedMemory.open(name, { create: 'open', ...modeOpt })
         : SharedMemory.open(name, { create: create as ShmCreateMode, size: HEADER_BYTES + parties! * SLOT_BYTES, ...modeOpt });
     try {
-      if (shm.size < HEADER_BYTES) throw corrupt(name, `a segment of ${shm.size} bytes is too small`);
+      if (shm.size < HEADER_BYTES) throw corruptBarrier(name, `a segment of ${shm.size} bytes is too small`);
       const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
       if (shm.created) {
         words[I_VERSION] = VERSION;
@@ -141,8 +145,9 @@ export class Barrier implements Disposable {
         throw systemError('EAGAIN', 'open', name, 'the barrier is still being created (try again shortly)');
       }
       const recorded = words[I_PARTIES]!;
-      if (!Number.isInteger(recorded) || recorded < 1 || recorded > BARRIER_MAX_PARTIES) throw corrupt(name, `bad parties ${recorded}`);
-      if (shm.size < HEADER_BYTES + recorded * SLOT_BYTES) throw corrupt(name, `${shm.size} bytes cannot hold ${recorded} parties`);
+      if (!Number.isInteger(recorded) || recorded < 1 || recorded > BARRIER_MAX_PARTIES)
+        throw corruptBarrier(name, `bad parties ${recorded}`);
+      if (shm.size < HEADER_BYTES + recorded * SLOT_BYTES) throw corruptBarrier(name, `${shm.size} bytes cannot hold ${recorded} parties`);
       if (parties !== undefined && parties !== recorded) {
         throw new RangeError(`options.parties is ${parties} but the barrier '${name}' has ${recorded} parties`);
       }
@@ -165,13 +170,13 @@ export class Barrier implements Disposable {
     if (this.#shm.closed) throw closedError('Barrier');
     const w = this.#words;
     const magic = Atomics.load(w, I_MAGIC) >>> 0;
-    if (magic !== MAGIC) throw corrupt(this.name, `bad magic 0x${magic.toString(16)}`);
-    if (w[I_VERSION] !== VERSION) throw corrupt(this.name, `unsupported version ${w[I_VERSION]}`);
-    if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corrupt(this.name, `bad header size ${w[I_HEADER_BYTES]}`);
-    if (w[I_PARTIES] !== this.parties) throw corrupt(this.name, `parties changed to ${w[I_PARTIES]}`);
+    if (magic !== MAGIC) throw corruptBarrier(this.name, `bad magic 0x${magic.toString(16)}`);
+    if (w[I_VERSION] !== VERSION) throw corruptBarrier(this.name, `unsupported version ${w[I_VERSION]}`);
+    if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corruptBarrier(this.name, `bad header size ${w[I_HEADER_BYTES]}`);
+    if (w[I_PARTIES] !== this.parties) throw corruptBarrier(this.name, `parties changed to ${w[I_PARTIES]}`);
     const word = Atomics.load(this.#big, I_STATE);
     const count = Number(word & COUNT_MASK);
-    if (count > this.parties) throw corrupt(this.name, `${count} arrived of ${this.parties} parties`);
+    if (count > this.parties) throw corruptBarrier(this.name, `${count} arrived of ${this.parties} parties`);
     return { gen: Number(word >> 32n), count, broken: (word & BROKEN) !== 0n, word };
   }
 
@@ -203,7 +208,7 @@ export class Barrier implements Disposable {
     for (;;) {
       const s = this.#state();
       if (s.broken) throw this.#broken(s.gen, 'reset() it to use it again');
-      if (s.count >= this.parties) throw corrupt(this.name, `a full generation ${s.gen} did not move on`);
+      if (s.count >= this.parties) throw corruptBarrier(this.name, `a full generation ${s.gen} did not move on`);
       const next = s.word + 1n;
       if (Atomics.compareExchange(this.#big, I_STATE, s.word, next) !== s.word) continue;
       const slot = s.count;
@@ -341,8 +346,4 @@ export class Barrier implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function corrupt(name: string, what: string): LockError {
-  return new LockError('ERR_LOCK_CORRUPT', name, `The barrier '${name}' is corrupt: ${what}`);
 }

@@ -19,7 +19,12 @@ import { futexWait, futexWaitSync, futexWake } from '../futex.js';
 import { validateAbortSignal, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
 import { deadlineAfter, msLeft, throwIfAborted } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
+import { corrupt } from './mutex-words.js';
 import { kRelock, kRelockSync, kSuspend, RobustMutexGuard } from './robust-mutex-guard.js';
+
+function corruptCondition(name: string, what: string): LockError {
+  return corrupt(name, what, 'condition variable');
+}
 
 const MAGIC = 0x444e4350; // 'PCND' little-endian
 const VERSION = 1;
@@ -97,7 +102,7 @@ export class Condition implements Disposable {
         ? SharedMemory.open(name, { create: 'open', ...modeOpt })
         : SharedMemory.open(name, { create: create as ShmCreateMode, size: HEADER_BYTES, ...modeOpt });
     try {
-      if (shm.size < HEADER_BYTES) throw corrupt(name, `a segment of ${shm.size} bytes is too small`);
+      if (shm.size < HEADER_BYTES) throw corruptCondition(name, `a segment of ${shm.size} bytes is too small`);
       const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
       if (shm.created) {
         words[I_VERSION] = VERSION;
@@ -125,9 +130,9 @@ export class Condition implements Disposable {
     if (this.#shm.closed) throw closedError('Condition');
     const w = this.#words;
     const magic = Atomics.load(w, I_MAGIC) >>> 0;
-    if (magic !== MAGIC) throw corrupt(this.name, `bad magic 0x${magic.toString(16)}`);
-    if (w[I_VERSION] !== VERSION) throw corrupt(this.name, `unsupported version ${w[I_VERSION]}`);
-    if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corrupt(this.name, `bad header size ${w[I_HEADER_BYTES]}`);
+    if (magic !== MAGIC) throw corruptCondition(this.name, `bad magic 0x${magic.toString(16)}`);
+    if (w[I_VERSION] !== VERSION) throw corruptCondition(this.name, `unsupported version ${w[I_VERSION]}`);
+    if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corruptCondition(this.name, `bad header size ${w[I_HEADER_BYTES]}`);
   }
 
   #validateGuard(guard: unknown): RobustMutexGuard {
@@ -246,8 +251,4 @@ export class Condition implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function corrupt(name: string, what: string): LockError {
-  return new LockError('ERR_LOCK_CORRUPT', name, `The condition variable '${name}' is corrupt: ${what}`);
 }
