@@ -10,7 +10,8 @@ import { native } from '../../lib/internal/native.js';
 import { ReadWriteLock, RobustMutex, Semaphore, type RobustMutexGuard } from '../../lib/index.js';
 
 /** The kinds of lock measured. */
-export type LockKind = 'robust' | 'robust-async' | 'rwlock-write' | 'rwlock-read' | 'semaphore' | 'semaphore-async' | 'flock' | 'proper-lockfile';
+export type LockKind =
+  'robust' | 'robust-async' | 'rwlock-write' | 'rwlock-read' | 'semaphore' | 'semaphore-async' | 'flock' | 'proper-lockfile';
 
 /** One opened lock of a kind. */
 export interface BenchLock {

@@ -29,7 +29,16 @@ import type { Stat } from '../lib/types.js';
 import { handoffLoop } from '../locks/handoff.js';
 import { openLock, type LockKind } from '../locks/primitives.js';
 
-const ALL: LockKind[] = ['robust', 'robust-async', 'rwlock-write', 'rwlock-read', 'semaphore', 'semaphore-async', 'flock', 'proper-lockfile'];
+const ALL: LockKind[] = [
+  'robust',
+  'robust-async',
+  'rwlock-write',
+  'rwlock-read',
+  'semaphore',
+  'semaphore-async',
+  'flock',
+  'proper-lockfile',
+];
 
 const { values } = parseArgs({
   options: {
