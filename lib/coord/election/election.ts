@@ -8,7 +8,8 @@
  */
 import { EventEmitter } from 'node:events';
 
-import { Mesh, type LinkDown, type MeshOptions } from '../mesh.js';
+import { MemberMesh, zeroCounts } from '../members.js';
+import type { LinkDown, MeshOptions } from '../mesh.js';
 import type { ElectionSettings } from './options.js';
 import { decodeElection, encodeElection, Kind, type ElectionMessage, type KindValue } from './wire.js';
 
@@ -22,9 +23,9 @@ export interface ElectionStats {
   dropped: number;
 }
 
-const NAMES = Object.fromEntries(Object.entries(Kind).map(([k, v]) => [v, k])) as Record<KindValue, keyof typeof Kind>;
-const zero = (): Record<keyof typeof Kind, number> =>
-  Object.fromEntries(Object.keys(Kind).map((k) => [k, 0])) as Record<keyof typeof Kind, number>;
+type KindName = keyof typeof Kind;
+const NAMES = Object.fromEntries(Object.entries(Kind).map(([k, v]) => [v, k])) as Record<KindValue, KindName>;
+const KIND_NAMES = Object.keys(Kind) as KindName[];
 
 /** The election messages (all kinds but HEARTBEAT and ACK) in a stats record: what the theory's bounds count. */
 export function electionMessages(counts: Record<keyof typeof Kind, number>): number {
@@ -42,9 +43,9 @@ export abstract class Election extends EventEmitter<ElectionEvents> {
   /** This member's id. */
   readonly id: number;
   /** Message counts. */
-  readonly stats: ElectionStats = { sent: zero(), received: zero(), started: 0, dropped: 0 };
+  readonly stats: ElectionStats = { sent: zeroCounts(KIND_NAMES), received: zeroCounts(KIND_NAMES), started: 0, dropped: 0 };
   protected readonly settings: ElectionSettings;
-  #mesh: Mesh | undefined;
+  readonly #mesh: MemberMesh<KindName, ElectionMessage & { kindName: KindName }>;
   #leader: number | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #watch: NodeJS.Timeout | undefined;
@@ -56,31 +57,25 @@ export abstract class Election extends EventEmitter<ElectionEvents> {
     super();
     this.id = settings.id;
     this.settings = settings;
+    this.#mesh = new MemberMesh(settings.peers, this.stats);
   }
 
   /** @internal */
   async open(options: MeshOptions): Promise<void> {
-    this.#mesh = await Mesh.open(
+    await this.#mesh.open(
       options,
       (bytes) => {
         const m = decodeElection(bytes);
-        if (m === undefined || !this.settings.peers.has(m.from)) {
-          this.stats.dropped++;
-          return false;
-        }
-        if (this.#closed) return true;
-        this.stats.received[NAMES[m.kind]]++;
-        this.#heard(m);
-        return true;
+        return m === undefined ? undefined : { ...m, kindName: NAMES[m.kind] };
       },
-      (address, why) => this.#linkDown(address, why),
+      { message: (m) => this.#heard(m), peerDown: (id, why) => this.peerDown(id, why) },
     );
     if (this.settings.start) this.elect();
   }
 
   /** Where the peers reach this member. */
   get url(): string {
-    return this.#mesh!.url;
+    return this.#mesh.url;
   }
 
   /** The leader this member knows, or undefined (before the first election ends, and while one runs after a failure). */
@@ -110,15 +105,13 @@ export abstract class Election extends EventEmitter<ElectionEvents> {
 
   /** Sends a message of `kind` to member `to`. */
   protected send(to: number, kind: KindValue, value = 0, seq = 0, hops = 0): void {
-    const address = this.settings.peers.get(to);
-    if (address === undefined || this.#closed) return;
-    this.stats.sent[NAMES[kind]]++;
-    this.#mesh!.send(address, encodeElection({ kind, from: this.id, value, seq, hops }));
+    if (this.#closed) return;
+    this.#mesh.send(to, NAMES[kind], encodeElection({ kind, from: this.id, value, seq, hops }));
   }
 
   /** The peers' ids, ascending. */
   protected get peerIds(): number[] {
-    return [...this.settings.peers.keys()].sort((a, b) => a - b);
+    return this.#mesh.peerIds;
   }
 
   /** Settles on `leader`: the event if it changed, and heartbeats if it is this member. */
@@ -156,11 +149,6 @@ export abstract class Election extends EventEmitter<ElectionEvents> {
     }, ms);
   }
 
-  #linkDown(address: string, why: LinkDown): void {
-    if (this.#closed) return;
-    for (const [id, a] of this.settings.peers) if (a === address) this.peerDown(id, why);
-  }
-
   /** Stops the timers, the listener and every connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -168,7 +156,7 @@ export abstract class Election extends EventEmitter<ElectionEvents> {
     clearInterval(this.#heartbeat);
     clearTimeout(this.#watch);
     this.closeAlgorithm();
-    await this.#mesh?.close();
+    await this.#mesh.close();
   }
 
   /** The algorithm: clear its timers. */

@@ -2,25 +2,15 @@
  * The options of {@link joinElection}, checked once into settings.
  * @module
  */
-import {
-  validateBoolean,
-  validateFunction,
-  validateInteger,
-  validateObject,
-  validateOptions,
-  validateString,
-} from '../../internal/validators.js';
+import { validateBoolean, validateFunction, validateInteger, validateOptions } from '../../internal/validators.js';
+import { memberPeers, type MemberPeer } from '../members.js';
 import type { MeshOptions } from '../mesh.js';
-import { MAX_ID } from './wire.js';
 
 /** The election algorithms. */
 export type ElectionAlgorithm = 'bully' | 'ring';
 
 /** Another member of the election: its id and where it listens. */
-export interface ElectionPeer {
-  readonly id: number;
-  readonly address: string;
-}
+export type ElectionPeer = MemberPeer;
 
 /** Options of {@link joinElection}. Every time is in milliseconds. */
 export interface ElectionOptions extends MeshOptions {
@@ -63,25 +53,13 @@ export interface ElectionSettings {
   readonly broken: boolean;
 }
 
-const MAX_PEERS = 1024;
-
 /** Checks `options` into settings; a bad one throws a TypeError/RangeError naming it. @internal */
 export function electionSettings(options: ElectionOptions): ElectionSettings {
   validateOptions(options);
   if (options.algorithm !== 'bully' && options.algorithm !== 'ring')
     throw new TypeError(`The "options.algorithm" option must be 'bully' or 'ring'. Received ${String(options.algorithm)}`);
-  const id = validateInteger(options.id, 'options.id', 0, MAX_ID);
+  const { id, peers } = memberPeers(options.id, options.peers);
   validateFunction(options.onLink, 'options.onLink');
-  if (!Array.isArray(options.peers)) throw new TypeError('The "options.peers" option must be an array');
-  if (options.peers.length > MAX_PEERS) throw new RangeError(`The "options.peers" option has more than ${MAX_PEERS} members`);
-  const peers = new Map<number, string>();
-  options.peers.forEach((p: unknown, i) => {
-    const o = validateObject(p, `options.peers[${i}]`);
-    const pid = validateInteger(o.id, `options.peers[${i}].id`, 0, MAX_ID);
-    const address = validateString(o.address, `options.peers[${i}].address`);
-    if (pid === id || peers.has(pid)) throw new RangeError(`The "options.peers[${i}].id" option repeats id ${pid}`);
-    peers.set(pid, address);
-  });
   const ms = (v: unknown, name: string, d: number): number => validateInteger(v ?? d, `options.${name}`, 1, 3_600_000);
   const heartbeatMs = ms(options.heartbeatMs, 'heartbeatMs', 100);
   const failureTimeoutMs = ms(options.failureTimeoutMs, 'failureTimeoutMs', 1000);

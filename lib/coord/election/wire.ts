@@ -3,6 +3,7 @@
  * a peer's bytes are checked by length and kind alone.
  * @module
  */
+import { MAX_MEMBER_ID } from '../members.js';
 
 /** The kinds of election message. */
 export const Kind = {
@@ -37,7 +38,7 @@ export interface ElectionMessage {
 const SIZE = 17;
 
 /** The highest member id: ids are 31-bit unsigned integers. */
-export const MAX_ID = 0x7fffffff;
+export const MAX_ID = MAX_MEMBER_ID;
 
 /** The 17 bytes of `m`. */
 export function encodeElection(m: ElectionMessage): Uint8Array {
