@@ -52,3 +52,4 @@ export * from './coord/rpc/index.js';
 export * from './coord/tx/index.js';
 export * from './coord/group/index.js';
 export * from './coord/election/index.js';
+export * from './coord/dmutex/index.js';
