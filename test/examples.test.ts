@@ -72,6 +72,23 @@ describe('examples', () => {
     expect(out).toContain('800 grants; 4 processes x 200 critical sections = 800 (expected 800); exit codes 0 0 0 0\n');
   }, 60_000);
 
+  it.each(['central', 'token-ring', 'ricart-agrawala', 'suzuki-kasami'])(
+    "distributed-mutex %s: 4 processes, no update lost, fences rise, the theory's message count",
+    async (algorithm) => {
+      const out = await exampleWithin(60_000, 'distributed-mutex', algorithm);
+      expect(out).toContain(`4 processes, ${algorithm}: acquire = entry section, release = exit section\n`);
+      expect(out).toContain('4 processes x 25 critical sections = 100 (expected 100); exit codes 0 0 0 0\n');
+      expect(out).toContain('fences rose every time: yes\n');
+      const perSection = Number(/^messages per critical section: ([\d.]+)/m.exec(out)![1]);
+      if (algorithm === 'ricart-agrawala') expect(perSection).toBe(6);
+      else if (algorithm === 'central')
+        expect(perSection).toBe(2.25); // 3 for each of the 75 sections of the three non-coordinators
+      else if (algorithm === 'suzuki-kasami') expect(perSection).toBeLessThanOrEqual(4);
+      else expect(perSection).toBeGreaterThanOrEqual(0.99);
+    },
+    60_000,
+  );
+
   it('shm-producer-consumer', async () => {
     const out = await example('shm-producer-consumer');
     expect(out).toContain('consumer: received 1000 items, sum 500500');
