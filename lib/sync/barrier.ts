@@ -19,11 +19,12 @@
  * compare-and-swap within the same generation. See docs/sync.md.
  * @module
  */
-import { abortError, closedError, LockError, systemError, timeoutError } from '../errors.js';
+import { abortError, closedError, LockError, timeoutError } from '../errors.js';
 import { futexWake } from '../futex.js';
-import { validateAbortSignal, validateInteger, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
+import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from '../internal/validators.js';
 import { deadlineAfter } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
+import { checkLockHeader, openLockSegment, type LockLayout } from './lock-segment.js';
 import { corrupt, myToken, ownerGone } from './mutex-words.js';
 import { acquireInSlices, acquireInSlicesSync, type SliceWait } from './slices.js';
 
@@ -37,9 +38,7 @@ const HEADER_BYTES = 64;
 const SLOT_BYTES = 16;
 /** Most parties a barrier takes. */
 export const BARRIER_MAX_PARTIES = 1024;
-const I_MAGIC = 0;
-const I_VERSION = 1;
-const I_HEADER_BYTES = 2;
+const LAYOUT: LockLayout = { kind: 'barrier', magic: MAGIC, version: VERSION, headerBytes: HEADER_BYTES };
 const I_PARTIES = 3;
 const I_SEQ = 4;
 const I_RESET_GEN = 5;
@@ -124,40 +123,32 @@ export class Barrier implements Disposable {
   static open(name: string, options?: BarrierOpenOptions): Barrier {
     const opts = validateOptions(options);
     const create = opts.create ?? 'open';
-    const mode = opts.mode === undefined ? undefined : validateMode(opts.mode, 'options.mode');
     const parties = opts.parties === undefined ? undefined : validateInteger(opts.parties, 'options.parties', 1, BARRIER_MAX_PARTIES);
     if (create !== 'open' && parties === undefined) throw new TypeError('options.parties is required to create a barrier');
-    const modeOpt = mode === undefined ? {} : { mode };
-    const shm =
-      create === 'open'
-        ? SharedMemory.open(name, { create: 'open', ...modeOpt })
-        : SharedMemory.open(name, { create: create as ShmCreateMode, size: HEADER_BYTES + parties! * SLOT_BYTES, ...modeOpt });
-    try {
-      if (shm.size < HEADER_BYTES) throw corruptBarrier(name, `a segment of ${shm.size} bytes is too small`);
-      const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
-      if (shm.created) {
-        words[I_VERSION] = VERSION;
-        words[I_HEADER_BYTES] = HEADER_BYTES;
-        words[I_PARTIES] = parties!;
-        words[I_RESET_GEN] = -1;
-        Atomics.store(words, I_MAGIC, MAGIC); // last: an opener never sees half a header as valid
-      } else if (Atomics.load(words, I_MAGIC) === 0 && words.every((w) => w === 0)) {
-        throw systemError('EAGAIN', 'open', name, 'the barrier is still being created (try again shortly)');
-      }
-      const recorded = words[I_PARTIES]!;
-      if (!Number.isInteger(recorded) || recorded < 1 || recorded > BARRIER_MAX_PARTIES)
-        throw corruptBarrier(name, `bad parties ${recorded}`);
-      if (shm.size < HEADER_BYTES + recorded * SLOT_BYTES) throw corruptBarrier(name, `${shm.size} bytes cannot hold ${recorded} parties`);
-      if (parties !== undefined && parties !== recorded) {
-        throw new RangeError(`options.parties is ${parties} but the barrier '${name}' has ${recorded} parties`);
-      }
-      const barrier = new Barrier(kConstruct, shm, recorded);
-      barrier.#state();
-      return barrier;
-    } catch (err) {
-      shm.close();
-      throw err;
-    }
+    const init = (words: Int32Array): void => {
+      words[I_PARTIES] = parties!;
+      words[I_RESET_GEN] = -1;
+    };
+    return openLockSegment(
+      name,
+      opts,
+      LAYOUT,
+      () => HEADER_BYTES + parties! * SLOT_BYTES,
+      init,
+      (shm, words) => {
+        const recorded = words[I_PARTIES]!;
+        if (!Number.isInteger(recorded) || recorded < 1 || recorded > BARRIER_MAX_PARTIES)
+          throw corruptBarrier(name, `bad parties ${recorded}`);
+        if (shm.size < HEADER_BYTES + recorded * SLOT_BYTES)
+          throw corruptBarrier(name, `${shm.size} bytes cannot hold ${recorded} parties`);
+        if (parties !== undefined && parties !== recorded) {
+          throw new RangeError(`options.parties is ${parties} but the barrier '${name}' has ${recorded} parties`);
+        }
+        const barrier = new Barrier(kConstruct, shm, recorded);
+        barrier.#state();
+        return barrier;
+      },
+    );
   }
 
   /** Removes the name `name` (like {@link SharedMemory.unlink}). */
@@ -169,10 +160,7 @@ export class Barrier implements Disposable {
   #state(): { gen: number; count: number; broken: boolean; word: bigint } {
     if (this.#shm.closed) throw closedError('Barrier');
     const w = this.#words;
-    const magic = Atomics.load(w, I_MAGIC) >>> 0;
-    if (magic !== MAGIC) throw corruptBarrier(this.name, `bad magic 0x${magic.toString(16)}`);
-    if (w[I_VERSION] !== VERSION) throw corruptBarrier(this.name, `unsupported version ${w[I_VERSION]}`);
-    if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corruptBarrier(this.name, `bad header size ${w[I_HEADER_BYTES]}`);
+    checkLockHeader(this.name, w, LAYOUT);
     if (w[I_PARTIES] !== this.parties) throw corruptBarrier(this.name, `parties changed to ${w[I_PARTIES]}`);
     const word = Atomics.load(this.#big, I_STATE);
     const count = Number(word & COUNT_MASK);

@@ -14,24 +14,18 @@
  * wakeup. See docs/sync.md.
  * @module
  */
-import { closedError, LockError, systemError, timeoutError } from '../errors.js';
+import { closedError, timeoutError } from '../errors.js';
 import { futexWait, futexWaitSync, futexWake } from '../futex.js';
-import { validateAbortSignal, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
+import { validateAbortSignal, validateOptions, validateTimeout } from '../internal/validators.js';
 import { deadlineAfter, msLeft, throwIfAborted } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
-import { corrupt } from './mutex-words.js';
+import { checkLockHeader, openLockSegment, type LockLayout } from './lock-segment.js';
 import { kRelock, kRelockSync, kSuspend, RobustMutexGuard } from './robust-mutex-guard.js';
-
-function corruptCondition(name: string, what: string): LockError {
-  return corrupt(name, what, 'condition variable');
-}
 
 const MAGIC = 0x444e4350; // 'PCND' little-endian
 const VERSION = 1;
 const HEADER_BYTES = 64;
-const I_MAGIC = 0;
-const I_VERSION = 1;
-const I_HEADER_BYTES = 2;
+const LAYOUT: LockLayout = { kind: 'condition variable', magic: MAGIC, version: VERSION, headerBytes: HEADER_BYTES };
 const I_SEQ = 3;
 const I_WAITERS = 4;
 const SEQ_OFFSET = I_SEQ * 4;
@@ -93,31 +87,18 @@ export class Condition implements Disposable {
    * throws, and `EAGAIN` while its creator has not finished writing it.
    */
   static open(name: string, options?: ConditionOpenOptions): Condition {
-    const opts = validateOptions(options);
-    const create = opts.create ?? 'open';
-    const mode = opts.mode === undefined ? undefined : validateMode(opts.mode, 'options.mode');
-    const modeOpt = mode === undefined ? {} : { mode };
-    const shm =
-      create === 'open'
-        ? SharedMemory.open(name, { create: 'open', ...modeOpt })
-        : SharedMemory.open(name, { create: create as ShmCreateMode, size: HEADER_BYTES, ...modeOpt });
-    try {
-      if (shm.size < HEADER_BYTES) throw corruptCondition(name, `a segment of ${shm.size} bytes is too small`);
-      const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
-      if (shm.created) {
-        words[I_VERSION] = VERSION;
-        words[I_HEADER_BYTES] = HEADER_BYTES;
-        Atomics.store(words, I_MAGIC, MAGIC);
-      } else if (Atomics.load(words, I_MAGIC) === 0 && words.every((w) => w === 0)) {
-        throw systemError('EAGAIN', 'open', name, 'the condition variable is still being created (try again shortly)');
-      }
-      const cond = new Condition(kConstruct, shm);
-      cond.#check();
-      return cond;
-    } catch (err) {
-      shm.close();
-      throw err;
-    }
+    return openLockSegment(
+      name,
+      validateOptions(options),
+      LAYOUT,
+      () => HEADER_BYTES,
+      undefined,
+      (shm) => {
+        const cond = new Condition(kConstruct, shm);
+        cond.#check();
+        return cond;
+      },
+    );
   }
 
   /** Removes the name `name` (like {@link SharedMemory.unlink}). */
@@ -128,11 +109,7 @@ export class Condition implements Disposable {
   /** The header checked again: shared memory is untrusted. */
   #check(): void {
     if (this.#shm.closed) throw closedError('Condition');
-    const w = this.#words;
-    const magic = Atomics.load(w, I_MAGIC) >>> 0;
-    if (magic !== MAGIC) throw corruptCondition(this.name, `bad magic 0x${magic.toString(16)}`);
-    if (w[I_VERSION] !== VERSION) throw corruptCondition(this.name, `unsupported version ${w[I_VERSION]}`);
-    if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corruptCondition(this.name, `bad header size ${w[I_HEADER_BYTES]}`);
+    checkLockHeader(this.name, this.#words, LAYOUT);
   }
 
   #validateGuard(guard: unknown): RobustMutexGuard {

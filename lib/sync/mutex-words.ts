@@ -7,14 +7,16 @@
  */
 import { LockError } from '../errors.js';
 import { isAlive, processStartTime } from '../internal/liveness.js';
+import { checkLockHeader, corrupt, type LockLayout } from './lock-segment.js';
+
+export { corrupt };
 
 export const MAGIC = 0x584d5250; // 'PRMX' little-endian
 export const VERSION = 1;
 /** Bytes of a robust mutex's segment. */
 export const HEADER_BYTES = 64;
-export const I_MAGIC = 0;
-export const I_VERSION = 1;
-export const I_HEADER_BYTES = 2;
+/** The robust mutex's segment: its magic, version and size words are checked by ./lock-segment.ts. */
+export const MUTEX_LAYOUT: LockLayout = { kind: 'robust mutex', magic: MAGIC, version: VERSION, headerBytes: HEADER_BYTES };
 export const I_STATE = 3;
 export const I_SEQ = 4;
 export const I_WAITERS = 5;
@@ -43,10 +45,6 @@ export function notOwner(name: string, what: string, kind = 'robust mutex'): Loc
   return new LockError('ERR_LOCK_NOT_OWNER', name, `${what}() of ${kind} '${name}' by a caller that does not hold it`);
 }
 
-export function corrupt(name: string, what: string, kind = 'robust mutex'): LockError {
-  return new LockError('ERR_LOCK_CORRUPT', name, `The ${kind} '${name}' is corrupt: ${what}`);
-}
-
 /** The pid in owner word `token` (0: free); `ERR_LOCK_CORRUPT` for a word no locker writes. */
 export function ownerPidOf(name: string, token: bigint, kind?: string): number {
   const pid = Number(token >> PID_BITS);
@@ -59,10 +57,7 @@ export function ownerPidOf(name: string, token: bigint, kind?: string): number {
  * returns the state. Garbage is an `ERR_LOCK_CORRUPT`, never a wrong access.
  */
 export function checkHeader(name: string, w: Int32Array, owner: BigUint64Array): number {
-  const magic = Atomics.load(w, I_MAGIC) >>> 0;
-  if (magic !== MAGIC) throw corrupt(name, `bad magic 0x${magic.toString(16)}`);
-  if (w[I_VERSION] !== VERSION) throw corrupt(name, `unsupported version ${w[I_VERSION]}`);
-  if (w[I_HEADER_BYTES] !== HEADER_BYTES) throw corrupt(name, `bad header size ${w[I_HEADER_BYTES]}`);
+  checkLockHeader(name, w, MUTEX_LAYOUT);
   const state = Atomics.load(w, I_STATE);
   if (state !== CONSISTENT && state !== OWNER_DIED && state !== NOT_RECOVERABLE) throw corrupt(name, `bad state ${state}`);
   ownerPidOf(name, Atomics.load(owner, I_OWNER));

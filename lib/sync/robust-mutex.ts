@@ -21,22 +21,20 @@
  */
 import { closedError, LockError, systemError, timeoutError } from '../errors.js';
 import { futexWake } from '../futex.js';
-import { validateAbortSignal, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
+import { validateAbortSignal, validateOptions, validateTimeout } from '../internal/validators.js';
 import { deadlineAfter } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
+import { openLockSegment } from './lock-segment.js';
 import {
   checkHeader,
   CONSISTENT,
   corrupt,
   HEADER_BYTES,
-  I_HEADER_BYTES,
-  I_MAGIC,
   I_OWNER,
   I_SEQ,
   I_STATE,
-  I_VERSION,
   I_WAITERS,
-  MAGIC,
+  MUTEX_LAYOUT,
   myToken,
   NOT_RECOVERABLE,
   notOwner,
@@ -44,7 +42,6 @@ import {
   ownerGone,
   ownerPidOf,
   SEQ_OFFSET,
-  VERSION,
 } from './mutex-words.js';
 import { kGrant, kRelease, kRelock, kRelockSync, type ReleaseKind, resumeGuard, RobustMutexGuard } from './robust-mutex-guard.js';
 import { acquireInSlices, acquireInSlicesSync, type SliceWait } from './slices.js';
@@ -120,30 +117,18 @@ export class RobustMutex implements Disposable {
    * (retry shortly).
    */
   static open(name: string, options?: RobustMutexOpenOptions): RobustMutex {
-    const opts = validateOptions(options);
-    const create = opts.create ?? 'open';
-    const mode = opts.mode === undefined ? undefined : validateMode(opts.mode, 'options.mode');
-    const shm =
-      create === 'open'
-        ? SharedMemory.open(name, { create: 'open', ...(mode === undefined ? {} : { mode }) })
-        : SharedMemory.open(name, { create: create as ShmCreateMode, size: HEADER_BYTES, ...(mode === undefined ? {} : { mode }) });
-    try {
-      if (shm.size < HEADER_BYTES) throw corrupt(name, `a segment of ${shm.size} bytes is too small`);
-      const words = new Int32Array(shm.buffer, 0, HEADER_BYTES / 4);
-      if (shm.created) {
-        words[I_VERSION] = VERSION;
-        words[I_HEADER_BYTES] = HEADER_BYTES;
-        Atomics.store(words, I_MAGIC, MAGIC); // last: an opener never sees half a header as valid
-      } else if (Atomics.load(words, I_MAGIC) === 0 && words.every((w) => w === 0)) {
-        throw systemError('EAGAIN', 'open', name, 'the robust mutex is still being created (try again shortly)');
-      }
-      const mutex = new RobustMutex(kConstruct, shm);
-      mutex.#check();
-      return mutex;
-    } catch (err) {
-      shm.close();
-      throw err;
-    }
+    return openLockSegment(
+      name,
+      validateOptions(options),
+      MUTEX_LAYOUT,
+      () => HEADER_BYTES,
+      undefined,
+      (shm) => {
+        const mutex = new RobustMutex(kConstruct, shm);
+        mutex.#check();
+        return mutex;
+      },
+    );
   }
 
   /** Removes the name `name` (like {@link SharedMemory.unlink}). */

@@ -4,17 +4,17 @@
  * @internal
  * @module
  */
+import { checkLockHeader, type LockLayout } from './lock-segment.js';
 import { corrupt, ownerPidOf, CONSISTENT, NOT_RECOVERABLE, OWNER_DIED } from './mutex-words.js';
 
 export const RW_MAGIC = 0x4c575250; // 'PRWL' little-endian
 export const RW_VERSION = 1;
 export const RW_HEADER_BYTES = 64;
 export const KIND = 'readers/writer lock';
+export const RW_LAYOUT: LockLayout = { kind: KIND, magic: RW_MAGIC, version: RW_VERSION, headerBytes: RW_HEADER_BYTES };
 
 // Int32 indices.
-export const I_MAGIC = 0;
-export const I_VERSION = 1;
-export const I_HEADER_BYTES = 2;
+// 0 magic, 1 version, 2 header bytes: see ./lock-segment.ts.
 export const I_STATE = 3;
 /** The wake sequence: every release bumps it; waiters sleep on it. */
 export const I_SEQ = 4;
@@ -48,10 +48,7 @@ export function segmentBytes(slots: number): number {
  * access out of bounds.
  */
 export function checkRwHeader(name: string, size: number, w: Int32Array, big: BigUint64Array): number {
-  const magic = Atomics.load(w, I_MAGIC) >>> 0;
-  if (magic !== RW_MAGIC) throw corrupt(name, `bad magic 0x${magic.toString(16)}`, KIND);
-  if (w[I_VERSION] !== RW_VERSION) throw corrupt(name, `unsupported version ${w[I_VERSION]}`, KIND);
-  if (w[I_HEADER_BYTES] !== RW_HEADER_BYTES) throw corrupt(name, `bad header size ${w[I_HEADER_BYTES]}`, KIND);
+  checkLockHeader(name, w, RW_LAYOUT);
   const slots = w[I_SLOTS]!;
   if (slots < 1 || slots > MAX_SLOTS || segmentBytes(slots) > size) throw corrupt(name, `bad reader slot count ${slots}`, KIND);
   const state = Atomics.load(w, I_STATE);

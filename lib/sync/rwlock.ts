@@ -27,28 +27,15 @@
  * @module
  */
 import { closedError, systemError, timeoutError } from '../errors.js';
-import { validateAbortSignal, validateInteger, validateMode, validateOptions, validateTimeout } from '../internal/validators.js';
+import { validateAbortSignal, validateInteger, validateOptions, validateTimeout } from '../internal/validators.js';
 import { deadlineAfter } from '../internal/waiting.js';
 import { SharedMemory, type ShmCreateMode } from '../shm.js';
-import { corrupt, notOwner } from './mutex-words.js';
+import { openLockSegment } from './lock-segment.js';
+import { notOwner } from './mutex-words.js';
 import { kGrant, kRelease, type ReleaseKind } from './robust-mutex-guard.js';
 import { ReadWriteLockGuard } from './rwlock-guard.js';
 import { newAcquisition, RwProtocol, type Acquisition, type Grant } from './rwlock-protocol.js';
-import {
-  checkRwHeader,
-  DEFAULT_SLOTS,
-  I_HEADER_BYTES,
-  I_MAGIC,
-  I_SEQ,
-  I_SLOTS,
-  I_VERSION,
-  KIND,
-  MAX_SLOTS,
-  RW_HEADER_BYTES,
-  RW_MAGIC,
-  RW_VERSION,
-  segmentBytes,
-} from './rwlock-words.js';
+import { checkRwHeader, DEFAULT_SLOTS, I_SEQ, I_SLOTS, KIND, MAX_SLOTS, RW_HEADER_BYTES, RW_LAYOUT, segmentBytes } from './rwlock-words.js';
 import { acquireInSlices, acquireInSlicesSync, type SliceWait } from './slices.js';
 import type { RobustMutexState } from './robust-mutex.js';
 
@@ -113,31 +100,18 @@ export class ReadWriteLock implements Disposable {
    */
   static open(name: string, options?: ReadWriteLockOpenOptions): ReadWriteLock {
     const opts = validateOptions(options);
-    const create = opts.create ?? 'open';
-    const mode = opts.mode === undefined ? {} : { mode: validateMode(opts.mode, 'options.mode') };
     const slots = opts.readerSlots === undefined ? DEFAULT_SLOTS : validateInteger(opts.readerSlots, 'options.readerSlots', 1, MAX_SLOTS);
-    const shm =
-      create === 'open'
-        ? SharedMemory.open(name, { create: 'open', ...mode })
-        : SharedMemory.open(name, { create: create as ShmCreateMode, size: segmentBytes(slots), ...mode });
-    try {
-      if (shm.size < RW_HEADER_BYTES) throw corrupt(name, `a segment of ${shm.size} bytes is too small`, KIND);
-      const w = new Int32Array(shm.buffer, 0, RW_HEADER_BYTES / 4);
-      if (shm.created) {
-        w[I_VERSION] = RW_VERSION;
-        w[I_HEADER_BYTES] = RW_HEADER_BYTES;
-        w[I_SLOTS] = slots;
-        Atomics.store(w, I_MAGIC, RW_MAGIC); // last: an opener never sees half a header as valid
-      } else if (Atomics.load(w, I_MAGIC) === 0 && w.every((x) => x === 0)) {
-        throw systemError('EAGAIN', 'open', name, 'the readers/writer lock is still being created (try again shortly)');
-      }
-      checkRwHeader(name, shm.size, w, new BigUint64Array(shm.buffer, 0, RW_HEADER_BYTES / 8));
-      const lock = new ReadWriteLock(kConstruct, shm, w[I_SLOTS]!);
-      return lock;
-    } catch (err) {
-      shm.close();
-      throw err;
-    }
+    return openLockSegment(
+      name,
+      opts,
+      RW_LAYOUT,
+      () => segmentBytes(slots),
+      (w) => void (w[I_SLOTS] = slots),
+      (shm, w) => {
+        checkRwHeader(name, shm.size, w, new BigUint64Array(shm.buffer, 0, RW_HEADER_BYTES / 8));
+        return new ReadWriteLock(kConstruct, shm, w[I_SLOTS]!);
+      },
+    );
   }
 
   /** Removes the name `name` (like {@link SharedMemory.unlink}). */
