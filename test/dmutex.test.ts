@@ -284,6 +284,31 @@ describe('the checker', () => {
     ).toEqual(['exclusion', 'fence']);
   });
 
+  it('a member entering again inside its own section is an exclusion violation; a revoked holding is judged by its revoke', () => {
+    const a = new TraceRecorder('a');
+    a.annotate('cs:enter', { fence: 1 });
+    a.annotate('cs:enter', { fence: 2 });
+    a.annotate('cs:exit', { fence: 2 });
+    expect(checkCriticalSections(Trace.merge(a.toTrace())).violations.map((v) => v.property)).toContain('exclusion');
+    // A lease: c grants fence 1 to x (late), revokes it, grants fence 2 to y; x enters after all. The verdict does not
+    // depend on how many unrelated events x has.
+    for (const noise of [0, 10]) {
+      const c = new TraceRecorder('c');
+      const x = new TraceRecorder('x');
+      const y = new TraceRecorder('y');
+      const grant1 = c.send().stamp;
+      c.annotate('cs:revoke', { fence: 1 });
+      y.receive(c.send().stamp);
+      y.annotate('cs:enter', { fence: 2 });
+      y.annotate('cs:exit', { fence: 2 });
+      for (let i = 0; i < noise; i++) x.local();
+      x.receive(grant1);
+      x.annotate('cs:enter', { fence: 1 }); // stale: its writes are the fence gate's to refuse
+      x.annotate('cs:exit', { fence: 1 });
+      expect(checkCriticalSections(Trace.merge(c.toTrace(), x.toTrace(), y.toTrace())).violations).toEqual([]);
+    }
+  });
+
   it('a broken Ricart-Agrawala (replies from inside its critical section) fails mutual exclusion', async () => {
     const { members, log } = await cluster('ricart-agrawala', [1, 2, 3], { DMUTEX_BROKEN: '1', DMUTEX_HOLD_MS: '5' });
     await runAll(members, 4);
@@ -321,9 +346,9 @@ describe('the API, in one process', () => {
         h[Symbol.dispose]();
         expect(h.released).toBe(true);
         const g2 = await b!.acquire({ timeoutMs: 5_000 });
-        const pending = a!.acquire();
+        const pending = expect(a!.acquire()).rejects.toMatchObject({ code: 'ERR_POSIX_IPC_CLOSED' });
         await a!.close();
-        await expect(pending).rejects.toMatchObject({ code: 'ERR_POSIX_IPC_CLOSED' });
+        await pending;
         await expect(a!.acquire()).rejects.toMatchObject({ code: 'ERR_POSIX_IPC_CLOSED' });
         g2.release();
       } finally {
@@ -331,6 +356,54 @@ describe('the API, in one process', () => {
       }
     },
   );
+
+  it.each(['token-ring', 'suzuki-kasami'] as const)('%s: close() of the member holding the token hands it on', async (algorithm) => {
+    const [a, b] = await pair(algorithm);
+    try {
+      const g = await a!.acquire({ timeoutMs: 5_000 });
+      await a!.close(); // inside: released first, then the token goes to b
+      expect(g.signal.aborted).toBe(true);
+      const h = await b!.acquire({ timeoutMs: 3_000 });
+      expect(h.fence).toBeGreaterThan(g.fence);
+      h.release();
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+    }
+  });
+
+  it.each(['central', 'ricart-agrawala', 'suzuki-kasami'] as const)(
+    '%s: a request made before the other member listens is sent again once it does',
+    async (algorithm) => {
+      const [first, second] = [tempPath('dm-early'), tempPath('dm-late')];
+      paths.push(first, second);
+      // Member 2 asks first; member 1 (the coordinator, the token's first holder) is not listening yet.
+      const early = await joinMutex({
+        algorithm,
+        id: 2,
+        listen: `unix:${first}`,
+        peers: [{ id: 1, address: `unix:${second}` }],
+        retryMs: 50,
+      });
+      const asked = early.acquire({ timeoutMs: 5_000 });
+      await delay(300);
+      const late = await joinMutex({ algorithm, id: 1, listen: `unix:${second}`, peers: [{ id: 2, address: `unix:${first}` }] });
+      try {
+        const g = await asked;
+        expect(early.stats.sent.REQUEST).toBeGreaterThan(1); // sent again
+        g.release();
+        (await late.acquire({ timeoutMs: 5_000 })).release();
+      } finally {
+        await Promise.all([early.close(), late.close()]);
+      }
+    },
+  );
+
+  it('Suzuki-Kasami refuses a maxMessageSize its token cannot fit in', async () => {
+    const peers = Array.from({ length: 19 }, (_, i) => ({ id: i + 2, address: `unix:/nonexistent/${i}` }));
+    await expect(
+      joinMutex({ algorithm: 'suzuki-kasami', id: 1, listen: `unix:${tempPath('dm-sz')}`, peers, maxMessageSize: 256 }),
+    ).rejects.toThrow(/options\.maxMessageSize/);
+  });
 
   it('bad options throw TypeError/RangeError naming the option', async () => {
     const base = { algorithm: 'central' as const, id: 1, listen: `unix:${tempPath('dm-x')}`, peers: [] };

@@ -7,7 +7,10 @@
  * Crashes: a holder whose link to the coordinator goes down (its process
  * died) loses the lock to the next member, with a higher fence; with
  * `leaseMs`, a holder that keeps it longer (stopped, partitioned) loses it
- * too and hears REVOKE. A crashed coordinator stops the mutex: the waiting
+ * too and hears REVOKE. A REQUEST or RELEASE that may have been lost (the
+ * member's link to the coordinator went down) is sent again after
+ * `retryMs`; the coordinator ignores copies (REQUEST carries the member's
+ * request number, RELEASE the fence). A crashed coordinator stops the mutex: the waiting
  * members' `acquire()` times out (a new coordinator needs an election and
  * the queue's state, which this algorithm does not keep anywhere else).
  * @module
@@ -17,6 +20,9 @@ import { DistributedMutex } from './mutex.js';
 import type { MutexSettings } from './options.js';
 import { Kind, type DmutexMessage } from './wire.js';
 
+/** How often a RELEASE goes again before the member gives up on a coordinator that does not answer. */
+const MAX_RESENDS = 20;
+
 /** A member of a central-coordinator mutex. */
 export class CentralMutex extends DistributedMutex {
   /** The coordinator's state: the queue of members waiting, the holder and its fence, the last fence given. */
@@ -25,6 +31,12 @@ export class CentralMutex extends DistributedMutex {
   #holderFence = 0;
   #fence = 0;
   #lease: NodeJS.Timeout | undefined;
+  /** The coordinator: each member's last request number seen. */
+  readonly #asked = new Map<number, number>();
+  /** A member: its request number, and the fence of its last RELEASE (sent again if the link went down). */
+  #ask = 0;
+  #lastRelease: number | undefined;
+  #releaseResends = 0;
 
   /** @internal */
   constructor(settings: MutexSettings) {
@@ -39,20 +51,25 @@ export class CentralMutex extends DistributedMutex {
 
   protected request(): void {
     if (this.#coordinating) this.#enqueue(this.id);
-    else this.send(this.settings.coordinator, Kind.REQUEST, 0);
+    else this.send(this.settings.coordinator, Kind.REQUEST, 0, ++this.#ask);
   }
 
   protected release(fence: number): void {
-    if (this.#coordinating) this.#released(this.id, fence);
-    else this.send(this.settings.coordinator, Kind.RELEASE, fence);
+    if (this.#coordinating) return this.#released(this.id, fence);
+    this.#lastRelease = fence;
+    this.#releaseResends = 0;
+    this.send(this.settings.coordinator, Kind.RELEASE, fence);
   }
 
   protected receive(m: DmutexMessage, _source: MeshSource): void {
     const fromCoordinator = m.from === this.settings.coordinator;
     if (m.kind === Kind.GRANT && fromCoordinator) this.granted(m.value);
     else if (m.kind === Kind.REVOKE && fromCoordinator) this.revoked(m.value);
-    else if (m.kind === Kind.REQUEST && this.#coordinating) this.#enqueue(m.from);
-    else if (m.kind === Kind.RELEASE && this.#coordinating) this.#released(m.from, m.value);
+    else if (m.kind === Kind.REQUEST && this.#coordinating) {
+      if (m.seq <= (this.#asked.get(m.from) ?? 0)) return; // a copy sent again
+      this.#asked.set(m.from, m.seq);
+      this.#enqueue(m.from);
+    } else if (m.kind === Kind.RELEASE && this.#coordinating) this.#released(m.from, m.value);
   }
 
   #enqueue(member: number): void {
@@ -96,7 +113,15 @@ export class CentralMutex extends DistributedMutex {
   }
 
   protected peerDown(peer: number): void {
-    if (!this.#coordinating) return; // the coordinator's link: waiters time out (see the module doc)
+    if (!this.#coordinating) {
+      // The link to the coordinator: what it may have missed goes again (if it died, waiters time out).
+      this.after(this.settings.retryMs, () => {
+        if (this.wanting) this.send(this.settings.coordinator, Kind.REQUEST, 0, this.#ask);
+        if (this.#lastRelease !== undefined && this.#releaseResends++ < MAX_RESENDS)
+          this.send(this.settings.coordinator, Kind.RELEASE, this.#lastRelease);
+      });
+      return;
+    }
     const at = this.#queue.indexOf(peer);
     if (at >= 0) this.#queue.splice(at, 1);
     if (this.#holder === peer) {
@@ -106,7 +131,7 @@ export class CentralMutex extends DistributedMutex {
     }
   }
 
-  protected closeAlgorithm(): void {
+  protected override closeAlgorithm(): void {
     clearTimeout(this.#lease);
   }
 }

@@ -91,6 +91,15 @@ export function checkCriticalSections(trace: Trace, options: CheckMutexOptions =
       if (e.label === 'cs:request') request = e;
       else if (e.label === 'cs:abandon') request = undefined;
       else if (e.label === 'cs:enter') {
+        if (open !== undefined) {
+          violations.push({
+            property: 'exclusion',
+            process,
+            events: [open.enter.id, e.id],
+            detail: `${process} entered again (${e.id}) inside its own section (${open.enter.id}): two holders in one member`,
+          });
+          found.push({ process, ...open, exit: undefined, revoke: revokes.get(open.fence) });
+        }
         open = { request, enter: e, fence: fenceOf(e) ?? -1 };
         request = undefined;
       } else if (e.label === 'cs:exit' && open !== undefined) {
@@ -108,9 +117,34 @@ export function checkCriticalSections(trace: Trace, options: CheckMutexOptions =
       });
   }
 
-  // Mutual exclusion and fences, along a linear extension of happens-before.
-  const ordered = [...found].sort((a, b) => a.enter.time.total - b.enter.time.total);
+  // Mutual exclusion and fences, along a linear extension of happens-before. A revoked section is
+  // judged on its own below: its revoke, not its holder's exit, must come before every later holding.
+  const ordered = found.filter((s) => s.revoke === undefined).sort((a, b) => a.enter.time.total - b.enter.time.total);
   const ended = (s: Omit<CriticalSection, 'overtakes'>): TraceEvent | undefined => s.revoke ?? s.exit;
+  for (const r of found) {
+    if (r.revoke === undefined) continue;
+    for (const o of found) {
+      if (o === r || (o.revoke !== undefined && o.fence < r.fence)) continue; // a pair of revoked sections: judged once, from the lower fence
+      if (o.fence === r.fence) {
+        violations.push({
+          property: 'fence',
+          process: o.process,
+          events: [r.enter.id, o.enter.id],
+          detail: `the revoked section ${r.enter.id} of ${r.process} and ${o.enter.id} of ${o.process} share fence ${r.fence}`,
+        });
+        continue;
+      }
+      const [first, second] = o.fence > r.fence ? [r, o] : [o, r];
+      const end = ended(first);
+      if (end !== undefined && end.time.before(second.enter.time)) continue;
+      violations.push({
+        property: 'exclusion',
+        process: second.process,
+        events: [first.enter.id, second.enter.id],
+        detail: `${first.process}'s section (${first.enter.id}, fence ${first.fence}) did not end${first.revoke === undefined ? '' : ' (by its revoke)'} before ${second.process}'s (${second.enter.id}, fence ${second.fence}) began`,
+      });
+    }
+  }
   for (let i = 0; i + 1 < ordered.length; i++) {
     const a = ordered[i]!;
     const b = ordered[i + 1]!;

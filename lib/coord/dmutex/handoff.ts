@@ -24,6 +24,7 @@ export class TokenHandoff {
   readonly #failed: (to: number, value: number, state: TokenState | undefined) => void;
   #inFlight: InFlight | undefined;
   #seq = 0;
+  #settled: (() => void)[] = [];
 
   /**
    * `send` writes the TOKEN; `failed` gets the token back when its target's
@@ -43,6 +44,22 @@ export class TokenHandoff {
     return this.#inFlight !== undefined;
   }
 
+  /** Resolves once no handoff waits for its ACK, or after `ms`. */
+  async settled(ms: number): Promise<void> {
+    if (this.#inFlight === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#settled.push(resolve);
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+  }
+
+  #settle(): void {
+    this.#inFlight = undefined;
+    for (const resolve of this.#settled.splice(0)) resolve();
+  }
+
   /** Gives the token (its fence `value`, and a Suzuki-Kasami token's state) to member `to`. */
   give(to: number, value: number, state?: TokenState): void {
     this.#seq = this.#seq >= 0xffffffff ? 1 : this.#seq + 1;
@@ -52,7 +69,7 @@ export class TokenHandoff {
 
   /** An ACK from `from` for handoff `seq`: the token is that member's now. */
   acked(from: number, seq: number): void {
-    if (this.#inFlight?.to === from && this.#inFlight.seq === seq) this.#inFlight = undefined;
+    if (this.#inFlight?.to === from && this.#inFlight.seq === seq) this.#settle();
   }
 
   /** The link to `peer` went down: a handoff to it still unacknowledged comes back. */
@@ -60,6 +77,7 @@ export class TokenHandoff {
     const f = this.#inFlight;
     if (f?.to !== peer) return;
     this.#inFlight = undefined;
-    this.#failed(f.to, f.value, f.state);
+    this.#failed(f.to, f.value, f.state); // gives it again, or keeps it
+    if (this.#inFlight === undefined) this.#settle();
   }
 }

@@ -12,7 +12,7 @@ import { closedError, timeoutError } from '../../errors.js';
 import { validateAbortSignal, validateOptions, validateTimeout } from '../../internal/validators.js';
 import { deadlineAfter, waitInList } from '../../internal/waiting.js';
 import { MemberMesh, zeroCounts, type MemberCounts } from '../members.js';
-import type { LinkDown, MeshOptions, MeshSource } from '../mesh.js';
+import { Mesh, type LinkDown, type MeshOptions, type MeshSource } from '../mesh.js';
 import type { MutexSettings } from './options.js';
 import { decodeDmutex, encodeDmutex, KIND_NAMES, type DmutexMessage, type KindName, type KindValue, type TokenState } from './wire.js';
 
@@ -106,7 +106,12 @@ export abstract class DistributedMutex implements AsyncDisposable {
   readonly #waiters: Waiter[] = [];
   #requesting = false;
   #held: DistributedLockGuard | undefined;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Set by close(): no new requests; messages still go out while the member leaves. */
+  #closing = false;
+  /** Set once the member has left: nothing goes out. */
   #closed = false;
+  #closeDone: Promise<void> | undefined;
 
   protected constructor(settings: MutexSettings) {
     this.id = settings.id;
@@ -137,8 +142,9 @@ export abstract class DistributedMutex implements AsyncDisposable {
     return this.#mesh.url;
   }
 
+  /** True from `close()` on. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closing;
   }
 
   /** The algorithm's name. */
@@ -157,7 +163,7 @@ export abstract class DistributedMutex implements AsyncDisposable {
     validateOptions(options);
     const signal = validateAbortSignal(options.signal, 'options.signal');
     const timeoutMs = validateTimeout(options.timeoutMs, 'options.timeoutMs');
-    if (this.#closed) return Promise.reject(closedError('DistributedMutex'));
+    if (this.#closing) return Promise.reject(closedError('DistributedMutex'));
     const wait = waitInList<DistributedLockGuard, Waiter>(
       this.#waiters,
       (resolve, reject) => ({ resolve, reject }),
@@ -175,7 +181,7 @@ export abstract class DistributedMutex implements AsyncDisposable {
   }
 
   #ask(): void {
-    if (this.#closed || this.#held !== undefined || this.#requesting || this.#waiters.length === 0) return;
+    if (this.#closing || this.#held !== undefined || this.#requesting || this.#waiters.length === 0) return;
     this.#requesting = true;
     this.stats.requests++;
     this.note('cs:request');
@@ -201,6 +207,11 @@ export abstract class DistributedMutex implements AsyncDisposable {
   /** The algorithm: this member may enter now, with `fence`. A grant nobody asked for is given back at once. */
   protected granted(fence: number): void {
     if (this.#closed) return;
+    if (this.#closing && this.#requesting) {
+      this.#requesting = false;
+      this.note('cs:abandon', fence); // the member is leaving: the grant goes back
+      return this.release(fence);
+    }
     if (!this.#requesting || this.#held !== undefined) return this.release(fence);
     this.#requesting = false;
     const waiter = this.#waiters.shift();
@@ -226,6 +237,15 @@ export abstract class DistributedMutex implements AsyncDisposable {
   /** The algorithm: the holding with `fence` is no longer this member's (a lease ran out). */
   protected revoked(fence: number): void {
     if (this.#held?.fence === fence) this.#held.revoke(`the lock's lease ran out: fence ${fence} is stale`);
+  }
+
+  /** Runs `fn` after `ms` unless the member has closed by then (every such timer is cleared by close()). */
+  protected after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      if (!this.#closed) fn();
+    }, ms);
+    this.#timers.add(t);
   }
 
   /** Sends a message of `kind` to member `to`. */
@@ -263,17 +283,41 @@ export abstract class DistributedMutex implements AsyncDisposable {
   protected abstract receive(m: DmutexMessage, source: MeshSource): void;
   /** The algorithm: the link to `peer` broke or could not connect. */
   protected abstract peerDown(peer: number, why: LinkDown): void;
-  /** The algorithm: clear its timers. */
-  protected abstract closeAlgorithm(): void;
+  /** The algorithm: the member is leaving; hand on what the others need (the token), resolving once it is taken. */
+  protected async leave(): Promise<void> {}
+  /** The algorithm: clear its own timers. */
+  protected closeAlgorithm(): void {}
 
-  /** Rejects the waiting callers, revokes a holding, stops the timers and closes every connection. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  /**
+   * Leaves the mutex: rejects the waiting callers, releases a holding (its
+   * guard's `signal` aborts), hands the token on if this member has it (and
+   * waits, bounded, for the next member to take it), then stops the timers
+   * and closes every connection. Under Ricart-Agrawala and as the central
+   * coordinator, leaving is a crash for the others (see docs/dmutex.md).
+   */
+  close(): Promise<void> {
+    this.#closeDone ??= this.#close();
+    return this.#closeDone;
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true;
     for (const w of this.#waiters.splice(0)) w.reject(closedError('DistributedMutex'));
-    this.#held?.revoke('the distributed mutex was closed');
-    this.closeAlgorithm();
-    await this.#mesh.close();
+    const held = this.#held;
+    if (held !== undefined) {
+      held.revoke('the distributed mutex was closed');
+      this.#exit(held); // RELEASE, the deferred REPLYs, the token passed on
+    } else if (this.#requesting) this.note('cs:abandon');
+    try {
+      await this.leave();
+    } finally {
+      for (const t of this.#timers) clearTimeout(t);
+      this.#timers.clear();
+      this.closeAlgorithm();
+      await Mesh.turn(); // the channels write this turn's messages before the connections close
+      this.#closed = true;
+      await this.#mesh.close();
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -34,6 +34,14 @@ export interface DistributedMutexOptions extends MeshOptions {
   /** Token ring: how long a member keeps a token it does not want before it passes it on (default 2): the idle ring's pace. */
   idleMs?: number;
   /**
+   * How soon a message that may have been lost is sent again (default 250):
+   * when a member's link goes down or cannot connect (a member not yet
+   * listening, a broken connection), what that member still needs from
+   * this one (a pending REQUEST, a REPLY or RELEASE it may not have had)
+   * goes again, until it answers or the request ends.
+   */
+  retryMs?: number;
+  /**
    * Records `cs:request`, `cs:enter` and `cs:exit` (with the fence) and every
    * message of the mutex with vector times: what {@link checkCriticalSections}
    * judges. Give every member a recorder, or none (a recorder stamps each
@@ -58,8 +66,14 @@ export interface MutexSettings {
   readonly coordinator: number;
   readonly leaseMs: number | undefined;
   readonly idleMs: number;
+  readonly retryMs: number;
   readonly recorder: TraceRecorder | undefined;
   readonly broken: boolean;
+}
+
+/** The largest Suzuki-Kasami TOKEN for `n` members: the head, every member's served number, a queue of all but one. */
+export function tokenBytes(n: number): number {
+  return 17 + 2 + n * 12 + 2 + n * 4;
 }
 
 /** Checks `options` into settings; a bad one throws a TypeError/RangeError naming it. @internal */
@@ -73,6 +87,10 @@ export function mutexSettings(options: DistributedMutexOptions): MutexSettings {
   const coordinator = options.coordinator === undefined ? members[0]! : validateInteger(options.coordinator, 'options.coordinator');
   if (!members.includes(coordinator))
     throw new RangeError(`The "options.coordinator" option must be a member's id. Received ${coordinator}`);
+  if (options.algorithm === 'suzuki-kasami' && options.maxMessageSize !== undefined && options.maxMessageSize < tokenBytes(members.length))
+    throw new RangeError(
+      `The "options.maxMessageSize" option must be at least ${tokenBytes(members.length)} for a Suzuki-Kasami token of ${members.length} members. Received ${options.maxMessageSize}`,
+    );
   const recorder = options.recorder;
   if (recorder !== undefined && (typeof recorder !== 'object' || recorder === null || typeof recorder.annotate !== 'function'))
     throw new TypeError('The "options.recorder" option must be a TraceRecorder');
@@ -84,6 +102,7 @@ export function mutexSettings(options: DistributedMutexOptions): MutexSettings {
     coordinator,
     leaseMs: options.leaseMs === undefined ? undefined : validateInteger(options.leaseMs, 'options.leaseMs', 1, 3_600_000),
     idleMs: validateInteger(options.idleMs ?? 2, 'options.idleMs', 0, 60_000),
+    retryMs: validateInteger(options.retryMs ?? 250, 'options.retryMs', 1, 60_000),
     recorder,
     broken: validateBoolean(options.brokenForTest ?? false, 'options.brokenForTest'),
   };

@@ -11,6 +11,8 @@
  * to the member after it, so a dead member is skipped. A member that dies
  * holding the token takes it with it: the ring stops, and waiters' `acquire()`
  * times out (a new token needs an election: see docs/dmutex.md).
+ * `close()` hands the token on first; a token that reaches a member that
+ * is leaving is not acknowledged, so its giver passes it to the next.
  * @module
  */
 import type { MeshSource } from '../mesh.js';
@@ -18,6 +20,9 @@ import { TokenHandoff } from './handoff.js';
 import { DistributedMutex } from './mutex.js';
 import type { MutexSettings } from './options.js';
 import { Kind, type DmutexMessage } from './wire.js';
+
+/** How long close() waits for the next member to take the token. */
+const LEAVE_MS = 2_000;
 
 /** A member of a token-ring mutex. */
 export class TokenRingMutex extends DistributedMutex {
@@ -50,7 +55,7 @@ export class TokenRingMutex extends DistributedMutex {
 
   protected receive(m: DmutexMessage, source: MeshSource): void {
     if (m.kind === Kind.ACK) return this.#handoff.acked(m.from, m.seq);
-    if (m.kind !== Kind.TOKEN) return;
+    if (m.kind !== Kind.TOKEN || this.closed) return; // leaving: not acknowledged, so the giver tries the next
     this.reply(source, Kind.ACK, 0, m.seq);
     this.#arrived(m.value);
   }
@@ -73,21 +78,32 @@ export class TokenRingMutex extends DistributedMutex {
     this.granted(this.#token!);
   }
 
-  /** Passes the token to the next member after `after` (default: this one); the last one left is this member, which keeps it. */
+  /**
+   * Passes the token to the next member after `after` (default: this one).
+   * With nobody after it (alone, or every other member's link is down) this
+   * member keeps the token, idle: `request()` enters with it at once.
+   */
   #pass(fence: number, after = this.id): void {
     this.#token = undefined;
-    if (this.closed) return;
     const ring = this.successors;
     const next = after === this.id ? ring[0] : ring[ring.indexOf(after) + 1];
-    if (next === undefined) return this.#arrived(fence); // everyone else is gone
-    this.#handoff.give(next, fence);
+    if (next !== undefined) return this.#handoff.give(next, fence);
+    this.#token = fence;
+    if (this.wanting) this.#enter();
   }
 
   protected peerDown(peer: number): void {
     this.#handoff.peerDown(peer);
   }
 
-  protected closeAlgorithm(): void {
+  protected override async leave(): Promise<void> {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    if (this.#token !== undefined && !this.#inCs) this.#pass(this.#token);
+    await this.#handoff.settled(LEAVE_MS);
+  }
+
+  protected override closeAlgorithm(): void {
     clearTimeout(this.#idle);
   }
 }
