@@ -200,8 +200,9 @@ export class Semaphore implements Disposable {
   }
 
   /**
-   * Decrements the count without blocking the event loop: the wait runs on a
-   * dedicated thread, never in libuv's pool. Resolves true when acquired,
+   * Decrements the count without blocking the event loop: a free count is
+   * taken at once (`sem_trywait`), else the wait runs on a dedicated thread,
+   * never in libuv's pool. Resolves true when acquired,
    * false on timeout (monotonic clock).
    *
    * Rejects with an `AbortError` (its `cause` the signal's reason) when
@@ -214,6 +215,8 @@ export class Semaphore implements Disposable {
     const opts = validateOptions(options);
     const timeoutMs = validateTimeout(opts.timeoutMs);
     const signal = validateAbortSignal(opts.signal);
+    // A free count is taken at once, with no thread (unless this handle's own earlier waits are still pending: they go first).
+    if (this.#pending.size === 0 && signal?.aborted !== true && handle.tryWait()) return true;
     const start = (callback: WaitCallback): WaitHandle => {
       const waitHandle = handle.startWait(timeoutMs, (err, result) => {
         // The outcome first (it may give a count back), then the end of the

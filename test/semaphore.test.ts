@@ -394,21 +394,25 @@ describe('wait (async)', () => {
     expect(sem.value).toBe(1);
     await expect(sem.wait({ signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
     expect(sem.value).toBe(1);
-    // Aborting at once while a count is available: the thread usually takes
-    // it before the cancellation reaches it, and must give it back.
+    // A free count is taken at once (no thread), so an abort after wait() returned is too late.
+    await expect(sem.wait({ signal: new AbortController().signal })).resolves.toBe(true);
+    // A count posted just as the wait is aborted: the thread usually takes it
+    // before the cancellation reaches it, and must give it back.
     for (let i = 0; i < 20; i++) {
       const abort = new AbortController();
       const w = sem.wait({ signal: abort.signal });
+      sem.post();
       abort.abort();
       await expect(w).rejects.toBeInstanceOf(AbortError);
+      await within(
+        2000,
+        'count back',
+        until(2000, 'value 1', () => sem.value === 1),
+      );
+      expect(sem.tryWait()).toBe(true);
     }
-    await within(
-      2000,
-      'counts back',
-      until(2000, 'value 1', () => sem.value === 1),
-    );
     await delay(120);
-    expect(sem.value).toBe(1);
+    expect(sem.value).toBe(0);
     sem.close();
   });
 
@@ -430,6 +434,7 @@ describe('wait (async)', () => {
     expect(creator.value).toBe(1);
     // Closing with waits pending, over and over: the sem_t* stays valid for
     // the threads still winding down (a use after sem_close would crash).
+    expect(creator.tryWait()).toBe(true); // a count of 0: every wait below is pending
     for (let i = 0; i < 20; i++) {
       const h = Semaphore.open(name);
       const w = h.wait();
@@ -437,7 +442,7 @@ describe('wait (async)', () => {
       await expect(w).rejects.toMatchObject({ code: 'ERR_POSIX_IPC_CLOSED' });
     }
     await delay(120);
-    expect(creator.value).toBe(1);
+    expect(creator.value).toBe(0);
     creator.close();
   });
 
