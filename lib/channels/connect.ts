@@ -7,13 +7,22 @@
  * @module
  */
 import { validateFunction, validateObject, validateOptions, validateString } from '../internal/validators.js';
-import { parseAddress, SCHEME_SYNTAX, type Address, type HostAddress, type PathAddress, type ShmAddress } from './address.js';
+import {
+  parseAddress,
+  SCHEME_SYNTAX,
+  type Address,
+  type HostAddress,
+  type OpaqueAddress,
+  type PathAddress,
+  type ShmAddress,
+} from './address.js';
 import { openFifoDuplex } from './fifo.js';
 import { connectShm, ShmServer } from './shm-server.js';
 import { connectTcp, TcpServer } from './tcp.js';
 import { connectTls, TlsServer } from './tls.js';
 import type { TlsServerOptions } from './tls-options.js';
 import type { ChannelOptions, Duplex, Listener } from './types.js';
+import { connectNats, NatsServer, parseNatsAddress } from './nats/server.js';
 import { connectUnix, UnixServer } from './unix.js';
 
 /**
@@ -153,4 +162,8 @@ defineScheme('tcp', {
 defineScheme('tls', {
   listen: (a, o) => TlsServer.listen(hostOptions(a, o, 'listen') as unknown as TlsServerOptions<unknown>),
   connect: (a, o) => connectTls(hostOptions(a, o, 'connect') as { port: number }),
+});
+defineScheme('nats', {
+  listen: (a, o) => NatsServer.listen(parseNatsAddress((a as OpaqueAddress).opaque), o),
+  connect: (a, o) => connectNats(parseNatsAddress((a as OpaqueAddress).opaque), o),
 });

@@ -2,8 +2,7 @@
 // transport with many more runs and commands, and 1,024 channels at once.
 import { describe, expect, it } from 'vitest';
 
-import { TRANSPORTS } from '../support/channel-transports.js';
-import { heavySoak, manyChannels, SOAK_REST } from '../support/soak-model.js';
+import { heavySoak, manyChannels, SOAK_REST, SOAK_TRANSPORTS } from '../support/soak-model.js';
 
 describe('1,024 channels at once', () => {
   it('all carry checksummed traffic, on every transport, at the same time', async () => {
@@ -16,6 +15,6 @@ describe('1,024 channels at once', () => {
 
 // Half the transports here, the other half in soak-rest.test.ts: two files run on
 // the two workers side by side (one file's tests run one after another).
-const HERE = TRANSPORTS.filter((t) => !SOAK_REST.includes(t));
+const HERE = SOAK_TRANSPORTS.filter((t) => !SOAK_REST.includes(t));
 
 heavySoak(HERE);

@@ -29,7 +29,11 @@ import {
   type ChannelOptions,
   isSystemError,
 } from '../../lib/index.js';
+import { afterAll } from 'vitest';
+
+import { connect, listen, type AddressOptions } from '../../lib/index.js';
 import type { Duplex } from '../../lib/channels/types.js';
+import { natsUnavailable, startNatsCluster, type NatsCluster } from './nats-cluster.js';
 import { removePath, tempPath, uniqueName } from './helpers.js';
 import { pkiEnv, testPki } from './tls-certs.js';
 
@@ -40,8 +44,46 @@ export interface Pair<T> {
   cleanup(): Promise<void>;
 }
 
-export type TransportName = 'pipe' | 'socketpair' | 'fifo' | 'unix' | 'shm' | 'tcp' | 'tls';
-export const TRANSPORTS: TransportName[] = ['pipe', 'socketpair', 'fifo', 'unix', 'shm', 'tcp', 'tls'];
+export type TransportName = 'pipe' | 'socketpair' | 'fifo' | 'unix' | 'shm' | 'tcp' | 'tls' | 'nats';
+/** Every transport; NATS only where nats-server is installed (`.ci/run` installs it), else the reason is printed once. */
+export const TRANSPORTS: TransportName[] = [
+  'pipe',
+  'socketpair',
+  'fifo',
+  'unix',
+  'shm',
+  'tcp',
+  'tls',
+  ...(natsUnavailable() === undefined ? (['nats'] as const) : []),
+];
+
+let cluster: Promise<NatsCluster> | undefined;
+/** The NATS cluster of this test file, started on first use and stopped after the file's tests. */
+export function natsCluster(): Promise<NatsCluster> {
+  cluster ??= startNatsCluster(3);
+  return cluster;
+}
+// Registered while the importing test file is collected: it runs after that file's tests.
+afterAll(async () => {
+  await (await cluster?.catch(() => undefined))?.stop();
+  cluster = undefined;
+});
+let subjects = 0;
+
+/** A channel over a real 3-node NATS cluster: the listener on one node, the client on another. */
+async function natsPair<T>(options?: ChannelOptions<T>): Promise<{ client: Duplex<T>; conn: Duplex<T> }> {
+  const c = await natsCluster();
+  const subject = `test.${process.pid}.${++subjects}`;
+  const server = await listen<T>(`nats://${c.nodes[0]}/${subject}`, options as AddressOptions<T>);
+  try {
+    const accepted = server.accept();
+    const client = await connect<T>(`nats://${c.nodes[1]}/${subject}`, { ...options, timeoutMs: 5000 });
+    return { client, conn: await accepted };
+  } finally {
+    server.close();
+  }
+}
+if (natsUnavailable() !== undefined) process.stderr.write(`NATS channel tests skipped: ${natsUnavailable()}\n`);
 
 /** What a transport can do, so that tests adapt in one place instead of naming transports. */
 export interface Capabilities {
@@ -50,16 +92,19 @@ export interface Capabilities {
    * Node's event loop): they throw `ERR_CHANNEL_SYNC_UNSUPPORTED` at once.
    */
   sync: boolean;
+  /** `drain()` visits several messages in one piece of memory. False on NATS: the client hands each message in a buffer of its own. */
+  contiguous: boolean;
 }
 
 export const CAPABILITIES: Record<TransportName, Capabilities> = {
-  pipe: { sync: true },
-  socketpair: { sync: true },
-  fifo: { sync: true },
-  unix: { sync: true },
-  shm: { sync: true },
-  tcp: { sync: true },
-  tls: { sync: false },
+  pipe: { sync: true, contiguous: true },
+  socketpair: { sync: true, contiguous: true },
+  fifo: { sync: true, contiguous: true },
+  unix: { sync: true, contiguous: true },
+  shm: { sync: true, contiguous: true },
+  tcp: { sync: true, contiguous: true },
+  tls: { sync: false, contiguous: true },
+  nats: { sync: false, contiguous: false },
 };
 
 /** A TLS server's credentials in the tests (a CA-signed certificate for localhost, 127.0.0.1 and ::1). */
@@ -134,6 +179,19 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
       const sender = await openShmSender<T>(name, rest);
       return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
     }
+    case 'nats': {
+      const { client, conn } = await natsPair<T>(options);
+      client.receiver.close();
+      await conn.sender.close();
+      return {
+        sender: client.sender,
+        receiver: conn.receiver,
+        cleanup: async () => {
+          await conn.close().catch(() => undefined);
+          await client.close().catch(() => undefined);
+        },
+      };
+    }
     case 'tcp':
     case 'tls': {
       const { client, conn } = await networkPair<T>(transport, options);
@@ -168,12 +226,21 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
   }
 }
 
-export type DuplexTransportName = 'socketpair' | 'unix' | 'fifo' | 'shm' | 'shm-listener' | 'tcp' | 'tls';
+export type DuplexTransportName = 'socketpair' | 'unix' | 'fifo' | 'shm' | 'shm-listener' | 'tcp' | 'tls' | 'nats';
 /**
  * Transports with both directions between two ends: one socket, or two FIFOs, or two rings
  * (`shm`: a pair by name; `shm-listener`: the pair a ShmServer hands its client).
  */
-export const DUPLEX_TRANSPORTS: DuplexTransportName[] = ['socketpair', 'unix', 'fifo', 'shm', 'shm-listener', 'tcp', 'tls'];
+export const DUPLEX_TRANSPORTS: DuplexTransportName[] = [
+  'socketpair',
+  'unix',
+  'fifo',
+  'shm',
+  'shm-listener',
+  'tcp',
+  'tls',
+  ...(natsUnavailable() === undefined ? (['nats'] as const) : []),
+];
 
 export interface DuplexPair<T> {
   /** The end that created the channel (or accepted the connection). */
@@ -236,6 +303,11 @@ export async function openDuplexPair<T = Uint8Array>(transport: DuplexTransportN
     case 'tcp':
     case 'tls': {
       const { client, conn } = await networkPair<T>(transport, options);
+      [a, b] = [conn, client];
+      break;
+    }
+    case 'nats': {
+      const { client, conn } = await natsPair<T>(options);
       [a, b] = [conn, client];
       break;
     }
@@ -304,6 +376,7 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
   let mine: number | undefined;
   let path = '';
   let server: UnixServer | TcpServer | TlsServer | undefined;
+  let natsServer: { close(): void } | undefined;
   let localEnd: Promise<T> | undefined;
   let closeLocal: (() => Promise<void>) | undefined;
   if (transport === 'pipe') {
@@ -321,6 +394,15 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
     localEnd = (local === 'sender'
       ? openFifoSender(path, { create: true, timeoutMs: 10_000 })
       : openFifoReceiver(path, { create: true })) as unknown as Promise<T>;
+  } else if (transport === 'nats') {
+    const c = await natsCluster();
+    const listener = await listen(`nats://${c.nodes[0]}/test.${process.pid}.remote.${++subjects}`);
+    natsServer = listener;
+    path = `nats://${c.nodes[2]}/${listener.url.slice(listener.url.lastIndexOf('/') + 1)}`; // the child connects through another node
+    localEnd = listener.accept().then((d) => {
+      closeLocal = () => d.close();
+      return (local === 'sender' ? d.sender : d.receiver) as unknown as T;
+    });
   } else if (transport === 'tcp' || transport === 'tls') {
     server = transport === 'tcp' ? await TcpServer.listen() : await TlsServer.listen(serverTls());
     path = String(server.port); // the child connects to 127.0.0.1:<port>
@@ -368,6 +450,7 @@ export async function openRemote<T extends Sender<Uint8Array> | Receiver<Uint8Ar
   const exited = child.exited.then((status) => status.code);
   const end = await localEnd!;
   server?.close();
+  natsServer?.close();
   return {
     child,
     end,

@@ -1,0 +1,283 @@
+/**
+ * One side of a NATS channel: the two subjects (this side's inbox, the
+ * peer's), the frames on them, credit-based flow control, sequence numbers
+ * that turn any loss into an error, and a heartbeat that is the only way to
+ * learn the peer is gone (NATS does not tell). Shared by the sending and the
+ * receiving engine of a duplex (./engine.ts).
+ *
+ * Frames: a type byte, then DATA: u32 sequence + payload; CREDIT: u32
+ * bytes the receiver consumed; END: u32 the last sequence sent; PING: u32
+ * the last sequence sent, a request the peer answers (and, coming after
+ * every DATA before it, proof that none of them was lost); and GONE: the peer's receiver closed, or this
+ * side took the peer for gone (sends after it fail). The PING is how a dead
+ * peer shows: once its connection to NATS is gone, nobody subscribes to its
+ * inbox and the request fails at once with "no responders". One such answer
+ * may be a peer reconnecting to another node, so it takes two in a row, a
+ * heartbeat apart; a peer that is alive but silent past `peerTimeoutMs`
+ * counts as gone too. A gone peer is the end of the stream for this side's
+ * receiver (what it sent before it died came first, in order) and
+ * `ERR_CHANNEL_PEER_GONE` for this side's sender.
+ * @internal
+ * @module
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+
+import { corruptError, peerGoneError } from '../../errors.js';
+import { releaseConnection } from './client.js';
+
+export const DATA = 1;
+export const CREDIT = 2;
+export const END = 3;
+export const PING = 4;
+export const GONE = 5;
+/** Bytes before a DATA frame's payload. */
+export const DATA_HEADER = 5;
+
+/** How long a peer's inbox must have no subscriber before the peer counts as gone. */
+const NO_RESPONDERS_MS = 1000;
+
+/** What a link needs: where it is, how big its windows are, how long the peer may stay silent. */
+export interface LinkSettings {
+  readonly servers: string;
+  /** The peer's inbox (where this side sends) and this side's (where it listens). */
+  readonly peerInbox: string;
+  readonly ownInbox: string;
+  /** Bytes the peer lets this side send before it consumes them (its window). */
+  readonly sendWindow: number;
+  /** Bytes this side lets the peer send (its own window). */
+  readonly receiveWindow: number;
+  readonly heartbeatMs: number;
+  readonly peerTimeoutMs: number;
+}
+
+/** See the module doc. @internal */
+export class NatsLink {
+  readonly nc: NatsConnection;
+  readonly settings: LinkSettings;
+  readonly #sub: Subscription;
+  /** Bytes this side may still send. */
+  credit: number;
+  #seqOut = 0;
+  #seqIn = 0;
+  /** Received DATA frames, whole, not yet consumed. */
+  readonly frames: Uint8Array[] = [];
+  /** Bytes consumed and not yet credited back. */
+  #consumed = 0;
+  /** The peer ended its sending side; the peer's receiver closed. */
+  ended = false;
+  peerReceiverGone = false;
+  /** The peer's process or its NATS connection is gone (see the module doc). */
+  peerGone: Error | undefined;
+  #pinging = false;
+  /** When the peer's inbox first had no subscriber, in this run of such answers (0: it has one). */
+  #noRespondersSince = 0;
+  #goneSentAt = 0;
+  failure: Error | undefined;
+  #lastHeard = performance.now();
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #wakers = new Set<() => void>();
+  #users = 2;
+
+  constructor(nc: NatsConnection, sub: Subscription, settings: LinkSettings) {
+    this.nc = nc;
+    this.#sub = sub;
+    this.settings = settings;
+    this.credit = settings.sendWindow;
+    void this.#read();
+    this.#heartbeat = setInterval(() => this.#beat(), settings.heartbeatMs);
+    this.#heartbeat.unref();
+    void nc.closed().then(() => this.fail(peerGoneError('is out of reach: the NATS connection closed')));
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for await (const m of this.#sub) {
+        if (m.reply !== undefined && m.data.length === 5 && m.data[0] === PING) {
+          this.#lastHeard = performance.now();
+          const sent = new DataView(m.data.buffer, m.data.byteOffset, 5).getUint32(1);
+          if (sent > this.#seqIn && this.peerGone === undefined && !this.ended)
+            this.fail(
+              corruptError(
+                `${sent - this.#seqIn} NATS messages were lost in transit (a node failed over, or the server dropped a slow consumer's messages)`,
+              ),
+            );
+          m.respond(new Uint8Array(0));
+        } else {
+          this.#frame(m.data);
+          // The END is in: the sender's close() resolves, or (1) fails when this side had given up on it.
+          if (m.reply !== undefined && m.data[0] === END) m.respond(new Uint8Array(this.peerGone === undefined ? 0 : 1));
+        }
+      }
+    } catch (err) {
+      this.fail(peerGoneError('is out of reach: the NATS subscription failed', err));
+    }
+  }
+
+  #frame(data: Uint8Array): void {
+    const b = new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // the client hands a Buffer: a plain view, as every channel gives
+    this.#lastHeard = performance.now();
+    if (b.length === 0) return this.fail(corruptError('A NATS channel frame was empty'));
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const type = b[0];
+    if (type === PING) return;
+    if (type === GONE) {
+      this.peerReceiverGone = true;
+      return this.wake();
+    }
+    if (b.length < 5) return this.fail(corruptError(`A NATS channel frame of type ${type} was ${b.length} bytes`));
+    const n = v.getUint32(1);
+    if (type === CREDIT) {
+      this.credit = Math.min(this.credit + n, this.settings.sendWindow); // bounded: a peer cannot grant more than its window
+      return this.wake();
+    }
+    if (type === END) {
+      if (n !== this.#seqIn) return this.fail(corruptError(`${n - this.#seqIn} messages were lost in transit before the end`));
+      this.ended = true;
+      return this.wake();
+    }
+    if (type !== DATA) return this.fail(corruptError(`A NATS channel frame has an unknown type ${type}`));
+    if (this.ended) return this.fail(corruptError('A NATS channel frame came after the end'));
+    if (this.peerGone !== undefined) {
+      // The stream ended for this side when the peer was taken for gone: it lives, so tell it again (its sends fail).
+      if (performance.now() - this.#goneSentAt > 1000) this.#control(GONE);
+      return;
+    }
+    if (n !== this.#seqIn + 1) return this.fail(corruptError(`NATS message ${this.#seqIn + 1} was lost in transit (next came ${n})`));
+    this.#seqIn = n;
+    this.frames.push(b);
+    this.wake();
+  }
+
+  #beat(): void {
+    if (this.failure !== undefined || this.peerGone !== undefined || this.#pinging) return;
+    if (performance.now() - this.#lastHeard > this.settings.peerTimeoutMs) {
+      return this.#lost(peerGoneError(`stopped answering: nothing for ${this.settings.peerTimeoutMs} ms`));
+    }
+    this.#pinging = true;
+    this.nc
+      .request(this.settings.peerInbox, this.#frameOf(PING, this.#seqOut), { timeout: this.settings.peerTimeoutMs })
+      .then(
+        () => {
+          this.#lastHeard = performance.now();
+          this.#noRespondersSince = 0;
+        },
+        (err: unknown) => {
+          const text = String((err as Error)?.message ?? err);
+          if (/no responders|503/i.test(text)) {
+            // A peer failing over to another node has no subscriber for a moment: gone only past a second of it.
+            const now = performance.now();
+            if (this.#noRespondersSince === 0) this.#noRespondersSince = now;
+            else if (now - this.#noRespondersSince >= NO_RESPONDERS_MS)
+              this.#lost(peerGoneError('exited or lost its NATS connection', err));
+          } else if (/timeout/i.test(text)) this.#lost(peerGoneError(`stopped answering for ${this.settings.peerTimeoutMs} ms`, err));
+        },
+      )
+      .finally(() => (this.#pinging = false));
+  }
+
+  #lost(err: Error): void {
+    if (this.peerGone !== undefined) return;
+    this.peerGone = err;
+    this.#goneSentAt = performance.now();
+    this.#control(GONE); // if it lives after all, its sends fail rather than vanish
+    this.wake();
+  }
+
+  #frameOf(type: number, n?: number): Uint8Array {
+    const b = new Uint8Array(n === undefined ? 1 : 5);
+    b[0] = type;
+    if (n !== undefined) new DataView(b.buffer).setUint32(1, n);
+    return b;
+  }
+
+  #control(type: number, n?: number): void {
+    const b = this.#frameOf(type, n);
+    try {
+      this.nc.publish(this.settings.peerInbox, b);
+    } catch (err) {
+      this.fail(peerGoneError('is out of reach: NATS refused the publish', err));
+    }
+  }
+
+  /** Publishes one DATA frame (the caller took credit for it). */
+  sendData(bytes: Uint8Array): void {
+    const b = new Uint8Array(DATA_HEADER + bytes.byteLength);
+    b[0] = DATA;
+    new DataView(b.buffer).setUint32(1, ++this.#seqOut);
+    b.set(bytes, DATA_HEADER);
+    this.credit -= bytes.byteLength;
+    this.nc.publish(this.settings.peerInbox, b);
+  }
+
+  /**
+   * A frame's payload was consumed: credit goes back once a quarter of the
+   * window is, or once nothing is left to read (a sender may be waiting for
+   * the whole window, to send a message larger than it).
+   */
+  consumed(bytes: number): void {
+    this.#consumed += bytes;
+    if (this.#consumed >= this.settings.receiveWindow / 4 || (this.frames.length === 0 && this.#consumed > 0)) {
+      this.#control(CREDIT, this.#consumed);
+      this.#consumed = 0;
+    }
+  }
+
+  /** Ends this side's sending: END, as a request the peer answers once every frame before it is in its queue. */
+  async end(): Promise<void> {
+    if (this.failure !== undefined || this.peerGone !== undefined) return;
+    if (this.peerReceiverGone) return this.#control(END, this.#seqOut); // nobody reads: nothing to wait for
+    let answer;
+    try {
+      answer = await this.nc.request(this.settings.peerInbox, this.#frameOf(END, this.#seqOut), { timeout: this.settings.peerTimeoutMs });
+    } catch (err) {
+      if (/no responders|503/i.test(String((err as Error)?.message ?? err))) return; // the peer closed: nobody to deliver to
+      throw peerGoneError(`did not confirm the end within ${this.settings.peerTimeoutMs} ms: what was sent may be lost`, err);
+    }
+    if (answer.data.length === 1) throw peerGoneError('had taken this side for gone: what it sent after that was not read');
+  }
+
+  /** This side's receiver closed: the peer's sends fail from now on. */
+  receiverGone(): void {
+    if (this.failure === undefined) this.#control(GONE);
+  }
+
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.wake();
+  }
+
+  /** Resolves at the next frame, failure, or after `ms`; early when `signal` aborts. */
+  wait(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
+      this.#wakers.add(done);
+    });
+  }
+
+  wake(): void {
+    for (const w of [...this.#wakers]) w();
+  }
+
+  /** One end lets go; the last one ends the subscription, the heartbeat and its use of the connection. */
+  async release(): Promise<void> {
+    if (--this.#users > 0) return;
+    // The peer's END and GONE may still be on their way (its close() waits for an answer to END): a second at most.
+    const deadline = performance.now() + 1000;
+    while (
+      !((this.ended && this.peerReceiverGone) || this.peerGone !== undefined || this.failure !== undefined) &&
+      performance.now() < deadline
+    )
+      await new Promise((r) => setTimeout(r, 10));
+    clearInterval(this.#heartbeat);
+    this.#sub.unsubscribe();
+    this.fail(peerGoneError('is gone: this side closed'));
+    await releaseConnection(this.settings.servers);
+  }
+}

@@ -1,0 +1,90 @@
+// A real NATS cluster on loopback for the tests: three nats-server processes
+// (Debian's package), routed to each other, each on free ports of its own.
+// The test that starts it stops it; a node can be killed with SIGKILL.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export const NATS_SERVER = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => spawnSync(p, ['--version']).status === 0);
+
+/** Why NATS tests cannot run here, or undefined when they can. */
+export function natsUnavailable(): string | undefined {
+  if (NATS_SERVER === undefined) return 'nats-server is not installed (apt-get install nats-server; .ci/run does it)';
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NatsCluster {
+  /** `host:port` of each node's client port. */
+  readonly nodes: readonly string[];
+  /** Every node, comma-separated: what a `nats://` address takes. */
+  readonly servers: string;
+  kill(i: number): void;
+  stop(): Promise<void>;
+}
+
+/** Starts `n` routed nodes and waits (bounded) until each is ready and routed. */
+export async function startNatsCluster(n = 3): Promise<NatsCluster> {
+  const client = await Promise.all(Array.from({ length: n }, freePort));
+  const route = await Promise.all(Array.from({ length: n }, freePort));
+  const procs: ChildProcess[] = [];
+  // A backstop: a test process that ends without stop() still takes its servers with it.
+  const killAll = (): void => procs.forEach((p) => p.exitCode === null && p.signalCode === null && p.kill('SIGKILL'));
+  process.once('exit', killAll);
+  const ready = client.map((port, i) => {
+    const routes = route
+      .filter((_, j) => j !== i)
+      .map((p) => `nats://127.0.0.1:${p}`)
+      .join(',');
+    const p = spawn(
+      NATS_SERVER!,
+      ['-a', '127.0.0.1', '-p', String(port), '--cluster_name', 'pipc', '--cluster', `nats://127.0.0.1:${route[i]}`, '--routes', routes],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    procs.push(p);
+    let log = '';
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`nats-server ${i} not routed within 10 s:\n${log}`)), 10_000);
+      p.stderr!.on('data', (c: Buffer) => {
+        log += c.toString();
+        if (log.includes('Server is ready') && (log.match(/Route connection created/g)?.length ?? 0) >= Math.min(1, n - 1)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      p.once('exit', (code) => reject(new Error(`nats-server ${i} exited (${code}):\n${log}`)));
+    });
+  });
+  const stop = async (): Promise<void> => {
+    process.removeListener('exit', killAll);
+    await Promise.all(
+      procs.map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once('exit', () => resolve());
+            p.kill('SIGKILL');
+          }),
+      ),
+    );
+  };
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const nodes = client.map((p) => `127.0.0.1:${p}`);
+  return { nodes, servers: nodes.join(','), kill: (i) => void procs[i]!.kill('SIGKILL'), stop };
+}
