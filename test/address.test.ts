@@ -221,7 +221,7 @@ describe('listen(address) and connect(address)', () => {
 
   it('bad addresses and options: unknown scheme named, where given twice, port 0 to connect to', async () => {
     await expect(listen('carrier-pigeon://coop:1')).rejects.toThrow(/unknown scheme 'carrier-pigeon:'/);
-    await expect(connect('gopher:kvstore')).rejects.toThrow(/unknown scheme 'gopher:' \(known: unix, fifo, shm, tcp, tls, name\)/);
+    await expect(connect('gopher:kvstore')).rejects.toThrow(/unknown scheme 'gopher:' \(known: unix, fifo, shm, tcp, tls, nats, name\)/);
     await expect(listen('tcp://127.0.0.1:0', { port: 4000 })).rejects.toThrow(/"options.port"/);
     await expect(connect('tcp://127.0.0.1:0')).rejects.toThrow(RangeError);
     await expect(connect('tcp://127.0.0.1')).rejects.toThrow(/needs a port/);

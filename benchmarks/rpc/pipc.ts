@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Type as T } from '@sinclair/typebox';
 
 import { connectService, defineService, oncClient, serve, serveOnc, xdrOpaque, type OncVersionSpec } from '../../lib/index.js';
+import { natsServers } from './nats.js';
 import type { EchoClient } from './peers.js';
 
 const Echo = defineService({
@@ -36,6 +37,11 @@ export const PIPC_SYSTEMS: { name: string; label: string; address: (dir: string)
   },
   { name: 'pipc-tcp', label: 'posix-ipc service, TCP loopback', address: () => 'tcp://127.0.0.1:0' },
   { name: 'pipc-onc-unix', label: 'posix-ipc ONC RPC (XDR), UNIX socket', address: (d) => `unix:${join(d, 'pipc-onc.sock')}` },
+  {
+    name: 'pipc-nats',
+    label: 'posix-ipc service, NATS channel (one nats-server)',
+    address: () => `nats://${natsServers()}/bench.echo.${process.pid}`,
+  },
 ];
 
 export async function pipcClient(name: string, address: string): Promise<EchoClient> {

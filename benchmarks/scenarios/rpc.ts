@@ -2,8 +2,9 @@
 // 4 KiB and calls/s with 1 and 64 calls in flight, for posix-ipc's services
 // over shm, a UNIX socket and TCP (with and without at-most-once) beside Node
 // `net` with a minimal length prefix, birpc over a MessagePort, zeromq and
-// grpc-js over a UNIX socket, and the C socketpair ceiling (round trip only),
-// all in one run. Every reply is checked against its request.
+// grpc-js over a UNIX socket, the service over a NATS channel beside a bare
+// nats.js request/reply (through one nats-server this scenario starts, when
+// installed), and the C socketpair ceiling (round trip only), all in one run. Every reply is checked against its request.
 // Run: node --import tsx benchmarks/scenarios/rpc.ts [--systems a,b] [--sizes 64,4096]
 //        [--duration ms] [--reps n] [--json file] [--smoke]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
   type EchoClient,
   type RunningServer,
 } from '../rpc/peers.js';
+import { NATS_SYSTEM_NAMES, natsReqRepClient, runNatsReqRepServer, startNatsServer } from '../rpc/nats.js';
 import { pipcClient, PIPC_SYSTEMS, runPipcServer } from '../rpc/pipc.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -61,6 +63,12 @@ const SYSTEMS: System[] = [
     label: 'zeromq REQ/REP (DEALER/ROUTER in flight), ipc://',
     start: processServer('zmq', (d) => `ipc://${join(d, 'zmq')}`),
     client: (srv, inFlight) => zmqClient(srv!.address, inFlight),
+  },
+  {
+    name: 'nats-reqrep',
+    label: 'nats.js request/reply (one nats-server): the floor under pipc-nats',
+    start: processServer('nats-reqrep', () => `bench.raw.${process.pid}`),
+    client: (srv) => natsReqRepClient(srv!.address),
   },
   {
     name: 'grpc-unix',
@@ -143,7 +151,12 @@ async function main(): Promise<void> {
   const ms = values.smoke ? 150 : Number(values.duration);
   const reps = values.smoke ? 1 : Number(values.reps);
   const wanted = values.systems?.split(',');
-  const systems = SYSTEMS.filter((s) => !wanted || wanted.includes(s.name));
+  let systems = SYSTEMS.filter((s) => !wanted || wanted.includes(s.name));
+  const nats = systems.some((s) => NATS_SYSTEM_NAMES.includes(s.name)) ? await startNatsServer() : undefined;
+  if (typeof nats === 'string') {
+    console.log(nats);
+    systems = systems.filter((s) => !NATS_SYSTEM_NAMES.includes(s.name));
+  }
   const dir = mkdtempSync(join(tmpdir(), 'pipc-rpc-bench-'));
   const rows: Row[] = [];
   try {
@@ -187,6 +200,7 @@ async function main(): Promise<void> {
     if (!wanted || wanted.includes('c-socket')) await ceiling(dir, sizes, ms, reps, rows);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    if (typeof nats === 'object') await nats.stop();
   }
   if (values.json)
     writeFileSync(values.json, `${JSON.stringify({ schema: 'posix-ipc-rpc-bench/1', date: new Date().toISOString(), rows }, null, 2)}\n`);
@@ -228,7 +242,8 @@ function print(r: Row): void {
 }
 
 if (role === 'server') {
-  if (!(await runPeerServer(kind, address)) && !(await runPipcServer(kind, address))) throw new Error(`unknown server ${kind}`);
+  if (kind === 'nats-reqrep') await runNatsReqRepServer(address);
+  else if (!(await runPeerServer(kind, address)) && !(await runPipcServer(kind, address))) throw new Error(`unknown server ${kind}`);
 } else {
   await main();
 }

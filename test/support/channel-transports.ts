@@ -77,6 +77,7 @@ async function natsPair<T>(options?: ChannelOptions<T>): Promise<{ client: Duple
   const server = await listen<T>(`nats://${c.nodes[0]}/${subject}`, options as AddressOptions<T>);
   try {
     const accepted = server.accept();
+    accepted.catch(() => undefined); // the connect failed: the close below rejects it
     const client = await connect<T>(`nats://${c.nodes[1]}/${subject}`, { ...options, timeoutMs: 5000 });
     return { client, conn: await accepted };
   } finally {

@@ -50,6 +50,7 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
       ['-a', '127.0.0.1', '-p', String(port), '--cluster_name', 'pipc', '--cluster', `nats://127.0.0.1:${route[i]}`, '--routes', routes],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, LD_PRELOAD: '' }, // the sanitizer run's preload is for node, not for a Go server
       },
     );
     procs.push(p);

@@ -44,7 +44,10 @@ export class NatsSendEngine implements SendEngine {
     this.#check();
     // A message larger than the whole window goes once everything before it was consumed.
     const l = this.#link;
-    if (bytes.byteLength > l.credit && l.credit < l.settings.sendWindow) return false;
+    if (bytes.byteLength > l.credit && l.credit < l.settings.sendWindow) {
+      l.want();
+      return false;
+    }
     this.#link.sendData(bytes);
     return true;
   }

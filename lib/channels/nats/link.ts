@@ -6,17 +6,20 @@
  * receiving engine of a duplex (./engine.ts).
  *
  * Frames: a type byte, then DATA: u32 sequence + payload; CREDIT: u32
- * bytes the receiver consumed; END: u32 the last sequence sent; PING: u32
- * the last sequence sent, a request the peer answers (and, coming after
- * every DATA before it, proof that none of them was lost); and GONE: the peer's receiver closed, or this
- * side took the peer for gone (sends after it fail). The PING is how a dead
- * peer shows: once its connection to NATS is gone, nobody subscribes to its
- * inbox and the request fails at once with "no responders". One such answer
- * may be a peer reconnecting to another node, so it takes two in a row, a
- * heartbeat apart; a peer that is alive but silent past `peerTimeoutMs`
- * counts as gone too. A gone peer is the end of the stream for this side's
- * receiver (what it sent before it died came first, in order) and
- * `ERR_CHANNEL_PEER_GONE` for this side's sender.
+ * bytes the receiver consumed; WANT: the sender waits for credit (the
+ * receiver credits what it consumed at once, instead of at a quarter of its
+ * window); END: u32 the last sequence sent; PING: u32 the last sequence
+ * sent, a request the peer answers (and, coming after every DATA before it,
+ * proof that none of them was lost); and GONE: the peer's receiver closed,
+ * or this side took the peer for gone (sends after it fail).
+ *
+ * The PING is how a dead peer shows: once its connection to NATS is gone,
+ * nobody subscribes to its inbox and the request fails at once with "no
+ * responders". Such answers may be a peer reconnecting to another node, so
+ * the peer counts as gone only after a second of them; a peer that is alive
+ * but silent past `peerTimeoutMs` counts as gone too. A gone peer is the end
+ * of the stream for this side's receiver (what it sent before it died came
+ * first, in order) and `ERR_CHANNEL_PEER_GONE` for this side's sender.
  * @internal
  * @module
  */
@@ -30,6 +33,7 @@ export const CREDIT = 2;
 export const END = 3;
 export const PING = 4;
 export const GONE = 5;
+export const WANT = 6;
 /** Bytes before a DATA frame's payload. */
 export const DATA_HEADER = 5;
 
@@ -72,6 +76,9 @@ export class NatsLink {
   /** When the peer's inbox first had no subscriber, in this run of such answers (0: it has one). */
   #noRespondersSince = 0;
   #goneSentAt = 0;
+  /** This side asked for credit and has had none since; the peer asked for credit. */
+  #wantSent = false;
+  #peerWants = false;
   failure: Error | undefined;
   #lastHeard = performance.now();
   readonly #heartbeat: NodeJS.Timeout;
@@ -120,6 +127,10 @@ export class NatsLink {
     const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const type = b[0];
     if (type === PING) return;
+    if (type === WANT) {
+      this.#peerWants = true;
+      return this.consumed(0);
+    }
     if (type === GONE) {
       this.peerReceiverGone = true;
       return this.wake();
@@ -128,6 +139,7 @@ export class NatsLink {
     const n = v.getUint32(1);
     if (type === CREDIT) {
       this.credit = Math.min(this.credit + n, this.settings.sendWindow); // bounded: a peer cannot grant more than its window
+      this.#wantSent = false;
       return this.wake();
     }
     if (type === END) {
@@ -209,17 +221,21 @@ export class NatsLink {
     this.nc.publish(this.settings.peerInbox, b);
   }
 
-  /**
-   * A frame's payload was consumed: credit goes back once a quarter of the
-   * window is, or once nothing is left to read (a sender may be waiting for
-   * the whole window, to send a message larger than it).
-   */
+  /** A frame's payload was consumed: credit goes back once a quarter of the window is, or at once when the sender waits for it. */
   consumed(bytes: number): void {
     this.#consumed += bytes;
-    if (this.#consumed >= this.settings.receiveWindow / 4 || (this.frames.length === 0 && this.#consumed > 0)) {
+    if (this.#consumed > 0 && (this.#consumed >= this.settings.receiveWindow / 4 || this.#peerWants)) {
       this.#control(CREDIT, this.#consumed);
       this.#consumed = 0;
+      this.#peerWants = false;
     }
+  }
+
+  /** The sender lacks credit: asks the peer for what it has consumed (once until credit comes). */
+  want(): void {
+    if (this.#wantSent || this.failure !== undefined) return;
+    this.#wantSent = true;
+    this.#control(WANT);
   }
 
   /** Ends this side's sending: END, as a request the peer answers once every frame before it is in its queue. */

@@ -26,6 +26,8 @@ const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const INBOX_PREFIX = '_PIPC';
 const MAX_BACKLOG = 128;
 const DEFAULT_WINDOW = 1024 * 1024;
+/** How long "no responders" is tried again while a new listener's subscription spreads through a cluster. */
+const LISTENER_GRACE_MS = 1000;
 
 /** Where a `nats:` address points. */
 export interface NatsAddress {
@@ -130,15 +132,29 @@ export async function connectNats<T = Uint8Array>(address: NatsAddress, options?
     const own = createInbox(INBOX_PREFIX);
     sub = nc.subscribe(own);
     await nc.flush();
+    // A listener that just started may not be known yet to the node this client is on (a cluster
+    // spreads subscriptions between its nodes in the background): "no responders" is tried again
+    // for a moment before it counts as nobody listening.
+    const start = performance.now();
     let answer;
-    try {
-      answer = await nc.request(address.subject, hello(own, s.highWaterMark), { timeout: s.timeoutMs });
-    } catch (err) {
-      const text = String((err as Error).message ?? err);
-      if (/no responders|503/i.test(text))
-        throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'no listener on the subject');
-      if (/timeout/i.test(text)) throw systemError('ETIMEDOUT', 'connect', `nats:${address.subject}`, `no answer within ${s.timeoutMs} ms`);
-      throw err;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+      const left = s.timeoutMs - (performance.now() - start);
+      try {
+        answer = await nc.request(address.subject, hello(own, s.highWaterMark), { timeout: Math.max(1, left) });
+        break;
+      } catch (err) {
+        const text = String((err as Error).message ?? err);
+        if (/no responders|503/i.test(text)) {
+          if (performance.now() - start + pause < Math.min(s.timeoutMs, LISTENER_GRACE_MS)) {
+            await new Promise((r) => setTimeout(r, pause));
+            continue;
+          }
+          throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'no listener on the subject');
+        }
+        if (/timeout/i.test(text))
+          throw systemError('ETIMEDOUT', 'connect', `nats:${address.subject}`, `no answer within ${s.timeoutMs} ms`);
+        throw err;
+      }
     }
     const peer = parseHello(answer.data);
     if (peer === undefined) throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'the listener refused the channel');
