@@ -55,6 +55,54 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
     }
   });
 
+  it('a hostile peer: frames past the window, or an END after a gap, fail the channel (ERR_CHANNEL_CORRUPT); that END is not confirmed', async () => {
+    const { connect: natsConnect, createInbox } = await import('@nats-io/transport-node');
+    const nc = await natsConnect({ servers: cluster.nodes[0] });
+    const subject = `svc.hostile.${process.pid}`;
+    const server = await listen(`nats://${cluster.nodes[0]}/${subject}`, { highWaterMark: 1024 });
+    const data = (seq: number, len: number): Uint8Array => {
+      const b = new Uint8Array(5 + len);
+      b[0] = 1; // DATA
+      new DataView(b.buffer).setUint32(1, seq);
+      return b;
+    };
+    try {
+      for (const attack of ['window', 'gap'] as const) {
+        const accepted = server.accept();
+        const own = createInbox('_PIPC');
+        const sub = nc.subscribe(own);
+        await nc.flush();
+        const answer = await nc.request(subject, new TextEncoder().encode(JSON.stringify({ v: 1, inbox: own, window: 1 << 20 })), {
+          timeout: 5000,
+        });
+        const peer = (JSON.parse(new TextDecoder().decode(answer.data)) as { inbox: string }).inbox;
+        const conn = await accepted;
+        let endAnswer: Uint8Array | undefined;
+        if (attack === 'window')
+          for (let i = 1; i <= 5; i++) nc.publish(peer, data(i, 600)); // 3000 bytes into a window of 1024
+        else {
+          nc.publish(peer, data(1, 10));
+          nc.publish(peer, data(2, 10));
+          const end = new Uint8Array(5);
+          end[0] = 3; // END, claiming 4 messages were sent
+          new DataView(end.buffer).setUint32(1, 4);
+          endAnswer = (await nc.request(peer, end, { timeout: 5000 })).data;
+        }
+        await new Promise((r) => setTimeout(r, 200)); // every frame in before anything is read
+        const reading = (async () => {
+          for await (const _ of conn.receiver);
+        })();
+        await expect(reading).rejects.toMatchObject({ code: 'ERR_CHANNEL_CORRUPT' });
+        if (endAnswer !== undefined) expect(endAnswer.length).toBe(1); // "not everything was read": the sender's close() rejects
+        sub.unsubscribe();
+        await conn.close().catch(() => undefined);
+      }
+    } finally {
+      server.close();
+      await nc.drain();
+    }
+  });
+
   it('a server node killed mid-stream: the client fails over, and every message arrives in order or the channel fails (no silent gap)', async () => {
     const subject = `svc.kill.${process.pid}`;
     const server: Listener<Uint8Array> = await listen(`nats://${cluster.nodes[0]}/${subject}`, { peerTimeoutMs: 4000 });

@@ -9,6 +9,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 
+import { peerGoneError } from '../../errors.js';
+
 /** The package the NATS transport needs. */
 export const NATS_PACKAGE = '@nats-io/transport-node';
 
@@ -27,15 +29,22 @@ export function natsModule(): Promise<NatsModule> {
   return loaded;
 }
 
-interface Shared {
+/** One NATS connection, shared by every channel to the same servers. @internal */
+export interface SharedConnection {
+  readonly servers: string;
   readonly nc: Promise<NatsConnection>;
   users: number;
+  /** The links riding it: failed together when it closes (one handler, not one per link). */
+  readonly links: Set<{ fail(err: Error): void }>;
 }
 
-const shared = new Map<string, Shared>();
+const shared = new Map<string, SharedConnection>();
 
-/** A counted use of the connection to `servers`: give it back with {@link releaseConnection}. */
-export async function useConnection(servers: string, options: { timeoutMs: number }): Promise<NatsConnection> {
+/** A counted use of the connection to `servers`: give it back with {@link releaseConnection} (that object, not the servers: a connection that closed by itself is replaced). */
+export async function useConnection(
+  servers: string,
+  options: { timeoutMs: number },
+): Promise<{ shared: SharedConnection; nc: NatsConnection }> {
   let s = shared.get(servers);
   if (s === undefined) {
     const nc = natsModule().then(({ connect }) =>
@@ -47,16 +56,23 @@ export async function useConnection(servers: string, options: { timeoutMs: numbe
         name: 'posix-ipc',
       }),
     );
-    s = { nc, users: 0 };
-    shared.set(servers, s);
-    nc.catch(() => {
-      if (shared.get(servers) === s) shared.delete(servers);
-    });
-    void nc.then((c) => c.closed().then(() => shared.get(servers) === s && shared.delete(servers)));
+    const entry: SharedConnection = { servers, nc, users: 0, links: new Set() };
+    s = entry;
+    shared.set(servers, entry);
+    nc.then(
+      (c) =>
+        void c.closed().then(() => {
+          if (shared.get(servers) === entry) shared.delete(servers);
+          for (const l of entry.links) l.fail(peerGoneError('is out of reach: the NATS connection closed'));
+        }),
+      () => {
+        if (shared.get(servers) === entry) shared.delete(servers);
+      },
+    );
   }
   s.users++;
   try {
-    return await s.nc;
+    return { shared: s, nc: await s.nc };
   } catch (err) {
     s.users--;
     throw err;
@@ -64,10 +80,9 @@ export async function useConnection(servers: string, options: { timeoutMs: numbe
 }
 
 /** Gives back one use; the last one drains and closes the connection. */
-export async function releaseConnection(servers: string): Promise<void> {
-  const s = shared.get(servers);
-  if (s === undefined || --s.users > 0) return;
-  shared.delete(servers);
+export async function releaseConnection(s: SharedConnection): Promise<void> {
+  if (--s.users > 0) return;
+  if (shared.get(s.servers) === s) shared.delete(s.servers);
   const nc = await s.nc.catch(() => undefined);
   await nc?.drain().catch(() => undefined);
 }

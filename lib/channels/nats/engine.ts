@@ -84,8 +84,11 @@ export class NatsSendEngine implements SendEngine {
   }
 
   async close(): Promise<void> {
-    await this.#link.end();
-    await this.#link.release();
+    try {
+      await this.#link.end();
+    } finally {
+      await this.#link.release();
+    }
   }
 }
 

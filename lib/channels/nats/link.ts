@@ -5,13 +5,16 @@
  * learn the peer is gone (NATS does not tell). Shared by the sending and the
  * receiving engine of a duplex (./engine.ts).
  *
- * Frames: a type byte, then DATA: u32 sequence + payload; CREDIT: u32
- * bytes the receiver consumed; WANT: the sender waits for credit (the
+ * Frames: a type byte, then DATA: u32 sequence + payload; CREDIT: f64
+ * bytes the receiver consumed in all (cumulative, so a CREDIT lost in a
+ * failover is made good by the next); WANT: the sender waits for credit (the
  * receiver credits what it consumed at once, instead of at a quarter of its
  * window); END: u32 the last sequence sent; PING: u32 the last sequence
  * sent, a request the peer answers (and, coming after every DATA before it,
- * proof that none of them was lost); and GONE: the peer's receiver closed,
- * or this side took the peer for gone (sends after it fail).
+ * proof that none of them was lost); and GONE + a reason byte: the peer's
+ * receiver closed (0), or the peer took this side for gone (1): sends, and
+ * the `close()` that confirms them, fail from then on. The receiver holds
+ * the sender to its window: a peer that sends past it is corrupt.
  *
  * The PING is how a dead peer shows: once its connection to NATS is gone,
  * nobody subscribes to its inbox and the request fails at once with "no
@@ -26,7 +29,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 
 import { corruptError, peerGoneError } from '../../errors.js';
-import { releaseConnection } from './client.js';
+import { releaseConnection, type SharedConnection } from './client.js';
 
 export const DATA = 1;
 export const CREDIT = 2;
@@ -54,30 +57,37 @@ export interface LinkSettings {
   readonly peerTimeoutMs: number;
 }
 
+const noResponders = (err: unknown): boolean => /no responders|503/i.test(String((err as Error)?.message ?? err));
+const timedOut = (err: unknown): boolean => /timeout/i.test(String((err as Error)?.message ?? err));
+
 /** See the module doc. @internal */
 export class NatsLink {
   readonly nc: NatsConnection;
   readonly settings: LinkSettings;
+  readonly #shared: SharedConnection;
   readonly #sub: Subscription;
-  /** Bytes this side may still send. */
-  credit: number;
+  /** Bytes sent in all, and the peer's count of bytes consumed in all (its last CREDIT). */
+  #sentTotal = 0;
+  #creditedTotal = 0;
   #seqOut = 0;
   #seqIn = 0;
   /** Received DATA frames, whole, not yet consumed. */
   readonly frames: Uint8Array[] = [];
-  /** Bytes consumed and not yet credited back. */
-  #consumed = 0;
+  /** Bytes received in all, consumed in all, and credited back in all. */
+  #receivedTotal = 0;
+  #consumedTotal = 0;
+  #creditSent = 0;
+  #receiverClosed = false;
   /** The peer ended its sending side; the peer's receiver closed. */
   ended = false;
   peerReceiverGone = false;
-  /** The peer's process or its NATS connection is gone (see the module doc). */
+  /** The peer's process or its NATS connection is gone, or the peer took this side for gone (see the module doc). */
   peerGone: Error | undefined;
   #pinging = false;
   /** When the peer's inbox first had no subscriber, in this run of such answers (0: it has one). */
   #noRespondersSince = 0;
   #goneSentAt = 0;
-  /** This side asked for credit and has had none since; the peer asked for credit. */
-  #wantSent = false;
+  #wantSentAt = -Infinity;
   #peerWants = false;
   failure: Error | undefined;
   #lastHeard = performance.now();
@@ -85,15 +95,20 @@ export class NatsLink {
   readonly #wakers = new Set<() => void>();
   #users = 2;
 
-  constructor(nc: NatsConnection, sub: Subscription, settings: LinkSettings) {
+  constructor(shared: SharedConnection, nc: NatsConnection, sub: Subscription, settings: LinkSettings) {
     this.nc = nc;
+    this.#shared = shared;
     this.#sub = sub;
     this.settings = settings;
-    this.credit = settings.sendWindow;
+    shared.links.add(this); // one closed() handler per connection fails them all (see client.ts)
     void this.#read();
     this.#heartbeat = setInterval(() => this.#beat(), settings.heartbeatMs);
     this.#heartbeat.unref();
-    void nc.closed().then(() => this.fail(peerGoneError('is out of reach: the NATS connection closed')));
+  }
+
+  /** Bytes this side may still send: the window less what the peer has not credited back. */
+  get credit(): number {
+    return this.settings.sendWindow - (this.#sentTotal - this.#creditedTotal);
   }
 
   async #read(): Promise<void> {
@@ -111,8 +126,9 @@ export class NatsLink {
           m.respond(new Uint8Array(0));
         } else {
           this.#frame(m.data);
-          // The END is in: the sender's close() resolves, or (1) fails when this side had given up on it.
-          if (m.reply !== undefined && m.data[0] === END) m.respond(new Uint8Array(this.peerGone === undefined ? 0 : 1));
+          // The END is in: the sender's close() resolves, or (1) fails when this side lost something or had given up on it.
+          if (m.reply !== undefined && m.data[0] === END)
+            m.respond(new Uint8Array(this.peerGone === undefined && this.failure === undefined ? 0 : 1));
         }
       }
     } catch (err) {
@@ -132,16 +148,20 @@ export class NatsLink {
       return this.consumed(0);
     }
     if (type === GONE) {
-      this.peerReceiverGone = true;
+      if (b[1] === 1) this.#lost(peerGoneError('took this side for gone: what was sent after that was not read'), false);
+      else this.peerReceiverGone = true;
+      return this.wake();
+    }
+    if (type === CREDIT) {
+      const total = b.length === 9 ? v.getFloat64(1) : Number.NaN;
+      // Bounded: a peer cannot credit more than was sent, nor go back.
+      if (!Number.isSafeInteger(total) || total > this.#sentTotal)
+        return this.fail(corruptError('A NATS channel CREDIT frame is malformed'));
+      if (total > this.#creditedTotal) this.#creditedTotal = total;
       return this.wake();
     }
     if (b.length < 5) return this.fail(corruptError(`A NATS channel frame of type ${type} was ${b.length} bytes`));
     const n = v.getUint32(1);
-    if (type === CREDIT) {
-      this.credit = Math.min(this.credit + n, this.settings.sendWindow); // bounded: a peer cannot grant more than its window
-      this.#wantSent = false;
-      return this.wake();
-    }
     if (type === END) {
       if (n !== this.#seqIn) return this.fail(corruptError(`${n - this.#seqIn} messages were lost in transit before the end`));
       this.ended = true;
@@ -151,11 +171,18 @@ export class NatsLink {
     if (this.ended) return this.fail(corruptError('A NATS channel frame came after the end'));
     if (this.peerGone !== undefined) {
       // The stream ended for this side when the peer was taken for gone: it lives, so tell it again (its sends fail).
-      if (performance.now() - this.#goneSentAt > 1000) this.#control(GONE);
+      if (performance.now() - this.#goneSentAt > 1000) this.#tellGone();
       return;
     }
     if (n !== this.#seqIn + 1) return this.fail(corruptError(`NATS message ${this.#seqIn + 1} was lost in transit (next came ${n})`));
+    const len = b.length - DATA_HEADER;
+    const outstanding = this.#receivedTotal - this.#creditSent;
+    // The window, as the sender keeps it: one message larger than the window only when all before it were credited.
+    if (outstanding + len > this.settings.receiveWindow && outstanding > 0)
+      return this.fail(corruptError(`The peer sent past this side's window of ${this.settings.receiveWindow} bytes`));
     this.#seqIn = n;
+    this.#receivedTotal += len;
+    if (this.#receiverClosed) return this.#credit(len); // nobody reads: dropped, and credited so the count stays true
     this.frames.push(b);
     this.wake();
   }
@@ -166,33 +193,38 @@ export class NatsLink {
       return this.#lost(peerGoneError(`stopped answering: nothing for ${this.settings.peerTimeoutMs} ms`));
     }
     this.#pinging = true;
+    // A PING lost in a failover just times out: silence for peerTimeoutMs (above) is what counts, not one lost PING.
     this.nc
-      .request(this.settings.peerInbox, this.#frameOf(PING, this.#seqOut), { timeout: this.settings.peerTimeoutMs })
+      .request(this.settings.peerInbox, this.#frameOf(PING, this.#seqOut), {
+        timeout: Math.min(this.settings.peerTimeoutMs, 3 * this.settings.heartbeatMs),
+      })
       .then(
         () => {
           this.#lastHeard = performance.now();
           this.#noRespondersSince = 0;
         },
         (err: unknown) => {
-          const text = String((err as Error)?.message ?? err);
-          if (/no responders|503/i.test(text)) {
-            // A peer failing over to another node has no subscriber for a moment: gone only past a second of it.
-            const now = performance.now();
-            if (this.#noRespondersSince === 0) this.#noRespondersSince = now;
-            else if (now - this.#noRespondersSince >= NO_RESPONDERS_MS)
-              this.#lost(peerGoneError('exited or lost its NATS connection', err));
-          } else if (/timeout/i.test(text)) this.#lost(peerGoneError(`stopped answering for ${this.settings.peerTimeoutMs} ms`, err));
+          if (!noResponders(err)) return;
+          // A peer failing over to another node has no subscriber for a moment: gone only past a second of it.
+          const now = performance.now();
+          if (this.#noRespondersSince === 0) this.#noRespondersSince = now;
+          else if (now - this.#noRespondersSince >= NO_RESPONDERS_MS) this.#lost(peerGoneError('exited or lost its NATS connection', err));
         },
       )
       .finally(() => (this.#pinging = false));
   }
 
-  #lost(err: Error): void {
+  /** The peer is gone (or took this side for gone: `tell` false); if it lives after all, it is told, so its sends fail rather than vanish. */
+  #lost(err: Error, tell = true): void {
     if (this.peerGone !== undefined) return;
     this.peerGone = err;
-    this.#goneSentAt = performance.now();
-    this.#control(GONE); // if it lives after all, its sends fail rather than vanish
+    if (tell) this.#tellGone();
     this.wake();
+  }
+
+  #tellGone(): void {
+    this.#goneSentAt = performance.now();
+    this.#publish(new Uint8Array([GONE, 1]));
   }
 
   #frameOf(type: number, n?: number): Uint8Array {
@@ -202,8 +234,7 @@ export class NatsLink {
     return b;
   }
 
-  #control(type: number, n?: number): void {
-    const b = this.#frameOf(type, n);
+  #publish(b: Uint8Array): void {
     try {
       this.nc.publish(this.settings.peerInbox, b);
     } catch (err) {
@@ -211,50 +242,75 @@ export class NatsLink {
     }
   }
 
-  /** Publishes one DATA frame (the caller took credit for it). */
+  /** Publishes one DATA frame (the caller checked the credit). */
   sendData(bytes: Uint8Array): void {
     const b = new Uint8Array(DATA_HEADER + bytes.byteLength);
     b[0] = DATA;
     new DataView(b.buffer).setUint32(1, ++this.#seqOut);
     b.set(bytes, DATA_HEADER);
-    this.credit -= bytes.byteLength;
+    this.#sentTotal += bytes.byteLength;
     this.nc.publish(this.settings.peerInbox, b);
   }
 
   /** A frame's payload was consumed: credit goes back once a quarter of the window is, or at once when the sender waits for it. */
   consumed(bytes: number): void {
-    this.#consumed += bytes;
-    if (this.#consumed > 0 && (this.#consumed >= this.settings.receiveWindow / 4 || this.#peerWants)) {
-      this.#control(CREDIT, this.#consumed);
-      this.#consumed = 0;
+    this.#credit(bytes);
+  }
+
+  #credit(bytes: number): void {
+    this.#consumedTotal += bytes;
+    const owed = this.#consumedTotal - this.#creditSent;
+    if (owed > 0 && (owed >= this.settings.receiveWindow / 4 || this.#peerWants)) {
+      const b = new Uint8Array(9);
+      b[0] = CREDIT;
+      new DataView(b.buffer).setFloat64(1, this.#consumedTotal);
+      this.#publish(b);
+      this.#creditSent = this.#consumedTotal;
       this.#peerWants = false;
     }
   }
 
-  /** The sender lacks credit: asks the peer for what it has consumed (once until credit comes). */
+  /** The sender lacks credit: asks the peer for what it has consumed (again after a heartbeat: a WANT lost in a failover). */
   want(): void {
-    if (this.#wantSent || this.failure !== undefined) return;
-    this.#wantSent = true;
-    this.#control(WANT);
+    if (this.failure !== undefined || performance.now() - this.#wantSentAt < this.settings.heartbeatMs) return;
+    this.#wantSentAt = performance.now();
+    this.#publish(new Uint8Array([WANT]));
   }
 
-  /** Ends this side's sending: END, as a request the peer answers once every frame before it is in its queue. */
+  /**
+   * Ends this side's sending: END, as a request the peer answers once every
+   * frame before it is in its queue. Rejects (`ERR_CHANNEL_PEER_GONE`) when
+   * what was sent may not have been read: the link failed, the peer is gone
+   * or took this side for gone, or it never confirmed.
+   */
   async end(): Promise<void> {
-    if (this.failure !== undefined || this.peerGone !== undefined) return;
-    if (this.peerReceiverGone) return this.#control(END, this.#seqOut); // nobody reads: nothing to wait for
-    let answer;
-    try {
-      answer = await this.nc.request(this.settings.peerInbox, this.#frameOf(END, this.#seqOut), { timeout: this.settings.peerTimeoutMs });
-    } catch (err) {
-      if (/no responders|503/i.test(String((err as Error)?.message ?? err))) return; // the peer closed: nobody to deliver to
-      throw peerGoneError(`did not confirm the end within ${this.settings.peerTimeoutMs} ms: what was sent may be lost`, err);
+    if (this.peerGone !== undefined) throw this.peerGone;
+    if (this.failure !== undefined) throw this.failure;
+    if (this.peerReceiverGone) return this.#publish(this.#frameOf(END, this.#seqOut)); // nobody reads: nothing to wait for
+    const start = performance.now();
+    for (;;) {
+      let answer;
+      try {
+        answer = await this.nc.request(this.settings.peerInbox, this.#frameOf(END, this.#seqOut), { timeout: this.settings.peerTimeoutMs });
+      } catch (err) {
+        if (this.peerReceiverGone) return; // its receiver closed meanwhile: nobody to deliver to
+        if (noResponders(err) && performance.now() - start < NO_RESPONDERS_MS) {
+          await new Promise((r) => setTimeout(r, 50)); // failing over, perhaps: ask again
+          continue;
+        }
+        const why = timedOut(err) ? `did not confirm the end within ${this.settings.peerTimeoutMs} ms` : 'is gone';
+        throw peerGoneError(`${why}: what was sent may be lost`, err);
+      }
+      if (answer.data.length === 1) throw peerGoneError('did not read everything this side sent (a loss, or it took this side for gone)');
+      return;
     }
-    if (answer.data.length === 1) throw peerGoneError('had taken this side for gone: what it sent after that was not read');
   }
 
-  /** This side's receiver closed: the peer's sends fail from now on. */
+  /** This side's receiver closed: the peer's sends fail from now on, and what still comes is dropped. */
   receiverGone(): void {
-    if (this.failure === undefined) this.#control(GONE);
+    this.#receiverClosed = true;
+    for (const f of this.frames.splice(0)) this.#credit(f.byteLength - DATA_HEADER);
+    if (this.failure === undefined) this.#publish(new Uint8Array([GONE, 0]));
   }
 
   fail(err: Error): void {
@@ -294,6 +350,7 @@ export class NatsLink {
     clearInterval(this.#heartbeat);
     this.#sub.unsubscribe();
     this.fail(peerGoneError('is gone: this side closed'));
-    await releaseConnection(this.settings.servers);
+    this.#shared.links.delete(this);
+    await releaseConnection(this.#shared);
   }
 }

@@ -17,7 +17,7 @@ import { makeDuplex } from '../fd.js';
 import { ChannelReceiver } from '../receiver.js';
 import { ChannelSender } from '../sender.js';
 import type { Duplex, Listener } from '../types.js';
-import { natsModule, releaseConnection, useConnection } from './client.js';
+import { natsModule, releaseConnection, useConnection, type SharedConnection } from './client.js';
 import { NatsReceiveEngine, NatsSendEngine } from './engine.js';
 import { DATA_HEADER, NatsLink } from './link.js';
 
@@ -97,15 +97,15 @@ function parseHello(data: Uint8Array): Hello | undefined {
 const hello = (inbox: string, window: number): Uint8Array => new TextEncoder().encode(JSON.stringify({ v: 1, inbox, window }));
 
 function channel<T>(
+  shared: SharedConnection,
   nc: NatsConnection,
-  servers: string,
   own: string,
   sub: import('@nats-io/transport-node').Subscription,
   peer: Hello,
   s: Settings<T>,
 ): Duplex<T> {
-  const link = new NatsLink(nc, sub, {
-    servers,
+  const link = new NatsLink(shared, nc, sub, {
+    servers: shared.servers,
     peerInbox: peer.inbox,
     ownInbox: own,
     sendWindow: peer.window,
@@ -126,7 +126,7 @@ function channel<T>(
 export async function connectNats<T = Uint8Array>(address: NatsAddress, options?: NatsChannelOptions<T>): Promise<Duplex<T>> {
   const s = settings<T>(options);
   const { createInbox } = await natsModule();
-  const nc = await useConnection(address.servers, s);
+  const { shared, nc } = await useConnection(address.servers, s);
   let sub: import('@nats-io/transport-node').Subscription | undefined;
   try {
     const own = createInbox(INBOX_PREFIX);
@@ -158,10 +158,10 @@ export async function connectNats<T = Uint8Array>(address: NatsAddress, options?
     }
     const peer = parseHello(answer.data);
     if (peer === undefined) throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'the listener refused the channel');
-    return channel<T>(nc, address.servers, own, sub, peer, s);
+    return channel<T>(shared, nc, own, sub, peer, s);
   } catch (err) {
     sub?.unsubscribe();
-    await releaseConnection(address.servers);
+    await releaseConnection(shared);
     throw err;
   }
 }
@@ -174,30 +174,56 @@ interface Waiter<T> {
 /** A listener on a NATS subject: see the module doc. */
 export class NatsServer<T = Uint8Array> implements Listener<T> {
   readonly url: string;
-  readonly #address: NatsAddress;
+  readonly #shared: SharedConnection;
   readonly #sub: import('@nats-io/transport-node').Subscription;
+  /** Hellos answered whose channel is not ready yet: counted in the backlog. */
+  #opening = 0;
   readonly #ready: Duplex<T>[] = [];
   readonly #waiters: Waiter<T>[] = [];
   #closed = false;
 
-  private constructor(address: NatsAddress, nc: NatsConnection, createInbox: (p: string) => string, s: Settings<T>) {
-    this.#address = address;
+  private constructor(
+    address: NatsAddress,
+    shared: SharedConnection,
+    nc: NatsConnection,
+    createInbox: (p: string) => string,
+    s: Settings<T>,
+  ) {
+    this.#shared = shared;
     this.url = `nats://${address.servers}/${address.subject}`;
     this.#sub = nc.subscribe(address.subject, {
       queue: 'posix-ipc',
       callback: (err, m) => {
         if (err !== null || this.#closed) return;
         const peer = parseHello(m.data);
-        if (peer === undefined || this.#ready.length >= MAX_BACKLOG) return void m.respond(new Uint8Array([0]));
-        const own = createInbox(INBOX_PREFIX);
-        const sub = nc.subscribe(own);
-        void useConnection(address.servers, s).then(async () => {
-          await nc.flush(); // the inbox's interest reaches the servers before the answer does
-          m.respond(hello(own, s.highWaterMark));
-          this.#give(channel<T>(nc, address.servers, own, sub, peer, s));
-        });
+        if (peer === undefined || this.#ready.length + this.#opening >= MAX_BACKLOG) return void m.respond(new Uint8Array([0]));
+        this.#opening++;
+        void this.#open(shared, nc, createInbox(INBOX_PREFIX), peer, s, (answer) => m.respond(answer)).finally(() => this.#opening--);
       },
     });
+  }
+
+  /** One accepted channel: its inbox subscribed (and known to the server) before the answer goes; nothing kept if that fails. */
+  async #open(
+    shared: SharedConnection,
+    nc: NatsConnection,
+    own: string,
+    peer: Hello,
+    s: Settings<T>,
+    answer: (b: Uint8Array) => void,
+  ): Promise<void> {
+    shared.users++; // the channel's own use of the connection
+    let sub: import('@nats-io/transport-node').Subscription | undefined;
+    try {
+      sub = nc.subscribe(own);
+      await nc.flush(); // the inbox's interest reaches the servers before the answer does
+      answer(hello(own, s.highWaterMark));
+    } catch {
+      sub?.unsubscribe(); // the connection broke meanwhile: the client's connect times out
+      await releaseConnection(shared);
+      return;
+    }
+    this.#give(channel<T>(shared, nc, own, sub, peer, s));
   }
 
   /** Listens on `address`. */
@@ -205,8 +231,8 @@ export class NatsServer<T = Uint8Array> implements Listener<T> {
     validateString(address.subject, 'address.subject');
     const s = settings<T>(options);
     const { createInbox } = await natsModule();
-    const nc = await useConnection(address.servers, s);
-    const server = new NatsServer<T>(address, nc, createInbox, s);
+    const { shared, nc } = await useConnection(address.servers, s);
+    const server = new NatsServer<T>(address, shared, nc, createInbox, s);
     await nc.flush();
     return server;
   }
@@ -225,13 +251,23 @@ export class NatsServer<T = Uint8Array> implements Listener<T> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise((resolve, reject) => {
-      const w: Waiter<T> = { resolve, reject };
-      this.#waiters.push(w);
-      signal?.addEventListener('abort', () => {
+      const onAbort = (): void => {
         const i = this.#waiters.indexOf(w);
         if (i >= 0) this.#waiters.splice(i, 1);
-        reject(abortError(signal));
-      });
+        reject(abortError(signal!));
+      };
+      const w: Waiter<T> = {
+        resolve: (d) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(d);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.#waiters.push(w);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -253,7 +289,7 @@ export class NatsServer<T = Uint8Array> implements Listener<T> {
     this.#sub.unsubscribe();
     for (const w of this.#waiters.splice(0)) w.reject(closedError('NatsServer'));
     for (const d of this.#ready.splice(0)) void d.close().catch(() => undefined);
-    void releaseConnection(this.#address.servers);
+    void releaseConnection(this.#shared);
   }
 
   [Symbol.dispose](): void {
