@@ -145,6 +145,20 @@ async function closeAll<T>(sender: Sender<T>, receiver: Receiver<T>): Promise<vo
   await sender.close().catch(() => undefined);
 }
 
+/** One direction of a connection: the client sends, the server's end receives; the unused halves close at once. */
+async function oneWay<T>({ client, conn }: { client: Duplex<T>; conn: Duplex<T> }): Promise<Pair<T>> {
+  client.receiver.close();
+  await conn.sender.close();
+  return {
+    sender: client.sender,
+    receiver: conn.receiver,
+    cleanup: async () => {
+      await conn.close().catch(() => undefined);
+      await client.close().catch(() => undefined);
+    },
+  };
+}
+
 /** Both ends of a channel in this process. */
 export async function openPair<T = Uint8Array>(transport: TransportName, options?: StreamChannelOptions<T>): Promise<Pair<T>> {
   switch (transport) {
@@ -180,33 +194,11 @@ export async function openPair<T = Uint8Array>(transport: TransportName, options
       const sender = await openShmSender<T>(name, rest);
       return { sender, receiver, cleanup: () => closeAll(sender, receiver) };
     }
-    case 'nats': {
-      const { client, conn } = await natsPair<T>(options);
-      client.receiver.close();
-      await conn.sender.close();
-      return {
-        sender: client.sender,
-        receiver: conn.receiver,
-        cleanup: async () => {
-          await conn.close().catch(() => undefined);
-          await client.close().catch(() => undefined);
-        },
-      };
-    }
+    case 'nats':
+      return oneWay(await natsPair<T>(options));
     case 'tcp':
-    case 'tls': {
-      const { client, conn } = await networkPair<T>(transport, options);
-      client.receiver.close();
-      await conn.sender.close();
-      return {
-        sender: client.sender,
-        receiver: conn.receiver,
-        cleanup: async () => {
-          await conn.close().catch(() => undefined);
-          await client.close().catch(() => undefined);
-        },
-      };
-    }
+    case 'tls':
+      return oneWay(await networkPair<T>(transport, options));
     case 'unix': {
       const path = tempPath('sock');
       const server = UnixServer.listen<T>(path, options);
