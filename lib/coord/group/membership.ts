@@ -11,8 +11,9 @@
  * 2. once every survivor flushed, INSTALL(n, members, completion) to the new
  *    members (and those leaving): each delivers what the completion adds, in
  *    its order's rule, drops the rest of the view, and installs view n.
- * A survivor that does not flush within `failureTimeoutMs` twice is
- * suspected, and the change starts again with a higher id; a leader that
+ * The proposal goes again, at doubling gaps, to survivors that have not
+ * flushed (a lost PROPOSE or FLUSH); one that does not flush within
+ * `failureTimeoutMs` twice is suspected, and the change starts again with a higher id; a leader that
  * fails mid-change is replaced by the next member, whose proposal (a higher
  * id) supersedes. A member that missed an INSTALL is sent it again when its
  * heartbeat names an older view.
@@ -50,6 +51,9 @@ interface Change {
   flushes: Map<string, { entries: Entry[]; d: number[] }>;
   started: number;
   attempts: number;
+  /** When the proposal went again to the survivors not flushed yet, and the gap before the next time (doubling). */
+  resent: number;
+  gap: number;
 }
 
 /** The view-change protocol of one member. See the module doc. @internal */
@@ -208,7 +212,17 @@ export class Membership {
     const kept = survivors.filter((m) => !this.#leaving.has(m.id));
     const joined = [...this.#joins].filter(([id]) => !kept.some((m) => m.id === id)).map(([id, address]) => ({ id, address }));
     const members = [...kept, ...joined].slice(0, 64);
-    this.#change = { n, base: view.id, survivors, members, flushes: new Map(), started: Date.now(), attempts: this.#change?.attempts ?? 0 };
+    this.#change = {
+      n,
+      base: view.id,
+      survivors,
+      members,
+      flushes: new Map(),
+      started: Date.now(),
+      attempts: this.#change?.attempts ?? 0,
+      resent: Date.now(),
+      gap: this.#h.settings.heartbeatMs,
+    };
     this.#promised = { n, leader: this.#self };
     for (const m of survivors) this.#h.send(m.address, [G.PROPOSE, n, this.#self, view.id, members]);
   }
@@ -335,6 +349,16 @@ export class Membership {
       this.#lastBeat = now;
       for (const m of view.members) if (m.id !== this.#self) this.#h.send(m.address, [G.HEARTBEAT, view.id, this.#self]);
       this.#nudgeLeader(); // suspicions and leaves again, in case they were lost
+      // The proposal again to the survivors not flushed yet, at doubling gaps (a lossy link may have lost it or the
+      // FLUSH; each answer carries the view's messages): an alive member is suspected for a change that does not
+      // complete, not for one lost frame.
+      const p = this.#change;
+      if (p !== undefined && now - p.resent >= p.gap) {
+        p.resent = now;
+        p.gap *= 2;
+        for (const m of p.survivors)
+          if (m.id !== this.#self && !p.flushes.has(m.id)) this.#h.send(m.address, [G.PROPOSE, p.n, this.#self, p.base, p.members]);
+      }
     }
     for (const m of view.members) if (m.id !== this.#self && now - (this.#heard.get(m.id) ?? now) > s.failureTimeoutMs) this.suspect(m.id);
     const c = this.#change;
