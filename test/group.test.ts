@@ -8,7 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { checkGroupTraces, describeViolations, type CheckGroupOptions } from '../lib/coord/group/checkers.js';
 import type { GroupEvent, GroupOrder } from '../lib/coord/group/index.js';
+import { natsCluster } from './support/channel-transports.js';
 import { GroupCluster, type ClusterOptions } from './support/group-cluster.js';
+import { natsUnavailable } from './support/nats-cluster.js';
 
 const clusters: GroupCluster[] = [];
 afterEach(async () => {
@@ -164,10 +166,17 @@ describe('groups of member processes', () => {
     ['causal', 'shm'],
     ['total', 'tcp'],
     ['sequencer', 'tls'],
+    // Through a 3-node NATS cluster (where nats-server is installed: .ci/run installs it), the members spread over its nodes (the client picks one at random).
+    ...(natsUnavailable() === undefined
+      ? ([
+          ['fifo', 'nats'],
+          ['total', 'nats'],
+        ] as const)
+      : []),
   ] as const)(
     '%s over %s, with a member killed',
     async (order, transport) => {
-      const c = cluster(order, { transport });
+      const c = cluster(order, { transport, natsServers: transport === 'nats' ? (await natsCluster()).servers : undefined });
       await c.start(IDS);
       for (const id of IDS) c.send(id, 100, 2);
       await c.delivered('c', 100, 60_000);

@@ -11,17 +11,21 @@ import { TestService } from './fixtures/rpc-service.js';
 import { removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
 import { pkiEnv, testPki } from './support/tls-certs.js';
 import { rpcOutcome } from './support/rpc-errors.js';
+import { natsCluster } from './support/channel-transports.js';
+import { natsUnavailable } from './support/nats-cluster.js';
 
 const PKI = testPki();
-const TRANSPORTS = ['unix', 'shm', 'tcp', 'tls'] as const;
-type Transport = (typeof TRANSPORTS)[number];
+// NATS where nats-server is installed (.ci/run installs it): the same suite through a 3-node cluster.
+const TRANSPORTS = ['unix', 'shm', 'tcp', 'tls', ...(natsUnavailable() === undefined ? (['nats'] as const) : [])] as const;
+type Transport = 'unix' | 'shm' | 'tcp' | 'tls' | 'nats';
 
-function addressFor(t: Transport): { address: string; cleanup: () => void } {
+async function addressFor(t: Transport): Promise<{ address: string; cleanup: () => void }> {
   if (t === 'unix') {
     const p = tempPath('rpc');
     return { address: `unix:${p}`, cleanup: () => removePath(p) };
   }
   if (t === 'shm') return { address: `shm:${uniqueName('rpc')}`, cleanup: () => undefined };
+  if (t === 'nats') return { address: `nats://${(await natsCluster()).nodes[0]}/${uniqueName('rpc').slice(1)}`, cleanup: () => undefined };
   return { address: `${t}://127.0.0.1:0`, cleanup: () => undefined };
 }
 
@@ -30,7 +34,7 @@ export async function startServer(
   t: Transport,
   args: string[] = [],
 ): Promise<{ server: FixtureProcess; url: string; cleanup: () => void }> {
-  const { address, cleanup } = addressFor(t);
+  const { address, cleanup } = await addressFor(t);
   const server = startFixture('rpc-server.ts', [address, ...args], { env: pkiEnv() });
   const m = await server.waitFor(/ready (\S+)/);
   return { server, url: m[1]!, cleanup };

@@ -10,7 +10,7 @@ import { readGroupTrace, type GroupEvent, type GroupOrder } from '../../lib/coor
 import { startFixture, type FixtureProcess } from './fixture-process.js';
 import { pkiEnv } from './tls-certs.js';
 
-export type Transport = 'unix' | 'shm' | 'tcp' | 'tls';
+export type Transport = 'unix' | 'shm' | 'tcp' | 'tls' | 'nats';
 
 export interface MemberProcess {
   readonly id: string;
@@ -26,6 +26,8 @@ export interface ClusterOptions {
   /** Faults on every member's outgoing links (one plan; each member gets its own seed from it). */
   faults?: Omit<FaultPlan, 'seed'> & { seed: number };
   env?: NodeJS.ProcessEnv;
+  /** For `transport: 'nats'`: the servers (`host:port,...`) each member's subject lives on. */
+  natsServers?: string;
 }
 
 export class GroupCluster {
@@ -54,6 +56,8 @@ export class GroupCluster {
         return 'tcp://127.0.0.1:0';
       case 'tls':
         return 'tls://127.0.0.1:0';
+      case 'nats':
+        return `nats://${this.#o.natsServers!}/pipc-group-${process.pid}-${id}-${Math.floor(Math.random() * 1e9)}`;
     }
   }
 
