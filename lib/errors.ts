@@ -347,7 +347,9 @@ export type GroupErrorCode =
   /** A peer sent a message that breaks the protocol (the connection is dropped). */
   | 'ERR_GROUP_PROTOCOL'
   /** Overlapping groups: a process of their static spanning tree failed, so part of the tree can no longer be reached. */
-  | 'ERR_GROUP_TREE_BROKEN';
+  | 'ERR_GROUP_TREE_BROKEN'
+  /** A JetStream group: its stream exists with another configuration, refused a multicast or did not acknowledge it in time, or its NATS connection closed for good. */
+  | 'ERR_GROUP_STREAM';
 
 /**
  * A group communication failure (`lib/coord/group/`). `code` says which:
@@ -355,7 +357,8 @@ export type GroupErrorCode =
  * - `ERR_GROUP_EXCLUDED`: a view was installed without this member;
  * - `ERR_GROUP_JOIN_TIMEOUT`: no member answered the join in time;
  * - `ERR_GROUP_PROTOCOL`: a peer's message breaks the protocol;
- * - `ERR_GROUP_TREE_BROKEN`: a process of the overlapping groups' spanning tree failed.
+ * - `ERR_GROUP_TREE_BROKEN`: a process of the overlapping groups' spanning tree failed;
+ * - `ERR_GROUP_STREAM`: a JetStream group's stream is misconfigured, refused or lost a multicast, or is out of reach.
  */
 export class GroupError extends Error {
   override readonly name = 'GroupError';

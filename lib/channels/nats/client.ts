@@ -10,6 +10,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 
 import { peerGoneError } from '../../errors.js';
+import { validateInteger, validateOptions, validateString } from '../../internal/validators.js';
 
 /** The package the NATS transport needs. */
 export const NATS_PACKAGE = '@nats-io/transport-node';
@@ -85,4 +86,55 @@ export async function releaseConnection(s: SharedConnection): Promise<void> {
   if (shared.get(s.servers) === s) shared.delete(s.servers);
   const nc = await s.nc.catch(() => undefined);
   await nc?.drain().catch(() => undefined);
+}
+
+/** Checks a `host:port[,host:port...]` server list; `name` is the argument the message names. @internal */
+export function validateNatsServers(value: unknown, name: string): string {
+  const servers = validateString(value, name);
+  if (servers.length === 0 || servers.length > 4096)
+    throw new RangeError(`The "${name}" argument must list 1 to 4096 characters of host:port`);
+  for (const s of servers.split(','))
+    if (!/^[A-Za-z0-9.[\]:-]+:\d{1,5}$/.test(s)) throw new RangeError(`The "${name}" argument has a bad server '${s}' (host:port)`);
+  return servers;
+}
+
+/** A counted use of a NATS connection: see {@link openNatsConnection}. */
+export interface NatsConnectionHandle {
+  /** The `@nats-io/transport-node` connection (shared: do not close it, {@link NatsConnectionHandle.release} it). */
+  readonly connection: NatsConnection;
+  /** Calls `fn` once if the connection closes for good (servers out of reach past its reconnects, or closed) before the release. */
+  onClosed(fn: (err: Error) => void): void;
+  /** Gives this use back (idempotent): the last use of the connection drains and closes it. */
+  release(): Promise<void>;
+}
+
+/**
+ * The NATS connection to `servers` (`host:port[,host:port...]`), shared with
+ * every `nats:` channel and every other use to the same servers: what code
+ * built on the channels (the JetStream groups) talks to NATS through.
+ * Rejects with `ERR_NATS_CLIENT_MISSING` when `@nats-io/transport-node` is not
+ * installed.
+ */
+export async function openNatsConnection(servers: string, options: { timeoutMs?: number } = {}): Promise<NatsConnectionHandle> {
+  validateNatsServers(servers, 'servers');
+  const o = validateOptions(options);
+  const timeoutMs = validateInteger(o.timeoutMs ?? 5000, 'options.timeoutMs', 1, 3_600_000);
+  const { shared: s, nc } = await useConnection(servers, { timeoutMs });
+  let released = false;
+  const watchers = new Set<{ fail(err: Error): void }>();
+  return {
+    connection: nc,
+    onClosed(fn) {
+      if (released) return;
+      const w = { fail: (err: Error) => (s.links.delete(w), fn(err)) };
+      watchers.add(w);
+      s.links.add(w);
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      for (const w of watchers) s.links.delete(w);
+      await releaseConnection(s);
+    },
+  };
 }

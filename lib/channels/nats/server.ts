@@ -17,7 +17,7 @@ import { makeDuplex } from '../fd.js';
 import { ChannelReceiver } from '../receiver.js';
 import { ChannelSender } from '../sender.js';
 import type { Duplex, Listener } from '../types.js';
-import { natsModule, releaseConnection, useConnection, type SharedConnection } from './client.js';
+import { natsModule, releaseConnection, useConnection, validateNatsServers, type SharedConnection } from './client.js';
 import { NatsReceiveEngine, NatsSendEngine } from './engine.js';
 import { DATA_HEADER, NatsLink } from './link.js';
 
@@ -67,9 +67,7 @@ function settings<T>(options: unknown): Settings<T> {
 export function parseNatsAddress(opaque: string): NatsAddress {
   const m = /^\/\/([^/]+)\/(.+)$/.exec(opaque);
   if (m === null) throw new RangeError(`The "address" argument must be nats://host:port/subject. Received 'nats:${opaque}'`);
-  const servers = m[1]!;
-  for (const s of servers.split(','))
-    if (!/^[A-Za-z0-9.[\]:-]+:\d{1,5}$/.test(s)) throw new RangeError(`The "address" argument has a bad server '${s}' (host:port)`);
+  const servers = validateNatsServers(m[1]!, 'address');
   const subject = m[2]!;
   if (subject.length > 255 || !SUBJECT.test(subject) || subject.startsWith(INBOX_PREFIX))
     throw new RangeError(`The "address" argument's subject '${subject}' must be dot-separated tokens of letters, digits, _ and -`);

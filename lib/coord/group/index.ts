@@ -2,7 +2,7 @@
  * Group communication: groups and views, best-effort and reliable
  * multicast, FIFO, causal and total order (two-phase and fixed sequencer),
  * overlapping groups in one order through a spanning tree, traces and
- * their checkers. Built on the channels' public index only.
+ * their checkers; total order from a JetStream stream. Built on the channels' public index only.
  * See docs/groups.md.
  * @module
  */
@@ -22,3 +22,13 @@ export {
   type OverlapGroups,
   type TreeParents,
 } from './tree-topology.js';
+export {
+  joinStreamGroup,
+  JETSTREAM_PACKAGE,
+  StreamGroup,
+  STREAM_VIEW,
+  type StreamGroupStats,
+  type StreamPublished,
+} from './stream-group.js';
+export { type StreamGroupOptions } from './stream-options.js';
+export { STREAM_PIPELINE } from './stream-order.js';

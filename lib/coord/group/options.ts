@@ -70,16 +70,19 @@ export interface CommonSettings {
   mesh: MeshOptions;
 }
 
+/** Checks `options.trace` (a group member's, a tree node's, a JetStream group member's). @internal */
+export function traceSettings(value: unknown): CommonSettings['trace'] {
+  if (value === undefined) return undefined;
+  const t = validateOptions(value, 'options.trace');
+  if (t.path !== undefined) validateString(t.path, 'options.trace.path');
+  return { path: t.path as string | undefined, maxEvents: t.maxEvents as number | undefined, payloads: t.payloads === true };
+}
+
 /** Checks {@link CommonOptions} (with the defaults both kinds of node take); `listen`: where the mesh listens. @internal */
 export function commonSettings(options: CommonOptions, listen: string): CommonSettings {
   const heartbeatMs = validateInteger(options.heartbeatMs ?? 200, 'options.heartbeatMs', 5, 60_000);
   const failureTimeoutMs = validateInteger(options.failureTimeoutMs ?? 2000, 'options.failureTimeoutMs', 2 * heartbeatMs, 600_000);
-  let trace: CommonSettings['trace'];
-  if (options.trace !== undefined) {
-    const t = validateOptions(options.trace, 'options.trace');
-    if (t.path !== undefined) validateString(t.path, 'options.trace.path');
-    trace = { path: t.path as string | undefined, maxEvents: t.maxEvents as number | undefined, payloads: t.payloads === true };
-  }
+  const trace = traceSettings(options.trace);
   validateFunction(options.onLink, 'options.onLink');
   return {
     heartbeatMs,
