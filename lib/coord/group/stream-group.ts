@@ -323,7 +323,8 @@ export async function joinStreamGroup(options: StreamGroupOptions): Promise<Stre
   const mod = await jetStreamModule();
   const nats = await openNatsConnection(s.servers, { timeoutMs: s.timeoutMs });
   try {
-    const jsm = await mod.jetstreamManager(nats.connection, { timeout: Math.min(s.timeoutMs, 2000) }); // each try of the set-up
+    // Each try of the set-up is short; ensureStream tries again until timeoutMs (a cluster just started elects its leaders first).
+    const jsm = await mod.jetstreamManager(nats.connection, { timeout: Math.min(s.timeoutMs, 2000), checkAPI: false });
     const resumeAfter = await ensureStream(jsm, s, mod);
     const js = mod.jetstream(nats.connection, { timeout: s.timeoutMs });
     const open = (from: number): Promise<ConsumerMessages> => openReader(js, s.stream, from, mod);
