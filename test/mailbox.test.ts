@@ -1,5 +1,5 @@
 // Mailboxes with real processes: N producers x M consumers in children, every
-// message delivered exactly once (over UNIX sockets, TCP, and one shared-memory
+// message delivered exactly once (over UNIX sockets, TCP, NATS, and one shared-memory
 // ring pair per client); a consumer that closes cleanly loses nothing; one
 // killed (kill -9) with messages in hand has them redelivered, flagged; the
 // owner killed: clients see the peer gone; the queue's bound holds producers back.
@@ -13,12 +13,15 @@ import {
   connectMailboxProducer,
   connectUnix,
   createMailbox,
+  listen,
   openShmDuplex,
   type Mailbox,
 } from '../lib/index.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
 import { removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
 import { expectBaseline, snapshot } from './support/leak-suite.js';
+import { natsCluster } from './support/channel-transports.js';
+import { natsUnavailable } from './support/nats-cluster.js';
 
 interface Msg {
   p: number;
@@ -75,12 +78,21 @@ async function unixMailbox(options?: Parameters<typeof createMailbox>[0]): Promi
   return { mb, target: path };
 }
 
-describe.each(['unix', 'tcp'] as const)('mailbox over %s', (transport) => {
+// NATS where nats-server is installed (.ci/run installs it): the owner listens on a subject of a 3-node cluster.
+const MAILBOX_TRANSPORTS = ['unix', 'tcp', ...(natsUnavailable() === undefined ? (['nats'] as const) : [])] as const;
+
+describe.each(MAILBOX_TRANSPORTS)('mailbox over %s', (transport) => {
   it('3 producers x 2 consumers in child processes: every message exactly once', async () => {
     let target: string;
     let mb: Mailbox;
     if (transport === 'unix') ({ mb, target } = await unixMailbox({ capacity: 64 }));
-    else {
+    else if (transport === 'nats') {
+      const c = await natsCluster();
+      const subject = `mbox.${process.pid}.${Date.now()}`;
+      mb = createMailbox({ capacity: 64 }).serve(await listen(`nats://${c.nodes[0]}/${subject}`));
+      cleanups.push(() => mb.close());
+      target = `nats://${c.nodes[1]}/${subject}`;
+    } else {
       const server = await TcpServer.listen({ port: 0 });
       mb = createMailbox({ capacity: 64 }).serve(server);
       cleanups.push(() => mb.close());
