@@ -34,6 +34,7 @@ export {
   type SendUntil,
 } from './rendezvous.js';
 export { Mailbox, createMailbox, type MailboxOptions, type MailboxStats } from './mailbox.js';
+export { openStreamMailbox, StreamMailbox, type StreamMailboxDelivery, type StreamMailboxOptions } from './stream-mailbox.js';
 export {
   MailboxConsumer,
   MailboxProducer,

@@ -22,13 +22,7 @@ export {
   type OverlapGroups,
   type TreeParents,
 } from './tree-topology.js';
-export {
-  joinStreamGroup,
-  JETSTREAM_PACKAGE,
-  StreamGroup,
-  STREAM_VIEW,
-  type StreamGroupStats,
-  type StreamPublished,
-} from './stream-group.js';
+export { JETSTREAM_PACKAGE } from '../jetstream.js';
+export { joinStreamGroup, StreamGroup, STREAM_VIEW, type StreamGroupStats, type StreamPublished } from './stream-group.js';
 export { type StreamGroupOptions } from './stream-options.js';
 export { STREAM_PIPELINE } from './stream-order.js';

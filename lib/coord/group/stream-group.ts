@@ -17,38 +17,24 @@ import type { MsgHdrs } from '@nats-io/transport-node';
 import { openNatsConnection, type CallOptions, type NatsConnectionHandle } from '../../channels/index.js';
 import { GroupError } from '../../errors.js';
 import { validateBytes } from '../../internal/validators.js';
+import {
+  CONSUME_OPTIONS,
+  createOrGetStream,
+  endOnMissedHeartbeats,
+  jetStreamModule,
+  retryable,
+  untilReady,
+  type JetStreamModule,
+} from '../jetstream.js';
 import { CastQueue } from './casts.js';
 import { parseStreamMessageId, StreamOrder, STREAM_PIPELINE, type StreamEntry } from './stream-order.js';
 import { streamGroupSettings, type StreamGroupOptions, type StreamGroupSettings } from './stream-options.js';
 import { groupMessageId, GroupTraceWriter, type GroupEvent } from './trace.js';
 import type { GroupMessage } from './group.js';
 
-/** The package JetStream groups need (an optional peer dependency, like the NATS transport's). */
-export const JETSTREAM_PACKAGE = '@nats-io/jetstream';
-
-type JetStreamModule = typeof import('@nats-io/jetstream');
-let loaded: Promise<JetStreamModule> | undefined;
-
-function jetStreamModule(): Promise<JetStreamModule> {
-  loaded ??= import(JETSTREAM_PACKAGE).catch((err: unknown) => {
-    loaded = undefined;
-    throw Object.assign(
-      new Error(`JetStream groups need the optional package ${JETSTREAM_PACKAGE}: npm install ${JETSTREAM_PACKAGE}`, { cause: err }),
-      { code: 'ERR_NATS_CLIENT_MISSING' },
-    );
-  }) as Promise<JetStreamModule>;
-  return loaded;
-}
-
 interface Cast {
   readonly payload: Uint8Array;
   readonly started: (result: Promise<StreamPublished>) => void;
-}
-
-/** A publish error worth trying again with the same message id: no acknowledgement in time, or no stream leader (an election). */
-function retryable(err: unknown): boolean {
-  const e = err as { name?: string; code?: number };
-  return ['TimeoutError', 'NoRespondersError', 'RequestError', 'JetStreamNotEnabled'].includes(e.name ?? '') || e.code === 503;
 }
 
 /** The view id of every event a JetStream group member records (the group is closed: one view). */
@@ -242,7 +228,9 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
         this.#messages = await this.#reopen();
       }
     } catch (err) {
-      throw this.#fail(err as Error);
+      const failed = this.#fail(err as Error);
+      if (failed instanceof GroupError && failed.code === 'ERR_GROUP_CLOSED') return; // closed while out: the last pull finds the connection gone
+      throw failed;
     }
   }
 
@@ -345,11 +333,7 @@ export async function joinStreamGroup(options: StreamGroupOptions): Promise<Stre
  */
 async function openReader(js: JetStreamClient, stream: string, from: number, mod: JetStreamModule): Promise<ConsumerMessages> {
   const consumer = await js.consumers.get(stream, { deliver_policy: mod.DeliverPolicy.StartSequence, opt_start_seq: from });
-  const messages = await consumer.consume({ max_messages: 256, expires: 5000, idle_heartbeat: 1000 });
-  void (async () => {
-    for await (const st of messages.status()) if (st.type === 'heartbeats_missed' && st.count >= 2) return messages.stop();
-  })().catch(() => undefined);
-  return messages;
+  return endOnMissedHeartbeats(await consumer.consume({ max_messages: 256, ...CONSUME_OPTIONS }));
 }
 
 /**
@@ -368,14 +352,9 @@ async function ensureStream(jsm: JetStreamManager, s: StreamGroupSettings, mod: 
     max_msg_size: s.maxMessageSize,
     duplicate_window: s.duplicateWindowMs * 1_000_000,
   };
-  const until = Date.now() + s.timeoutMs;
-  for (;;) {
-    try {
-      const info = await jsm.streams.info(s.stream).catch((err: unknown) => {
-        if ((err as { code?: number }).code === mod.JetStreamApiCodes.StreamNotFound) return jsm.streams.add(config);
-        throw err;
-      });
-      const c = info.config;
+  return untilReady(
+    async () => {
+      const c = (await createOrGetStream(jsm, mod, config)).config;
       if (c.num_replicas !== s.replicas || c.subjects.join() !== config.subjects.join() || c.discard !== config.discard)
         throw new GroupError(
           'ERR_GROUP_STREAM',
@@ -383,9 +362,8 @@ async function ensureStream(jsm: JetStreamManager, s: StreamGroupSettings, mod: 
         );
       const last = await jsm.streams.getMessage(s.stream, { last_by_subj: s.subject });
       return last === null ? 0 : (parseStreamMessageId(last.header.get('Nats-Msg-Id'))?.seq ?? 0);
-    } catch (err) {
-      if (err instanceof GroupError || Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 200)); // a stream created meanwhile by another member, or no JetStream leader yet
-    }
-  }
+    },
+    s.timeoutMs,
+    (err) => err instanceof GroupError,
+  );
 }
