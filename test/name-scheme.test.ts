@@ -1,5 +1,5 @@
 // The address syntax's name: scheme: listen under a service name, connect by
-// it from another process, over shared memory and TCP, through this machine's
+// it from another process, over shared memory, TCP and NATS, through this machine's
 // registry and through a TCP name server.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, listen, lookupName, NameClient, NameServer, type Listener } from '../lib/index.js';
 import { exchangeChecksummed } from './support/checksummed.js';
 import { startFixture } from './support/fixture-process.js';
+import { natsCluster } from './support/channel-transports.js';
 import { uniqueName, within } from './support/helpers.js';
+import { natsUnavailable } from './support/nats-cluster.js';
 
 let dir: string;
 beforeAll(() => {
@@ -38,11 +40,17 @@ async function exchangeWithChild(server: Listener<Uint8Array>, address: string):
 }
 
 describe('name: addresses', () => {
-  it.each(['shm', 'tcp'])(
+  // NATS where nats-server is installed (.ci/run installs it): the name resolves to a subject on a 3-node cluster.
+  it.each(['shm', 'tcp', ...(natsUnavailable() === undefined ? ['nats'] : [])])(
     'listen(name:, { at: %s }) registers the listener; a child connects by the name; close() gives the name up',
     async (scheme) => {
       const name = service();
-      const at = scheme === 'shm' ? `shm:/${name}` : 'tcp://127.0.0.1:0';
+      const at =
+        scheme === 'shm'
+          ? `shm:/${name}`
+          : scheme === 'nats'
+            ? `nats://${(await natsCluster()).nodes[0]}/svc.${name}`
+            : 'tcp://127.0.0.1:0';
       const server = await listen(`name:${name}`, { at });
       try {
         expect(server.url).toBe(`name:${name}`);
