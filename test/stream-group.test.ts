@@ -17,6 +17,7 @@ import { connect } from '@nats-io/transport-node';
 import { checkGroupTraces, describeViolations, joinStreamGroup, readGroupTrace, type GroupEvent } from '../lib/index.js';
 import { StreamOrder, STREAM_PIPELINE, type StreamEntry } from '../lib/coord/group/stream-order.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
+import { sleep, within } from './support/helpers.js';
 import { natsUnavailable, startNatsCluster, type NatsCluster } from './support/nats-cluster.js';
 
 const unavailable = natsUnavailable();
@@ -26,9 +27,10 @@ const delivered = (t: readonly GroupEvent[]): string[] => t.filter((e) => e.kind
 
 describe.skipIf(unavailable !== undefined)('JetStream groups on a 3-node cluster', () => {
   let cluster: NatsCluster;
-  const dir = mkdtempSync(join(tmpdir(), 'pipc-stream-group-'));
+  let dir: string;
   const procs: FixtureProcess[] = [];
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pipc-stream-group-'));
     cluster = await startNatsCluster(3, { jetstream: true });
   }, 30_000);
   afterAll(async () => {
@@ -80,6 +82,19 @@ describe.skipIf(unavailable !== undefined)('JetStream groups on a 3-node cluster
     // survives a process), so a member reading the stream anew gets the same 1800 messages in the same order.
     for (let i = 0; i < 3; i++) cluster.kill(i);
     await Promise.all([0, 1, 2].map((i) => cluster.restart(i)));
+    // The restarted cluster elects its meta leader, then the stream's (about 10 s here, more under load): wait, bounded.
+    const nc2 = await connect({ servers: [...cluster.nodes] });
+    const jsm2 = await jetstreamManager(nc2, { timeout: 2000, checkAPI: false });
+    for (let i = 0; ; i++) {
+      const led = await jsm2.streams.info('PIPC_kill').then(
+        (si) => si.cluster?.leader !== undefined,
+        () => false,
+      );
+      if (led) break;
+      if (i > 60) throw new Error('the restarted stream has no leader after a minute');
+      await sleep(500);
+    }
+    await nc2.close();
     const again = await joinStreamGroup({ servers: cluster.servers, group: 'kill', member: 'a', members: ids, timeoutMs: 30_000 }); // the restarted cluster elects its leaders first (about 10 s here)
     const reread: string[] = [];
     for await (const m of again) if (reread.push(m.id) === 1800) break;
@@ -150,6 +165,54 @@ describe.skipIf(unavailable !== undefined)('JetStream groups on a 3-node cluster
   }, 60_000);
 });
 
+describe.skipIf(unavailable !== undefined)('JetStream group edges (in this process, on 1-replica streams)', () => {
+  let cluster: NatsCluster;
+  beforeAll(async () => {
+    cluster = await startNatsCluster(3, { jetstream: true });
+  }, 30_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  const join = (group: string, extra: Partial<Parameters<typeof joinStreamGroup>[0]> = {}) =>
+    joinStreamGroup({ servers: cluster.servers, group, member: 'x', members: ['x'], replicas: 1, ...extra });
+
+  it('a refused multicast fails the ones after it (never acknowledged behind a gap); the largest payload the server allows passes', async () => {
+    const g = await join('full', { maxMessages: 3 });
+    const all = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => g.multicast(new Uint8Array([i]))));
+    expect(all.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    for (const r of all.slice(3)) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_GROUP_STREAM' });
+    await g.close();
+    const big = await join('big');
+    expect(() => big.multicast(new Uint8Array(1024 * 1024 - 1024 + 1))).toThrow(RangeError); // max_payload less the headers' room
+    await expect(big.multicast(new Uint8Array(1024 * 1024 - 1024))).resolves.toMatchObject({ seq: 1 });
+    await big.close();
+    await expect(join('huge', { maxMessageSize: 1024 * 1024 })).rejects.toThrow(/options\.maxMessageSize/);
+  }, 60_000);
+
+  it('close() stops the deliveries of a batch under way; a full trace fails the multicasts it cannot record; a deleted stream fails the reader', async () => {
+    const g = await join('stop');
+    await Promise.all(Array.from({ length: 100 }, (_, i) => g.multicast(new Uint8Array([i]))));
+    const it = g[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    await g.close();
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+
+    const t = await join('trace', { trace: { maxEvents: 10 } });
+    const r = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => t.multicast(new Uint8Array([i]))));
+    expect(r.filter((x) => x.status === 'rejected').every((x) => (x as PromiseRejectedResult).reason instanceof RangeError)).toBe(true);
+    expect(r.filter((x) => x.status === 'fulfilled')).toHaveLength(9); // the view, then nine sends
+    await t.close();
+
+    const d = await join('deleted');
+    const reader = d[Symbol.asyncIterator]();
+    const nc = await connect({ servers: cluster.servers.split(',') });
+    await (await jetstreamManager(nc)).streams.delete('PIPC_deleted');
+    await nc.close();
+    await expect(within(20_000, 'the reader fails', reader.next())).rejects.toMatchObject({ code: 'ERR_GROUP_STREAM' });
+    await d.close();
+  }, 60_000);
+});
+
 describe('the delivery rule of a JetStream group (stream-order.ts)', () => {
   const e = (sender: string, seq: number, streamSeq: number, resume = 0): StreamEntry => ({
     sender,
@@ -181,6 +244,16 @@ describe('the delivery rule of a JetStream group (stream-order.ts)', () => {
     const r = 1 + STREAM_PIPELINE;
     expect(ids(o.push(e('a', r + 1, 4, r)))).toEqual(['a3', 'a4', `a${r + 1}`]);
     expect(ids(o.push(e('a', 2, 5)))).toEqual([]); // the lost one, late: never delivered after later ones
+  });
+
+  it('a rejoined member whose first message was lost: the mark on the next one still ends the earlier numbering', () => {
+    const o = new StreamOrder(['a']);
+    for (let k = 1; k <= 100; k++) o.push(e('a', k, k));
+    for (let k = 102; k <= 164; k++) o.push(e('a', k, k)); // 101 never stored: 102..164 held
+    const r = 100 + 2 * STREAM_PIPELINE;
+    const out = ids(o.push(e('a', r + 2, 200, r))); // r + 1 lost too; every message of the first window carries the mark
+    expect(out).toEqual([...Array.from({ length: 63 }, (_, i) => `a${102 + i}`)]);
+    expect(ids(o.push(e('a', r + 1, 201, r)))).toEqual([`a${r + 1}`, `a${r + 2}`]);
   });
 
   it('refuses a sender outside the group and a number beyond the pipeline', () => {

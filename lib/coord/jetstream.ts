@@ -32,8 +32,23 @@ export function jetStreamModule(): Promise<JetStreamModule> {
 
 /** A publish or API error worth trying again: no answer in time, or no leader yet (an election). */
 export function retryable(err: unknown): boolean {
-  const e = err as { name?: string; code?: number };
-  return ['TimeoutError', 'NoRespondersError', 'RequestError', 'JetStreamNotEnabled'].includes(e.name ?? '') || e.code === 503;
+  const e = err as { name?: string; code?: number; status?: number };
+  if (e.code === MAX_MESSAGES_EXCEEDED) return false; // full (discard new): a 503 that waiting alone does not cure
+  // A JetStreamApiError's `code` is JetStream's own (10008: "temporarily unavailable"), its HTTP-like status is `status`.
+  return (
+    ['TimeoutError', 'NoRespondersError', 'RequestError', 'JetStreamNotEnabled'].includes(e.name ?? '') ||
+    e.status === 503 ||
+    e.code === 10008
+  );
+}
+
+/** JetStream's code for a full stream (discard new). */
+export const MAX_MESSAGES_EXCEEDED = 10077;
+
+/** The stream (10059) or the consumer (10014) is gone: deleted by someone, never coming back by waiting. */
+export function gone(err: unknown): boolean {
+  const c = (err as { code?: number }).code;
+  return c === 10059 || c === 10014;
 }
 
 /**
@@ -68,10 +83,35 @@ export async function createOrGetStream(
 /** Options every reading takes: batches, and a heartbeat each second while idle. */
 export const CONSUME_OPTIONS = { expires: 5000, idle_heartbeat: 1000 } as const;
 
-/** Ends `messages` (its iteration returns) once two heartbeats in a row are missed: its server was killed, say; the reader starts again. */
-export function endOnMissedHeartbeats(messages: ConsumerMessages): ConsumerMessages {
+/**
+ * Ends `messages` (its iteration returns) once two heartbeats in a row are
+ * missed (its server was killed, say: the reader starts again), and calls
+ * `lost` first when the server says the stream or the consumer is gone (the
+ * client would otherwise wait for it forever).
+ */
+export function watchReading(messages: ConsumerMessages, lost: (why: string) => void): ConsumerMessages {
   void (async () => {
-    for await (const st of messages.status()) if (st.type === 'heartbeats_missed' && st.count >= 2) return messages.stop();
+    for await (const st of messages.status()) {
+      if (st.type === 'stream_not_found' || st.type === 'consumer_not_found' || st.type === 'consumer_deleted') {
+        lost(st.type.replace(/_/g, ' '));
+        return messages.stop();
+      }
+      if (st.type === 'heartbeats_missed' && st.count >= 2) return messages.stop();
+    }
   })().catch(() => undefined);
   return messages;
+}
+
+/** Room the headers take (message id, expectations, marks) beside a payload, within the server's `max_payload`. */
+export const HEADER_ALLOWANCE = 1024;
+
+/** The largest payload: `wanted`, or what the server's `max_payload` leaves past the headers; a `RangeError` naming `name` if `wanted` does not fit. */
+export function payloadLimit(wanted: number | undefined, maxPayload: number, name: string): number {
+  const room = maxPayload - HEADER_ALLOWANCE;
+  if (wanted === undefined) return Math.min(room, 1024 * 1024);
+  if (wanted > room)
+    throw new RangeError(
+      `The "${name}" argument must be at most ${room} (the server's max_payload ${maxPayload} less ${HEADER_ALLOWANCE} for headers). Received ${wanted}`,
+    );
+  return wanted;
 }

@@ -24,7 +24,18 @@ import {
   validateTimeout,
 } from '../internal/validators.js';
 import { deadlineAfter, delay, msLeft } from '../internal/waiting.js';
-import { CONSUME_OPTIONS, createOrGetStream, endOnMissedHeartbeats, jetStreamModule, retryable, untilReady } from './jetstream.js';
+import {
+  CONSUME_OPTIONS,
+  createOrGetStream,
+  gone,
+  HEADER_ALLOWANCE,
+  jetStreamModule,
+  MAX_MESSAGES_EXCEEDED,
+  payloadLimit,
+  retryable,
+  untilReady,
+  watchReading,
+} from './jetstream.js';
 
 /** Options of {@link openStreamMailbox}. */
 export interface StreamMailboxOptions {
@@ -36,7 +47,7 @@ export interface StreamMailboxOptions {
   replicas?: number;
   /** Messages queued at most (default 65,536): a put into a full mailbox waits (backpressure) until a consumer takes one. */
   capacity?: number;
-  /** Largest payload (default 1 MiB). */
+  /** Largest payload: default 1 MiB, or what the server's `max_payload` leaves past 1 KiB of headers (a larger one is a `RangeError`). */
   maxMessageSize?: number;
   /** A message taken and not acknowledged within this goes to another consumer, flagged (default 30,000 ms). */
   ackWaitMs?: number;
@@ -108,7 +119,7 @@ export class StreamMailbox {
         await this.#js.publish(this.#subject, p, { msgID, timeout: Math.min(5000, Math.max(1, msLeft(deadline))) });
         return;
       } catch (err) {
-        const full = (err as { code?: number }).code === 10077 || /maximum messages/i.test((err as Error).message);
+        const full = (err as { code?: number }).code === MAX_MESSAGES_EXCEEDED;
         if (!full && !retryable(err)) throw err;
         if (msLeft(deadline) <= 0) throw timeoutError('put', undefined, full ? 'the mailbox stayed full' : 'no answer from the queue');
         await delay(Math.min(msLeft(deadline), 1000, 20 * 2 ** Math.min(attempt, 6)), signal);
@@ -125,13 +136,14 @@ export class StreamMailbox {
   async *consume(options?: { prefetch?: number }): AsyncGenerator<StreamMailboxDelivery> {
     const o = validateOptions(options);
     const prefetch = validateInteger(o.prefetch ?? 16, 'options.prefetch', 1, 65_536);
+    let lost: string | undefined;
     while (!this.#closed) {
       let messages: ConsumerMessages;
       try {
-        messages = endOnMissedHeartbeats(await this.#consumer.consume({ max_messages: prefetch, ...CONSUME_OPTIONS }));
+        messages = watchReading(await this.#consumer.consume({ max_messages: prefetch, ...CONSUME_OPTIONS }), (why) => (lost = why));
       } catch (err) {
         if (this.#closed) return;
-        if (!retryable(err)) throw err;
+        if (gone(err) || !retryable(err)) throw err;
         await delay(1000);
         continue;
       }
@@ -145,6 +157,7 @@ export class StreamMailbox {
         this.#readers.delete(messages);
         messages.stop();
       }
+      if (lost !== undefined) throw Object.assign(new Error(`The mailbox's queue: ${lost} (deleted?)`), { code: 'ERR_MAILBOX_CONFIG' });
     }
   }
 
@@ -184,13 +197,15 @@ export async function openStreamMailbox(options: StreamMailboxOptions): Promise<
     throw new RangeError(`The "options.name" argument must be 1 to 64 letters, digits, _ or -. Received '${name.slice(0, 80)}'`);
   const replicas = validateInteger(o.replicas ?? 3, 'options.replicas', 1, 5);
   const capacity = validateInteger(o.capacity ?? 65_536, 'options.capacity', 1, 1e12);
-  const maxMessageSize = validateInteger(o.maxMessageSize ?? 1024 * 1024, 'options.maxMessageSize', 1, 64 * 1024 * 1024);
+  const wanted =
+    o.maxMessageSize === undefined ? undefined : validateInteger(o.maxMessageSize, 'options.maxMessageSize', 1, 64 * 1024 * 1024);
   const ackWaitMs = validateInteger(o.ackWaitMs ?? 30_000, 'options.ackWaitMs', 100, 86_400_000);
   const duplicateWindowMs = validateInteger(o.duplicateWindowMs ?? 120_000, 'options.duplicateWindowMs', 100, 7 * 86_400_000);
   const timeoutMs = validateInteger(o.timeoutMs ?? 5000, 'options.timeoutMs', 1, 3_600_000);
   const mod = await jetStreamModule();
   const nats = await openNatsConnection(servers, { timeoutMs });
   try {
+    const maxMessageSize = payloadLimit(wanted, nats.connection.info?.max_payload ?? 1024 * 1024, 'options.maxMessageSize');
     const jsm = await mod.jetstreamManager(nats.connection, { timeout: Math.min(timeoutMs, 2000), checkAPI: false });
     const stream = `PIPC_MB_${name}`;
     const subject = `pipc.mb.${name}`;
@@ -202,7 +217,7 @@ export async function openStreamMailbox(options: StreamMailboxOptions): Promise<
       storage: mod.StorageType.File,
       discard: mod.DiscardPolicy.New,
       max_msgs: capacity,
-      max_msg_size: maxMessageSize,
+      max_msg_size: maxMessageSize + HEADER_ALLOWANCE, // the stream counts the headers too
       duplicate_window: duplicateWindowMs * 1_000_000,
     };
     const bad = (why: string): Error => Object.assign(new Error(`The mailbox ${name}: ${why}`), { code: 'ERR_MAILBOX_CONFIG' });

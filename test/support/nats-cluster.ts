@@ -97,11 +97,13 @@ export async function startNatsCluster(n = 3, options: { jetstream?: boolean } =
   };
   try {
     await Promise.all(ready);
-    if (store !== undefined)
+    if (store !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         elected,
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no JetStream meta leader within 15 s')), 15_000)),
-      ]);
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no JetStream meta leader within 15 s')), 15_000))),
+      ]).finally(() => clearTimeout(timer));
+    }
   } catch (err) {
     await stop();
     throw err;

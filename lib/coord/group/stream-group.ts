@@ -20,15 +20,18 @@ import { validateBytes } from '../../internal/validators.js';
 import {
   CONSUME_OPTIONS,
   createOrGetStream,
-  endOnMissedHeartbeats,
+  gone,
+  HEADER_ALLOWANCE,
   jetStreamModule,
+  payloadLimit,
   retryable,
+  watchReading,
   untilReady,
   type JetStreamModule,
 } from '../jetstream.js';
 import { CastQueue } from './casts.js';
 import { parseStreamMessageId, StreamOrder, STREAM_PIPELINE, type StreamEntry } from './stream-order.js';
-import { streamGroupSettings, type StreamGroupOptions, type StreamGroupSettings } from './stream-options.js';
+import { streamGroupSettings, type JoinedStreamSettings, type StreamGroupOptions } from './stream-options.js';
 import { groupMessageId, GroupTraceWriter, type GroupEvent } from './trace.js';
 import type { GroupMessage } from './group.js';
 
@@ -67,11 +70,11 @@ export interface StreamGroupStats {
 
 /** One member of a JetStream group: see the module doc and {@link joinStreamGroup}. */
 export class StreamGroup implements AsyncIterable<GroupMessage> {
-  readonly #s: StreamGroupSettings;
+  readonly #s: JoinedStreamSettings;
   readonly #nats: NatsConnectionHandle;
   readonly #js: JetStreamClient;
   #messages: ConsumerMessages;
-  readonly #open: (from: number) => Promise<ConsumerMessages>;
+  readonly #open: (from: number, lost: (why: string) => void) => Promise<ConsumerMessages>;
   /** The stream sequence of the next message to read. */
   #next = 1;
   readonly #order: StreamOrder;
@@ -83,7 +86,7 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
   readonly #stats = { published: 0, retries: 0, delivered: 0, restarts: 0 };
   #sent: number;
   #resume: number;
-  /** The previous multicast's acknowledgement: each resolves after the ones before it. */
+  /** The previous multicast's acknowledgement: each settles after the ones before it, and fails when one of them failed. */
   #chain: Promise<unknown> = Promise.resolve();
   #failed: Error | undefined;
   #sendFailed: Error | undefined;
@@ -91,10 +94,10 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
 
   /** @internal Use {@link joinStreamGroup}. */
   constructor(
-    s: StreamGroupSettings,
+    s: JoinedStreamSettings,
     nats: NatsConnectionHandle,
     js: JetStreamClient,
-    open: (from: number) => Promise<ConsumerMessages>,
+    open: (from: number, lost: (why: string) => void) => Promise<ConsumerMessages>,
     messages: ConsumerMessages,
     headers: () => MsgHdrs,
     resumeAfter: number,
@@ -106,7 +109,9 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
     this.#open = open;
     this.#messages = messages;
     this.#order = new StreamOrder(s.members);
-    this.#sent = resumeAfter === 0 ? 0 : resumeAfter + STREAM_PIPELINE;
+    // Past every number the earlier self could have had stored or in flight: its last in the stream, m, was in
+    // flight with at most 63 above it, and those acknowledged let at most 63 more start: m + 127 at most.
+    this.#sent = resumeAfter === 0 ? 0 : resumeAfter + 2 * STREAM_PIPELINE;
     this.#resume = this.#sent;
     this.#casts = new CastQueue<Cast>(
       'group.multicast',
@@ -162,31 +167,50 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
 
   /** Starts a multicast: numbered, recorded, published; it settles after the ones before it. */
   #start(cast: Cast): void {
-    const seq = ++this.#sent;
-    this.#record({ kind: 'send', message: groupMessageId(this.#s.member, STREAM_VIEW, seq), sender: this.#s.member, seq }, cast.payload);
+    const seq = this.#sent + 1;
+    try {
+      this.#record({ kind: 'send', message: groupMessageId(this.#s.member, STREAM_VIEW, seq), sender: this.#s.member, seq }, cast.payload);
+    } catch (err) {
+      cast.started(Promise.reject(err as Error)); // a full trace: this multicast fails, unnumbered
+      return;
+    }
+    this.#sent = seq;
     this.#inFlight++;
+    // It is acknowledged once the stream stored it and every earlier one was acknowledged: an earlier one that
+    // failed fails it too (what it stored waits behind the gap at every reader).
     const before = this.#chain;
     const done = Promise.all([this.#publish(seq, cast.payload), before]).then(([streamSeq]) => ({ seq, streamSeq }));
-    this.#chain = done.catch(() => undefined);
-    void this.#chain.then(() => {
-      this.#inFlight--;
-      this.#casts.pump();
-    });
+    this.#chain = done;
+    void done
+      .catch(() => undefined)
+      .then(() => {
+        this.#inFlight--;
+        this.#casts.pump();
+      });
     cast.started(done);
   }
 
   async #publish(seq: number, payload: Uint8Array): Promise<number> {
     const h = this.#headers();
-    if (seq === this.#resume + 1 && this.#resume > 0) h.set(RESUME_HEADER, String(this.#resume));
+    // Every message of the first window carries the mark: any one of them may be the first a reader sees.
+    if (this.#resume > 0 && seq <= this.#resume + STREAM_PIPELINE) h.set(RESUME_HEADER, String(this.#resume));
     const options = { msgID: `${this.#s.member}.${seq}`, timeout: this.#s.timeoutMs, expect: { streamName: this.#s.stream }, headers: h };
     const until = Date.now() + this.#s.retryMs;
     for (let attempt = 0; ; attempt++) {
       if (this.#sendFailed !== undefined) throw this.#sendFailed;
       try {
         const ack = await this.#js.publish(this.#s.subject, payload, options);
+        if (ack.duplicate && attempt === 0)
+          throw this.#failSending(
+            new GroupError(
+              'ERR_GROUP_STREAM',
+              `Multicast ${seq} of ${this.#s.member}: the stream holds its id already (another member under this id?)`,
+            ),
+          );
         this.#stats.published++;
         return ack.seq;
       } catch (err) {
+        if (err === this.#sendFailed) throw err;
         if (!retryable(err) || Date.now() >= until) {
           const why = retryable(err) ? `no acknowledgement in ${this.#s.retryMs} ms (${attempt + 1} attempts)` : 'the stream refused it';
           throw this.#failSending(new GroupError('ERR_GROUP_STREAM', `Multicast ${seq} of ${this.#s.member}: ${why}`, { cause: err }));
@@ -211,9 +235,11 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
       for (;;) {
         const messages = this.#messages;
         for await (const m of messages) {
+          if (this.#failed !== undefined) break;
           if (m.seq < this.#next) continue; // read again by a consumer started anew
           this.#next = m.seq + 1;
           for (const e of this.#order.push(this.#entry(m))) {
+            if (this.#failed !== undefined) break; // closed (or failed) while a batch was still coming
             const id = groupMessageId(e.sender, STREAM_VIEW, e.seq);
             this.#stats.delivered++;
             this.#record({ kind: 'deliver', message: id, sender: e.sender, seq: e.seq, ts: e.streamSeq }, e.payload);
@@ -239,14 +265,14 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
     for (;;) {
       if (this.#failed !== undefined) throw this.#failed;
       try {
-        const m = await this.#open(this.#next);
+        const m = await this.#open(this.#next, this.#lost);
         this.#stats.restarts++;
         if (this.#failed === undefined) return m;
         m.stop();
       } catch (err) {
         if (this.#failed !== undefined) throw this.#failed;
-        void err; // no stream leader yet, or the API timed out: again
-        await new Promise((r) => setTimeout(r, 1000));
+        if (gone(err)) throw new GroupError('ERR_GROUP_STREAM', `The stream ${this.#s.stream} is gone (deleted?)`, { cause: err });
+        await new Promise((r) => setTimeout(r, 1000)); // no stream leader yet, or the API timed out: again
       }
     }
   }
@@ -280,6 +306,10 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
   }
 
   /** Neither reading nor multicasting any more (a protocol error in the stream, the connection gone, close). */
+  /** The server said the stream or this reader's consumer is gone. */
+  readonly #lost = (why: string): void =>
+    void this.#fail(new GroupError('ERR_GROUP_STREAM', `The stream ${this.#s.stream} of ${this.#s.member}: ${why}`));
+
   #fail(err: Error): Error {
     if (this.#failed === undefined) {
       this.#failed = err;
@@ -307,19 +337,26 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
  * `@nats-io/jetstream` or `@nats-io/transport-node` is not installed.
  */
 export async function joinStreamGroup(options: StreamGroupOptions): Promise<StreamGroup> {
-  const s = streamGroupSettings(options);
+  const checked = streamGroupSettings(options);
   const mod = await jetStreamModule();
-  const nats = await openNatsConnection(s.servers, { timeoutMs: s.timeoutMs });
+  const nats = await openNatsConnection(checked.servers, { timeoutMs: checked.timeoutMs });
+  let messages: ConsumerMessages | undefined;
   try {
+    const maxPayload = nats.connection.info?.max_payload ?? 1024 * 1024;
+    const s = { ...checked, maxMessageSize: payloadLimit(checked.maxMessageSize, maxPayload, 'options.maxMessageSize') };
     // Each try of the set-up is short; ensureStream tries again until timeoutMs (a cluster just started elects its leaders first).
     const jsm = await mod.jetstreamManager(nats.connection, { timeout: Math.min(s.timeoutMs, 2000), checkAPI: false });
     const resumeAfter = await ensureStream(jsm, s, mod);
     const js = mod.jetstream(nats.connection, { timeout: s.timeoutMs });
-    const open = (from: number): Promise<ConsumerMessages> => openReader(js, s.stream, from, mod);
-    const messages = await open(1);
+    let lostEarly: string | undefined;
+    const open = (from: number, lost: (why: string) => void): Promise<ConsumerMessages> => openReader(js, s.stream, from, mod, lost);
+    messages = await open(1, (why) => (lostEarly = why));
     const { headers } = await import('@nats-io/transport-node'); // loaded already: openNatsConnection needed it
-    return new StreamGroup(s, nats, js, open, messages, headers, resumeAfter);
+    const g = new StreamGroup(s, nats, js, open, messages, headers, resumeAfter);
+    if (lostEarly !== undefined) throw new GroupError('ERR_GROUP_STREAM', `The stream ${s.stream}: ${lostEarly}`);
+    return g;
   } catch (err) {
+    messages?.stop();
     await nats.release();
     throw err;
   }
@@ -331,16 +368,22 @@ export async function joinStreamGroup(options: StreamGroupOptions): Promise<Stre
  * killed, the consumer lost with it) end the reading, and the member starts
  * another from where it was.
  */
-async function openReader(js: JetStreamClient, stream: string, from: number, mod: JetStreamModule): Promise<ConsumerMessages> {
+async function openReader(
+  js: JetStreamClient,
+  stream: string,
+  from: number,
+  mod: JetStreamModule,
+  lost: (why: string) => void,
+): Promise<ConsumerMessages> {
   const consumer = await js.consumers.get(stream, { deliver_policy: mod.DeliverPolicy.StartSequence, opt_start_seq: from });
-  return endOnMissedHeartbeats(await consumer.consume({ max_messages: 256, ...CONSUME_OPTIONS }));
+  return watchReading(await consumer.consume({ max_messages: 256, ...CONSUME_OPTIONS }), lost);
 }
 
 /**
  * Creates the group's stream, or checks the one there, and finds this member's last number in it (0: none);
  * tried again while JetStream elects the stream's leader (bounded by `timeoutMs`).
  */
-async function ensureStream(jsm: JetStreamManager, s: StreamGroupSettings, mod: JetStreamModule): Promise<number> {
+async function ensureStream(jsm: JetStreamManager, s: JoinedStreamSettings, mod: JetStreamModule): Promise<number> {
   const config: Partial<StreamConfig> & { name: string; subjects: string[] } = {
     name: s.stream,
     subjects: [`${s.subjectPrefix}*`],
@@ -349,16 +392,31 @@ async function ensureStream(jsm: JetStreamManager, s: StreamGroupSettings, mod: 
     retention: mod.RetentionPolicy.Limits,
     discard: mod.DiscardPolicy.New, // a full stream refuses new messages: never drops old ones a member has not read
     max_msgs: s.maxMessages,
-    max_msg_size: s.maxMessageSize,
+    max_msg_size: s.maxMessageSize + HEADER_ALLOWANCE, // the stream counts the headers too
     duplicate_window: s.duplicateWindowMs * 1_000_000,
+    max_age: 0,
+    max_msgs_per_subject: -1,
   };
   return untilReady(
     async () => {
       const c = (await createOrGetStream(jsm, mod, config)).config;
-      if (c.num_replicas !== s.replicas || c.subjects.join() !== config.subjects.join() || c.discard !== config.discard)
+      // What every member must read alike: nothing removed from it (no age, no per-subject limit, limits retention,
+      // discard new), and the same replicas, subjects and duplicate window.
+      const differs = (
+        [
+          ['num_replicas', c.num_replicas, config.num_replicas],
+          ['subjects', c.subjects.join(), config.subjects.join()],
+          ['discard', c.discard, config.discard],
+          ['retention', c.retention, config.retention],
+          ['max_age', c.max_age ?? 0, 0],
+          ['max_msgs_per_subject', c.max_msgs_per_subject ?? -1, -1],
+          ['duplicate_window', c.duplicate_window, config.duplicate_window],
+        ] as const
+      ).filter(([, have, want]) => have !== want);
+      if (differs.length > 0)
         throw new GroupError(
           'ERR_GROUP_STREAM',
-          `The stream ${s.stream} exists with ${c.num_replicas} replicas on ${c.subjects.join()} (discard ${c.discard}), not ${s.replicas} on ${config.subjects.join()} (discard new)`,
+          `The stream ${s.stream} exists with another configuration: ${differs.map(([k, have, want]) => `${k} ${String(have)}, not ${String(want)}`).join('; ')}`,
         );
       const last = await jsm.streams.getMessage(s.stream, { last_by_subj: s.subject });
       return last === null ? 0 : (parseStreamMessageId(last.header.get('Nats-Msg-Id'))?.seq ?? 0);

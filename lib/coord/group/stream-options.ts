@@ -17,7 +17,7 @@ export interface StreamGroupOptions {
   members: readonly string[];
   /** Nodes the stream is stored on (default 3): a quorum of them acknowledges each multicast, and the order survives the loss of fewer than half. */
   replicas?: number;
-  /** Largest payload (default 1 MiB; the server's `max_payload` bounds it too). */
+  /** Largest payload: default 1 MiB, or what the server's `max_payload` leaves past 1 KiB of headers (a larger one is a `RangeError` at the join). */
   maxMessageSize?: number;
   /** Messages the stream keeps (default 1,000,000): a full stream refuses multicasts (they fail), it never drops what a member may not have read. */
   maxMessages?: number;
@@ -41,13 +41,17 @@ export interface StreamGroupSettings {
   readonly subjectPrefix: string;
   readonly subject: string;
   readonly replicas: number;
-  readonly maxMessageSize: number;
+  /** Undefined: the server's limit decides (at the join). */
+  readonly maxMessageSize: number | undefined;
   readonly maxMessages: number;
   readonly duplicateWindowMs: number;
   readonly timeoutMs: number;
   readonly retryMs: number;
   readonly trace: CommonSettings['trace'];
 }
+
+/** The settings once joined: the payload limit known (the server's `max_payload` decides the default). @internal */
+export type JoinedStreamSettings = Omit<StreamGroupSettings, 'maxMessageSize'> & { readonly maxMessageSize: number };
 
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -69,6 +73,14 @@ export function streamGroupSettings(options: StreamGroupOptions): StreamGroupSet
   if (new Set(members).size !== members.length) throw new RangeError('The "options.members" argument lists a member twice');
   if (!members.includes(member)) throw new RangeError(`The "options.members" argument must list options.member ('${member}')`);
   const prefix = `pipc.${group}.`;
+  const timeoutMs = validateInteger(o.timeoutMs ?? 5000, 'options.timeoutMs', 1, 3_600_000);
+  const retryMs = validateInteger(o.retryMs ?? 30_000, 'options.retryMs', 0, 3_600_000);
+  const duplicateWindowMs = validateInteger(o.duplicateWindowMs ?? 120_000, 'options.duplicateWindowMs', 100, 7 * 86_400_000);
+  // A retry must find its first attempt still remembered, or the stream may store it twice.
+  if (duplicateWindowMs < retryMs + timeoutMs)
+    throw new RangeError(
+      `The "options.duplicateWindowMs" argument (${duplicateWindowMs}) must be at least options.retryMs + options.timeoutMs (${retryMs + timeoutMs})`,
+    );
   return {
     servers,
     group,
@@ -78,11 +90,12 @@ export function streamGroupSettings(options: StreamGroupOptions): StreamGroupSet
     subjectPrefix: prefix,
     subject: prefix + member,
     replicas: validateInteger(o.replicas ?? 3, 'options.replicas', 1, 5),
-    maxMessageSize: validateInteger(o.maxMessageSize ?? 1024 * 1024, 'options.maxMessageSize', 1, 64 * 1024 * 1024),
+    maxMessageSize:
+      o.maxMessageSize === undefined ? undefined : validateInteger(o.maxMessageSize, 'options.maxMessageSize', 1, 64 * 1024 * 1024),
     maxMessages: validateInteger(o.maxMessages ?? 1_000_000, 'options.maxMessages', 1, 1e12),
-    duplicateWindowMs: validateInteger(o.duplicateWindowMs ?? 120_000, 'options.duplicateWindowMs', 100, 7 * 86_400_000),
-    timeoutMs: validateInteger(o.timeoutMs ?? 5000, 'options.timeoutMs', 1, 3_600_000),
-    retryMs: validateInteger(o.retryMs ?? 30_000, 'options.retryMs', 0, 3_600_000),
+    duplicateWindowMs,
+    timeoutMs,
+    retryMs,
     trace: traceSettings(o.trace),
   };
 }

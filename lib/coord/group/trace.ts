@@ -56,7 +56,7 @@ export function groupMessageId(sender: string, view: number, seq: number): strin
 export class GroupTraceWriter {
   readonly #events: GroupEvent[] = [];
   readonly #max: number;
-  readonly #fd: number | undefined;
+  #fd: number | undefined;
 
   constructor(options: { path?: string; maxEvents?: number } = {}) {
     this.#max = validateInteger(options.maxEvents ?? 1_000_000, 'options.trace.maxEvents', 1, 1e8);
@@ -79,8 +79,10 @@ export class GroupTraceWriter {
     if (this.#fd !== undefined) writeSync(this.#fd, JSON.stringify(e) + '\n');
   }
 
+  /** Closes the file (once); what is recorded after it stays in memory only, never in a descriptor the number now names. */
   close(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }
 
