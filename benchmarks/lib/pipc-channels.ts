@@ -67,6 +67,8 @@ export interface ChannelTransportDef {
   /** The channel writes the sends of one event-loop turn at once (the stream channels). */
   coalesces?: boolean;
   fullOnly?: boolean;
+  /** More than the channel API this transport needs (a server installed, say): `true`, or why not. */
+  available?(): true | string;
   /** In the host, before peer B starts: the kernel objects or names both peers need. */
   setup(ipc: ChannelLib, spec: LinkSpec): Link | Promise<Link>;
   /**
@@ -96,7 +98,10 @@ export function channelTransport(def: ChannelTransportDef): Transport {
     order: def.order,
     ...(def.coalesces ? { coalesces: true } : {}),
     ...(def.fullOnly ? { fullOnly: true } : {}),
-    available: channelsAvailable,
+    available: async () => {
+      const own = def.available?.() ?? true;
+      return own === true ? channelsAvailable() : own;
+    },
     setup: async (spec) => def.setup(await loadChannels(), spec),
     async open(ctx): Promise<Ends> {
       const ipc = await loadChannels();

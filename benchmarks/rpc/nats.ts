@@ -6,12 +6,8 @@
  * and are left out, with a note, where it is not installed.
  * @module
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-
+import { natsServerAvailable, startNatsServer as startServer } from '../lib/nats-server.js';
 import type { EchoClient } from './peers.js';
-
-const SERVER_BIN = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => spawnSync(p, ['--version']).status === 0);
 
 /** The systems that need a NATS server. */
 export const NATS_SYSTEM_NAMES = ['pipc-nats', 'nats-reqrep'];
@@ -23,40 +19,13 @@ export function natsServers(): string {
   return s;
 }
 
-/** Starts one nats-server on a free loopback port and sets PIPC_BENCH_NATS; undefined (with the reason) where it is not installed. */
+/** Starts one nats-server on a free loopback port and sets PIPC_BENCH_NATS; the reason instead where it is not installed. */
 export async function startNatsServer(): Promise<{ stop(): Promise<void> } | string> {
-  if (SERVER_BIN === undefined) return 'nats-server is not installed (apt-get install nats-server): NATS rows left out';
-  const port = await new Promise<number>((resolve, reject) => {
-    const s = createServer().once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-  const child: ChildProcess = spawn(SERVER_BIN, ['-a', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LD_PRELOAD: '' },
-  });
-  await new Promise<void>((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`nats-server not ready within 10 s: ${log}`)), 10_000);
-    child.stderr!.on('data', (c: Buffer) => {
-      log += c.toString();
-      if (log.includes('Server is ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
-  });
-  process.env.PIPC_BENCH_NATS = `127.0.0.1:${port}`;
-  return {
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  const why = natsServerAvailable();
+  if (why !== true) return why;
+  const server = await startServer();
+  process.env.PIPC_BENCH_NATS = server.servers;
+  return server;
 }
 
 /** The bare request/reply server: echoes every request on `subject`. */

@@ -350,7 +350,12 @@ export async function joinStreamGroup(options: StreamGroupOptions): Promise<Stre
     const js = mod.jetstream(nats.connection, { timeout: s.timeoutMs });
     let lostEarly: string | undefined;
     const open = (from: number, lost: (why: string) => void): Promise<ConsumerMessages> => openReader(js, s.stream, from, mod, lost);
-    messages = await open(1, (why) => (lostEarly = why));
+    // The reader's consumer is created by a request to the stream's leader: tried again, too, while one is elected.
+    messages = await untilReady(
+      () => open(1, (why) => (lostEarly = why)),
+      s.timeoutMs,
+      (err) => !retryable(err),
+    );
     const { headers } = await import('@nats-io/transport-node'); // loaded already: openNatsConnection needed it
     const g = new StreamGroup(s, nats, js, open, messages, headers, resumeAfter);
     if (lostEarly !== undefined) throw new GroupError('ERR_GROUP_STREAM', `The stream ${s.stream}: ${lostEarly}`);
