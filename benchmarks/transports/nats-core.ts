@@ -5,6 +5,8 @@
 // flush (a round trip to the server) every 256 messages or 1 MiB: the
 // floor that the project's layer over NATS adds to. The end of stream is a
 // message on a subject of its own, after the data on the same connection.
+// Each message is copied before publish (nats.js holds the array until it
+// writes, and the harness reuses it): the least a correct caller must do.
 import type { NatsConnection } from '@nats-io/transport-node';
 
 import { natsServerAvailable, sharedNatsServer } from '../lib/nats-server.js';
@@ -18,7 +20,8 @@ function sender(nc: NatsConnection, subject: string): BenchSender {
   let messages = 0;
   let bytes = 0;
   const publish = (msg: Uint8Array): void | Promise<void> => {
-    nc.publish(subject, msg);
+    // nats.js keeps the array until its next write to the socket, and the harness refills it at once: a copy.
+    nc.publish(subject, msg.slice());
     bytes += msg.byteLength;
     if (++messages < FLUSH_MESSAGES && bytes < FLUSH_BYTES) return undefined;
     messages = bytes = 0;
@@ -40,28 +43,39 @@ function sender(nc: NatsConnection, subject: string): BenchSender {
 async function receiver(nc: NatsConnection, subject: string): Promise<BenchReceiver> {
   let onMessage: MessageHandler | undefined;
   const early: Uint8Array[] = [];
-  let ended: (() => void) | undefined;
-  let endedEarly = false;
+  let settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  let outcome: { err?: unknown } | undefined; // the end (or a failure) before consume() was called
+  const finish = (err?: unknown): void => {
+    if (outcome !== undefined) return;
+    outcome = err === undefined ? {} : { err };
+    if (settle !== undefined) err === undefined ? settle.resolve() : settle.reject(err);
+  };
+  const deliver = (m: Uint8Array): void => {
+    try {
+      const r = onMessage!(m, 0, m.byteLength);
+      if (r instanceof Promise) r.catch(finish);
+    } catch (err) {
+      finish(err); // a verification failure (a lost or corrupt message) fails the cell instead of hanging it
+    }
+  };
   nc.subscribe(subject, {
-    callback: (_err, m) => {
-      if (onMessage === undefined) early.push(m.data);
-      else void onMessage(m.data, 0, m.data.byteLength);
+    callback: (err, m) => {
+      if (err) return finish(err);
+      if (onMessage === undefined)
+        early.push(m.data.slice()); // the view is into the parser's buffer, reused after the callback
+      else deliver(m.data);
     },
   });
-  nc.subscribe(`${subject}.end`, {
-    callback: () => {
-      if (ended === undefined) endedEarly = true;
-      else ended();
-    },
-  });
+  nc.subscribe(`${subject}.end`, { callback: () => finish() });
+  nc.closed().then((err) => err && finish(err), finish);
   await nc.flush();
   return {
     consume: (fn) =>
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
         onMessage = fn;
-        for (const m of early.splice(0)) void fn(m, 0, m.byteLength);
-        ended = resolve;
-        if (endedEarly) resolve();
+        for (const m of early.splice(0)) deliver(m);
+        settle = { resolve, reject };
+        if (outcome !== undefined) outcome.err === undefined ? resolve() : reject(outcome.err);
       }),
   };
 }
