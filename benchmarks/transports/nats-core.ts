@@ -48,7 +48,9 @@ async function receiver(nc: NatsConnection, subject: string): Promise<BenchRecei
   const finish = (err?: unknown): void => {
     if (outcome !== undefined) return;
     outcome = err === undefined ? {} : { err };
-    if (settle !== undefined) err === undefined ? settle.resolve() : settle.reject(err);
+    if (settle === undefined) return;
+    if (err === undefined) settle.resolve();
+    else settle.reject(err);
   };
   const deliver = (m: Uint8Array): void => {
     try {
@@ -75,7 +77,9 @@ async function receiver(nc: NatsConnection, subject: string): Promise<BenchRecei
         onMessage = fn;
         for (const m of early.splice(0)) deliver(m);
         settle = { resolve, reject };
-        if (outcome !== undefined) outcome.err === undefined ? resolve() : reject(outcome.err);
+        if (outcome === undefined) return;
+        if (outcome.err === undefined) resolve();
+        else reject(outcome.err);
       }),
   };
 }
