@@ -18,7 +18,7 @@ import {
   type Mailbox,
 } from '../lib/index.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
-import { removePath, sleep, tempPath, uniqueName, within } from './support/helpers.js';
+import { removePath, sleep, tempPath, uniqueName, until, within } from './support/helpers.js';
 import { expectBaseline, snapshot } from './support/leak-suite.js';
 import { natsCluster } from './support/channel-transports.js';
 import { natsUnavailable } from './support/nats-cluster.js';
@@ -46,17 +46,6 @@ function fixture(args: string[]): FixtureProcess {
 function deliveries(consumers: FixtureProcess[]): [number, number, number][] {
   return consumers.flatMap((c) =>
     [...c.output().matchAll(/^got (\d+) (\d+) (\d)$/gm)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3])] as [number, number, number]),
-  );
-}
-
-/** Resolves once `cond()` holds; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  await within(
-    ms,
-    what,
-    (async () => {
-      while (!cond()) await sleep(20);
-    })(),
   );
 }
 

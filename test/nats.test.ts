@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ChannelError, connect, listen, type Duplex, type Listener } from '../lib/index.js';
-import { natsUnavailable, startNatsCluster, type NatsCluster } from './support/nats-cluster.js';
+import { natsUnavailable, startNatsCluster, startNatsNode, type NatsCluster } from './support/nats-cluster.js';
+import { testPki } from './support/tls-certs.js';
 
 const skip = natsUnavailable();
 let cluster: NatsCluster;
@@ -147,4 +148,55 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
       server.close();
     }
   }, 60_000);
+});
+
+// Secured servers: a user and password, and TLS with the test PKI's server certificate.
+describe.skipIf(skip !== undefined)('NATS servers that require credentials and TLS', () => {
+  it('without the credentials connect fails with EACCES; with them (options.auth) a channel carries messages; bad auth options name the argument', async () => {
+    const node = await startNatsNode('authorization { user: pipc, password: s3cret }');
+    try {
+      const address = `nats://${node.servers}/secured.echo`;
+      await expect(listen(address)).rejects.toMatchObject({ code: 'EACCES', syscall: 'connect' });
+      await expect(listen(address, { auth: { user: 'pipc', pass: 'wrong' } })).rejects.toMatchObject({ code: 'EACCES' });
+      await expect(listen(address, { auth: { user: 'pipc' } } as never)).rejects.toThrow(/options\.auth/);
+      const auth = { user: 'pipc', pass: 's3cret' };
+      const server = await listen<Uint8Array>(address, { auth });
+      try {
+        const [client, conn] = await Promise.all([connect<Uint8Array>(address, { auth }), server.accept()]);
+        await client.sender.send(new Uint8Array([1, 2, 3]));
+        expect([...(await conn.receiver.receive())!]).toEqual([1, 2, 3]);
+        await client.close();
+        await conn.close();
+      } finally {
+        server.close();
+      }
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
+
+  it('TLS: the servers verified against options.auth.tls.ca; without TLS options the connection fails', async () => {
+    const pki = testPki();
+    const node = await startNatsNode('tls { cert_file: "$DIR/server.pem", key_file: "$DIR/server.key" }', {
+      'server.pem': pki.server.cert,
+      'server.key': pki.server.key,
+    });
+    try {
+      const address = `nats://${node.servers}/tls.echo`;
+      await expect(listen(address, { timeoutMs: 3000 })).rejects.toThrow();
+      const auth = { tls: { ca: pki.ca.cert } };
+      const server = await listen<Uint8Array>(address, { auth });
+      try {
+        const [client, conn] = await Promise.all([connect<Uint8Array>(address, { auth }), server.accept()]);
+        await client.sender.send(new Uint8Array([9]));
+        expect([...(await conn.receiver.receive())!]).toEqual([9]);
+        await client.close();
+        await conn.close();
+      } finally {
+        server.close();
+      }
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
 });

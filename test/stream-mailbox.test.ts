@@ -11,7 +11,7 @@ import { connect } from '@nats-io/transport-node';
 
 import { openStreamMailbox } from '../lib/index.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
-import { sleep, within } from './support/helpers.js';
+import { sleep, until } from './support/helpers.js';
 import { natsUnavailable, startNatsCluster, type NatsCluster } from './support/nats-cluster.js';
 
 const unavailable = natsUnavailable();
@@ -23,16 +23,6 @@ function deliveries(consumers: FixtureProcess[]): [number, number, number][] {
     [...c.output().matchAll(/^got (\d+) (\d+) (\d) \d+ \S+$/gm)].map(
       (m) => [Number(m[1]), Number(m[2]), Number(m[3])] as [number, number, number],
     ),
-  );
-}
-
-async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
-  await within(
-    ms,
-    what,
-    (async () => {
-      while (!cond()) await sleep(50);
-    })(),
   );
 }
 

@@ -23,7 +23,7 @@ import {
 } from '../lib/index.js';
 import { startFixture } from './support/fixture-process.js';
 import { message } from './fixtures/channel-peer.js';
-import { sleep, within } from './support/helpers.js';
+import { sleep, until, within } from './support/helpers.js';
 import { pkiEnv, testPki } from './support/tls-certs.js';
 
 const PKI = testPki();
@@ -50,17 +50,6 @@ async function server<T = Uint8Array>(
     onClientError: (err, remote) => refusals.push({ code: err.code, message: err.message, remote }),
   });
   return { server: s, refusals };
-}
-
-/** Resolves once `cond()` holds; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  await within(
-    ms,
-    what,
-    (async () => {
-      while (!cond()) await sleep(5);
-    })(),
-  );
 }
 
 /** The rejection of `p` (fails the test when it fulfils). */

@@ -70,5 +70,5 @@ export {
   type OpaqueAddress,
 } from './address.js';
 export { listen, connect, defineScheme, type AddressOptions, type SchemeHandler } from './connect.js';
-export { NATS_PACKAGE, openNatsConnection, type NatsConnectionHandle } from './nats/client.js';
+export { NATS_PACKAGE, openNatsConnection, type NatsAuthOptions, type NatsConnectionHandle } from './nats/client.js';
 export { NatsServer, connectNats, parseNatsAddress, type NatsAddress, type NatsChannelOptions } from './nats/server.js';

@@ -13,7 +13,7 @@
  */
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 
-import { openNatsConnection, type CallOptions, type NatsConnectionHandle } from '../channels/index.js';
+import { openNatsConnection, type CallOptions, type NatsAuthOptions, type NatsConnectionHandle } from '../channels/index.js';
 import { closedError, timeoutError } from '../errors.js';
 import {
   validateAbortSignal,
@@ -53,6 +53,8 @@ export interface StreamMailboxOptions {
   ackWaitMs?: number;
   /** How long the queue remembers a put's `id`, to store a retried put once (default 120,000 ms). */
   duplicateWindowMs?: number;
+  /** Credentials and TLS for servers that require them (checked when the connection opens). */
+  auth?: NatsAuthOptions;
   /** Each request to NATS while setting up (default 5000 ms). */
   timeoutMs?: number;
 }
@@ -203,7 +205,7 @@ export async function openStreamMailbox(options: StreamMailboxOptions): Promise<
   const duplicateWindowMs = validateInteger(o.duplicateWindowMs ?? 120_000, 'options.duplicateWindowMs', 100, 7 * 86_400_000);
   const timeoutMs = validateInteger(o.timeoutMs ?? 5000, 'options.timeoutMs', 1, 3_600_000);
   const mod = await jetStreamModule();
-  const nats = await openNatsConnection(servers, { timeoutMs });
+  const nats = await openNatsConnection(servers, { timeoutMs, auth: o.auth as NatsAuthOptions | undefined });
   try {
     const maxMessageSize = payloadLimit(wanted, nats.connection.info?.max_payload ?? 1024 * 1024, 'options.maxMessageSize');
     const jsm = await mod.jetstreamManager(nats.connection, { timeout: Math.min(timeoutMs, 2000), checkAPI: false });

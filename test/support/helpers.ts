@@ -37,6 +37,15 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
   }
 }
 
+/** Resolves once `cond()` holds, checked every `everyMs`; fails the test after `ms` (and stops checking). */
+export async function until(cond: () => boolean, what: string, ms = 30_000, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`watchdog: ${what} took longer than ${ms} ms`);
+    await sleep(everyMs);
+  }
+}
+
 /** Children of this process in state Z (exited, not reaped), from /proc. */
 export function zombieChildren(): number[] {
   const out: number[] = [];

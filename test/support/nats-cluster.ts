@@ -2,7 +2,7 @@
 // (Debian's package), routed to each other, each on free ports of its own.
 // The test that starts it stops it; a node can be killed with SIGKILL.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,4 +115,47 @@ export async function startNatsCluster(n = 3, options: { jetstream?: boolean } =
     await startNode(i); // the same ports, name and store: it rejoins and catches up
   };
   return { nodes, servers: nodes.join(','), kill: (i) => void procs[i]!.kill('SIGKILL'), restart, stop };
+}
+
+/** One nats-server (no cluster) with `config` (nats-server's config syntax) on a free loopback port: for the tests of secured servers. */
+export async function startNatsNode(
+  config: string,
+  files: Record<string, string> = {},
+): Promise<{ servers: string; dir: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'pipc-nats-node-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o600 });
+  writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\n${config.replaceAll('$DIR', dir)}\n`);
+  const p = spawn(NATS_SERVER!, ['-c', join(dir, 'nats.conf')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LD_PRELOAD: '' },
+  });
+  const kill = (): void => void (p.exitCode === null && p.signalCode === null && p.kill('SIGKILL'));
+  process.once('exit', kill);
+  const stop = async (): Promise<void> => {
+    process.removeListener('exit', kill);
+    if (p.exitCode === null && p.signalCode === null) await new Promise((r) => (p.once('exit', r), p.kill('SIGKILL')));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let log = '';
+      const timer = setTimeout(() => reject(new Error(`nats-server not ready within 10 s:\n${log}`)), 10_000);
+      p.stderr!.on('data', (c: Buffer) => {
+        log += c.toString();
+        if (log.includes('Server is ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server exited (${code}):\n${log}`));
+      });
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { servers: `127.0.0.1:${port}`, dir, stop };
 }

@@ -9,7 +9,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 
-import { peerGoneError } from '../../errors.js';
+import { peerGoneError, systemError } from '../../errors.js';
 import { validateInteger, validateOptions, validateString } from '../../internal/validators.js';
 
 /** The package the NATS transport needs. */
@@ -30,9 +30,49 @@ export function natsModule(): Promise<NatsModule> {
   return loaded;
 }
 
+/**
+ * How to reach NATS servers that require it: a user and password, or a
+ * token, and TLS (PEM strings: `ca` to verify the servers, `cert` and `key`
+ * for a client certificate; `tls: {}` is TLS with the system's CAs).
+ */
+export interface NatsAuthOptions {
+  user?: string;
+  pass?: string;
+  token?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
+/** Checks {@link NatsAuthOptions} (`name`: the option the messages name). @internal */
+export function validateNatsAuth(value: unknown, name: string): NatsAuthOptions | undefined {
+  if (value === undefined) return undefined;
+  const o = validateOptions(value, name);
+  const out: NatsAuthOptions = {};
+  for (const k of ['user', 'pass', 'token'] as const) if (o[k] !== undefined) out[k] = validateString(o[k], `${name}.${k}`);
+  if ((out.user === undefined) !== (out.pass === undefined))
+    throw new TypeError(`The "${name}" argument needs both user and pass, or neither`);
+  if (out.token !== undefined && out.user !== undefined) throw new TypeError(`The "${name}" argument takes a token or a user, not both`);
+  if (o.tls !== undefined) {
+    const t = validateOptions(o.tls, `${name}.tls`);
+    out.tls = {};
+    for (const k of ['ca', 'cert', 'key'] as const) if (t[k] !== undefined) out.tls[k] = validateString(t[k], `${name}.tls.${k}`);
+    if ((out.tls.cert === undefined) !== (out.tls.key === undefined))
+      throw new TypeError(`The "${name}.tls" argument needs both cert and key, or neither`);
+  }
+  return out;
+}
+
+/** The sharing key: the same servers reached the same way share one connection; other credentials get their own. */
+function connectionKey(servers: string, auth: NatsAuthOptions | undefined): string {
+  if (auth === undefined) return servers;
+  const { user, pass, token, tls } = auth;
+  return `${servers}\0${JSON.stringify([user, pass, token, tls?.ca, tls?.cert, tls?.key, tls !== undefined])}`;
+}
+
 /** One NATS connection, shared by every channel to the same servers. @internal */
 export interface SharedConnection {
   readonly servers: string;
+  /** The servers and how they are reached: the key of the shared map (it may hold credentials: never print it). */
+  readonly key: string;
   readonly nc: Promise<NatsConnection>;
   users: number;
   /** The links riding it: failed together when it closes (one handler, not one per link). */
@@ -44,10 +84,12 @@ const shared = new Map<string, SharedConnection>();
 /** A counted use of the connection to `servers`: give it back with {@link releaseConnection} (that object, not the servers: a connection that closed by itself is replaced). */
 export async function useConnection(
   servers: string,
-  options: { timeoutMs: number },
+  options: { timeoutMs: number; auth?: NatsAuthOptions },
 ): Promise<{ shared: SharedConnection; nc: NatsConnection }> {
-  let s = shared.get(servers);
+  const key = connectionKey(servers, options.auth);
+  let s = shared.get(key);
   if (s === undefined) {
+    const { user, pass, token, tls } = options.auth ?? {};
     const nc = natsModule().then(({ connect }) =>
       connect({
         servers: servers.split(','),
@@ -55,19 +97,29 @@ export async function useConnection(
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
         name: 'posix-ipc',
+        ...(user === undefined ? {} : { user, pass }),
+        ...(token === undefined ? {} : { token }),
+        ...(tls === undefined ? {} : { tls }),
+      }).catch((err: unknown) => {
+        // Refused credentials, as Node names a refused permission; the rest as the client says.
+        if ((err as Error).name === 'AuthorizationError')
+          throw Object.assign(systemError('EACCES', 'connect', servers, 'the NATS servers refused the credentials (options.auth)'), {
+            cause: err,
+          });
+        throw err;
       }),
     );
-    const entry: SharedConnection = { servers, nc, users: 0, links: new Set() };
+    const entry: SharedConnection = { servers, key, nc, users: 0, links: new Set() };
     s = entry;
     shared.set(servers, entry);
     nc.then(
       (c) =>
         void c.closed().then(() => {
-          if (shared.get(servers) === entry) shared.delete(servers);
+          if (shared.get(key) === entry) shared.delete(key);
           for (const l of entry.links) l.fail(peerGoneError('is out of reach: the NATS connection closed'));
         }),
       () => {
-        if (shared.get(servers) === entry) shared.delete(servers);
+        if (shared.get(key) === entry) shared.delete(key);
       },
     );
   }
@@ -83,7 +135,7 @@ export async function useConnection(
 /** Gives back one use; the last one drains and closes the connection. */
 export async function releaseConnection(s: SharedConnection): Promise<void> {
   if (--s.users > 0) return;
-  if (shared.get(s.servers) === s) shared.delete(s.servers);
+  if (shared.get(s.key) === s) shared.delete(s.key);
   const nc = await s.nc.catch(() => undefined);
   await nc?.drain().catch(() => undefined);
 }
@@ -111,15 +163,20 @@ export interface NatsConnectionHandle {
 /**
  * The NATS connection to `servers` (`host:port[,host:port...]`), shared with
  * every `nats:` channel and every other use to the same servers: what code
- * built on the channels (the JetStream groups) talks to NATS through.
+ * built on the channels (the JetStream groups) talks to NATS through;
+ * `options.auth` for servers that require credentials or TLS.
  * Rejects with `ERR_NATS_CLIENT_MISSING` when `@nats-io/transport-node` is not
  * installed.
  */
-export async function openNatsConnection(servers: string, options: { timeoutMs?: number } = {}): Promise<NatsConnectionHandle> {
+export async function openNatsConnection(
+  servers: string,
+  options: { timeoutMs?: number; auth?: NatsAuthOptions } = {},
+): Promise<NatsConnectionHandle> {
   validateNatsServers(servers, 'servers');
   const o = validateOptions(options);
   const timeoutMs = validateInteger(o.timeoutMs ?? 5000, 'options.timeoutMs', 1, 3_600_000);
-  const { shared: s, nc } = await useConnection(servers, { timeoutMs });
+  const auth = validateNatsAuth(o.auth, 'options.auth');
+  const { shared: s, nc } = await useConnection(servers, { timeoutMs, auth });
   let released = false;
   const watchers = new Set<{ fail(err: Error): void }>();
   return {

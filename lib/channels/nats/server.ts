@@ -17,7 +17,15 @@ import { makeDuplex } from '../fd.js';
 import { ChannelReceiver } from '../receiver.js';
 import { ChannelSender } from '../sender.js';
 import type { Duplex, Listener } from '../types.js';
-import { natsModule, releaseConnection, useConnection, validateNatsServers, type SharedConnection } from './client.js';
+import {
+  natsModule,
+  releaseConnection,
+  useConnection,
+  validateNatsAuth,
+  validateNatsServers,
+  type NatsAuthOptions,
+  type SharedConnection,
+} from './client.js';
 import { NatsReceiveEngine, NatsSendEngine } from './engine.js';
 import { DATA_HEADER, NatsLink } from './link.js';
 
@@ -44,12 +52,15 @@ export interface NatsChannelOptions<T> {
   highWaterMark?: number;
   /** How long connecting (to NATS, then to the listener) may take (default 5000). */
   timeoutMs?: number;
+  /** Credentials and TLS for servers that require them (channels reached the same way share one connection). */
+  auth?: NatsAuthOptions;
   /** A peer silent this long is gone (default 5000): NATS cannot tell, so each side sends a heartbeat every tenth of it, and a peer whose inbox has no subscriber at two heartbeats in a row is gone too. */
   peerTimeoutMs?: number;
 }
 
 interface Settings<T> extends StreamSettings<T> {
   readonly timeoutMs: number;
+  readonly auth: NatsAuthOptions | undefined;
   readonly peerTimeoutMs: number;
 }
 
@@ -59,6 +70,7 @@ function settings<T>(options: unknown): Settings<T> {
   return {
     ...s,
     timeoutMs: validateInteger(o.timeoutMs ?? 5000, 'options.timeoutMs', 1, 3_600_000),
+    auth: validateNatsAuth(o.auth, 'options.auth'),
     peerTimeoutMs: validateInteger(o.peerTimeoutMs ?? 5000, 'options.peerTimeoutMs', 100, 3_600_000),
   };
 }

@@ -339,7 +339,7 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
 export async function joinStreamGroup(options: StreamGroupOptions): Promise<StreamGroup> {
   const checked = streamGroupSettings(options);
   const mod = await jetStreamModule();
-  const nats = await openNatsConnection(checked.servers, { timeoutMs: checked.timeoutMs });
+  const nats = await openNatsConnection(checked.servers, { timeoutMs: checked.timeoutMs, auth: checked.auth });
   let messages: ConsumerMessages | undefined;
   try {
     const maxPayload = nats.connection.info?.max_payload ?? 1024 * 1024;

@@ -2,6 +2,7 @@
  * The options of a JetStream group member (./stream-group.ts), checked.
  * @module
  */
+import type { NatsAuthOptions } from '../../channels/index.js';
 import { validateInteger, validateOptions, validateString } from '../../internal/validators.js';
 import { traceSettings, type CommonSettings } from './options.js';
 
@@ -27,6 +28,8 @@ export interface StreamGroupOptions {
   timeoutMs?: number;
   /** How long a multicast is tried again (the same message id, backing off to 1 s) while its acknowledgement is lost or the stream has no leader: default 30,000 ms. */
   retryMs?: number;
+  /** Credentials and TLS for servers that require them (checked when the connection opens). */
+  auth?: NatsAuthOptions;
   /** Record this member's events (`path`: a file, as the other groups' traces; `payloads`: the payload bytes too). */
   trace?: { path?: string; maxEvents?: number; payloads?: boolean };
 }
@@ -48,6 +51,7 @@ export interface StreamGroupSettings {
   readonly timeoutMs: number;
   readonly retryMs: number;
   readonly trace: CommonSettings['trace'];
+  readonly auth: NatsAuthOptions | undefined;
 }
 
 /** The settings once joined: the payload limit known (the server's `max_payload` decides the default). @internal */
@@ -97,5 +101,6 @@ export function streamGroupSettings(options: StreamGroupOptions): StreamGroupSet
     timeoutMs,
     retryMs,
     trace: traceSettings(o.trace),
+    auth: o.auth as NatsAuthOptions | undefined,
   };
 }
