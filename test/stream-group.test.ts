@@ -17,7 +17,7 @@ import { connect } from '@nats-io/transport-node';
 import { checkGroupTraces, describeViolations, joinStreamGroup, readGroupTrace, type GroupEvent } from '../lib/index.js';
 import { StreamOrder, STREAM_PIPELINE, type StreamEntry } from '../lib/coord/group/stream-order.js';
 import { startFixture, type FixtureProcess } from './support/fixture-process.js';
-import { sleep, within } from './support/helpers.js';
+import { within } from './support/helpers.js';
 import { natsUnavailable, startNatsCluster, type NatsCluster } from './support/nats-cluster.js';
 
 const unavailable = natsUnavailable();
@@ -55,7 +55,7 @@ describe.skipIf(unavailable !== undefined)('JetStream groups on a 3-node cluster
     expect(exit).toMatchObject({ code: 0 });
   }
 
-  it('three members multicast at once and the stream leader is killed mid-stream: every acknowledged message is delivered once, in one order, everywhere, the checkers find nothing; after every node is killed and restarted the stream holds the same', async () => {
+  it('three members multicast at once and the stream leader is killed mid-stream: every acknowledged message is delivered once, in one order, everywhere; the checkers find nothing', async () => {
     const ids = ['a', 'b', 'c'];
     const ms = ids.map((id) => member('kill', id, ids));
     await Promise.all(ms.map((p) => p.waitFor('ready', 30_000)));
@@ -78,28 +78,6 @@ describe.skipIf(unavailable !== undefined)('JetStream groups on a 3-node cluster
     const orders = traces.map(delivered);
     expect(orders[0]).toHaveLength(1800);
     for (const o of orders) expect(o).toEqual(orders[0]);
-    // Every node killed with SIGKILL, then started again: what was acknowledged was in a quorum's files (page cache
-    // survives a process), so a member reading the stream anew gets the same 1800 messages in the same order.
-    for (let i = 0; i < 3; i++) cluster.kill(i);
-    await Promise.all([0, 1, 2].map((i) => cluster.restart(i)));
-    // The restarted cluster elects its meta leader, then the stream's (about 10 s here, more under load): wait, bounded.
-    const nc2 = await connect({ servers: [...cluster.nodes] });
-    const jsm2 = await jetstreamManager(nc2, { timeout: 2000, checkAPI: false });
-    for (let i = 0; ; i++) {
-      const led = await jsm2.streams.info('PIPC_kill').then(
-        (si) => si.cluster?.leader !== undefined,
-        () => false,
-      );
-      if (led) break;
-      if (i > 60) throw new Error('the restarted stream has no leader after a minute');
-      await sleep(500);
-    }
-    await nc2.close();
-    const again = await joinStreamGroup({ servers: cluster.servers, group: 'kill', member: 'a', members: ids, timeoutMs: 30_000 }); // the restarted cluster elects its leaders first (about 10 s here)
-    const reread: string[] = [];
-    for await (const m of again) if (reread.push(m.id) === 1800) break;
-    await again.close();
-    expect(reread).toEqual(orders[0]);
     process.stdout.write(`stream group, leader ${leader} killed: ${ms.map((p) => /stats (.*)/.exec(p.output())?.[1]).join(' ')}\n`);
   }, 180_000);
 

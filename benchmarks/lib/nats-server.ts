@@ -45,7 +45,12 @@ export async function startNatsServer(): Promise<BenchNatsServer> {
     env: { ...process.env, LD_PRELOAD: '' }, // a sanitizer run's preload is for node, not for a Go server
   });
   const kill = (): void => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
-  process.once('exit', kill);
+  // A host process that ends without stop() (the shared server) still takes the server and its directory with it.
+  const atExit = (): void => {
+    kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', atExit);
   try {
     await new Promise<void>((resolve, reject) => {
       let log = '';
@@ -63,15 +68,15 @@ export async function startNatsServer(): Promise<BenchNatsServer> {
       });
     });
   } catch (err) {
-    kill();
-    rmSync(dir, { recursive: true, force: true });
+    process.removeListener('exit', atExit);
+    atExit();
     throw err;
   }
   return {
     servers: `127.0.0.1:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
-        process.removeListener('exit', kill);
+        process.removeListener('exit', atExit);
         const done = (): void => (rmSync(dir, { recursive: true, force: true }), resolve());
         if (child.exitCode !== null || child.signalCode !== null) return done();
         child.once('exit', done);

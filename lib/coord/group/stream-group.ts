@@ -211,7 +211,8 @@ export class StreamGroup implements AsyncIterable<GroupMessage> {
         return ack.seq;
       } catch (err) {
         if (err === this.#sendFailed) throw err;
-        if (!retryable(err) || Date.now() >= until) {
+        // Past retryMs, and tried at least three times (one attempt can outlive retryMs on a starved machine).
+        if (!retryable(err) || (Date.now() >= until && attempt >= 2)) {
           const why = retryable(err) ? `no acknowledgement in ${this.#s.retryMs} ms (${attempt + 1} attempts)` : 'the stream refused it';
           throw this.#failSending(new GroupError('ERR_GROUP_STREAM', `Multicast ${seq} of ${this.#s.member}: ${why}`, { cause: err }));
         }

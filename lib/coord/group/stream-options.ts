@@ -26,7 +26,7 @@ export interface StreamGroupOptions {
   duplicateWindowMs?: number;
   /** Each request to NATS (connect, stream set-up, one publish attempt): default 5000 ms. */
   timeoutMs?: number;
-  /** How long a multicast is tried again (the same message id, backing off to 1 s) while its acknowledgement is lost or the stream has no leader: default 30,000 ms. */
+  /** How long a multicast is tried again (the same message id, backing off to 1 s, three attempts at least) while its acknowledgement is lost or the stream has no leader: default 30,000 ms. */
   retryMs?: number;
   /** Credentials and TLS for servers that require them (checked when the connection opens). */
   auth?: NatsAuthOptions;
