@@ -156,6 +156,11 @@ export class RwProtocol {
       this.wakeAll();
       return undefined;
     }
+    if (Atomics.load(this.#w, I_STATE) === NOT_RECOVERABLE) {
+      // Marked after the check at the top (a repairer's unlock): the slot goes back.
+      Atomics.store(this.#big, I_FIRST_SLOT + slot, 0n);
+      throw this.notRecoverable();
+    }
     // A reader that waited fills the read phase; the last one lets the writers go.
     if (a.waited && decrementToZero(this.#w, I_READ_PHASE) === 0) this.wakeAll();
     return { mode: 'read', slot, ownerDied: false };
@@ -196,6 +201,12 @@ export class RwProtocol {
       if (r === 0n) continue;
       if (!checkOwners || !ownerGone(this.name, r, KIND)) return undefined;
       Atomics.compareExchange(this.#big, I_FIRST_SLOT + i, r, 0n);
+    }
+    // The repairer that made the lock unrecoverable releases the word after marking it: a claim won since then
+    // sees the mark here (the check at the top may have come before it).
+    if (Atomics.load(this.#w, I_STATE) === NOT_RECOVERABLE) {
+      this.abandon(a);
+      throw this.notRecoverable();
     }
     Atomics.store(this.#w, I_WRITER_HELD, 1);
     a.claimed = false;
