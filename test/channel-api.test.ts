@@ -295,8 +295,13 @@ describe.each(TRANSPORTS)('%s channel: aborting and timing out the async calls',
       const size = 8 * 1024;
       let sendTimeouts = 0;
       let receiveTimeouts = 0;
+      // An empty channel: this receive times out whatever the scheduling (a TCP socket's kernel buffers can take
+      // the whole transfer, so the sends below may never wait), and the data after it must all arrive.
+      await expect(pair.receiver.receive({ timeoutMs: 1 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+      receiveTimeouts++;
       const producing = (async () => {
         for (let i = 0; i < n; i++) {
+          if (i % 50 === 49) await sleep(3); // now and then the consumer catches up and its receives time out
           for (;;) {
             try {
               await pair.sender.send(labelled(i, size), { timeoutMs: 1 });

@@ -4,7 +4,7 @@
 // test/support/channel-transports.ts), and a server node killed mid-stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ChannelError, connect, listen, type Duplex, type Listener } from '../lib/index.js';
+import { ChannelError, connect, listen, type Duplex, type Listener, type NatsAuthOptions } from '../lib/index.js';
 import { natsUnavailable, startNatsCluster, startNatsNode, type NatsCluster } from './support/nats-cluster.js';
 import { testPki } from './support/tls-certs.js';
 
@@ -151,6 +151,21 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
 });
 
 // Secured servers: a user and password, and TLS with the test PKI's server certificate.
+
+/** A listener and a client on `address`, both with `auth`: one message from the client; what the listener's side received. */
+async function exchangeOnce(address: string, auth: NatsAuthOptions, bytes: number[]): Promise<number[]> {
+  const server = await listen<Uint8Array>(address, { auth });
+  try {
+    const [client, conn] = await Promise.all([connect<Uint8Array>(address, { auth }), server.accept()]);
+    await client.sender.send(new Uint8Array(bytes));
+    const got = [...(await conn.receiver.receive())!];
+    await client.close();
+    await conn.close();
+    return got;
+  } finally {
+    server.close();
+  }
+}
 describe.skipIf(skip !== undefined)('NATS servers that require credentials and TLS', () => {
   it('without the credentials connect fails with EACCES; with them (options.auth) a channel carries messages; bad auth options name the argument', async () => {
     const node = await startNatsNode('authorization { user: pipc, password: s3cret }');
@@ -160,16 +175,7 @@ describe.skipIf(skip !== undefined)('NATS servers that require credentials and T
       await expect(listen(address, { auth: { user: 'pipc', pass: 'wrong' } })).rejects.toMatchObject({ code: 'EACCES' });
       await expect(listen(address, { auth: { user: 'pipc' } } as never)).rejects.toThrow(/options\.auth/);
       const auth = { user: 'pipc', pass: 's3cret' };
-      const server = await listen<Uint8Array>(address, { auth });
-      try {
-        const [client, conn] = await Promise.all([connect<Uint8Array>(address, { auth }), server.accept()]);
-        await client.sender.send(new Uint8Array([1, 2, 3]));
-        expect([...(await conn.receiver.receive())!]).toEqual([1, 2, 3]);
-        await client.close();
-        await conn.close();
-      } finally {
-        server.close();
-      }
+      await expect(exchangeOnce(address, auth, [1, 2, 3])).resolves.toEqual([1, 2, 3]);
     } finally {
       await node.stop();
     }
@@ -185,16 +191,7 @@ describe.skipIf(skip !== undefined)('NATS servers that require credentials and T
       const address = `nats://${node.servers}/tls.echo`;
       await expect(listen(address, { timeoutMs: 3000 })).rejects.toThrow();
       const auth = { tls: { ca: pki.ca.cert } };
-      const server = await listen<Uint8Array>(address, { auth });
-      try {
-        const [client, conn] = await Promise.all([connect<Uint8Array>(address, { auth }), server.accept()]);
-        await client.sender.send(new Uint8Array([9]));
-        expect([...(await conn.receiver.receive())!]).toEqual([9]);
-        await client.close();
-        await conn.close();
-      } finally {
-        server.close();
-      }
+      await expect(exchangeOnce(address, auth, [9])).resolves.toEqual([9]);
     } finally {
       await node.stop();
     }
