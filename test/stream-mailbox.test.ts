@@ -112,6 +112,13 @@ describe.skipIf(unavailable !== undefined)('JetStream mailboxes on a 3-node clus
     expect(rest).toEqual([2, 3]);
     await mb.close();
     expect(await reader.next()).toEqual({ done: true, value: undefined });
+    // close() with a batch under way: the reader ends, what it prefetched is not handed out.
+    const batch = await openStreamMailbox({ servers: cluster.servers, name: 'batch', timeoutMs: 20_000 });
+    for (let i = 0; i < 3; i++) await batch.put(new Uint8Array([i]));
+    const r2 = batch.consume({ prefetch: 3 });
+    expect([...(await r2.next()).value!.payload]).toEqual([0]);
+    await batch.close();
+    expect(await r2.next()).toEqual({ done: true, value: undefined });
     await expect(openStreamMailbox({ servers: cluster.servers, name: 'a.b' })).rejects.toThrow(/options\.name/);
     await expect(openStreamMailbox({ servers: cluster.servers, name: 'x', replicas: 0 })).rejects.toThrow(/options\.replicas/);
     await expect(openStreamMailbox({ servers: cluster.servers, name: 'small', replicas: 1 })).rejects.toMatchObject({

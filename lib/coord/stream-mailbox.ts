@@ -151,7 +151,10 @@ export class StreamMailbox {
       }
       this.#readers.add(messages);
       try {
-        for await (const m of messages) yield delivery(m);
+        for await (const m of messages) {
+          if (this.#closed) return; // a batch still coming after close(): not handed out (it goes to others after ackWaitMs)
+          yield delivery(m);
+        }
       } catch (err) {
         if (this.#closed) return; // closed while this reader was out: the iteration's last pull finds the connection gone
         if (!retryable(err)) throw err;
