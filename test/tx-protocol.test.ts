@@ -190,10 +190,12 @@ describe('a participant spoken to directly: checkpoints, replays and locks', { t
     void r.send({ t: Msg.COMMIT, x: t1, a: url }); // its commit record is deferred ...
     void r.send({ t: Msg.VOTE_REQ, x: t2, c: C, p: [url], i: 0, w: work({ r: [['k', 1]], w: [['k', 'two']] }) }); // ... and rides with P(T2)
     expect([(await r.recv()).t, (await r.recv()).t].sort()).toEqual([Msg.VOTE, Msg.ACK]);
+    expect(part.participant.active).toBe(1); // T1 acknowledged (its record durable), T2 prepared
     await r.close();
     await part.close();
     part = await open();
     expect(part.participant.inDoubt).toEqual([t2]);
+    expect(part.participant.active).toBe(1);
     r = await peer(url);
     await r.send({ t: Msg.VOTE_REQ, x: t3, c: C, p: [url], i: 0, w: work({ r: [['k', 1]], w: [] }) });
     expect(await r.recv()).toMatchObject({ t: Msg.VOTE, x: t3, y: false }); // T2 may still write k

@@ -118,29 +118,39 @@ export class TxCluster {
     s.proc.write(`${line}\n`);
   }
 
-  /** A partition's committed entries and its in-doubt transactions. */
-  static async dump(p: SiteProcess): Promise<{ entries: Map<string, string>; inDoubt: string[] }> {
+  /** A partition's committed entries, its in-doubt transactions and how many it has not finished (durably). */
+  static async dump(p: SiteProcess): Promise<{ entries: Map<string, string>; inDoubt: string[]; active: number }> {
     const before = (p.proc.output().match(/^dump /gm) ?? []).length;
     TxCluster.tell(p, 'dump');
-    const re = /^dump (\S+) (\S+)$/gm;
+    const re = /^dump (\S+) (\S+) (\d+)$/gm;
     for (let n = 0; n < 200; n++) {
       const all = [...p.proc.output().matchAll(re)];
       if (all.length > before) {
         const m = all[all.length - 1]!;
-        return { entries: new Map(JSON.parse(m[1]!) as Array<[string, string]>), inDoubt: JSON.parse(m[2]!) as string[] };
+        return {
+          entries: new Map(JSON.parse(m[1]!) as Array<[string, string]>),
+          inDoubt: JSON.parse(m[2]!) as string[],
+          active: Number(m[3]),
+        };
       }
       await sleep(25);
     }
     throw new Error(`${p.name} did not answer dump: ${p.proc.output().slice(-2000)}`);
   }
 
-  /** Waits (up to `ms`) until no partition has a transaction in doubt; returns every partition's entries merged. */
+  /**
+   * Waits (up to `ms`) until every partition has finished every transaction,
+   * durably (none in doubt, none whose commit record is still unsynced: a
+   * restart then cuts nothing that matters); returns every partition's
+   * entries merged.
+   */
   async quiesce(ms = 20_000): Promise<Map<string, string>> {
     const until = Date.now() + ms;
     for (;;) {
       const dumps = await Promise.all(this.partitions.map((p) => TxCluster.dump(p)));
-      if (dumps.every((d) => d.inDoubt.length === 0)) return new Map(dumps.flatMap((d) => [...d.entries]));
-      if (Date.now() > until) throw new Error(`still in doubt after ${ms} ms: ${JSON.stringify(dumps.map((d) => d.inDoubt))}`);
+      if (dumps.every((d) => d.active === 0)) return new Map(dumps.flatMap((d) => [...d.entries]));
+      if (Date.now() > until)
+        throw new Error(`still unfinished after ${ms} ms: ${JSON.stringify(dumps.map((d) => ({ inDoubt: d.inDoubt, active: d.active })))}`);
       await sleep(100);
     }
   }

@@ -138,6 +138,15 @@ export class Participant {
     return [...this.#branches.values()].filter((b) => b.state === 'prepared').map((b) => b.x);
   }
 
+  /**
+   * Transactions not finished here: being prepared, prepared (in doubt), or
+   * committing (applied, its commit record not durable yet). 0 means every
+   * outcome this participant took part in is on stable storage.
+   */
+  get active(): number {
+    return this.#branches.size;
+  }
+
   /** What this participant knows of transaction `x`. */
   status(x: string): Status {
     const b = this.#branches.get(x);
