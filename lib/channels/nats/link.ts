@@ -26,7 +26,7 @@
  * @internal
  * @module
  */
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 
 import { corruptError, peerGoneError } from '../../errors.js';
 import { releaseConnection, type SharedConnection } from './client.js';
@@ -39,6 +39,20 @@ export const GONE = 5;
 export const WANT = 6;
 /** Bytes before a DATA frame's payload. */
 export const DATA_HEADER = 5;
+
+/** Frames up to this size are cut from a shared slab (one allocation per {@link SLAB} bytes, not per message). */
+const SLAB_FRAME_MAX = 4096;
+const SLAB = 64 * 1024;
+
+const readU32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+/** How far sequence number `b` is past `a`, modulo 2^32 (numbers wrap; a gap of 2^31 or more is "behind"). */
+const seqAhead = (a: number, b: number): number => (b - a) >>> 0;
 
 /** How long a peer's inbox must have no subscriber before the peer counts as gone. */
 const NO_RESPONDERS_MS = 1000;
@@ -60,6 +74,42 @@ export interface LinkSettings {
 const noResponders = (err: unknown): boolean => /no responders|503/i.test(String((err as Error)?.message ?? err));
 const timedOut = (err: unknown): boolean => /timeout/i.test(String((err as Error)?.message ?? err));
 
+/**
+ * A link's inbox, subscribed before the link exists (the peer learns it
+ * from the hello): a callback subscription, one call per message and no
+ * promise (an async iterator costs a promise and a microtask per
+ * message), holding what comes before {@link Inbox.attach}.
+ * @internal
+ */
+export class Inbox {
+  readonly sub: Subscription;
+  #early: Array<{ err: Error | null; m: Msg }> | undefined = [];
+  #onMessage: ((m: Msg) => void) | undefined;
+  #onError: ((err: Error) => void) | undefined;
+
+  constructor(nc: NatsConnection, subject: string) {
+    this.sub = nc.subscribe(subject, {
+      callback: (err, m) => {
+        if (this.#early !== undefined) this.#early.push({ err, m });
+        else if (err !== null) this.#onError!(err);
+        else this.#onMessage!(m);
+      },
+    });
+  }
+
+  /** From now on each message goes to `onMessage` (those held first, in order), a subscription error to `onError`. */
+  attach(onMessage: (m: Msg) => void, onError: (err: Error) => void): void {
+    this.#onMessage = onMessage;
+    this.#onError = onError;
+    const early = this.#early!;
+    this.#early = undefined;
+    for (const { err, m } of early) {
+      if (err !== null) onError(err);
+      else onMessage(m);
+    }
+  }
+}
+
 /** See the module doc. @internal */
 export class NatsLink {
   readonly nc: NatsConnection;
@@ -69,8 +119,11 @@ export class NatsLink {
   /** Bytes sent in all, and the peer's count of bytes consumed in all (its last CREDIT). */
   #sentTotal = 0;
   #creditedTotal = 0;
+  /** Sequence numbers, u32, wrapping. */
   #seqOut = 0;
   #seqIn = 0;
+  #slab = new Uint8Array(0);
+  #slabAt = 0;
   /** Received DATA frames, whole, not yet consumed. */
   readonly frames: Uint8Array[] = [];
   /** Bytes received in all, consumed in all, and credited back in all. */
@@ -91,17 +144,22 @@ export class NatsLink {
   #peerWants = false;
   failure: Error | undefined;
   #lastHeard = performance.now();
+  /** A frame came since the last heartbeat (cheaper than reading the clock at every frame). */
+  #heard = false;
   readonly #heartbeat: NodeJS.Timeout;
   readonly #wakers = new Set<() => void>();
   #users = 2;
 
-  constructor(shared: SharedConnection, nc: NatsConnection, sub: Subscription, settings: LinkSettings) {
+  constructor(shared: SharedConnection, nc: NatsConnection, inbox: Inbox, settings: LinkSettings) {
     this.nc = nc;
     this.#shared = shared;
-    this.#sub = sub;
+    this.#sub = inbox.sub;
     this.settings = settings;
     shared.links.add(this); // one closed() handler per connection fails them all (see client.ts)
-    void this.#read();
+    inbox.attach(
+      (m) => this.#message(m),
+      (err) => this.fail(peerGoneError('is out of reach: the NATS subscription failed', err)),
+    );
     this.#heartbeat = setInterval(() => this.#beat(), settings.heartbeatMs);
     this.#heartbeat.unref();
   }
@@ -111,36 +169,27 @@ export class NatsLink {
     return this.settings.sendWindow - (this.#sentTotal - this.#creditedTotal);
   }
 
-  async #read(): Promise<void> {
-    try {
-      for await (const m of this.#sub) {
-        if (m.reply !== undefined && m.data.length === 5 && m.data[0] === PING) {
-          this.#lastHeard = performance.now();
-          const sent = new DataView(m.data.buffer, m.data.byteOffset, 5).getUint32(1);
-          if (sent > this.#seqIn && this.peerGone === undefined && !this.ended)
-            this.fail(
-              corruptError(
-                `${sent - this.#seqIn} NATS messages were lost in transit (a node failed over, or the server dropped a slow consumer's messages)`,
-              ),
-            );
-          m.respond(new Uint8Array(0));
-        } else {
-          this.#frame(m.data);
-          // The END is in: the sender's close() resolves, or (1) fails when this side lost something or had given up on it.
-          if (m.reply !== undefined && m.data[0] === END)
-            m.respond(new Uint8Array(this.peerGone === undefined && this.failure === undefined ? 0 : 1));
-        }
-      }
-    } catch (err) {
-      this.fail(peerGoneError('is out of reach: the NATS subscription failed', err));
+  #message(m: Msg): void {
+    if (m.reply !== undefined && m.data.length === 5 && m.data[0] === PING) {
+      this.#heard = true;
+      const lost = seqAhead(this.#seqIn, readU32(m.data, 1));
+      if (lost !== 0 && lost < 2 ** 31 && this.peerGone === undefined && !this.ended)
+        this.fail(
+          corruptError(`${lost} NATS messages were lost in transit (a node failed over, or the server dropped a slow consumer's messages)`),
+        );
+      m.respond(new Uint8Array(0));
+    } else {
+      this.#frame(m.data);
+      // The END is in: the sender's close() resolves, or (1) fails when this side lost something or had given up on it.
+      if (m.reply !== undefined && m.data[0] === END)
+        m.respond(new Uint8Array(this.peerGone === undefined && this.failure === undefined ? 0 : 1));
     }
   }
 
   #frame(data: Uint8Array): void {
     const b = new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // the client hands a Buffer: a plain view, as every channel gives
-    this.#lastHeard = performance.now();
+    this.#heard = true;
     if (b.length === 0) return this.fail(corruptError('A NATS channel frame was empty'));
-    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const type = b[0];
     if (type === PING) return;
     if (type === WANT) {
@@ -153,7 +202,7 @@ export class NatsLink {
       return this.wake();
     }
     if (type === CREDIT) {
-      const total = b.length === 9 ? v.getFloat64(1) : Number.NaN;
+      const total = b.length === 9 ? new DataView(b.buffer, b.byteOffset, 9).getFloat64(1) : Number.NaN;
       // Bounded: a peer cannot credit more than was sent, nor go back.
       if (!Number.isSafeInteger(total) || total > this.#sentTotal)
         return this.fail(corruptError('A NATS channel CREDIT frame is malformed'));
@@ -161,9 +210,9 @@ export class NatsLink {
       return this.wake();
     }
     if (b.length < 5) return this.fail(corruptError(`A NATS channel frame of type ${type} was ${b.length} bytes`));
-    const n = v.getUint32(1);
+    const n = readU32(b, 1);
     if (type === END) {
-      if (n !== this.#seqIn) return this.fail(corruptError(`${n - this.#seqIn} messages were lost in transit before the end`));
+      if (n !== this.#seqIn) return this.fail(corruptError(`${seqAhead(this.#seqIn, n)} messages were lost in transit before the end`));
       this.ended = true;
       return this.wake();
     }
@@ -174,7 +223,8 @@ export class NatsLink {
       if (performance.now() - this.#goneSentAt > 1000) this.#tellGone();
       return;
     }
-    if (n !== this.#seqIn + 1) return this.fail(corruptError(`NATS message ${this.#seqIn + 1} was lost in transit (next came ${n})`));
+    const expected = (this.#seqIn + 1) >>> 0;
+    if (n !== expected) return this.fail(corruptError(`NATS message ${expected} was lost in transit (next came ${n})`));
     const len = b.length - DATA_HEADER;
     const outstanding = this.#receivedTotal - this.#creditSent;
     // The window, as the sender keeps it: one message larger than the window only when all before it were credited.
@@ -189,6 +239,7 @@ export class NatsLink {
 
   #beat(): void {
     if (this.failure !== undefined || this.peerGone !== undefined || this.#pinging) return;
+    if (this.#heard) [this.#lastHeard, this.#heard] = [performance.now(), false];
     if (performance.now() - this.#lastHeard > this.settings.peerTimeoutMs) {
       return this.#lost(peerGoneError(`stopped answering: nothing for ${this.settings.peerTimeoutMs} ms`));
     }
@@ -230,7 +281,7 @@ export class NatsLink {
   #frameOf(type: number, n?: number): Uint8Array {
     const b = new Uint8Array(n === undefined ? 1 : 5);
     b[0] = type;
-    if (n !== undefined) new DataView(b.buffer).setUint32(1, n);
+    if (n !== undefined) writeU32(b, 1, n);
     return b;
   }
 
@@ -244,9 +295,17 @@ export class NatsLink {
 
   /** Publishes one DATA frame (the caller checked the credit). */
   sendData(bytes: Uint8Array): void {
-    const b = new Uint8Array(DATA_HEADER + bytes.byteLength);
+    const size = DATA_HEADER + bytes.byteLength;
+    let b: Uint8Array;
+    if (size > SLAB_FRAME_MAX) b = new Uint8Array(size);
+    else {
+      // The client holds the frame until it writes it: a slab's bytes are never written twice.
+      if (this.#slabAt + size > this.#slab.length) [this.#slab, this.#slabAt] = [new Uint8Array(SLAB), 0];
+      b = this.#slab.subarray(this.#slabAt, (this.#slabAt += size));
+    }
+    this.#seqOut = (this.#seqOut + 1) >>> 0;
     b[0] = DATA;
-    new DataView(b.buffer).setUint32(1, ++this.#seqOut);
+    writeU32(b, 1, this.#seqOut);
     b.set(bytes, DATA_HEADER);
     this.#sentTotal += bytes.byteLength;
     this.nc.publish(this.settings.peerInbox, b);
@@ -334,6 +393,7 @@ export class NatsLink {
   }
 
   wake(): void {
+    if (this.#wakers.size === 0) return;
     for (const w of [...this.#wakers]) w();
   }
 

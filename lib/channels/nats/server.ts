@@ -27,7 +27,7 @@ import {
   type SharedConnection,
 } from './client.js';
 import { NatsReceiveEngine, NatsSendEngine } from './engine.js';
-import { DATA_HEADER, NatsLink } from './link.js';
+import { DATA_HEADER, Inbox, NatsLink } from './link.js';
 
 /** Subjects: dot-separated tokens of letters, digits, `_` and `-`; no wildcards. */
 const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -106,15 +106,8 @@ function parseHello(data: Uint8Array): Hello | undefined {
 
 const hello = (inbox: string, window: number): Uint8Array => new TextEncoder().encode(JSON.stringify({ v: 1, inbox, window }));
 
-function channel<T>(
-  shared: SharedConnection,
-  nc: NatsConnection,
-  own: string,
-  sub: import('@nats-io/transport-node').Subscription,
-  peer: Hello,
-  s: Settings<T>,
-): Duplex<T> {
-  const link = new NatsLink(shared, nc, sub, {
+function channel<T>(shared: SharedConnection, nc: NatsConnection, own: string, inbox: Inbox, peer: Hello, s: Settings<T>): Duplex<T> {
+  const link = new NatsLink(shared, nc, inbox, {
     servers: shared.servers,
     peerInbox: peer.inbox,
     ownInbox: own,
@@ -137,10 +130,10 @@ export async function connectNats<T = Uint8Array>(address: NatsAddress, options?
   const s = settings<T>(options);
   const { createInbox } = await natsModule();
   const { shared, nc } = await useConnection(address.servers, s);
-  let sub: import('@nats-io/transport-node').Subscription | undefined;
+  let inbox: Inbox | undefined;
   try {
     const own = createInbox(INBOX_PREFIX);
-    sub = nc.subscribe(own);
+    inbox = new Inbox(nc, own);
     await nc.flush();
     // A listener that just started may not be known yet to the node this client is on (a cluster
     // spreads subscriptions between its nodes in the background): "no responders" is tried again
@@ -168,9 +161,9 @@ export async function connectNats<T = Uint8Array>(address: NatsAddress, options?
     }
     const peer = parseHello(answer.data);
     if (peer === undefined) throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'the listener refused the channel');
-    return channel<T>(shared, nc, own, sub, peer, s);
+    return channel<T>(shared, nc, own, inbox, peer, s);
   } catch (err) {
-    sub?.unsubscribe();
+    inbox?.sub.unsubscribe();
     await releaseConnection(shared);
     throw err;
   }
@@ -223,17 +216,17 @@ export class NatsServer<T = Uint8Array> implements Listener<T> {
     answer: (b: Uint8Array) => void,
   ): Promise<void> {
     shared.users++; // the channel's own use of the connection
-    let sub: import('@nats-io/transport-node').Subscription | undefined;
+    let inbox: Inbox | undefined;
     try {
-      sub = nc.subscribe(own);
+      inbox = new Inbox(nc, own);
       await nc.flush(); // the inbox's interest reaches the servers before the answer does
       answer(hello(own, s.highWaterMark));
     } catch {
-      sub?.unsubscribe(); // the connection broke meanwhile: the client's connect times out
+      inbox?.sub.unsubscribe(); // the connection broke meanwhile: the client's connect times out
       await releaseConnection(shared);
       return;
     }
-    this.#give(channel<T>(shared, nc, own, sub, peer, s));
+    this.#give(channel<T>(shared, nc, own, inbox, peer, s));
   }
 
   /** Listens on `address`. */
