@@ -41,8 +41,8 @@ export const WANT = 6;
 export const DATA_HEADER = 5;
 
 /** Frames up to this size are cut from a shared slab (one allocation per {@link SLAB} bytes, not per message). */
-const SLAB_FRAME_MAX = 4096;
-const SLAB = 64 * 1024;
+const SLAB_FRAME_MAX = 16 * 1024;
+const SLAB = 256 * 1024;
 
 const readU32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 function writeU32(b: Uint8Array, at: number, v: number): void {
