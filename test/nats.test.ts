@@ -176,6 +176,14 @@ describe.skipIf(skip !== undefined)('NATS servers that require credentials and T
       await expect(listen(address, { auth: { user: 'pipc' } } as never)).rejects.toThrow(/options\.auth/);
       const auth = { user: 'pipc', pass: 's3cret' };
       await expect(exchangeOnce(address, auth, [1, 2, 3])).resolves.toEqual([1, 2, 3]);
+      // A connection opened with the credentials is shared only with callers that give the same ones.
+      const authed = await listen(address, { auth });
+      try {
+        await expect(listen(address)).rejects.toMatchObject({ code: 'EACCES', syscall: 'connect' });
+        await expect(listen(address, { auth: { user: 'pipc', pass: 'wrong' } })).rejects.toMatchObject({ code: 'EACCES' });
+      } finally {
+        await authed.close();
+      }
     } finally {
       await node.stop();
     }

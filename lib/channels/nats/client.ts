@@ -111,7 +111,7 @@ export async function useConnection(
     );
     const entry: SharedConnection = { servers, key, nc, users: 0, links: new Set() };
     s = entry;
-    shared.set(servers, entry);
+    shared.set(key, entry); // by servers and credentials: a caller without them never rides this one
     nc.then(
       (c) =>
         void c.closed().then(() => {

@@ -91,10 +91,19 @@ export class Inbox {
     this.sub = nc.subscribe(subject, {
       callback: (err, m) => {
         if (this.#early !== undefined) this.#early.push({ err, m });
-        else if (err !== null) this.#onError!(err);
-        else this.#onMessage!(m);
+        else this.#dispatch(err, m);
       },
     });
+  }
+
+  /** A throw here would stop the client's reader, and with it every link on the connection: it fails this link only. */
+  #dispatch(err: Error | null, m: Msg): void {
+    try {
+      if (err !== null) this.#onError!(err);
+      else this.#onMessage!(m);
+    } catch (thrown) {
+      this.#onError!(thrown as Error);
+    }
   }
 
   /** From now on each message goes to `onMessage` (those held first, in order), a subscription error to `onError`. */
@@ -103,10 +112,7 @@ export class Inbox {
     this.#onError = onError;
     const early = this.#early!;
     this.#early = undefined;
-    for (const { err, m } of early) {
-      if (err !== null) onError(err);
-      else onMessage(m);
-    }
+    for (const { err, m } of early) this.#dispatch(err, m);
   }
 }
 

@@ -34,7 +34,9 @@ const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const INBOX_PREFIX = '_PIPC';
 const MAX_BACKLOG = 128;
 // 4 MiB: through one local nats-server a 1 MiB window held 16 KiB messages to 330 MB/s and 64 KiB to
-// 253; 4 MiB gave 526 and 390 (bare nats.js: 497 and 227). It bounds the frames a receiver holds.
+// 253; 4 MiB gave 526 and 390 (bare nats.js: 497 and 227). It bounds the payload bytes a receiver
+// holds unread; the frames are views of the client's socket chunks, so the memory kept alive can
+// be more (a chunk stays while one frame in it is unread).
 const DEFAULT_WINDOW = 4 * 1024 * 1024;
 /** How long "no responders" is tried again while a new listener's subscription spreads through a cluster. */
 const LISTENER_GRACE_MS = 1000;
