@@ -2,6 +2,8 @@
 // this file; Debian's nats-server, which .ci/run installs): addresses, refusal, the
 // channel suites (test/channels.test.ts and the others run on NATS too through
 // test/support/channel-transports.ts), and a server node killed mid-stream.
+import { spawn } from 'node:child_process';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ChannelError, connect, listen, type Duplex, type Listener, type NatsAuthOptions } from '../lib/index.js';
@@ -53,6 +55,37 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
       await serving;
     } finally {
       server.close();
+    }
+  });
+
+  it('connect with a signal: an abort ends a hello nobody answers at once and releases the connection (a process exits then, not at the timeout)', async () => {
+    const { connect: natsConnect } = await import('@nats-io/transport-node');
+    const nc = await natsConnect({ servers: cluster.nodes[0] });
+    const subject = `svc.mute.${process.pid}`;
+    nc.subscribe(subject); // takes every hello, answers none
+    await nc.flush();
+    const address = `nats://${cluster.nodes[0]}/${subject}`;
+    try {
+      const ac = new AbortController();
+      const t0 = performance.now();
+      setTimeout(() => ac.abort(), 100);
+      await expect(connect(address, { signal: ac.signal, timeoutMs: 10_000 })).rejects.toMatchObject({ name: 'AbortError' });
+      expect(performance.now() - t0).toBeLessThan(2000);
+      const code = `import { connect } from ${JSON.stringify(new URL('../lib/index.ts', import.meta.url).href)};
+        const ac = new AbortController(); setTimeout(() => ac.abort(), 100);
+        await connect(process.argv[1], { signal: ac.signal, timeoutMs: 10000 }).catch((e) => console.log(e.name));`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, address], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const t1 = performance.now();
+      const exit = await new Promise<number | null>((r) => child.on('exit', r));
+      const ms = performance.now() - t1;
+      expect({ exit, out: out.trim() }).toEqual({ exit: 0, out: 'AbortError' });
+      expect(ms).toBeLessThan(5000); // the start and tsx included; 10 s and more when the hello held the connection
+    } finally {
+      await nc.drain();
     }
   });
 

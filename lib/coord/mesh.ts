@@ -69,6 +69,8 @@ interface Link {
   connecting?: Promise<Duplex<Uint8Array> | undefined>;
   tail: Promise<void>;
   queued: number;
+  /** A connect failed: what is queued behind it is dropped at once, not each after a connect of its own. */
+  failed: boolean;
 }
 
 /** The network of one site or member. See the module doc. @internal */
@@ -85,6 +87,8 @@ export class Mesh {
   /** The last accept failure, for diagnosis. */
   lastAcceptError: unknown;
   #closed = false;
+  /** Aborts the connects under way when the mesh closes (a NATS hello to a dead peer waits up to its timeout). */
+  readonly #closing = new AbortController();
 
   private constructor(
     listener: Listener<Uint8Array>,
@@ -226,7 +230,7 @@ export class Mesh {
     if (this.#closed) return;
     let link = this.#links.get(address);
     if (link === undefined) {
-      this.#links.set(address, (link = { tail: Promise.resolve(), queued: 0 }));
+      this.#links.set(address, (link = { tail: Promise.resolve(), queued: 0, failed: false }));
       if (this.#links.size > MAX_LINKS) this.#evictLink();
     }
     if (link.duplex !== undefined && link.queued === 0) return this.#write(link.duplex, bytes, address);
@@ -237,10 +241,12 @@ export class Mesh {
     link.queued++;
     const l = link;
     l.tail = l.tail.then(async () => {
+      const d = this.#closed || l.failed ? undefined : (l.duplex ?? (await this.#connect(address, l)));
+      // Counted down after the write: a send() meanwhile queues behind it, never overtakes it.
       l.queued--;
-      const d = l.duplex ?? (await this.#connect(address, l));
       if (d === undefined) this.stats.dropped++;
       else this.#write(d, bytes, address);
+      if (l.queued === 0) l.failed = false; // the next message tries to connect again
     });
   }
 
@@ -267,7 +273,9 @@ export class Mesh {
   }
 
   #connect(address: string, link: Link): Promise<Duplex<Uint8Array> | undefined> {
-    link.connecting ??= connect<Uint8Array>(address, { ...this.#options.connectOptions, maxMessageSize: this.#maxMessageSize })
+    const own = this.#options.connectOptions?.signal as AbortSignal | undefined;
+    const signal = own === undefined ? this.#closing.signal : AbortSignal.any([own, this.#closing.signal]);
+    link.connecting ??= connect<Uint8Array>(address, { ...this.#options.connectOptions, maxMessageSize: this.#maxMessageSize, signal })
       .then((d) => {
         if (this.#closed) {
           void d.close().catch(() => undefined);
@@ -278,6 +286,7 @@ export class Mesh {
         return d;
       })
       .catch(() => {
+        link.failed = true;
         if (!this.#closed) this.#onLinkDown?.(address, 'unreachable');
         return undefined;
       })
@@ -298,9 +307,11 @@ export class Mesh {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#listener.close();
     await Promise.all([...this.#conns].map((d) => d.close().catch(() => undefined)));
     this.#conns.clear();
-    await Promise.all([...this.#links.values()].map((l) => l.connecting));
+    // The queued messages are dropped (closed) and the connects under way aborted: these settle at once.
+    await Promise.all([...this.#links.values()].map((l) => l.tail));
   }
 }

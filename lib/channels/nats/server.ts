@@ -11,7 +11,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 
 import { abortError, closedError, systemError } from '../../errors.js';
-import { validateInteger, validateOptions, validateString } from '../../internal/validators.js';
+import { validateAbortSignal, validateInteger, validateOptions, validateString } from '../../internal/validators.js';
+import { bounded, delay, throwIfAborted } from '../../internal/waiting.js';
 import { resolveStreamOptions, type StreamSettings } from '../stream/ends.js';
 import { makeDuplex } from '../fd.js';
 import { ChannelReceiver } from '../receiver.js';
@@ -60,6 +61,8 @@ export interface NatsChannelOptions<T> {
   auth?: NatsAuthOptions;
   /** A peer silent this long is gone (default 5000): NATS cannot tell, so each side sends a heartbeat every tenth of it, and a peer whose inbox has no subscriber at two heartbeats in a row is gone too. */
   peerTimeoutMs?: number;
+  /** Connecting only: aborts the connect (an `AbortError`); the connection to NATS is released at once, even while the listener has not answered yet. */
+  signal?: AbortSignal;
 }
 
 interface Settings<T> extends StreamSettings<T> {
@@ -129,47 +132,67 @@ function channel<T>(shared: SharedConnection, nc: NatsConnection, own: string, i
   );
 }
 
-/** A channel to the listener on `address` (see the module doc). Rejects with `ECONNREFUSED` when nobody listens there, `ETIMEDOUT` past `timeoutMs`. */
+/**
+ * A channel to the listener on `address` (see the module doc). Rejects with
+ * `ECONNREFUSED` when nobody listens there, `ETIMEDOUT` past `timeoutMs`, an
+ * `AbortError` when `options.signal` aborts.
+ */
 export async function connectNats<T = Uint8Array>(address: NatsAddress, options?: NatsChannelOptions<T>): Promise<Duplex<T>> {
   const s = settings<T>(options);
+  const signal = validateAbortSignal(validateOptions(options).signal, 'options.signal');
+  throwIfAborted(signal);
   const { createInbox } = await natsModule();
   const { shared, nc } = await useConnection(address.servers, s);
   let inbox: Inbox | undefined;
   try {
     const own = createInbox(INBOX_PREFIX);
     inbox = new Inbox(nc, own);
-    await nc.flush();
-    // A listener that just started may not be known yet to the node this client is on (a cluster
-    // spreads subscriptions between its nodes in the background): "no responders" is tried again
-    // for a moment before it counts as nobody listening.
-    const start = performance.now();
-    let answer;
-    for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
-      const left = s.timeoutMs - (performance.now() - start);
-      try {
-        answer = await nc.request(address.subject, hello(own, s.highWaterMark), { timeout: Math.max(1, left) });
-        break;
-      } catch (err) {
-        const text = String((err as Error).message ?? err);
-        if (/no responders|503/i.test(text)) {
-          if (performance.now() - start + pause < Math.min(s.timeoutMs, LISTENER_GRACE_MS)) {
-            await new Promise((r) => setTimeout(r, pause));
-            continue;
-          }
-          throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'no listener on the subject');
-        }
-        if (/timeout/i.test(text))
-          throw systemError('ETIMEDOUT', 'connect', `nats:${address.subject}`, `no answer within ${s.timeoutMs} ms`);
-        throw err;
-      }
-    }
-    const peer = parseHello(answer.data);
+    // An abort leaves the request pending: releasing the connection below ends it.
+    const answer = await bounded(
+      (inner) => sayHello(nc, address, own, s, inner),
+      signal,
+      Infinity,
+      () => new Error('unreachable'),
+    );
+    const peer = parseHello(answer);
     if (peer === undefined) throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'the listener refused the channel');
     return channel<T>(shared, nc, own, inbox, peer, s);
   } catch (err) {
     inbox?.sub.unsubscribe();
     await releaseConnection(shared);
     throw err;
+  }
+}
+
+/** Sends the hello to the listener on `address`; resolves with its answer. */
+async function sayHello<T>(
+  nc: NatsConnection,
+  address: NatsAddress,
+  own: string,
+  s: Settings<T>,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  await nc.flush();
+  // A listener that just started may not be known yet to the node this client is on (a cluster
+  // spreads subscriptions between its nodes in the background): "no responders" is tried again
+  // for a moment before it counts as nobody listening.
+  const start = performance.now();
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    const left = s.timeoutMs - (performance.now() - start);
+    try {
+      return (await nc.request(address.subject, hello(own, s.highWaterMark), { timeout: Math.max(1, left) })).data;
+    } catch (err) {
+      const text = String((err as Error).message ?? err);
+      if (/no responders|503/i.test(text)) {
+        if (performance.now() - start + pause < Math.min(s.timeoutMs, LISTENER_GRACE_MS)) {
+          await delay(pause, signal);
+          continue;
+        }
+        throw systemError('ECONNREFUSED', 'connect', `nats:${address.subject}`, 'no listener on the subject');
+      }
+      if (/timeout/i.test(text)) throw systemError('ETIMEDOUT', 'connect', `nats:${address.subject}`, `no answer within ${s.timeoutMs} ms`);
+      throw err;
+    }
   }
 }
 
