@@ -1,7 +1,8 @@
 // Groups of real member processes (test/fixtures/group-member.ts): every
 // order under delay, reorder, duplicate and drop faults; kill -9 of members,
 // of the leader, and of an originator whose multicast reached only some
-// members; join and leave mid-stream; every transport; and the checkers
+// members; join and leave mid-stream; on UNIX sockets and NATS, and once on
+// each other transport; and the checkers
 // (lib/coord/group/checkers.ts) run on every member's trace file, including
 // on real runs of a weaker order, where they must find the violations.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,8 +18,9 @@ afterEach(async () => {
   for (const c of clusters.splice(0)) await c.dispose();
 });
 
-function cluster(order: GroupOrder, options: Omit<ClusterOptions, 'order'> = {}): GroupCluster {
-  const c = new GroupCluster({ order, ...options });
+async function cluster(order: GroupOrder, options: Omit<ClusterOptions, 'order'> = {}): Promise<GroupCluster> {
+  const natsServers = options.transport === 'nats' ? (await natsCluster()).servers : undefined;
+  const c = new GroupCluster({ order, natsServers, ...options });
   clusters.push(c);
   return c;
 }
@@ -36,13 +38,17 @@ const ORDERS: GroupOrder[] = ['fifo', 'causal', 'total', 'sequencer'];
 const IDS = ['a', 'b', 'c', 'd'];
 const SEED = Number(process.env.GROUP_SEED ?? 20261202);
 
-describe('groups of member processes', () => {
+// The whole suite on UNIX sockets, and again through a 3-node NATS cluster (where nats-server is
+// installed: .ci/run installs it; the members spread over its nodes, the client picks one at random).
+const SUITE_TRANSPORTS = ['unix', ...(natsUnavailable() === undefined ? (['nats'] as const) : [])] as const;
+
+describe.each(SUITE_TRANSPORTS)('groups of member processes over %s', (transport) => {
   it.each(ORDERS)(
     '%s: 4 members multicast at once through delays, reorders, duplicates and drops; the checkers find nothing',
     async (order) => {
       const faults = { seed: SEED, delay: 0.2, delayMs: [0, 4] as [number, number], reorder: 0.05, duplicate: 0.05, drop: 0.03 };
       // Causal: members answer some deliveries, so that messages depend on each other across senders.
-      const c = cluster(order, { faults, env: { GROUP_REPORT: '10', GROUP_REPLY: order === 'causal' ? '10' : '0' } });
+      const c = await cluster(order, { transport, faults, env: { GROUP_REPORT: '10', GROUP_REPLY: order === 'causal' ? '10' : '0' } });
       await c.start(IDS);
       for (const id of IDS) c.send(id, 150);
       const expected = order === 'causal' ? 600 + 3 * 60 : 600; // each member answers 15 messages of each of the 3 others
@@ -63,7 +69,7 @@ describe('groups of member processes', () => {
   ] as const)(
     '%s: kill -9 of %s mid-stream (a is the leader and the sequencer); the others install a view without it and agree on what it sent',
     async (order, victim) => {
-      const c = cluster(order);
+      const c = await cluster(order, { transport });
       await c.start(IDS);
       for (const id of IDS) c.send(id, 150, 2);
       await c.delivered(victim, 150, 60_000);
@@ -90,7 +96,7 @@ describe('groups of member processes', () => {
     '%s: the originator %s fails mid-multicast (its messages reached c, never d); d delivers them through the view change',
     async (order, victim) => {
       // The sequencer's originator of record is the sequencer itself (a, the founder): its stream is what must be completed.
-      const c = cluster(order);
+      const c = await cluster(order, { transport });
       await c.start(IDS);
       const v = c.get(victim).proc;
       v.write(`cut ${c.get('d').url}\n`);
@@ -113,7 +119,7 @@ describe('groups of member processes', () => {
   it.each(['causal', 'total', 'sequencer'] as const)(
     '%s: a member joins and another leaves while messages flow; every member delivers the same messages in each view',
     async (order) => {
-      const c = cluster(order, { env: { GROUP_REPORT: '1' } });
+      const c = await cluster(order, { transport, env: { GROUP_REPORT: '1' } });
       await c.start(['a', 'b', 'c']);
       for (const id of ['a', 'b', 'c']) c.send(id, 400, 5); // 2 s or more: d joins while they send
       await c.delivered('a', 60, 30_000);
@@ -143,7 +149,7 @@ describe('groups of member processes', () => {
   );
 
   it('a member paused (SIGSTOP) past the failure timeout is excluded; resumed, it learns ERR_GROUP_EXCLUDED and delivers nothing of the later views', async () => {
-    const c = cluster('causal', { env: { GROUP_REPORT: '1' } });
+    const c = await cluster('causal', { transport, env: { GROUP_REPORT: '1' } });
     await c.start(IDS);
     for (const id of IDS) c.send(id, 20);
     for (const id of IDS) await c.delivered(id, 80, 30_000);
@@ -161,22 +167,17 @@ describe('groups of member processes', () => {
     expectClean(c.traces(), { order: 'causal' }, 'excluded member');
     expect(delivered(c.traceOf('c')).length).toBe(80);
   }, 90_000);
+});
 
+describe('groups over the other transports', () => {
   it.each([
     ['causal', 'shm'],
     ['total', 'tcp'],
     ['sequencer', 'tls'],
-    // Through a 3-node NATS cluster (where nats-server is installed: .ci/run installs it), the members spread over its nodes (the client picks one at random).
-    ...(natsUnavailable() === undefined
-      ? ([
-          ['fifo', 'nats'],
-          ['total', 'nats'],
-        ] as const)
-      : []),
   ] as const)(
     '%s over %s, with a member killed',
     async (order, transport) => {
-      const c = cluster(order, { transport, natsServers: transport === 'nats' ? (await natsCluster()).servers : undefined });
+      const c = await cluster(order, { transport });
       await c.start(IDS);
       for (const id of IDS) c.send(id, 100, 2);
       await c.delivered('c', 100, 60_000);
@@ -195,7 +196,7 @@ describe('groups of member processes', () => {
 describe('the checkers catch a broken order in real traces', () => {
   it('FIFO with causal replies and delayed links: clean as FIFO, but the causal and total checkers find violations', async () => {
     const faults = { seed: SEED, delay: 0.5, delayMs: [0, 30] as [number, number] };
-    const c = cluster('fifo', { faults, env: { GROUP_REPORT: '1', GROUP_REPLY: '3' } });
+    const c = await cluster('fifo', { faults, env: { GROUP_REPORT: '1', GROUP_REPLY: '3' } });
     await c.start(IDS);
     // A reply overtaking its cause at a third member is likely in each round, not certain (the delays are timing):
     // up to 4 rounds, until the causal checker has something to find.
@@ -221,7 +222,7 @@ describe('the checkers catch a broken order in real traces', () => {
 
   it('best effort over links that drop frames: clean as best effort, but the reliability checkers find lost messages', async () => {
     const faults = { seed: SEED, drop: 0.1 };
-    const c = cluster('none', { faults, env: { GROUP_REPORT: '1' } });
+    const c = await cluster('none', { faults, env: { GROUP_REPORT: '1' } });
     await c.start(IDS);
     for (const id of IDS) c.send(id, 200, 1);
     for (const m of c.members) await m.proc.waitFor('sent 200', 60_000);

@@ -1,7 +1,7 @@
 // RPC services' semantics between real processes: at-most-once (duplicates
 // injected on the wire, a duplicate in progress, a reply dropped by the
 // retention rule, a persisted cache surviving kill -9, a retry after a
-// reconnection), security (uid allow-list before any handler, a client run
+// reconnection; on UNIX sockets and NATS), security (uid allow-list before any handler, a client run
 // under another uid, the per-procedure authorize hook, TLS client
 // certificates) and hostile frames fuzzed with fast-check.
 import { randomBytes } from 'node:crypto';
@@ -19,6 +19,8 @@ import { TestService } from './fixtures/rpc-service.js';
 import { removePath, tempPath, within } from './support/helpers.js';
 import { pkiEnv, testPki } from './support/tls-certs.js';
 import { rpcOutcome } from './support/rpc-errors.js';
+import { natsCluster } from './support/channel-transports.js';
+import { natsUnavailable } from './support/nats-cluster.js';
 
 const PKI = testPki();
 const proc = (name: string): number => TestService.byName.get(name)!.index;
@@ -48,10 +50,22 @@ async function rawClient(url: string, clientId: Buffer = randomBytes(16)) {
   return { d, next, call };
 }
 
-describe('RPC at-most-once', () => {
+// On UNIX sockets, and through a 3-node NATS cluster where nats-server is installed (.ci/run installs it).
+const AMO_TRANSPORTS = ['unix', ...(natsUnavailable() === undefined ? (['nats'] as const) : [])] as const;
+let subjects = 0;
+
+describe.each(AMO_TRANSPORTS)('RPC at-most-once over %s', (transport) => {
+  /** Where a server listens: the socket at `path`, or a NATS subject of its own (the same one again for the same path). */
+  const named = new Map<string, string>();
+  const where = async (path: string): Promise<string> => {
+    if (transport === 'unix') return `unix:${path}`;
+    if (!named.has(path)) named.set(path, `nats://${(await natsCluster()).nodes[0]}/rpc.amo.${process.pid}.${++subjects}`);
+    return named.get(path)!;
+  };
+
   it('every call frame sent twice on the wire runs once; the duplicate in progress waits for the same reply', async () => {
     const path = tempPath('rpc-dup');
-    const { server, url } = await startServer(`unix:${path}`);
+    const { server, url } = await startServer(await where(path));
     try {
       const d = await connect<Uint8Array>(url);
       let doubled = 0;
@@ -80,7 +94,7 @@ describe('RPC at-most-once', () => {
 
   it('a duplicate at or below the acknowledged floor is refused ERR_RPC_DUPLICATE, never run again', async () => {
     const path = tempPath('rpc-floor');
-    const { server, url } = await startServer(`unix:${path}`);
+    const { server, url } = await startServer(await where(path));
     try {
       const raw = await rawClient(url);
       await raw.call(1, 1, 0, 'bump', { key: 'f' });
@@ -102,7 +116,7 @@ describe('RPC at-most-once', () => {
 
   it('a second CALL on a running call id is a copy only for a unary call with the same seq; otherwise ERR_RPC_PROTOCOL', async () => {
     const path = tempPath('rpc-copy');
-    const { server, url } = await startServer(`unix:${path}`);
+    const { server, url } = await startServer(await where(path));
     try {
       // A server stream waiting for credit (ack 0), then the same id and seq again: not a copy.
       const a = await rawClient(url);
@@ -133,7 +147,7 @@ describe('RPC at-most-once', () => {
     const path = tempPath('rpc-persist');
     const file = tempPath('rpc-cache');
     const id = randomBytes(16);
-    let { server, url } = await startServer(`unix:${path}`, [file]);
+    let { server, url } = await startServer(await where(path), [file]);
     try {
       let raw = await rawClient(url, id);
       await raw.call(1, 1, 0, 'bump', { key: 'p' });
@@ -144,7 +158,7 @@ describe('RPC at-most-once', () => {
       await server.stop();
       await raw.d.close().catch(() => undefined);
       expect(statSync(file).mode & 0o777).toBe(0o600);
-      ({ server, url } = await startServer(`unix:${path}`, [file]));
+      ({ server, url } = await startServer(await where(path), [file]));
       raw = await rawClient(url, id);
       await raw.call(1, 1, 0, 'bump', { key: 'p' });
       expect(await raw.next()).toMatchObject({ type: Frame.REPLY, id: 1, body: 1 }); // replayed from the file
@@ -165,7 +179,7 @@ describe('RPC at-most-once', () => {
   it('a retry after a reconnection: an idempotent call succeeds, a deduplicated one in progress at the crash is refused, not run twice', async () => {
     const path = tempPath('rpc-retry');
     const file = tempPath('rpc-retry-cache');
-    let { server, url } = await startServer(`unix:${path}`, [file]);
+    let { server, url } = await startServer(await where(path), [file]);
     try {
       const c = await connectService(url, TestService, { retry: { attempts: 20, maxMs: 20_000, baseMs: 50 } });
       expect(await c.bump({ key: 'r' })).toBe(1);
@@ -176,7 +190,7 @@ describe('RPC at-most-once', () => {
       const during = c.add({ a: 1, b: 1 }); // started while the client reconnects: sent once it has
       const stream = c.numbers({ n: 1, tag: 'x' })[Symbol.asyncIterator]();
       expect(await rpcOutcome(stream.next())).toBe('ERR_RPC_SERVER_GONE'); // streams are never retried
-      ({ server, url } = await startServer(`unix:${path}`, [file]));
+      ({ server, url } = await startServer(await where(path), [file]));
       expect(await within(20_000, 'the retried call', rpcOutcome(inProgress))).toBe('ERR_RPC_DUPLICATE');
       expect(await within(20_000, 'the call made while reconnecting', during)).toBe(2);
       expect(await c.echo({ text: 'again' })).toBe('again');
