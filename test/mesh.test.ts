@@ -39,6 +39,20 @@ const until = async (ok: () => boolean, ms = 10_000): Promise<void> => {
 };
 
 describe('mesh', () => {
+  it('a message sent the moment the link connects (from onLink) waits for those queued before it', async () => {
+    const got: number[] = [];
+    const b = await open((bytes) => (got.push(bytes[0]!), true));
+    // onLink runs as the connection is made, before the queued message 0 is written: 1 must go behind it.
+    const a: Mesh = await Mesh.open(
+      { listen: `unix:${join(dir, 'onlink.sock')}`, onLink: (l) => l.direction === 'out' && a.send(b.url, Uint8Array.of(1)) },
+      () => true,
+    );
+    meshes.push(a);
+    a.send(b.url, Uint8Array.of(0));
+    await until(() => got.length === 2);
+    expect(got).toEqual([0, 1]);
+  });
+
   it('messages sent while the link connects, and after, arrive in the order sent', async () => {
     const got: number[] = [];
     const b = await open((bytes) => (got.push(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0)), true));
@@ -75,12 +89,13 @@ describe('mesh', () => {
       const { connect: natsConnect } = await import('@nats-io/transport-node');
       const nc = await natsConnect({ servers: c.nodes[0] });
       const subject = `mesh.mute.${process.pid}`;
-      nc.subscribe(subject); // takes every hello, answers none: the connect waits for its timeout
+      let hellos = 0;
+      nc.subscribe(subject, { callback: () => void hellos++ }); // takes every hello, answers none: the connect waits for its timeout
       await nc.flush();
       try {
         const a = await Mesh.open({ listen: `unix:${join(dir, 'closing.sock')}`, connectOptions: { timeoutMs: 20_000 } }, () => true);
         for (let i = 0; i < 50; i++) a.send(`nats://${c.nodes[0]}/${subject}`, new Uint8Array(8));
-        await new Promise((r) => setTimeout(r, 200)); // the hello is out
+        await until(() => hellos === 1); // the hello is out (one connect for the 50)
         const t0 = performance.now();
         await a.close();
         expect(performance.now() - t0).toBeLessThan(1000);

@@ -73,7 +73,7 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
       expect(performance.now() - t0).toBeLessThan(2000);
       const code = `import { connect } from ${JSON.stringify(new URL('../lib/index.ts', import.meta.url).href)};
         const ac = new AbortController(); setTimeout(() => ac.abort(), 100);
-        await connect(process.argv[1], { signal: ac.signal, timeoutMs: 10000 }).catch((e) => console.log(e.name));`;
+        await connect(process.argv[1], { signal: ac.signal, timeoutMs: 60000 }).catch((e) => console.log(e.name));`;
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, address], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -83,11 +83,11 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
       const exit = await new Promise<number | null>((r) => child.on('exit', r));
       const ms = performance.now() - t1;
       expect({ exit, out: out.trim() }).toEqual({ exit: 0, out: 'AbortError' });
-      expect(ms).toBeLessThan(5000); // the start and tsx included; 10 s and more when the hello held the connection
+      expect(ms).toBeLessThan(30_000); // the start and tsx included; 60 s and more when the hello held the connection
     } finally {
       await nc.drain();
     }
-  });
+  }, 60_000);
 
   it('a hostile peer: frames past the window, or an END after a gap, fail the channel (ERR_CHANNEL_CORRUPT); that END is not confirmed', async () => {
     const { connect: natsConnect, createInbox } = await import('@nats-io/transport-node');

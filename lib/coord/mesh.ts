@@ -9,7 +9,7 @@
  * @module
  */
 import { connect, listen, type AddressOptions, type Duplex, type Listener } from '../channels/index.js';
-import { validateFunction, validateInteger, validateOptions, validateString } from '../internal/validators.js';
+import { validateAbortSignal, validateFunction, validateInteger, validateOptions, validateString } from '../internal/validators.js';
 import { acceptLoop } from './accept.js';
 
 /** A connection of a mesh, as given to {@link MeshOptions.onLink} (attach a trace recorder or a fault injector to it). */
@@ -69,8 +69,8 @@ interface Link {
   connecting?: Promise<Duplex<Uint8Array> | undefined>;
   tail: Promise<void>;
   queued: number;
-  /** A connect failed: what is queued behind it is dropped at once, not each after a connect of its own. */
-  failed: boolean;
+  /** A connect failed: this many messages queued behind it then are dropped at once, not each after a connect of its own. */
+  failing: number;
 }
 
 /** The network of one site or member. See the module doc. @internal */
@@ -89,6 +89,8 @@ export class Mesh {
   #closed = false;
   /** Aborts the connects under way when the mesh closes (a NATS hello to a dead peer waits up to its timeout). */
   readonly #closing = new AbortController();
+  /** What each connect is given: the closing signal, with the caller's `connectOptions.signal` when there is one (combined once). */
+  readonly #connectSignal: AbortSignal;
 
   private constructor(
     listener: Listener<Uint8Array>,
@@ -104,6 +106,8 @@ export class Mesh {
     this.#maxMessageSize = max;
     this.#handler = handler;
     this.#onLinkDown = onLinkDown;
+    const own = options.connectOptions?.signal as AbortSignal | undefined; // checked in open()
+    this.#connectSignal = own === undefined ? this.#closing.signal : AbortSignal.any([own, this.#closing.signal]);
     void acceptLoop(
       this.#listener,
       (d) => (this.#closed ? void d.close().catch(() => undefined) : this.#adopt(d, 'in', '')),
@@ -137,6 +141,7 @@ export class Mesh {
     validateOptions(options);
     validateString(options.listen, 'options.listen');
     validateFunction(options.onLink, 'options.onLink');
+    validateAbortSignal(validateOptions(options.connectOptions, 'options.connectOptions').signal, 'options.connectOptions.signal');
     const max = validateInteger(options.maxMessageSize ?? 256 * 1024, 'options.maxMessageSize', 256, 64 * 1024 * 1024);
     const listener = await listen<Uint8Array>(options.listen, { ...options.listenOptions, maxMessageSize: max });
     return new Mesh(listener, options, max, handler, onLinkDown, spin);
@@ -230,7 +235,7 @@ export class Mesh {
     if (this.#closed) return;
     let link = this.#links.get(address);
     if (link === undefined) {
-      this.#links.set(address, (link = { tail: Promise.resolve(), queued: 0, failed: false }));
+      this.#links.set(address, (link = { tail: Promise.resolve(), queued: 0, failing: 0 }));
       if (this.#links.size > MAX_LINKS) this.#evictLink();
     }
     if (link.duplex !== undefined && link.queued === 0) return this.#write(link.duplex, bytes, address);
@@ -241,12 +246,19 @@ export class Mesh {
     link.queued++;
     const l = link;
     l.tail = l.tail.then(async () => {
-      const d = this.#closed || l.failed ? undefined : (l.duplex ?? (await this.#connect(address, l)));
-      // Counted down after the write: a send() meanwhile queues behind it, never overtakes it.
-      l.queued--;
-      if (d === undefined) this.stats.dropped++;
-      else this.#write(d, bytes, address);
-      if (l.queued === 0) l.failed = false; // the next message tries to connect again
+      let d: Duplex<Uint8Array> | undefined;
+      try {
+        if (l.failing > 0)
+          l.failing--; // queued behind a connect that failed
+        else if (!this.#closed) d = l.duplex ?? (await this.#connect(address, l));
+      } catch {
+        // #connect does not reject; were it to, the message counts as dropped and the queue goes on
+      } finally {
+        // Counted down after the write: a send() meanwhile queues behind it, never overtakes it.
+        l.queued--;
+        if (d === undefined) this.stats.dropped++;
+        else this.#write(d, bytes, address);
+      }
     });
   }
 
@@ -273,9 +285,11 @@ export class Mesh {
   }
 
   #connect(address: string, link: Link): Promise<Duplex<Uint8Array> | undefined> {
-    const own = this.#options.connectOptions?.signal as AbortSignal | undefined;
-    const signal = own === undefined ? this.#closing.signal : AbortSignal.any([own, this.#closing.signal]);
-    link.connecting ??= connect<Uint8Array>(address, { ...this.#options.connectOptions, maxMessageSize: this.#maxMessageSize, signal })
+    link.connecting ??= connect<Uint8Array>(address, {
+      ...this.#options.connectOptions,
+      maxMessageSize: this.#maxMessageSize,
+      signal: this.#connectSignal,
+    })
       .then((d) => {
         if (this.#closed) {
           void d.close().catch(() => undefined);
@@ -286,7 +300,7 @@ export class Mesh {
         return d;
       })
       .catch(() => {
-        link.failed = true;
+        link.failing = link.queued - 1; // those behind the message that connected; later ones connect again
         if (!this.#closed) this.#onLinkDown?.(address, 'unreachable');
         return undefined;
       })
@@ -312,6 +326,6 @@ export class Mesh {
     await Promise.all([...this.#conns].map((d) => d.close().catch(() => undefined)));
     this.#conns.clear();
     // The queued messages are dropped (closed) and the connects under way aborted: these settle at once.
-    await Promise.all([...this.#links.values()].map((l) => l.tail));
+    await Promise.all([...this.#links.values()].map((l) => l.tail.catch(() => undefined)));
   }
 }

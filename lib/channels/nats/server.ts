@@ -173,6 +173,7 @@ async function sayHello<T>(
   signal: AbortSignal,
 ): Promise<Uint8Array> {
   await nc.flush();
+  throwIfAborted(signal); // before the hello: a listener would open a channel nobody uses
   // A listener that just started may not be known yet to the node this client is on (a cluster
   // spreads subscriptions between its nodes in the background): "no responders" is tried again
   // for a moment before it counts as nobody listening.
