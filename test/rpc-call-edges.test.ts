@@ -9,7 +9,7 @@ import { Type as T } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 
 import { connectService, defineService, listen, RpcError, serve, type Handlers } from '../lib/index.js';
-import { encodeFrame, Frame } from '../lib/coord/rpc/wire.js';
+import { decodeBody, encodeFrame, Frame, readHeader, type Header } from '../lib/coord/rpc/wire.js';
 import { removePath, tempPath, within } from './support/helpers.js';
 
 const Svc = defineService({
@@ -51,6 +51,24 @@ async function withServer<R>(fn: (url: string, server: Awaited<ReturnType<typeof
 }
 
 describe('RPC call edges', () => {
+  it('a frame owns its bytes: encoding the next ones (small, 2 MiB, small again) changes nothing in it', () => {
+    const bodies = [{ a: 'x'.repeat(3000) }, new Uint8Array(2 << 20).fill(9), { n: 7 }, [1, 'two', { deep: ['z'.repeat(5000)] }]];
+    const frames = bodies.map((b, i) => encodeFrame(Frame.CALL, 1, i + 1, i + 2, 0, 0, b));
+    const copies = frames.map((f) => Buffer.from(f));
+    for (let i = 0; i < 50; i++) encodeFrame(Frame.REPLY, 2, 99, 0, 0, 0, { filler: 'y'.repeat(i * 100) });
+    const h: Header = { type: 0, proc: 0, id: 0, seq: 0, ack: 0, timeout: 0 };
+    frames.forEach((f, i) => {
+      expect(Buffer.compare(f, copies[i]!)).toBe(0);
+      expect(readHeader(f, 0, f.length, h)).toBe(true);
+      expect(h).toMatchObject({ type: Frame.CALL, proc: 1, id: i + 1, seq: i + 2 });
+      const body = decodeBody(f, 0, f.length, 'ERR_RPC_PROTOCOL');
+      const sent = bodies[i];
+      if (sent instanceof Uint8Array) expect(Buffer.compare(body as Uint8Array, sent)).toBe(0);
+      else expect(body).toEqual(sent);
+    });
+    expect(encodeFrame(Frame.END, 3, 4, 0, 0, 0).length).toBe(20); // no body: the header alone
+  });
+
   it('a call refused for a bad option (timeoutMs Infinity, -1) does not stall the ack: the server drops later answered entries', async () => {
     await withServer(async (url, server) => {
       const c = await connectService(url, Svc);

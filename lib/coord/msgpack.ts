@@ -5,10 +5,29 @@
  * @internal
  * @module
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
 
-/** The encoder: maps and arrays only, no records. */
-export const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', moreTypes: false });
+const PACK_OPTIONS = { useRecords: false, mapsAsObjects: true, int64AsType: 'number', moreTypes: false } as const;
+/** The encoder: maps and arrays only, no records. What it returns stays valid (a view of a buffer it never writes again). */
+export const packr = new Packr(PACK_OPTIONS);
+
+const scratch = new Packr(PACK_OPTIONS);
+let scratchLarge = false;
+
+/**
+ * Packs `value` after `reserve` bytes (0 to 255: room for a header) into a
+ * scratch buffer that the next call writes over: copy the result out
+ * before then. One buffer, reused, where {@link packr} takes a new 8 KiB one
+ * every few kilobytes (an RPC frame of 4 KiB cost 12 KiB of buffers, then a
+ * copy). After a value over 1 MiB the next call starts on a small buffer
+ * again, so one large message does not keep its size alive.
+ */
+export function packScratch(value: unknown, reserve: number): Uint8Array {
+  if (scratchLarge) scratch.useBuffer(Buffer.allocUnsafeSlow(8192));
+  const b = scratch.pack(value, RESERVE_START_SPACE | RESET_BUFFER_MODE | reserve);
+  scratchLarge = b.length > 1 << 20;
+  return b;
+}
 /** The decoder: what it returns never shares memory with its input. */
 export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, int64AsType: 'number' });
 

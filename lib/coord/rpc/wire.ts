@@ -15,7 +15,7 @@
  * @module
  */
 import { RPC_ERROR_CODES, RpcError } from '../../errors.js';
-import { checkDepth, packr, unpackr } from '../msgpack.js';
+import { checkDepth, packScratch, unpackr } from '../msgpack.js';
 
 /** Frame types. */
 export const Frame = {
@@ -49,8 +49,13 @@ export interface Header {
 
 /** Encodes one frame: header fields and a body (`undefined`: none). */
 export function encodeFrame(type: number, proc: number, id: number, seq: number, ack: number, timeout: number, body?: unknown): Buffer {
-  const payload = body === undefined ? undefined : packr.pack(body);
-  const frame = Buffer.allocUnsafe(HEADER_SIZE + (payload === undefined ? 0 : payload.length));
+  let frame: Buffer;
+  if (body === undefined) frame = Buffer.allocUnsafe(HEADER_SIZE);
+  else {
+    const packed = packScratch(body, HEADER_SIZE); // the header's room, then the body: copied out before the next pack
+    frame = Buffer.allocUnsafe(packed.length);
+    frame.set(packed);
+  }
   frame[0] = type;
   frame[1] = 0;
   frame.writeUInt16LE(proc, 2);
@@ -58,7 +63,6 @@ export function encodeFrame(type: number, proc: number, id: number, seq: number,
   frame.writeUInt32LE(seq >>> 0, 8);
   frame.writeUInt32LE(ack >>> 0, 12);
   frame.writeUInt32LE(timeout >>> 0, 16);
-  if (payload !== undefined) frame.set(payload, HEADER_SIZE);
   return frame;
 }
 
