@@ -183,7 +183,7 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
   }, 60_000);
 });
 
-// Secured servers: a user and password, and TLS with the test PKI's server certificate.
+// Secured servers: a user and password, a user NKey, and TLS with the test PKI's server certificate.
 
 /** A listener and a client on `address`, both with `auth`: one message from the client; what the listener's side received. */
 async function exchangeOnce(address: string, auth: NatsAuthOptions, bytes: number[]): Promise<number[]> {
@@ -217,6 +217,23 @@ describe.skipIf(skip !== undefined)('NATS servers that require credentials and T
       } finally {
         await authed.close();
       }
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
+
+  it("a user NKey (options.auth.nkey): the seed signs the challenge; another user's seed, or none, is EACCES; a malformed seed names the option", async () => {
+    const { nkeys } = await import('@nats-io/transport-node');
+    const [allowed, other] = [nkeys.createUser(), nkeys.createUser()];
+    const seed = (kp: typeof allowed): string => new TextDecoder().decode(kp.getSeed());
+    const node = await startNatsNode(`authorization { users = [ { nkey: "${allowed.getPublicKey()}" } ] }`);
+    try {
+      const address = `nats://${node.servers}/nkey.echo`;
+      await expect(listen(address)).rejects.toMatchObject({ code: 'EACCES', syscall: 'connect' });
+      await expect(listen(address, { auth: { nkey: seed(other) } })).rejects.toMatchObject({ code: 'EACCES' });
+      await expect(listen(address, { auth: { nkey: 'SUnot-a-seed' } })).rejects.toThrow(/"options\.auth\.nkey"/);
+      await expect(listen(address, { auth: { nkey: seed(allowed), token: 'x' } })).rejects.toThrow(/one of a user, a token or an nkey/);
+      await expect(exchangeOnce(address, { nkey: seed(allowed) }, [4, 5, 6])).resolves.toEqual([4, 5, 6]);
     } finally {
       await node.stop();
     }

@@ -31,26 +31,35 @@ export function natsModule(): Promise<NatsModule> {
 }
 
 /**
- * How to reach NATS servers that require it: a user and password, or a
- * token, and TLS (PEM strings: `ca` to verify the servers, `cert` and `key`
- * for a client certificate; `tls: {}` is TLS with the system's CAs).
+ * How to reach NATS servers that require it: a user and password, a token,
+ * or a user NKey, and TLS (PEM strings: `ca` to verify the servers, `cert`
+ * and `key` for a client certificate; `tls: {}` is TLS with the system's
+ * CAs).
  */
 export interface NatsAuthOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** The seed of a user NKey (`SU...`, as `nsc` or `nk -gen user` print it): the client signs the server's challenge with it; the server knows the public key (`U...`). */
+  nkey?: string;
   tls?: { ca?: string; cert?: string; key?: string };
 }
+
+/** A user NKey seed: `SU`, then base32 (the seed's encoding). */
+const NKEY_SEED = /^SU[A-Z2-7]{56}$/;
 
 /** Checks {@link NatsAuthOptions} (`name`: the option the messages name). @internal */
 export function validateNatsAuth(value: unknown, name: string): NatsAuthOptions | undefined {
   if (value === undefined) return undefined;
   const o = validateOptions(value, name);
   const out: NatsAuthOptions = {};
-  for (const k of ['user', 'pass', 'token'] as const) if (o[k] !== undefined) out[k] = validateString(o[k], `${name}.${k}`);
+  for (const k of ['user', 'pass', 'token', 'nkey'] as const) if (o[k] !== undefined) out[k] = validateString(o[k], `${name}.${k}`);
   if ((out.user === undefined) !== (out.pass === undefined))
     throw new TypeError(`The "${name}" argument needs both user and pass, or neither`);
-  if (out.token !== undefined && out.user !== undefined) throw new TypeError(`The "${name}" argument takes a token or a user, not both`);
+  if ([out.user, out.token, out.nkey].filter((x) => x !== undefined).length > 1)
+    throw new TypeError(`The "${name}" argument takes one of a user, a token or an nkey`);
+  if (out.nkey !== undefined && !NKEY_SEED.test(out.nkey))
+    throw new RangeError(`The "${name}.nkey" option must be the seed of a user NKey (SU followed by 56 base32 characters)`);
   if (o.tls !== undefined) {
     const t = validateOptions(o.tls, `${name}.tls`);
     out.tls = {};
@@ -64,8 +73,8 @@ export function validateNatsAuth(value: unknown, name: string): NatsAuthOptions 
 /** The sharing key: the same servers reached the same way share one connection; other credentials get their own. */
 function connectionKey(servers: string, auth: NatsAuthOptions | undefined): string {
   if (auth === undefined) return servers;
-  const { user, pass, token, tls } = auth;
-  return `${servers}\0${JSON.stringify([user, pass, token, tls?.ca, tls?.cert, tls?.key, tls !== undefined])}`;
+  const { user, pass, token, nkey, tls } = auth;
+  return `${servers}\0${JSON.stringify([user, pass, token, nkey, tls?.ca, tls?.cert, tls?.key, tls !== undefined])}`;
 }
 
 /** One NATS connection, shared by every channel to the same servers. @internal */
@@ -89,8 +98,8 @@ export async function useConnection(
   const key = connectionKey(servers, options.auth);
   let s = shared.get(key);
   if (s === undefined) {
-    const { user, pass, token, tls } = options.auth ?? {};
-    const nc = natsModule().then(({ connect }) =>
+    const { user, pass, token, nkey, tls } = options.auth ?? {};
+    const nc = natsModule().then(({ connect, nkeyAuthenticator }) =>
       connect({
         servers: servers.split(','),
         timeout: options.timeoutMs,
@@ -99,6 +108,7 @@ export async function useConnection(
         name: 'posix-ipc',
         ...(user === undefined ? {} : { user, pass }),
         ...(token === undefined ? {} : { token }),
+        ...(nkey === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(nkey)) }),
         ...(tls === undefined ? {} : { tls }),
       }).catch((err: unknown) => {
         // Refused credentials, as Node names a refused permission; the rest as the client says.
