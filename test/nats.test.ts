@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ChannelError, connect, listen, type Duplex, type Listener, type NatsAuthOptions } from '../lib/index.js';
 import { natsUnavailable, startNatsCluster, startNatsNode, type NatsCluster } from './support/nats-cluster.js';
+import { operatorSetup } from './support/nats-jwt.js';
 import { testPki } from './support/tls-certs.js';
 
 const skip = natsUnavailable();
@@ -183,7 +184,7 @@ describe.skipIf(skip !== undefined)(`NATS transport${skip === undefined ? '' : `
   }, 60_000);
 });
 
-// Secured servers: a user and password, a user NKey, and TLS with the test PKI's server certificate.
+// Secured servers: a user and password, a user NKey, a JWT .creds file (operator mode), and TLS with the test PKI's server certificate.
 
 /** A listener and a client on `address`, both with `auth`: one message from the client; what the listener's side received. */
 async function exchangeOnce(address: string, auth: NatsAuthOptions, bytes: number[]): Promise<number[]> {
@@ -232,8 +233,24 @@ describe.skipIf(skip !== undefined)('NATS servers that require credentials and T
       await expect(listen(address)).rejects.toMatchObject({ code: 'EACCES', syscall: 'connect' });
       await expect(listen(address, { auth: { nkey: seed(other) } })).rejects.toMatchObject({ code: 'EACCES' });
       await expect(listen(address, { auth: { nkey: 'SUnot-a-seed' } })).rejects.toThrow(/"options\.auth\.nkey"/);
-      await expect(listen(address, { auth: { nkey: seed(allowed), token: 'x' } })).rejects.toThrow(/one of a user, a token or an nkey/);
+      await expect(listen(address, { auth: { nkey: seed(allowed), token: 'x' } })).rejects.toThrow(
+        /one of a user, a token, an nkey or creds/,
+      );
       await expect(exchangeOnce(address, { nkey: seed(allowed) }, [4, 5, 6])).resolves.toEqual([4, 5, 6]);
+    } finally {
+      await node.stop();
+    }
+  }, 30_000);
+
+  it('a .creds file (options.auth.creds) for a server in operator mode: a user JWT of the trusted account connects; one of another account, or none, is EACCES', async () => {
+    const op = operatorSetup();
+    const node = await startNatsNode(op.config, op.files);
+    try {
+      const address = `nats://${node.servers}/creds.echo`;
+      await expect(listen(address)).rejects.toMatchObject({ code: 'EACCES', syscall: 'connect' });
+      await expect(listen(address, { auth: { creds: op.foreignCreds() } })).rejects.toMatchObject({ code: 'EACCES' });
+      await expect(listen(address, { auth: { creds: 'a JWT' } })).rejects.toThrow(/"options\.auth\.creds"/);
+      await expect(exchangeOnce(address, { creds: op.creds() }, [7, 8, 9])).resolves.toEqual([7, 8, 9]);
     } finally {
       await node.stop();
     }

@@ -32,7 +32,7 @@ export function natsModule(): Promise<NatsModule> {
 
 /**
  * How to reach NATS servers that require it: a user and password, a token,
- * or a user NKey, and TLS (PEM strings: `ca` to verify the servers, `cert`
+ * a user NKey or a `.creds` file's text (JWT), and TLS (PEM strings: `ca` to verify the servers, `cert`
  * and `key` for a client certificate; `tls: {}` is TLS with the system's
  * CAs).
  */
@@ -42,22 +42,29 @@ export interface NatsAuthOptions {
   token?: string;
   /** The seed of a user NKey (`SU...`, as `nsc` or `nk -gen user` print it): the client signs the server's challenge with it; the server knows the public key (`U...`). */
   nkey?: string;
+  /** The text of a `.creds` file (a user JWT and its NKey seed, as `nsc` writes it), for servers in operator mode: the client presents the JWT and signs the challenge with the seed. */
+  creds?: string;
   tls?: { ca?: string; cert?: string; key?: string };
 }
 
 /** A user NKey seed: `SU`, then base32 (the seed's encoding). */
 const NKEY_SEED = /^SU[A-Z2-7]{56}$/;
+/** The two blocks of a `.creds` file, in order (nats.js parses them; this names the option when they are missing). */
+const CREDS = /-{3,}BEGIN NATS USER JWT-{3,}[\s\S]*-{3,}BEGIN USER NKEY SEED-{3,}/;
 
 /** Checks {@link NatsAuthOptions} (`name`: the option the messages name). @internal */
 export function validateNatsAuth(value: unknown, name: string): NatsAuthOptions | undefined {
   if (value === undefined) return undefined;
   const o = validateOptions(value, name);
   const out: NatsAuthOptions = {};
-  for (const k of ['user', 'pass', 'token', 'nkey'] as const) if (o[k] !== undefined) out[k] = validateString(o[k], `${name}.${k}`);
+  for (const k of ['user', 'pass', 'token', 'nkey', 'creds'] as const)
+    if (o[k] !== undefined) out[k] = validateString(o[k], `${name}.${k}`);
   if ((out.user === undefined) !== (out.pass === undefined))
     throw new TypeError(`The "${name}" argument needs both user and pass, or neither`);
-  if ([out.user, out.token, out.nkey].filter((x) => x !== undefined).length > 1)
-    throw new TypeError(`The "${name}" argument takes one of a user, a token or an nkey`);
+  if ([out.user, out.token, out.nkey, out.creds].filter((x) => x !== undefined).length > 1)
+    throw new TypeError(`The "${name}" argument takes one of a user, a token, an nkey or creds`);
+  if (out.creds !== undefined && !CREDS.test(out.creds))
+    throw new RangeError(`The "${name}.creds" option must be the text of a .creds file (a NATS USER JWT block and a USER NKEY SEED block)`);
   if (out.nkey !== undefined && !NKEY_SEED.test(out.nkey))
     throw new RangeError(`The "${name}.nkey" option must be the seed of a user NKey (SU followed by 56 base32 characters)`);
   if (o.tls !== undefined) {
@@ -73,8 +80,8 @@ export function validateNatsAuth(value: unknown, name: string): NatsAuthOptions 
 /** The sharing key: the same servers reached the same way share one connection; other credentials get their own. */
 function connectionKey(servers: string, auth: NatsAuthOptions | undefined): string {
   if (auth === undefined) return servers;
-  const { user, pass, token, nkey, tls } = auth;
-  return `${servers}\0${JSON.stringify([user, pass, token, nkey, tls?.ca, tls?.cert, tls?.key, tls !== undefined])}`;
+  const { user, pass, token, nkey, creds, tls } = auth;
+  return `${servers}\0${JSON.stringify([user, pass, token, nkey, creds, tls?.ca, tls?.cert, tls?.key, tls !== undefined])}`;
 }
 
 /** One NATS connection, shared by every channel to the same servers. @internal */
@@ -98,8 +105,8 @@ export async function useConnection(
   const key = connectionKey(servers, options.auth);
   let s = shared.get(key);
   if (s === undefined) {
-    const { user, pass, token, nkey, tls } = options.auth ?? {};
-    const nc = natsModule().then(({ connect, nkeyAuthenticator }) =>
+    const { user, pass, token, nkey, creds, tls } = options.auth ?? {};
+    const nc = natsModule().then(({ connect, nkeyAuthenticator, credsAuthenticator }) =>
       connect({
         servers: servers.split(','),
         timeout: options.timeoutMs,
@@ -109,6 +116,7 @@ export async function useConnection(
         ...(user === undefined ? {} : { user, pass }),
         ...(token === undefined ? {} : { token }),
         ...(nkey === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(nkey)) }),
+        ...(creds === undefined ? {} : { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) }),
         ...(tls === undefined ? {} : { tls }),
       }).catch((err: unknown) => {
         // Refused credentials, as Node names a refused permission; the rest as the client says.
