@@ -233,6 +233,8 @@ describe.skipIf(skip !== undefined)('NATS servers that require credentials and T
       await expect(listen(address)).rejects.toMatchObject({ code: 'EACCES', syscall: 'connect' });
       await expect(listen(address, { auth: { nkey: seed(other) } })).rejects.toMatchObject({ code: 'EACCES' });
       await expect(listen(address, { auth: { nkey: 'SUnot-a-seed' } })).rejects.toThrow(/"options\.auth\.nkey"/);
+      const typo = seed(allowed).slice(0, 20) + (seed(allowed)[20] === 'A' ? 'B' : 'A') + seed(allowed).slice(21); // the shape of a seed, not its checksum
+      await expect(listen(address, { auth: { nkey: typo } })).rejects.toThrow(/"options\.auth\.nkey" option is not a valid NKey seed/);
       await expect(listen(address, { auth: { nkey: seed(allowed), token: 'x' } })).rejects.toThrow(
         /one of a user, a token, an nkey or creds/,
       );
@@ -251,6 +253,8 @@ describe.skipIf(skip !== undefined)('NATS servers that require credentials and T
       await expect(listen(address, { auth: { creds: op.foreignCreds() } })).rejects.toMatchObject({ code: 'EACCES' });
       await expect(listen(address, { auth: { creds: 'a JWT' } })).rejects.toThrow(/"options\.auth\.creds"/);
       await expect(exchangeOnce(address, { creds: op.creds() }, [7, 8, 9])).resolves.toEqual([7, 8, 9]);
+      const crlf = op.creds().replace(/\n/g, '\r\n'); // a file written on Windows
+      await expect(exchangeOnce(address, { creds: crlf }, [10])).resolves.toEqual([10]);
     } finally {
       await node.stop();
     }

@@ -69,6 +69,25 @@ describe('RPC call edges', () => {
     expect(encodeFrame(Frame.END, 3, 4, 0, 0, 0).length).toBe(20); // no body: the header alone
   });
 
+  it('a frame encoded inside another (a getter), right after a large one, leaves both whole', () => {
+    encodeFrame(Frame.CALL, 1, 1, 1, 0, 0, new Uint8Array(2 << 20)); // the next pack starts on a small buffer
+    let inner: Buffer | undefined;
+    const body = {
+      get x(): number {
+        inner = encodeFrame(Frame.REPLY, 2, 2, 0, 0, 0, { y: 'inner' });
+        return 1;
+      },
+      z: 'outer',
+    };
+    const outer = encodeFrame(Frame.CALL, 1, 3, 3, 0, 0, body);
+    expect(decodeBody(outer, 0, outer.length, 'ERR_RPC_PROTOCOL')).toEqual({ x: 1, z: 'outer' });
+    expect(decodeBody(inner!, 0, inner!.length, 'ERR_RPC_PROTOCOL')).toEqual({ y: 'inner' });
+    // A pack that throws (a BigInt past 64 bits) after growing the buffer: the next frames are whole.
+    expect(() => encodeFrame(Frame.CALL, 1, 4, 4, 0, 0, ['x'.repeat(3 << 20), 2n ** 70n])).toThrow();
+    const after = encodeFrame(Frame.CALL, 1, 5, 5, 0, 0, { ok: true });
+    expect(decodeBody(after, 0, after.length, 'ERR_RPC_PROTOCOL')).toEqual({ ok: true });
+  });
+
   it('a call refused for a bad option (timeoutMs Infinity, -1) does not stall the ack: the server drops later answered entries', async () => {
     await withServer(async (url, server) => {
       const c = await connectService(url, Svc);

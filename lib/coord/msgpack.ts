@@ -19,13 +19,27 @@ let scratchLarge = false;
  * scratch buffer that the next call writes over: copy the result out
  * before then. One buffer, reused, where {@link packr} takes a new 8 KiB one
  * every few kilobytes (an RPC frame of 4 KiB cost 12 KiB of buffers, then a
- * copy). After a value over 1 MiB the next call starts on a small buffer
- * again, so one large message does not keep its size alive.
+ * copy). msgpackr keeps its buffer and position in module state, shared
+ * by every Packr: the reset only rewinds to where this pack began, so what
+ * {@link packr} returned before stays intact. After a value over 1 MiB, or
+ * a pack that threw (its buffer may have grown), the next call starts on a
+ * small buffer again, so one large message does not keep its size alive;
+ * the flag is cleared first, so a pack nested in this one (a getter that
+ * encodes) never swaps the buffer under it.
  */
 export function packScratch(value: unknown, reserve: number): Uint8Array {
-  if (scratchLarge) scratch.useBuffer(Buffer.allocUnsafeSlow(8192));
-  const b = scratch.pack(value, RESERVE_START_SPACE | RESET_BUFFER_MODE | reserve);
-  scratchLarge = b.length > 1 << 20;
+  if (scratchLarge) {
+    scratchLarge = false;
+    scratch.useBuffer(Buffer.allocUnsafeSlow(8192));
+  }
+  let b: Uint8Array;
+  try {
+    b = scratch.pack(value, RESERVE_START_SPACE | RESET_BUFFER_MODE | reserve);
+  } catch (err) {
+    scratchLarge = true;
+    throw err;
+  }
+  if (b.length > 1 << 20) scratchLarge = true;
   return b;
 }
 /** The decoder: what it returns never shares memory with its input. */

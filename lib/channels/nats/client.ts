@@ -106,8 +106,15 @@ export async function useConnection(
   let s = shared.get(key);
   if (s === undefined) {
     const { user, pass, token, nkey, creds, tls } = options.auth ?? {};
-    const nc = natsModule().then(({ connect, nkeyAuthenticator, credsAuthenticator }) =>
-      connect({
+    const nc = natsModule().then(({ connect, nkeyAuthenticator, credsAuthenticator, nkeys }) => {
+      if (nkey !== undefined) {
+        try {
+          nkeys.fromSeed(new TextEncoder().encode(nkey)); // its checksum: a typo is named here, not at the handshake
+        } catch {
+          throw new RangeError('The "options.auth.nkey" option is not a valid NKey seed (its checksum does not match)');
+        }
+      }
+      return connect({
         servers: servers.split(','),
         timeout: options.timeoutMs,
         maxReconnectAttempts: -1,
@@ -116,7 +123,8 @@ export async function useConnection(
         ...(user === undefined ? {} : { user, pass }),
         ...(token === undefined ? {} : { token }),
         ...(nkey === undefined ? {} : { authenticator: nkeyAuthenticator(new TextEncoder().encode(nkey)) }),
-        ...(creds === undefined ? {} : { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) }),
+        // nats.js reads the blocks line by line with \n only: a file written on Windows has \r\n.
+        ...(creds === undefined ? {} : { authenticator: credsAuthenticator(new TextEncoder().encode(creds.replace(/\r\n?/g, '\n'))) }),
         ...(tls === undefined ? {} : { tls }),
       }).catch((err: unknown) => {
         // Refused credentials, as Node names a refused permission; the rest as the client says.
@@ -125,8 +133,8 @@ export async function useConnection(
             cause: err,
           });
         throw err;
-      }),
-    );
+      });
+    });
     const entry: SharedConnection = { servers, key, nc, users: 0, links: new Set() };
     s = entry;
     shared.set(key, entry); // by servers and credentials: a caller without them never rides this one
